@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+AZURITE_VERSION ?= 3.35.0
+TOOLS ?= .tools
+
+.PHONY: demo test venv venv-dev tools lint typecheck bench package-aws clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(VENV)/.core $@
+
+venv: $(VENV)/.core
+venv-dev: $(VENV)/.dev
+
+# Azurite (the Azure Storage emulator) for the Azure integration tests.
+$(TOOLS)/node_modules/.bin/azurite:
+	mkdir -p $(TOOLS)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) azurite@$(AZURITE_VERSION)
+
+tools: $(TOOLS)/node_modules/.bin/azurite
+
+demo: venv
+	$(VENV)/bin/modelpilot demo
+
+test: venv-dev tools
+	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(PY) -m pytest -n 2 -q
+
+lint: venv-dev
+	$(VENV)/bin/ruff check shared functions tests benchmarks
+typecheck: venv-dev
+	$(VENV)/bin/mypy
+
+bench: venv-dev
+	$(PY) benchmarks/cold_start.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,1 @@
+"""Adapters: one package per backend (local, aws, azure); cloud SDKs are imported only there."""

@@ -1,0 +1,306 @@
+"""SQLite registry: versions, aliases with history, approvals, audit chain, monitor status.
+
+Every state change runs in one ``BEGIN IMMEDIATE`` transaction (the database's
+write lock), so the change and its audit record commit together, and several
+processes can share one file safely (WAL mode, a busy timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.exceptions import ConcurrencyConflict, TransientError, UnknownModel, UnknownVersion
+from modelpilot.ports import RegistryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["SqliteRegistry"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    model TEXT NOT NULL, version INTEGER NOT NULL, manifest_digest TEXT NOT NULL, manifest TEXT NOT NULL,
+    package_uri TEXT NOT NULL, registered_by TEXT NOT NULL, registered_at TEXT NOT NULL,
+    status TEXT NOT NULL, source TEXT NOT NULL, external_id TEXT,
+    PRIMARY KEY (model, version), UNIQUE (model, manifest_digest));
+CREATE TABLE IF NOT EXISTS aliases (
+    model TEXT NOT NULL, environment TEXT NOT NULL, version INTEGER NOT NULL, revision INTEGER NOT NULL,
+    updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (model, environment));
+CREATE TABLE IF NOT EXISTS alias_history (
+    model TEXT NOT NULL, environment TEXT NOT NULL, revision INTEGER NOT NULL, from_version INTEGER,
+    to_version INTEGER NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
+    at TEXT NOT NULL, trigger TEXT, PRIMARY KEY (model, environment, revision));
+CREATE TABLE IF NOT EXISTS approvals (
+    model TEXT NOT NULL, version INTEGER NOT NULL, environment TEXT NOT NULL, approver TEXT NOT NULL,
+    at TEXT NOT NULL, comment TEXT NOT NULL, PRIMARY KEY (model, version, environment, approver));
+CREATE TABLE IF NOT EXISTS audit (
+    model TEXT NOT NULL, seq INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    timestamp TEXT NOT NULL, environment TEXT, from_version INTEGER, to_version INTEGER,
+    reason TEXT NOT NULL, gate_report_digest TEXT, trigger TEXT, evidence TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (model, seq));
+CREATE TABLE IF NOT EXISTS monitor_status (
+    model TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
+    version INTEGER, updated_at TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL,
+    PRIMARY KEY (model, environment, kind));
+"""
+
+
+class SqliteRegistry(RegistryStore):
+    """A :class:`RegistryStore` in one SQLite file.
+
+    Parameters
+    ----------
+    path:
+        The database file; created with its schema on first use.
+    timeout:
+        Seconds a writer waits for the write lock before ``TransientError``.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(_SCHEMA)
+
+    # -- connections ---------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"registry database is busy: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, args).fetchall()
+
+    # -- audit helpers ---------------------------------------------------------------
+    def _append(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
+        row = conn.execute("SELECT seq, hash FROM audit WHERE model=? ORDER BY seq DESC LIMIT 1",
+                           (entry.model,)).fetchone()
+        seq, prev = (row["seq"] + 1, row["hash"]) if row else (1, GENESIS)
+        record = seal(entry, seq=seq, prev_hash=prev)
+        conn.execute(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (record.model, record.seq, record.actor, record.action, record.timestamp.isoformat(),
+             record.environment, record.from_version, record.to_version, record.reason,
+             record.gate_report_digest, record.trigger, json.dumps(record.evidence, sort_keys=True),
+             record.prev_hash, record.hash),
+        )
+        return record
+
+    # -- versions --------------------------------------------------------------------
+    def register_version(self, *, manifest: Manifest, manifest_digest: str, package_uri: str,
+                         registered_by: str, registered_at: datetime, source: str, external_id: str | None,
+                         status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM versions WHERE model=? AND manifest_digest=?",
+                               (manifest.name, manifest_digest)).fetchone()
+            if row is not None:
+                return _version(row), False
+            top = conn.execute("SELECT MAX(version) AS v FROM versions WHERE model=?", (manifest.name,)).fetchone()
+            number = (top["v"] or 0) + 1
+            version = ModelVersion(manifest.name, number, manifest_digest, manifest, package_uri, registered_by,
+                                   registered_at, status, source, external_id)  # type: ignore[arg-type]
+            conn.execute(
+                "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (version.model, number, manifest_digest, json.dumps(manifest.to_dict(), sort_keys=True),
+                 package_uri, registered_by, registered_at.isoformat(), status, source, external_id),
+            )
+            self._append(conn, _with_version(audit, number))
+            return version, True
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        rows = self._read("SELECT * FROM versions WHERE model=? AND version=?", model, version)
+        if rows:
+            return _version(rows[0])
+        if not self._read("SELECT 1 FROM versions WHERE model=? LIMIT 1", model):
+            raise UnknownModel(f"unknown model {model!r}", model=model)
+        raise UnknownVersion(f"{model} has no version {version}", model=model, version=version)
+
+    def find_version(self, model: str, *, manifest_digest: str | None = None,
+                     external_id: str | None = None) -> ModelVersion | None:
+        if manifest_digest is not None:
+            rows = self._read("SELECT * FROM versions WHERE model=? AND manifest_digest=?", model, manifest_digest)
+        elif external_id is not None:
+            rows = self._read("SELECT * FROM versions WHERE model=? AND external_id=?", model, external_id)
+        else:
+            return None
+        return _version(rows[0]) if rows else None
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [_version(r) for r in self._read("SELECT * FROM versions WHERE model=? ORDER BY version", model)]
+
+    def list_models(self) -> list[str]:
+        return [r["model"] for r in self._read("SELECT DISTINCT model FROM versions ORDER BY model")]
+
+    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM versions WHERE model=? AND version=?", (model, version)).fetchone()
+            if row is None:
+                raise UnknownVersion(f"{model} has no version {version}", model=model, version=version)
+            if row["status"] == status:
+                return False
+            conn.execute("UPDATE versions SET status=? WHERE model=? AND version=?", (status, model, version))
+            self._append(conn, audit)
+            return True
+
+    # -- aliases ---------------------------------------------------------------------
+    def get_alias(self, model: str, environment: str) -> Alias | None:
+        rows = self._read("SELECT * FROM aliases WHERE model=? AND environment=?", model, environment)
+        return _alias(rows[0]) if rows else None
+
+    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+        if change.revision != expected_revision + 1:
+            raise ValueError("change.revision must be expected_revision + 1")
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM aliases WHERE model=? AND environment=?",
+                               (change.model, change.environment)).fetchone()
+            current = row["revision"] if row else 0
+            if current != expected_revision:
+                done = conn.execute(
+                    "SELECT * FROM alias_history WHERE model=? AND environment=? AND revision=?",
+                    (change.model, change.environment, change.revision),
+                ).fetchone()
+                if done is not None and _same_change(done, change) and row is not None:
+                    return _alias(row)
+                raise ConcurrencyConflict(
+                    f"{change.model} {change.environment} is at revision {current}, expected {expected_revision}",
+                    model=change.model, environment=change.environment,
+                )
+            conn.execute(
+                "INSERT INTO aliases VALUES (?,?,?,?,?,?) ON CONFLICT(model, environment) DO UPDATE SET "
+                "version=excluded.version, revision=excluded.revision, updated_at=excluded.updated_at, "
+                "updated_by=excluded.updated_by",
+                (change.model, change.environment, change.to_version, change.revision, change.at.isoformat(),
+                 change.actor),
+            )
+            conn.execute(
+                "INSERT INTO alias_history VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (change.model, change.environment, change.revision, change.from_version, change.to_version,
+                 change.action, change.actor, change.reason, change.at.isoformat(), change.trigger),
+            )
+            self._append(conn, audit)
+            return Alias(change.model, change.environment, change.to_version, change.revision, change.at,
+                         change.actor)
+
+    def alias_history(self, model: str, environment: str) -> list[AliasChange]:
+        rows = self._read("SELECT * FROM alias_history WHERE model=? AND environment=? ORDER BY revision",
+                          model, environment)
+        return [_change(r) for r in rows]
+
+    # -- approvals -------------------------------------------------------------------
+    def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?)",
+                (approval.model, approval.version, approval.environment, approval.approver,
+                 approval.at.isoformat(), approval.comment),
+            )
+            if cur.rowcount == 0:
+                return False
+            self._append(conn, audit)
+            return True
+
+    def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
+        rows = self._read("SELECT * FROM approvals WHERE model=? AND version=? AND environment=? ORDER BY at",
+                          model, version, environment)
+        return [Approval(r["model"], r["version"], r["environment"], r["approver"],
+                         datetime.fromisoformat(r["at"]), r["comment"]) for r in rows]
+
+    # -- audit -----------------------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        with self._write() as conn:
+            return self._append(conn, entry)
+
+    def audit_records(self, model: str) -> list[AuditRecord]:
+        rows = self._read("SELECT * FROM audit WHERE model=? ORDER BY seq", model)
+        return [AuditRecord(
+            model=r["model"], seq=r["seq"], actor=r["actor"], action=r["action"],
+            timestamp=datetime.fromisoformat(r["timestamp"]), environment=r["environment"],
+            from_version=r["from_version"], to_version=r["to_version"], reason=r["reason"],
+            gate_report_digest=r["gate_report_digest"], trigger=r["trigger"], evidence=json.loads(r["evidence"]),
+            prev_hash=r["prev_hash"], hash=r["hash"],
+        ) for r in rows]
+
+    # -- monitor status ----------------------------------------------------------------
+    def put_monitor_status(self, status: MonitorStatus) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?,?,?,?,?,?)",
+                (status.model, status.environment, status.kind, status.state, status.version,
+                 status.updated_at.isoformat(), status.summary, json.dumps(status.details, default=str)),
+            )
+
+    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+        rows = self._read("SELECT * FROM monitor_status WHERE model=? AND environment=? AND kind=?",
+                          model, environment, kind)
+        return _status(rows[0]) if rows else None
+
+    def list_monitor_status(self, model: str) -> list[MonitorStatus]:
+        return [_status(r) for r in self._read("SELECT * FROM monitor_status WHERE model=? ORDER BY environment, kind",
+                                               model)]
+
+
+def _with_version(entry: AuditEntry, number: int) -> AuditEntry:
+    from dataclasses import replace
+
+    return replace(entry, to_version=number)
+
+
+def _same_change(row: sqlite3.Row, change: AliasChange) -> bool:
+    return bool(row["to_version"] == change.to_version and row["from_version"] == change.from_version
+                and row["at"] == change.at.isoformat() and row["actor"] == change.actor)
+
+
+def _version(row: sqlite3.Row) -> ModelVersion:
+    return ModelVersion(
+        model=row["model"], version=row["version"], manifest_digest=row["manifest_digest"],
+        manifest=Manifest.from_dict(json.loads(row["manifest"])), package_uri=row["package_uri"],
+        registered_by=row["registered_by"], registered_at=datetime.fromisoformat(row["registered_at"]),
+        status=row["status"], source=row["source"], external_id=row["external_id"],
+    )
+
+
+def _alias(row: sqlite3.Row) -> Alias:
+    return Alias(row["model"], row["environment"], row["version"], row["revision"],
+                 datetime.fromisoformat(row["updated_at"]), row["updated_by"])
+
+
+def _change(row: sqlite3.Row) -> AliasChange:
+    return AliasChange(
+        model=row["model"], environment=row["environment"], revision=row["revision"],
+        from_version=row["from_version"], to_version=row["to_version"], action=row["action"],
+        actor=row["actor"], reason=row["reason"], at=datetime.fromisoformat(row["at"]), trigger=row["trigger"],
+    )
+
+
+def _status(row: sqlite3.Row) -> MonitorStatus:
+    return MonitorStatus(row["model"], row["environment"], row["kind"], row["state"], row["version"],
+                         datetime.fromisoformat(row["updated_at"]), row["summary"], json.loads(row["details"]))

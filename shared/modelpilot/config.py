@@ -1,0 +1,105 @@
+"""Typed settings, read once from environment variables whose names are constants here.
+
+Resource names flow from infrastructure-as-code into these variables (SAM ``!Ref``,
+Azure app settings); no secret is ever read from the environment: secrets come
+from the platform's secret store through the ``SecretsProvider`` port.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["ENV", "Settings"]
+
+
+class ENV:
+    """Environment variable names."""
+
+    BACKEND = "MODELPILOT_BACKEND"
+    HOME = "MODELPILOT_HOME"
+    POLICY = "MODELPILOT_POLICY"
+    LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
+    DATA_ROOT = "MODELPILOT_DATA_ROOT"
+    # AWS
+    REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
+    IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
+    MODEL_BUCKET = "MODELPILOT_MODEL_BUCKET"
+    EVENT_BUS = "MODELPILOT_EVENT_BUS"
+    TOPIC_ARN = "MODELPILOT_TOPIC_ARN"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    AWS_REGION = "AWS_REGION"
+    # Azure
+    AZURE_STORAGE_ACCOUNT_URL = "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL"
+    AZURE_TABLE_ENDPOINT = "MODELPILOT_AZURE_TABLE_ENDPOINT"
+    AZURE_STORAGE_CONNECTION_SETTING = "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING"
+    AZURE_CONTAINER = "MODELPILOT_AZURE_CONTAINER"
+    AZURE_REGISTRY_TABLE = "MODELPILOT_AZURE_REGISTRY_TABLE"
+    AZURE_IDEMPOTENCY_TABLE = "MODELPILOT_AZURE_IDEMPOTENCY_TABLE"
+    AZURE_EVENTGRID_ENDPOINT = "MODELPILOT_AZURE_EVENTGRID_ENDPOINT"
+    AZURE_KEYVAULT_URL = "MODELPILOT_AZURE_KEYVAULT_URL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a function needs to know about where things are."""
+
+    backend: str = "local"
+    home: str = ".modelpilot"
+    policy: str | None = None
+    data_root: str | None = None
+    # AWS
+    registry_table: str | None = None
+    idempotency_table: str | None = None
+    model_bucket: str | None = None
+    event_bus: str | None = None
+    topic_arn: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    # Azure
+    azure_storage_account_url: str | None = None
+    azure_table_endpoint: str | None = None
+    azure_storage_connection_setting: str | None = None
+    azure_container: str = "models"
+    azure_registry_table: str = "modelpilotregistry"
+    azure_idempotency_table: str = "modelpilotidempotency"
+    azure_eventgrid_endpoint: str | None = None
+    azure_keyvault_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``); keyword overrides win."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value else None
+
+        settings = cls(
+            backend=(get(ENV.BACKEND) or "local").lower(),
+            home=get(ENV.HOME) or ".modelpilot",
+            policy=get(ENV.POLICY),
+            data_root=get(ENV.DATA_ROOT),
+            registry_table=get(ENV.REGISTRY_TABLE),
+            idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
+            model_bucket=get(ENV.MODEL_BUCKET),
+            event_bus=get(ENV.EVENT_BUS),
+            topic_arn=get(ENV.TOPIC_ARN),
+            aws_endpoint_url=get(ENV.AWS_ENDPOINT_URL),
+            aws_region=get(ENV.AWS_REGION) or get("AWS_DEFAULT_REGION"),
+            azure_storage_account_url=get(ENV.AZURE_STORAGE_ACCOUNT_URL),
+            azure_table_endpoint=get(ENV.AZURE_TABLE_ENDPOINT),
+            azure_storage_connection_setting=get(ENV.AZURE_STORAGE_CONNECTION_SETTING),
+            azure_container=get(ENV.AZURE_CONTAINER) or "models",
+            azure_registry_table=get(ENV.AZURE_REGISTRY_TABLE) or "modelpilotregistry",
+            azure_idempotency_table=get(ENV.AZURE_IDEMPOTENCY_TABLE) or "modelpilotidempotency",
+            azure_eventgrid_endpoint=get(ENV.AZURE_EVENTGRID_ENDPOINT),
+            azure_keyvault_url=get(ENV.AZURE_KEYVAULT_URL),
+        )
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **clean) if clean else settings

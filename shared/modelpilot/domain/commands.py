@@ -1,0 +1,159 @@
+"""Commands: imperative requests the message bus hands to exactly one handler.
+
+Every command carries the ``actor`` (who asked) and a ``trigger`` (the id of the
+event or request that caused it, recorded in the audit log and used for
+idempotency keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "ApproveModel",
+    "BuildReferenceProfile",
+    "CheckSlos",
+    "Command",
+    "PromoteModel",
+    "RecordMonitorStatus",
+    "RegisterModel",
+    "RejectModel",
+    "RollbackModel",
+    "RunDriftBatch",
+]
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base class of all commands."""
+
+
+@dataclass(frozen=True)
+class RegisterModel(Command):
+    """Register the package at ``package_uri`` (a folder, ``s3://`` or blob prefix).
+
+    ``auto_promote`` runs the gates of the first environment afterwards and
+    promotes when they pass (the upload trigger's behaviour).
+    ``status`` lets a registry event register a version as ``pending_approval``.
+    """
+
+    package_uri: str
+    actor: str
+    trigger: str | None = None
+    auto_promote: bool = False
+    source: str = "upload"
+    external_id: str | None = None
+    status: str = "registered"
+
+
+@dataclass(frozen=True)
+class PromoteModel(Command):
+    """Move ``environment``'s alias to ``version`` if every gate passes.
+
+    ``version=None`` promotes the version currently in the previous environment
+    (or the latest version, for the first environment).
+    """
+
+    model: str
+    environment: str
+    actor: str
+    version: int | None = None
+    reason: str = ""
+    trigger: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class ApproveModel(Command):
+    """Record ``approver``'s approval of ``version`` for ``environment``."""
+
+    model: str
+    version: int
+    environment: str
+    approver: str
+    comment: str = ""
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class RejectModel(Command):
+    """Mark a version rejected: it can never be promoted."""
+
+    model: str
+    version: int
+    actor: str
+    reason: str = ""
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackModel(Command):
+    """Move ``environment``'s alias back.
+
+    ``to_version`` names the target explicitly; otherwise the target is the last
+    version that was healthy in that environment, from the alias history.
+    ``from_version`` makes the rollback conditional: when the alias no longer
+    points there, the rollback is a no-op that says so. ``evidence`` (an alert,
+    an alarm) is stored in the audit record.
+    """
+
+    model: str
+    environment: str
+    actor: str
+    reason: str
+    to_version: int | None = None
+    from_version: int | None = None
+    trigger: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordMonitorStatus(Command):
+    """Store a monitor's verdict (drift or SLO) for the promotion gates to read."""
+
+    model: str
+    environment: str
+    kind: str
+    state: str
+    version: int | None
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildReferenceProfile(Command):
+    """Build and store the reference drift profile of a version from ``data_uri``
+    (default: the manifest's ``reference_data_uri``)."""
+
+    model: str
+    version: int
+    actor: str
+    data_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class RunDriftBatch(Command):
+    """Compare the capture window of ``model``/``environment`` with the live version's
+    reference profile. ``model=None`` runs every monitored model and environment.
+    ``data_uri`` overrides the capture prefix. ``window`` is in seconds."""
+
+    actor: str
+    model: str | None = None
+    environment: str | None = None
+    window_seconds: int = 86400
+    data_uri: str | None = None
+    end: datetime | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckSlos(Command):
+    """Evaluate every SLO (or those of ``model``/``environment``) and act on alerts."""
+
+    actor: str
+    model: str | None = None
+    environment: str | None = None
+    now: datetime | None = None
+    trigger: str | None = None

@@ -1,0 +1,260 @@
+"""The policy file (``modelpilot.yaml``): environments, promotion gates, monitoring.
+
+Validated with pydantic at load time; ``modelpilot policy schema`` prints the JSON
+Schema and ``modelpilot policy validate FILE`` checks a file. A model's policy
+is the ``defaults`` block with the model's own block laid over it, field by
+field, per environment::
+
+    version: 1
+    environments: [dev, staging, prod]
+    defaults:
+      environments:
+        staging:
+          thresholds: ["auc >= 0.80", "latency_p95_ms <= 50"]
+          no_regression:
+            - {metric: auc, greater_is_better: true, min_absolute_change: -0.005}
+          soak: 1h
+        prod:
+          approvals: 1
+          require_no_drift_alert: true
+          require_slo_healthy: true
+    models:
+      churn:
+        environments:
+          prod: {approvals: 2}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelpilot.domain.durations import parse_duration
+from modelpilot.exceptions import PolicyError, UnknownEnvironment
+from modelpilot.policy_drift import DriftPolicy
+from modelpilot.policy_slo import RollbackPolicy, SloSpec
+
+__all__ = [
+    "EnvironmentGates",
+    "MetricThreshold",
+    "ModelPolicy",
+    "Policy",
+    "RegressionRule",
+    "default_policy",
+    "load_policy",
+    "parse_policy",
+    "policy_schema",
+]
+
+_THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.:/-]+)\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricThreshold(_Strict):
+    """An absolute bound on one evaluation metric, e.g. ``auc >= 0.80``.
+
+    May be written as a string (``"auc >= 0.80"``) or a mapping.
+    """
+
+    metric: str
+    op: Literal[">=", ">", "<=", "<", "=="]
+    value: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = _THRESHOLD.match(data)
+            if not match:
+                raise ValueError(f"invalid threshold {data!r}: write it as '<metric> <op> <number>', e.g. 'auc >= 0.8'")
+            return {"metric": match.group(1), "op": match.group(2), "value": float(match.group(3))}
+        return data
+
+    def holds(self, observed: float) -> bool:
+        """Return True when ``observed`` satisfies the bound."""
+        return {
+            ">=": observed >= self.value,
+            ">": observed > self.value,
+            "<=": observed <= self.value,
+            "<": observed < self.value,
+            "==": observed == self.value,
+        }[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+class RegressionRule(_Strict):
+    """No-regression rule against the version currently in the environment.
+
+    The semantics of MLflow's ``MetricThreshold``: with ``greater_is_better`` the
+    candidate must reach ``baseline + min_absolute_change`` and
+    ``baseline * (1 + min_relative_change)`` (for lower-is-better metrics the signs
+    flip). A negative change is a tolerance: ``min_absolute_change: -0.005`` allows
+    the candidate to be up to 0.005 worse.
+    """
+
+    metric: str
+    greater_is_better: bool = True
+    min_absolute_change: float | None = 0.0
+    min_relative_change: float | None = None
+
+
+class EnvironmentGates(_Strict):
+    """The gates a version passes to enter one environment."""
+
+    thresholds: list[MetricThreshold] = Field(default_factory=list)
+    no_regression: list[RegressionRule] = Field(default_factory=list)
+    soak: int | None = Field(
+        default=None, description="minimum time in the previous environment, e.g. '1h' (seconds when a number)"
+    )
+    approvals: int = Field(default=0, ge=0, description="approvals required from people other than the registrant")
+    four_eyes: bool = Field(default=True, description="the registrant's own approval does not count")
+    approvers: list[str] = Field(
+        default_factory=list, description="glob patterns of actors allowed to approve; empty = anyone"
+    )
+    require_no_drift_alert: bool = False
+    require_slo_healthy: bool = False
+
+    @field_validator("soak", mode="before")
+    @classmethod
+    def _soak(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class ModelPolicy(_Strict):
+    """A model's policy (or the defaults for every model)."""
+
+    environments: dict[str, EnvironmentGates] = Field(default_factory=dict)
+    drift: DriftPolicy | None = None
+    slos: list[SloSpec] = Field(default_factory=list)
+    rollback: dict[str, RollbackPolicy] = Field(
+        default_factory=dict, description="rollback policy per environment"
+    )
+
+
+class Policy(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1] = 1
+    environments: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"], min_length=1)
+    operators: list[str] = Field(
+        default_factory=list,
+        description="glob patterns of actors allowed to promote and roll back by hand; empty = anyone",
+    )
+    defaults: ModelPolicy = Field(default_factory=ModelPolicy)
+    models: dict[str, ModelPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_environments(self) -> Policy:
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError("environments must be unique")
+        for owner, block in [("defaults", self.defaults), *((f"models.{k}", v) for k, v in self.models.items())]:
+            for env in list(block.environments) + list(block.rollback):
+                if env not in self.environments:
+                    raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
+        return self
+
+    # -- lookups -------------------------------------------------------------------
+    def check_environment(self, environment: str) -> None:
+        """Raise ``UnknownEnvironment`` unless ``environment`` is in the policy."""
+        if environment not in self.environments:
+            raise UnknownEnvironment(
+                f"unknown environment {environment!r}; the policy defines {', '.join(self.environments)}",
+                environment=environment,
+            )
+
+    def previous_environment(self, environment: str) -> str | None:
+        """Return the environment before ``environment`` in the promotion order."""
+        self.check_environment(environment)
+        index = self.environments.index(environment)
+        return self.environments[index - 1] if index else None
+
+    def gates_for(self, model: str, environment: str) -> EnvironmentGates:
+        """Return the gates for entering ``environment``: defaults overlaid with the model's own."""
+        self.check_environment(environment)
+        base = self.defaults.environments.get(environment, EnvironmentGates())
+        override = self.models.get(model)
+        if override is None or environment not in override.environments:
+            return base
+        own = override.environments[environment]
+        merged = base.model_dump()
+        merged.update({name: getattr(own, name) for name in own.model_fields_set})
+        return EnvironmentGates.model_validate(merged)
+
+    def model_policy(self, model: str) -> ModelPolicy:
+        """Return the model's block laid over the defaults (non-environment fields)."""
+        own = self.models.get(model)
+        if own is None:
+            return self.defaults
+        return ModelPolicy(
+            environments=self.defaults.environments,
+            drift=own.drift if own.drift is not None else self.defaults.drift,
+            slos=own.slos if "slos" in own.model_fields_set else self.defaults.slos,
+            rollback={**self.defaults.rollback, **own.rollback},
+        )
+
+
+def default_policy() -> Policy:
+    """Return the policy used when no file is given: three environments, no gates."""
+    return Policy()
+
+
+def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
+    """Validate a parsed policy document; raise ``PolicyError`` naming the field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping at the top level", source=source)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise PolicyError(
+            f"{source}: invalid policy at {where}: {first['msg']}",
+            source=source,
+            field=where,
+            errors=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+        ) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; raise ``PolicyError`` when missing or invalid."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist", source=str(path)) from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}", source=str(path)) from None
+    return load_policy_text(text, source=str(path))
+
+
+def load_policy_text(text: str, *, source: str = "<policy>") -> Policy:
+    """Parse YAML (or JSON) policy text; raise ``PolicyError`` when invalid."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}", source=source) from None
+    return parse_policy(data, source=source)
+
+
+def policy_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the policy file."""
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ModelPilot policy (modelpilot.yaml)"
+    return schema

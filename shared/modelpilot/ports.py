@@ -1,0 +1,244 @@
+"""The abstract interfaces (ports) the service layer needs.
+
+Adapters in ``modelpilot.adapters.<backend>`` implement them; ``modelpilot.testing``
+ships in-memory fakes. One contract suite per port (``tests/contract``) runs
+against every implementation.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
+
+    from modelpilot.domain.audit import AuditEntry, AuditRecord
+    from modelpilot.domain.events import Event
+    from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+
+__all__ = [
+    "ArtifactStore",
+    "EventPublisher",
+    "IdempotencyStore",
+    "Notifier",
+    "ObjectInfo",
+    "RegistryStore",
+    "SecretsProvider",
+]
+
+
+class RegistryStore(abc.ABC):
+    """Per-model registry state: versions, aliases with history, approvals, audit, monitor status.
+
+    All state of one model lives in one partition so that a state change and its
+    audit record commit in one transaction. Every method that changes state takes
+    the :class:`AuditEntry` to append and appends it atomically with the change.
+    """
+
+    # -- versions -----------------------------------------------------------------
+    @abc.abstractmethod
+    def register_version(
+        self,
+        *,
+        manifest: Manifest,
+        manifest_digest: str,
+        package_uri: str,
+        registered_by: str,
+        registered_at: datetime,
+        source: str,
+        external_id: str | None,
+        status: str,
+        audit: AuditEntry,
+    ) -> tuple[ModelVersion, bool]:
+        """Store a new version with the next number, or return the existing one.
+
+        Idempotent on ``(model, manifest_digest)``: returns ``(version, False)``
+        when that digest is already registered, with nothing written. Otherwise
+        assigns ``max(version) + 1`` atomically (no duplicates or gaps under
+        concurrency), appends ``audit`` (with ``to_version`` set to the number) and
+        returns ``(version, True)``.
+        """
+
+    @abc.abstractmethod
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        """Return one version; raise ``UnknownModel`` / ``UnknownVersion``."""
+
+    @abc.abstractmethod
+    def find_version(self, model: str, *, manifest_digest: str | None = None,
+                     external_id: str | None = None) -> ModelVersion | None:
+        """Return the version with that manifest digest or external id, if any."""
+
+    @abc.abstractmethod
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """Return every version of ``model`` in version order (empty if unknown)."""
+
+    @abc.abstractmethod
+    def list_models(self) -> list[str]:
+        """Return the names of all registered models, sorted."""
+
+    @abc.abstractmethod
+    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+        """Set a version's status; return False (and write nothing) if it already had it."""
+
+    # -- aliases ------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_alias(self, model: str, environment: str) -> Alias | None:
+        """Return where ``environment``'s alias points, or None if never set."""
+
+    @abc.abstractmethod
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry
+    ) -> Alias:
+        """Compare-and-set the alias and append history + audit in one transaction.
+
+        ``expected_revision`` is the revision the caller read (0 when the alias did
+        not exist); ``change.revision`` must be ``expected_revision + 1``. Raises
+        ``ConcurrencyConflict`` when the alias moved in between. A retry of a
+        transaction that already committed (the alias holds exactly ``change``) is
+        recognised and returns the alias without writing twice.
+        """
+
+    @abc.abstractmethod
+    def alias_history(self, model: str, environment: str) -> list[AliasChange]:
+        """Return every move of the alias, oldest first."""
+
+    # -- approvals ----------------------------------------------------------------
+    @abc.abstractmethod
+    def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
+        """Record an approval; return False (write nothing) when that approver already approved."""
+
+    @abc.abstractmethod
+    def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
+        """Return the approvals of a version for an environment."""
+
+    # -- audit --------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        """Append a record that accompanies no other state change."""
+
+    @abc.abstractmethod
+    def audit_records(self, model: str) -> list[AuditRecord]:
+        """Return ``model``'s audit chain in sequence order, exactly as stored."""
+
+    # -- monitor status -----------------------------------------------------------
+    @abc.abstractmethod
+    def put_monitor_status(self, status: MonitorStatus) -> None:
+        """Store the latest verdict of a monitor (overwrites the previous one)."""
+
+    @abc.abstractmethod
+    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+        """Return the latest verdict of a monitor, or None if it never reported."""
+
+    @abc.abstractmethod
+    def list_monitor_status(self, model: str) -> list[MonitorStatus]:
+        """Return every stored monitor verdict of ``model``."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object in an artifact store."""
+
+    uri: str
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+
+
+class ArtifactStore(abc.ABC):
+    """Model packages, reference profiles and reports, addressed by URI.
+
+    Each adapter owns one URI scheme (a folder path or ``file://``; ``s3://bucket/key``;
+    ``az://container/blob``). Reads of large objects are streamed.
+    """
+
+    @abc.abstractmethod
+    def join(self, base: str, *parts: str) -> str:
+        """Return the URI of ``parts`` below ``base``."""
+
+    @abc.abstractmethod
+    def read_bytes(self, uri: str, *, max_bytes: int = 16 * 1024 * 1024) -> bytes:
+        """Return a small object's content; raise ``ArtifactMissing`` or ``DataError`` (too big)."""
+
+    @abc.abstractmethod
+    def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """Yield the object's content in chunks; raise ``ArtifactMissing``."""
+
+    @abc.abstractmethod
+    def stat(self, uri: str) -> ObjectInfo:
+        """Return size and etag; raise ``ArtifactMissing``."""
+
+    def sha256(self, uri: str) -> tuple[str, int]:
+        """Stream the object and return ``(hex sha256, size)`` without holding it in memory."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in self.open_chunks(uri):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    @abc.abstractmethod
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
+                    write_once: bool = False) -> str:
+        """Store ``data`` at ``uri`` and return the URI.
+
+        With ``write_once`` an existing object with identical content is accepted
+        (idempotent) and one with different content raises ``AlreadyExists``.
+        """
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Return the objects under ``prefix`` (recursively), sorted by URI."""
+
+
+class EventPublisher(abc.ABC):
+    """Puts domain events where the next function picks them up."""
+
+    @abc.abstractmethod
+    def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
+        """Publish ``events`` (in order). Raise ``TransientError`` if the bus is unavailable."""
+
+
+class Notifier(abc.ABC):
+    """Tells humans about events that need attention (blocked promotions, rollbacks, drift)."""
+
+    @abc.abstractmethod
+    def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
+        """Send one notification."""
+
+
+class SecretsProvider(abc.ABC):
+    """Reads secrets (webhook keys, API tokens) from the platform's secret store."""
+
+    @abc.abstractmethod
+    def get_secret(self, name: str) -> str:
+        """Return the secret's value; raise ``NotFound`` when it does not exist."""
+
+
+class IdempotencyStore(abc.ABC):
+    """Remembers which business keys were already processed, with their results.
+
+    ``begin`` claims a key: it returns None when the caller should process the
+    event (and later call ``complete`` or ``release``), or the stored result of
+    a completed earlier run. A key claimed but not completed within
+    ``lock_seconds`` (a crashed run) can be claimed again.
+    """
+
+    @abc.abstractmethod
+    def begin(self, key: str, *, lock_seconds: int = 900) -> dict[str, Any] | None:
+        """Claim ``key`` or return the result stored by an earlier ``complete``.
+
+        Raises ``ConcurrencyConflict`` while another run holds a live claim.
+        """
+
+    @abc.abstractmethod
+    def complete(self, key: str, result: dict[str, Any], *, ttl_seconds: int = 7 * 86400) -> None:
+        """Store the result of a claimed key."""
+
+    @abc.abstractmethod
+    def release(self, key: str) -> None:
+        """Drop a claim after a failure so a retry can process the event."""

@@ -1,0 +1,1 @@
+"""The service layer: command handlers, queries and the message bus."""

@@ -1,0 +1,185 @@
+"""The message bus: one handler per command, in-process reactions to events.
+
+``MessageBus.handle(command)`` runs the command's handler inside a span named
+after the command, then for every event the handler produced: publishes it
+(EventBridge / Event Grid / in-process), notifies humans for events marked
+``notify``, and runs the in-process reactions registered for it (for example the
+rollback policy reacting to ``SloBurnAlert``). Handler errors are never
+swallowed: a failed rollback surfaces so the platform retries it.
+
+Handlers are referenced as ``"module:function"`` strings and imported on first
+use, so a function that never runs drift pays nothing for numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from modelpilot import telemetry
+from modelpilot.domain.model import utcnow
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from modelpilot.domain.commands import Command
+    from modelpilot.domain.events import Event
+    from modelpilot.policy import Policy
+    from modelpilot.ports import (
+        ArtifactStore,
+        EventPublisher,
+        IdempotencyStore,
+        Notifier,
+        RegistryStore,
+        SecretsProvider,
+    )
+
+__all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "MessageBus", "Outcome", "Services"]
+
+log = telemetry.get_logger("modelpilot.bus")
+
+#: command class name → "module:function"
+COMMAND_HANDLERS: dict[str, str] = {
+    "RegisterModel": "modelpilot.service.handlers:register_model",
+    "PromoteModel": "modelpilot.service.handlers:promote_model",
+    "ApproveModel": "modelpilot.service.handlers:approve_model",
+    "RejectModel": "modelpilot.service.handlers:reject_model",
+    "RollbackModel": "modelpilot.service.handlers:rollback_model",
+    "RecordMonitorStatus": "modelpilot.service.handlers:record_monitor_status",
+    "BuildReferenceProfile": "modelpilot.service.drift_handlers:build_reference_profile",
+    "RunDriftBatch": "modelpilot.service.drift_handlers:run_drift_batch",
+    "CheckSlos": "modelpilot.service.slo_handlers:check_slos",
+}
+
+#: event class name → in-process reactions ("module:function"), run in order
+EVENT_HANDLERS: dict[str, list[str]] = {
+    "ModelRegistered": ["modelpilot.service.drift_handlers:on_model_registered"],
+    "DriftDetected": ["modelpilot.service.slo_handlers:on_drift_detected"],
+    "SloBurnAlert": ["modelpilot.service.slo_handlers:on_slo_burn_alert"],
+}
+
+
+@dataclass
+class Services:
+    """The adapters a handler may use, wired by ``modelpilot.bootstrap``."""
+
+    registry: RegistryStore
+    artifacts: ArtifactStore
+    publisher: EventPublisher
+    notifier: Notifier
+    policy_loader: Callable[[], Policy]
+    clock: Callable[[], datetime] = utcnow
+    secrets: SecretsProvider | None = None
+    idempotency: IdempotencyStore | None = None
+    #: SLO metric sources by name ("local", "cloudwatch", "prometheus", "azure_monitor")
+    metrics_sources: dict[str, Any] = field(default_factory=dict)
+    #: where drift reports, profiles and captures live (an artifact-store URI)
+    data_root: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> Policy:
+        """The current policy (the loader caches it)."""
+        return self.policy_loader()
+
+
+@dataclass
+class Outcome:
+    """What a handler did: a status word, a human message, data, and the events it produced."""
+
+    status: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    #: outcomes of commands run in reaction to this one's events
+    follow_ups: list[Outcome] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when the handler changed state."""
+        return self.status not in {"unchanged", "noop", "blocked", "skipped", "dry_run", "ok"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly view."""
+        data: dict[str, Any] = {"status": self.status, "message": self.message, **self.data}
+        if self.events:
+            data["events"] = [e.to_dict() for e in self.events]
+        if self.follow_ups:
+            data["follow_ups"] = [f.to_dict() for f in self.follow_ups]
+        return data
+
+
+Handler = Callable[[Any, Services], Outcome]
+Reaction = Callable[[Any, "MessageBus"], "Outcome | None"]
+
+
+def _resolve(ref: str) -> Callable[..., Any]:
+    module_name, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def _attributes(command: Command) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for key in ("model", "version", "environment", "actor", "trigger", "to_version", "from_version"):
+        value = getattr(command, key, None)
+        if value is not None:
+            attrs[f"modelpilot.{key}"] = value
+    return attrs
+
+
+class MessageBus:
+    """Dispatches commands to handlers and events to publishers and reactions."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        command_handlers: dict[str, str] | None = None,
+        event_handlers: dict[str, list[str]] | None = None,
+        react: bool = True,
+    ) -> None:
+        self.services = services
+        self._command_refs = dict(COMMAND_HANDLERS if command_handlers is None else command_handlers)
+        self._event_refs = {k: list(v) for k, v in (EVENT_HANDLERS if event_handlers is None else event_handlers).items()}
+        self._resolved: dict[str, Callable[..., Any]] = {}
+        self.react = react
+
+    def _get(self, ref: str) -> Callable[..., Any]:
+        fn = self._resolved.get(ref)
+        if fn is None:
+            fn = self._resolved[ref] = _resolve(ref)
+        return fn
+
+    def handle(self, command: Command) -> Outcome:
+        """Run ``command``'s handler, then publish and react to its events; return its outcome."""
+        name = type(command).__name__
+        ref = self._command_refs.get(name)
+        if ref is None:
+            raise TypeError(f"no handler registered for command {name}")
+        handler: Handler = self._get(ref)
+        with telemetry.command_span(name, _attributes(command)) as span:
+            outcome = handler(command, self.services)
+            span.set_attribute("modelpilot.outcome", outcome.status)
+            log.info("handled %s: %s", name, outcome.message,
+                     extra={"modelpilot": {"command": name, "status": outcome.status}})
+            if outcome.events:
+                self._dispatch(outcome)
+        return outcome
+
+    def _dispatch(self, outcome: Outcome) -> None:
+        events = outcome.events
+        self.services.publisher.publish(events, traceparent=telemetry.current_traceparent())
+        for event in events:
+            if event.notify:
+                self.services.notifier.notify(
+                    f"[modelpilot] {event.name}", event.summary(), attributes={"event": event.name}
+                )
+        if not self.react:
+            return
+        for event in events:
+            for ref in self._event_refs.get(event.name, []):
+                follow = self._get(ref)(event, self)
+                if follow is not None:
+                    outcome.follow_ups.append(follow)

@@ -1,0 +1,69 @@
+"""Read-only queries: status, alias history, "what ran at time T", audit verification."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.domain.audit import ChainVerdict, verify_chain
+from modelpilot.exceptions import UnknownModel
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from modelpilot.policy import Policy
+    from modelpilot.ports import RegistryStore
+
+__all__ = ["alias_history", "status", "verify_audit", "version_at"]
+
+
+def status(registry: RegistryStore, policy: Policy, model: str | None = None) -> list[dict[str, Any]]:
+    """Return one row per (model, environment): version, revision, latest version, monitor states."""
+    models = [model] if model else registry.list_models()
+    if model and model not in registry.list_models():
+        raise UnknownModel(f"unknown model {model!r}", model=model)
+    rows: list[dict[str, Any]] = []
+    for name in models:
+        versions = registry.list_versions(name)
+        latest = versions[-1].version if versions else None
+        monitors = {(s.environment, s.kind): s for s in registry.list_monitor_status(name)}
+        for env in policy.environments:
+            alias = registry.get_alias(name, env)
+            drift = monitors.get((env, "drift"))
+            slo = monitors.get((env, "slo"))
+            rows.append({
+                "model": name,
+                "environment": env,
+                "version": alias.version if alias else None,
+                "revision": alias.revision if alias else 0,
+                "updated_at": alias.updated_at.isoformat() if alias else None,
+                "updated_by": alias.updated_by if alias else None,
+                "latest_version": latest,
+                "drift": drift.state if drift else None,
+                "slo": slo.state if slo else None,
+            })
+    return rows
+
+
+def alias_history(registry: RegistryStore, model: str, environment: str) -> list[dict[str, Any]]:
+    """Return every move of an alias, oldest first."""
+    if model not in registry.list_models():
+        raise UnknownModel(f"unknown model {model!r}", model=model)
+    return [c.to_dict() for c in registry.alias_history(model, environment)]
+
+
+def version_at(registry: RegistryStore, model: str, environment: str, when: datetime) -> int | None:
+    """Return the version ``environment``'s alias pointed at, at time ``when`` (None before the first move)."""
+    if model not in registry.list_models():
+        raise UnknownModel(f"unknown model {model!r}", model=model)
+    current: int | None = None
+    for change in registry.alias_history(model, environment):
+        if change.at > when:
+            break
+        current = change.to_version
+    return current
+
+
+def verify_audit(registry: RegistryStore, model: str | None = None) -> list[ChainVerdict]:
+    """Recompute every model's chain (or one model's) and return a verdict per model."""
+    models = [model] if model else registry.list_models()
+    return [verify_chain(name, registry.audit_records(name)) for name in models]

@@ -1,0 +1,323 @@
+"""In-memory fakes of every port, shipped with the package for users' and our own tests.
+
+Each fake subclasses its port and keeps the same contract (the contract suites in
+``tests/contract`` run against them too), so tests of the service layer need no
+files, servers or SDKs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.exceptions import AlreadyExists, ArtifactMissing, ConcurrencyConflict, DataError, NotFound
+from modelpilot.exceptions import UnknownModel, UnknownVersion
+from modelpilot.ports import (
+    ArtifactStore,
+    EventPublisher,
+    IdempotencyStore,
+    Notifier,
+    ObjectInfo,
+    RegistryStore,
+    SecretsProvider,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from modelpilot.domain.events import Event
+    from modelpilot.policy import Policy
+    from modelpilot.service.messagebus import MessageBus, Services
+
+__all__ = [
+    "FakeClock",
+    "InMemoryArtifactStore",
+    "InMemoryIdempotencyStore",
+    "InMemoryRegistry",
+    "InMemorySecrets",
+    "RecordingNotifier",
+    "RecordingPublisher",
+    "fake_bus",
+    "fake_services",
+]
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the clock forward and return the new time."""
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+class InMemoryRegistry(RegistryStore):
+    """A :class:`RegistryStore` in dictionaries, guarded by one lock (one transaction at a time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.versions: dict[str, dict[int, ModelVersion]] = {}
+        self.aliases: dict[tuple[str, str], Alias] = {}
+        self.history: dict[tuple[str, str], list[AliasChange]] = {}
+        self.approvals: dict[tuple[str, int, str], list[Approval]] = {}
+        self.audit: dict[str, list[AuditRecord]] = {}
+        self.monitors: dict[tuple[str, str, str], MonitorStatus] = {}
+
+    def _append(self, entry: AuditEntry) -> AuditRecord:
+        chain = self.audit.setdefault(entry.model, [])
+        record = seal(entry, seq=len(chain) + 1, prev_hash=chain[-1].hash if chain else GENESIS)
+        chain.append(record)
+        return record
+
+    def register_version(self, *, manifest: Manifest, manifest_digest: str, package_uri: str,
+                         registered_by: str, registered_at: datetime, source: str, external_id: str | None,
+                         status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
+        with self._lock:
+            existing = self.find_version(manifest.name, manifest_digest=manifest_digest)
+            if existing is not None:
+                return existing, False
+            versions = self.versions.setdefault(manifest.name, {})
+            number = max(versions, default=0) + 1
+            version = ModelVersion(manifest.name, number, manifest_digest, manifest, package_uri, registered_by,
+                                   registered_at, status, source, external_id)  # type: ignore[arg-type]
+            versions[number] = version
+            self._append(replace(audit, to_version=number))
+            return version, True
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        if model not in self.versions:
+            raise UnknownModel(f"unknown model {model!r}", model=model)
+        try:
+            return self.versions[model][version]
+        except KeyError:
+            raise UnknownVersion(f"{model} has no version {version}", model=model, version=version) from None
+
+    def find_version(self, model: str, *, manifest_digest: str | None = None,
+                     external_id: str | None = None) -> ModelVersion | None:
+        if manifest_digest is None and external_id is None:
+            return None
+        for version in self.versions.get(model, {}).values():
+            if manifest_digest is not None and version.manifest_digest == manifest_digest:
+                return version
+            if manifest_digest is None and external_id is not None and version.external_id == external_id:
+                return version
+        return None
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [v for _, v in sorted(self.versions.get(model, {}).items())]
+
+    def list_models(self) -> list[str]:
+        return sorted(self.versions)
+
+    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+        with self._lock:
+            current = self.get_version(model, version)
+            if current.status == status:
+                return False
+            self.versions[model][version] = replace(current, status=status)  # type: ignore[arg-type]
+            self._append(audit)
+            return True
+
+    def get_alias(self, model: str, environment: str) -> Alias | None:
+        return self.aliases.get((model, environment))
+
+    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+        if change.revision != expected_revision + 1:
+            raise ValueError("change.revision must be expected_revision + 1")
+        key = (change.model, change.environment)
+        with self._lock:
+            current = self.aliases.get(key)
+            revision = current.revision if current else 0
+            if revision != expected_revision:
+                history = self.history.get(key, [])
+                if current is not None and len(history) >= change.revision and history[change.revision - 1] == change:
+                    return current
+                raise ConcurrencyConflict(
+                    f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}")
+            alias = Alias(change.model, change.environment, change.to_version, change.revision, change.at,
+                          change.actor)
+            self.aliases[key] = alias
+            self.history.setdefault(key, []).append(change)
+            self._append(audit)
+            return alias
+
+    def alias_history(self, model: str, environment: str) -> list[AliasChange]:
+        return list(self.history.get((model, environment), []))
+
+    def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
+        with self._lock:
+            bucket = self.approvals.setdefault((approval.model, approval.version, approval.environment), [])
+            if any(a.approver == approval.approver for a in bucket):
+                return False
+            bucket.append(approval)
+            self._append(audit)
+            return True
+
+    def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
+        return list(self.approvals.get((model, version, environment), []))
+
+    def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        with self._lock:
+            return self._append(entry)
+
+    def audit_records(self, model: str) -> list[AuditRecord]:
+        return list(self.audit.get(model, []))
+
+    def put_monitor_status(self, status: MonitorStatus) -> None:
+        self.monitors[(status.model, status.environment, status.kind)] = status
+
+    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+        return self.monitors.get((model, environment, kind))
+
+    def list_monitor_status(self, model: str) -> list[MonitorStatus]:
+        return [s for (m, _, _), s in sorted(self.monitors.items()) if m == model]
+
+
+class InMemoryArtifactStore(ArtifactStore):
+    """Objects in a dictionary keyed by URI (``mem://`` or any string)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def join(self, base: str, *parts: str) -> str:
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+    def read_bytes(self, uri: str, *, max_bytes: int = 16 * 1024 * 1024) -> bytes:
+        if uri not in self.objects:
+            raise ArtifactMissing(f"{uri} does not exist", uri=uri)
+        data = self.objects[uri]
+        if len(data) > max_bytes:
+            raise DataError(f"{uri} is {len(data)} bytes, more than the {max_bytes} allowed here", uri=uri)
+        return data
+
+    def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        if uri not in self.objects:
+            raise ArtifactMissing(f"{uri} does not exist", uri=uri)
+        data = self.objects[uri]
+        for start in range(0, len(data), chunk_size):
+            yield data[start:start + chunk_size]
+
+    def stat(self, uri: str) -> ObjectInfo:
+        if uri not in self.objects:
+            raise ArtifactMissing(f"{uri} does not exist", uri=uri)
+        data = self.objects[uri]
+        return ObjectInfo(uri, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
+                    write_once: bool = False) -> str:
+        if write_once and uri in self.objects and self.objects[uri] != data:
+            raise AlreadyExists(f"{uri} already exists with other content", uri=uri)
+        self.objects[uri] = bytes(data)
+        return uri
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        base = prefix.rstrip("/") + "/"
+        return [self.stat(u) for u in sorted(self.objects) if u.startswith(base) or u == prefix]
+
+
+class RecordingPublisher(EventPublisher):
+    """Keeps every published event (and its traceparent) in a list."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.traceparents: list[str | None] = []
+
+    def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
+        self.events.extend(events)
+        self.traceparents.extend([traceparent] * len(events))
+
+    def names(self) -> list[str]:
+        """Return the names of the events published so far."""
+        return [e.name for e in self.events]
+
+
+class RecordingNotifier(Notifier):
+    """Keeps every notification in a list."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
+        self.sent.append((subject, message))
+
+
+class InMemorySecrets(SecretsProvider):
+    """Secrets from a dictionary."""
+
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = dict(values or {})
+
+    def get_secret(self, name: str) -> str:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise NotFound(f"secret {name!r} does not exist", name=name) from None
+
+
+class InMemoryIdempotencyStore(IdempotencyStore):
+    """Claims and results in a dictionary, with wall-clock expiry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: dict[str, tuple[str, dict[str, Any] | None, float]] = {}
+
+    def begin(self, key: str, *, lock_seconds: int = 900) -> dict[str, Any] | None:
+        with self._lock:
+            now = time.time()
+            entry = self.entries.get(key)
+            if entry is not None and entry[2] > now:
+                if entry[0] == "completed":
+                    return dict(entry[1] or {})
+                raise ConcurrencyConflict(f"event {key} is being processed by another run", key=key)
+            self.entries[key] = ("in_progress", None, now + lock_seconds)
+            return None
+
+    def complete(self, key: str, result: dict[str, Any], *, ttl_seconds: int = 7 * 86400) -> None:
+        with self._lock:
+            self.entries[key] = ("completed", dict(result), time.time() + ttl_seconds)
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] == "in_progress":
+                del self.entries[key]
+
+
+def fake_services(policy: Policy | None = None, **overrides: Any) -> Services:
+    """Return :class:`Services` made of fakes; ``policy`` defaults to the default policy."""
+    from modelpilot.policy import default_policy
+    from modelpilot.service.messagebus import Services
+
+    chosen = policy or default_policy()
+    parts: dict[str, Any] = {
+        "registry": InMemoryRegistry(),
+        "artifacts": InMemoryArtifactStore(),
+        "publisher": RecordingPublisher(),
+        "notifier": RecordingNotifier(),
+        "policy_loader": lambda: chosen,
+        "clock": FakeClock(),
+        "secrets": InMemorySecrets(),
+        "idempotency": InMemoryIdempotencyStore(),
+        "data_root": "mem://data",
+    }
+    parts.update(overrides)
+    return Services(**parts)
+
+
+def fake_bus(policy: Policy | None = None, **overrides: Any) -> MessageBus:
+    """Return a message bus over :func:`fake_services`."""
+    from modelpilot.service.messagebus import MessageBus
+
+    return MessageBus(fake_services(policy, **overrides))
