@@ -1,0 +1,176 @@
+"""The RegistryStore contract: every adapter (fake, SQLite, DynamoDB, Azure Table) must pass it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from modelpilot.domain.audit import verify_chain
+from modelpilot.domain.model import Approval, MonitorStatus
+from modelpilot.exceptions import ConcurrencyConflict, UnknownModel, UnknownVersion
+from tests.support.builders import T0, change, entry, manifest
+
+
+def register(registry, name="churn", seed="a", **kw):
+    m = manifest(name, seed=seed, **kw)
+    from modelpilot.manifest import manifest_digest
+
+    return registry.register_version(
+        manifest=m, manifest_digest=manifest_digest(m), package_uri=f"pkg://{name}/{seed}", registered_by="alice",
+        registered_at=T0, source="upload", external_id=f"ext-{seed}", status="registered",
+        audit=entry(name, "register"),
+    )
+
+
+def test_versions_are_numbered_from_one_and_idempotent_on_digest(registry):
+    v1, created1 = register(registry, seed="a")
+    v2, created2 = register(registry, seed="b")
+    again, created3 = register(registry, seed="a")
+    assert (v1.version, v2.version, again.version) == (1, 2, 1)
+    assert (created1, created2, created3) == (True, True, False)
+    assert [v.version for v in registry.list_versions("churn")] == [1, 2]
+    assert registry.list_models() == ["churn"]
+    records = registry.audit_records("churn")
+    assert [r.action for r in records] == ["register", "register"]
+    assert [r.to_version for r in records] == [1, 2]
+
+
+def test_get_and_find_version_round_trip(registry):
+    v1, _ = register(registry, seed="a", latency_p95_ms=12.5)
+    got = registry.get_version("churn", 1)
+    assert got.manifest == v1.manifest
+    assert got.manifest.metrics == {"auc": 0.85, "latency_p95_ms": 12.5}
+    assert got.registered_by == "alice" and got.registered_at == T0
+    assert registry.find_version("churn", manifest_digest=v1.manifest_digest).version == 1
+    assert registry.find_version("churn", external_id="ext-a").version == 1
+    assert registry.find_version("churn", manifest_digest="f" * 64) is None
+    with pytest.raises(UnknownModel):
+        registry.get_version("nope", 1)
+    with pytest.raises(UnknownVersion):
+        registry.get_version("churn", 9)
+
+
+def test_set_version_status_is_idempotent(registry):
+    register(registry)
+    assert registry.set_version_status("churn", 1, "rejected", entry(action="reject")) is True
+    assert registry.set_version_status("churn", 1, "rejected", entry(action="reject")) is False
+    assert registry.get_version("churn", 1).status == "rejected"
+    assert [r.action for r in registry.audit_records("churn")] == ["register", "reject"]
+
+
+def test_move_alias_compare_and_set(registry):
+    register(registry, seed="a")
+    register(registry, seed="b")
+    assert registry.get_alias("churn", "prod") is None
+    alias = registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0,
+                                audit=entry(action="promote"))
+    assert (alias.version, alias.revision) == (1, 1)
+    with pytest.raises(ConcurrencyConflict):
+        registry.move_alias(change=change("churn", "prod", 1, None, 2), expected_revision=0,
+                            audit=entry(action="promote"))
+    registry.move_alias(change=change("churn", "prod", 2, 1, 2), expected_revision=1, audit=entry(action="promote"))
+    got = registry.get_alias("churn", "prod")
+    assert (got.version, got.revision) == (2, 2)
+    history = registry.alias_history("churn", "prod")
+    assert [(c.revision, c.from_version, c.to_version) for c in history] == [(1, None, 1), (2, 1, 2)]
+    assert [r.action for r in registry.audit_records("churn")].count("promote") == 2
+
+
+def test_retried_move_that_already_committed_is_recognised(registry):
+    register(registry)
+    first = change("churn", "dev", 1, None, 1)
+    registry.move_alias(change=first, expected_revision=0, audit=entry(action="promote"))
+    again = registry.move_alias(change=first, expected_revision=0, audit=entry(action="promote"))
+    assert again.revision == 1
+    assert len(registry.alias_history("churn", "dev")) == 1
+    assert len(registry.audit_records("churn")) == 2  # register + one promote
+
+
+def test_approvals_once_per_approver(registry):
+    register(registry)
+    approval = Approval("churn", 1, "prod", "bob", T0, "ok")
+    assert registry.add_approval(approval, entry(action="approve")) is True
+    assert registry.add_approval(approval, entry(action="approve")) is False
+    registry.add_approval(Approval("churn", 1, "prod", "carol", T0 + timedelta(seconds=1)), entry(action="approve"))
+    assert [a.approver for a in registry.list_approvals("churn", 1, "prod")] == ["bob", "carol"]
+    assert registry.list_approvals("churn", 1, "staging") == []
+
+
+def test_audit_chain_verifies_and_records_round_trip(registry):
+    register(registry)
+    registry.append_audit(entry(action="note", reason="unicode ✓ text", evidence={"k": [1, 2], "n": None}))
+    records = registry.audit_records("churn")
+    assert [r.seq for r in records] == [1, 2]
+    assert records[1].evidence == {"k": [1, 2], "n": None}
+    assert records[1].prev_hash == records[0].hash
+    assert verify_chain("churn", records).ok
+
+
+def test_monitor_status_latest_wins(registry):
+    register(registry)
+    assert registry.get_monitor_status("churn", "prod", "drift") is None
+    registry.put_monitor_status(MonitorStatus("churn", "prod", "drift", "alert", 1, T0, "psi high", {"psi": 0.4}))
+    registry.put_monitor_status(MonitorStatus("churn", "prod", "drift", "ok", 1, T0 + timedelta(hours=1)))
+    got = registry.get_monitor_status("churn", "prod", "drift")
+    assert got.state == "ok" and got.updated_at == T0 + timedelta(hours=1)
+    registry.put_monitor_status(MonitorStatus("churn", "staging", "slo", "alert", 1, T0, "burn", {"rate": 14.4}))
+    assert {(s.environment, s.kind) for s in registry.list_monitor_status("churn")} == {("prod", "drift"),
+                                                                                       ("staging", "slo")}
+
+
+def test_concurrent_registrations_never_duplicate_or_skip(registry):
+    results, errors = [], []
+
+    def worker(i):
+        try:
+            for attempt in range(20):
+                try:
+                    results.append(register(registry, seed=f"s{i}")[0].version)
+                    return
+                except ConcurrencyConflict:
+                    continue
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(results) == list(range(1, 9))
+    assert verify_chain("churn", registry.audit_records("churn")).ok
+
+
+def test_concurrent_alias_moves_one_winner_per_revision(registry):
+    for seed in "abcdef":
+        register(registry, seed=seed)
+    wins, conflicts = [], []
+
+    def worker(target):
+        current = registry.get_alias("churn", "prod")
+        rev = current.revision if current else 0
+        frm = current.version if current else None
+        try:
+            registry.move_alias(change=change("churn", "prod", rev + 1, frm, target), expected_revision=rev,
+                                audit=entry(action="promote", to_version=target))
+            wins.append(target)
+        except ConcurrencyConflict:
+            conflicts.append(target)
+
+    for _round in range(3):
+        threads = [threading.Thread(target=worker, args=(v,)) for v in range(1, 7)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    history = registry.alias_history("churn", "prod")
+    assert [c.revision for c in history] == list(range(1, len(history) + 1))
+    assert len(history) == len(wins)
+    for prev, nxt in zip(history, history[1:]):
+        assert nxt.from_version == prev.to_version
+    promotes = [r for r in registry.audit_records("churn") if r.action == "promote"]
+    assert len(promotes) == len(wins)
+    assert verify_chain("churn", registry.audit_records("churn")).ok
