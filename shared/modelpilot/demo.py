@@ -303,8 +303,16 @@ def step_audit(ctx: DemoContext) -> None:
     ctx.say(f"audit verify: {'PASSED' if ok else 'FAILED'} ({records} hash-chained records)")
 
 
-STEPS: list[Step] = [step_train, step_release_v1, step_release_v2, step_v3_blocked, step_operator_rollback,
-                     step_audit]
+STEPS: list[Step] = [
+    step_train,
+    step_release_v1,
+    step_release_v2,
+    step_v3_blocked,
+    # drift steps go here (prod traffic drifts on v2)
+    step_operator_rollback,
+    # SLO steps go here (error burst, automatic rollback)
+    step_audit,
+]
 
 
 def run_demo(home: str | None = None, *, as_json: bool = False, steps: list[Step] | None = None) -> int:

@@ -22,11 +22,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactStore",
     "EventPublisher",
+    "EventCounts",
     "IdempotencyStore",
+    "MetricsSource",
     "Notifier",
     "ObjectInfo",
     "RegistryStore",
     "SecretsProvider",
+    "SliQuery",
 ]
 
 
@@ -242,3 +245,43 @@ class IdempotencyStore(abc.ABC):
     @abc.abstractmethod
     def release(self, key: str) -> None:
         """Drop a claim after a failure so a retry can process the event."""
+
+
+@dataclass(frozen=True)
+class SliQuery:
+    """What a metrics source counts for one SLI.
+
+    ``good`` and ``total`` (or ``bad`` and ``total``) are source-specific selectors:
+    a PromQL counter expression for Prometheus, a metric spec for CloudWatch or
+    Azure Monitor (in ``params``), a series name for the local telemetry store.
+    """
+
+    source: str
+    kind: str
+    total: str
+    good: str | None = None
+    bad: str | None = None
+    params: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """Good and total events in a window. ``points`` is how many data points backed
+    them: 0 means the source had no data at all for the window (not "zero traffic"
+    when the source can tell the difference)."""
+
+    good: float
+    total: float
+    points: int = 0
+
+
+class MetricsSource(abc.ABC):
+    """Counts good and total events for SLIs over time windows (CloudWatch, Prometheus, Azure Monitor, local)."""
+
+    @abc.abstractmethod
+    def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
+        """Return the good and total events of ``query`` in ``[start, end)``."""
+
+    def counts_many(self, requests: Sequence[tuple[SliQuery, datetime, datetime]]) -> list[EventCounts]:
+        """Return counts for several windows; sources that can batch (GetMetricData) override this."""
+        return [self.counts(q, s, e) for q, s, e in requests]

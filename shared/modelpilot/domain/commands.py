@@ -16,6 +16,7 @@ __all__ = [
     "BuildReferenceProfile",
     "CheckSlos",
     "Command",
+    "HandleAlarm",
     "PromoteModel",
     "RecordMonitorStatus",
     "RegisterModel",
@@ -157,3 +158,23 @@ class CheckSlos(Command):
     environment: str | None = None
     now: datetime | None = None
     trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class HandleAlarm(Command):
+    """A platform alarm (CloudWatch alarm, Azure ML model-monitor breach) fired for a model.
+
+    The rollback policy decides what follows (roll back, or only record): the
+    alarm must be named in the environment's rollback policy, and a cooldown keeps
+    one incident to one rollback. ``trigger`` is the alarm's business key (alarm
+    name + state-change time) so a redelivered alarm changes nothing.
+    """
+
+    model: str
+    environment: str
+    alarm_name: str
+    state: str
+    actor: str
+    reason: str = ""
+    trigger: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)

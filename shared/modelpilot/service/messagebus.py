@@ -51,6 +51,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "BuildReferenceProfile": "modelpilot.service.drift_handlers:build_reference_profile",
     "RunDriftBatch": "modelpilot.service.drift_handlers:run_drift_batch",
     "CheckSlos": "modelpilot.service.slo_handlers:check_slos",
+    "HandleAlarm": "modelpilot.service.slo_handlers:handle_alarm",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
