@@ -1,0 +1,197 @@
+"""Item codec of the DynamoDB registry table: keys and JSON documents of each entity.
+
+Single-table design, one partition per model (``pk = MODEL#<name>``):
+
+=====================================  ==============================================
+sort key                               item
+=====================================  ==============================================
+``COUNTER``                            ``last_version``: the version counter
+``VERSION#<0000000007>``               one version (``doc`` JSON, ``status``)
+``DIGEST#<sha256>``                    uniqueness of a manifest digest → ``version``
+``ALIAS#<env>``                        where the alias points (``version``, ``revision``)
+``HIST#<env>#<0000000003>``            one alias move (``doc`` JSON)
+``AUDIT#<000000000012>``               one sealed audit record (``doc`` JSON)
+``APPROVAL#<env>#<version>#<who>``     one approval (``doc`` JSON)
+``MONITOR#<env>#<kind>``               the latest monitor verdict (``doc`` JSON)
+=====================================  ==============================================
+
+plus one index item per model in the ``MODELS`` partition for ``list_models``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from modelpilot.domain.audit import AuditRecord
+from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+
+__all__ = [
+    "MODELS_PK",
+    "alias_item",
+    "approval_key",
+    "audit_key",
+    "counter_key",
+    "decode_alias",
+    "decode_approval",
+    "decode_change",
+    "decode_record",
+    "decode_status",
+    "decode_version",
+    "digest_key",
+    "doc",
+    "hist_key",
+    "key",
+    "model_pk",
+    "monitor_key",
+    "version_item",
+    "version_key",
+]
+
+MODELS_PK = "MODELS"
+Item = dict[str, Any]
+
+
+def model_pk(model: str) -> str:
+    """Return the partition key of ``model``."""
+    return f"MODEL#{model}"
+
+
+def key(model: str, sort_key: str) -> Item:
+    """Return a typed primary key."""
+    return {"pk": {"S": model_pk(model)}, "sk": {"S": sort_key}}
+
+
+def counter_key() -> str:
+    """Return the sort key of the version counter."""
+    return "COUNTER"
+
+
+def version_key(version: int) -> str:
+    """Return the sort key of a version (zero-padded so keys sort numerically)."""
+    return f"VERSION#{version:010d}"
+
+
+def digest_key(digest: str) -> str:
+    """Return the sort key that makes a manifest digest unique."""
+    return f"DIGEST#{digest}"
+
+
+def hist_key(environment: str, revision: int) -> str:
+    """Return the sort key of one alias move."""
+    return f"HIST#{environment}#{revision:010d}"
+
+
+def audit_key(seq: int) -> str:
+    """Return the sort key of one audit record."""
+    return f"AUDIT#{seq:012d}"
+
+
+def approval_key(environment: str, version: int, approver: str = "") -> str:
+    """Return the sort key (or, without ``approver``, the prefix) of approvals."""
+    return f"APPROVAL#{environment}#{version:010d}#{approver}"
+
+
+def monitor_key(environment: str, kind: str) -> str:
+    """Return the sort key of a monitor verdict."""
+    return f"MONITOR#{environment}#{kind}"
+
+
+def doc(value: dict[str, Any]) -> Item:
+    """Return a typed JSON string attribute."""
+    return {"S": json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)}
+
+
+def _load(item: Item) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(item["doc"]["S"])
+    return loaded
+
+
+def version_item(version: ModelVersion) -> Item:
+    """Return the item of a version."""
+    body = {
+        "model": version.model,
+        "version": version.version,
+        "manifest_digest": version.manifest_digest,
+        "manifest": version.manifest.to_dict(),
+        "package_uri": version.package_uri,
+        "registered_by": version.registered_by,
+        "registered_at": version.registered_at.isoformat(),
+        "source": version.source,
+        "external_id": version.external_id,
+    }
+    item = {
+        **key(version.model, version_key(version.version)),
+        "doc": doc(body),
+        "status": {"S": version.status},
+    }
+    if version.external_id is not None:
+        item["external_id"] = {"S": version.external_id}
+    return item
+
+
+def decode_version(item: Item) -> ModelVersion:
+    """Return the version stored in ``item``."""
+    body = _load(item)
+    return ModelVersion(
+        model=body["model"],
+        version=int(body["version"]),
+        manifest_digest=body["manifest_digest"],
+        manifest=Manifest.from_dict(body["manifest"]),
+        package_uri=body["package_uri"],
+        registered_by=body["registered_by"],
+        registered_at=datetime.fromisoformat(body["registered_at"]),
+        status=item["status"]["S"],
+        source=body["source"],
+        external_id=body.get("external_id"),
+    )
+
+
+def alias_item(change: AliasChange) -> Item:
+    """Return the alias item after ``change``."""
+    return {
+        **key(change.model, f"ALIAS#{change.environment}"),
+        "version": {"N": str(change.to_version)},
+        "revision": {"N": str(change.revision)},
+        "updated_at": {"S": change.at.isoformat()},
+        "updated_by": {"S": change.actor},
+    }
+
+
+def decode_alias(model: str, environment: str, item: Item) -> Alias:
+    """Return the alias stored in ``item``."""
+    return Alias(
+        model,
+        environment,
+        int(item["version"]["N"]),
+        int(item["revision"]["N"]),
+        datetime.fromisoformat(item["updated_at"]["S"]),
+        item["updated_by"]["S"],
+    )
+
+
+def decode_change(item: Item) -> AliasChange:
+    """Return the alias move stored in ``item``."""
+    body = _load(item)
+    body["at"] = datetime.fromisoformat(body["at"])
+    return AliasChange(**body)
+
+
+def decode_record(item: Item) -> AuditRecord:
+    """Return the audit record stored in ``item``, exactly as sealed."""
+    return AuditRecord.from_dict(_load(item))
+
+
+def decode_approval(item: Item) -> Approval:
+    """Return the approval stored in ``item``."""
+    body = _load(item)
+    body["at"] = datetime.fromisoformat(body["at"])
+    return Approval(**body)
+
+
+def decode_status(item: Item) -> MonitorStatus:
+    """Return the monitor verdict stored in ``item``."""
+    body = _load(item)
+    body["updated_at"] = datetime.fromisoformat(body["updated_at"])
+    return MonitorStatus(**body)

@@ -1,0 +1,340 @@
+"""DynamoDB registry: the single-table design of ``_registry_items``, one partition per model.
+
+Every state change commits with its audit record in one ``TransactWriteItems``.
+Audit records are chained by sequence: the transaction puts ``AUDIT#<seq+1>`` on
+the condition that it does not exist yet, so two writers never both extend the
+chain from the same record. Version numbers come from a conditional counter;
+alias moves are a compare-and-set on the alias revision. moto ignores
+``ClientRequestToken``, so a retried move whose condition fails is checked
+against the alias history: if the history already holds exactly this change,
+the retry is a success.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from modelpilot.adapters.aws import _registry_items as items
+from modelpilot.adapters.aws._errors import error_code, translate
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.exceptions import ConcurrencyConflict, UnknownModel, UnknownVersion
+from modelpilot.ports import RegistryStore
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["DynamoDbRegistry"]
+
+_FAILED = "ConditionalCheckFailed"
+Item = dict[str, Any]
+
+
+class DynamoDbRegistry(RegistryStore):
+    """A :class:`RegistryStore` in one DynamoDB table (``pk``/``sk`` strings).
+
+    Parameters
+    ----------
+    table:
+        The table name (``!Ref RegistryTable``).
+    client:
+        A boto3 DynamoDB client (injected; tests pass one bound to moto's server).
+    attempts:
+        How often a transaction that lost a race on the audit chain or the
+        version counter is re-read and retried before ``ConcurrencyConflict``.
+    """
+
+    def __init__(self, table: str, client: Any, *, attempts: int = 40) -> None:
+        self.table = table
+        self.client = client
+        self.attempts = attempts
+
+    # -- low level ---------------------------------------------------------------------
+    def _call(self, what: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"DynamoDB {what} on {self.table}") from exc
+
+    def _get(self, model: str, sort_key: str) -> Item | None:
+        found: Item | None = self._call(
+            "GetItem", "get_item", TableName=self.table, Key=items.key(model, sort_key), ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def _query(
+        self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
+    ) -> list[Item]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "ScanIndexForward": not newest_first,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": prefix}},
+        }
+        if limit is not None:
+            kwargs["Limit"] = limit
+        found: list[Item] = []
+        while True:
+            page = self._call("Query", "query", **kwargs)
+            found.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page or (limit is not None and len(found) >= limit):
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _transact(self, what: str, writes: list[Item]) -> list[str] | None:
+        """Run one transaction; return None when it committed, else the cancellation reason codes."""
+        try:
+            self.client.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise translate(exc, f"DynamoDB {what} on {self.table}") from exc
+            reasons = exc.response.get("CancellationReasons") or [{}] * len(writes)
+            return [str(r.get("Code") or "None") for r in reasons]
+        except BotoCoreError as exc:
+            raise translate(exc, f"DynamoDB {what} on {self.table}") from exc
+        return None
+
+    def _backoff(self, attempt: int) -> None:
+        time.sleep(random.uniform(0.002, 0.01) * min(attempt + 1, 8))
+
+    def _put(self, item: Item, condition: str | None = "attribute_not_exists(sk)") -> Item:
+        put: Item = {"TableName": self.table, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        return {"Put": put}
+
+    def _audit_write(self, entry: AuditEntry) -> tuple[Item, AuditRecord]:
+        last = self._query(items.model_pk(entry.model), "AUDIT#", newest_first=True, limit=1)
+        seq, prev = (1, GENESIS)
+        if last:
+            record = items.decode_record(last[0])
+            seq, prev = record.seq + 1, record.hash
+        sealed = seal(entry, seq=seq, prev_hash=prev)
+        item = {**items.key(entry.model, items.audit_key(seq)), "doc": items.doc(sealed.to_dict())}
+        return self._put(item), sealed
+
+    # -- versions ------------------------------------------------------------------------
+    def register_version(
+        self,
+        *,
+        manifest: Manifest,
+        manifest_digest: str,
+        package_uri: str,
+        registered_by: str,
+        registered_at: datetime,
+        source: str,
+        external_id: str | None,
+        status: str,
+        audit: AuditEntry,
+    ) -> tuple[ModelVersion, bool]:
+        model = manifest.name
+        for attempt in range(self.attempts):
+            existing = self._get(model, items.digest_key(manifest_digest))
+            if existing is not None:
+                return self.get_version(model, int(existing["version"]["N"])), False
+            counter = self._get(model, items.counter_key())
+            last = int(counter["last_version"]["N"]) if counter else 0
+            number = last + 1
+            version = ModelVersion(
+                model,
+                number,
+                manifest_digest,
+                manifest,
+                package_uri,
+                registered_by,
+                registered_at,
+                status,  # type: ignore[arg-type]
+                source,
+                external_id,
+            )
+            audit_put, _ = self._audit_write(replace(audit, to_version=number))
+            bump = {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": items.key(model, items.counter_key()),
+                    "UpdateExpression": "SET last_version = :n",
+                    "ConditionExpression": "attribute_not_exists(sk)"
+                    if last == 0
+                    else "last_version = :last",
+                    "ExpressionAttributeValues": {
+                        ":n": {"N": str(number)},
+                        **({":last": {"N": str(last)}} if last else {}),
+                    },
+                }
+            }
+            digest = {**items.key(model, items.digest_key(manifest_digest)), "version": {"N": str(number)}}
+            index = {"pk": {"S": items.MODELS_PK}, "sk": {"S": items.model_pk(model)}}
+            reasons = self._transact(
+                "register",
+                [
+                    bump,
+                    self._put(items.version_item(version)),
+                    self._put(digest),
+                    audit_put,
+                    self._put(index, None),
+                ],
+            )
+            if reasons is None:
+                return version, True
+            self._backoff(attempt)
+        raise ConcurrencyConflict(f"registering {model} kept racing other writers; try again", model=model)
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        item = self._get(model, items.version_key(version))
+        if item is not None:
+            return items.decode_version(item)
+        if self._get(model, items.counter_key()) is None:
+            raise UnknownModel(f"unknown model {model!r}", model=model)
+        raise UnknownVersion(f"{model} has no version {version}", model=model, version=version)
+
+    def find_version(
+        self, model: str, *, manifest_digest: str | None = None, external_id: str | None = None
+    ) -> ModelVersion | None:
+        if manifest_digest is not None:
+            found = self._get(model, items.digest_key(manifest_digest))
+            return self.get_version(model, int(found["version"]["N"])) if found else None
+        if external_id is not None:
+            return next((v for v in self.list_versions(model) if v.external_id == external_id), None)
+        return None
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [items.decode_version(i) for i in self._query(items.model_pk(model), "VERSION#")]
+
+    def list_models(self) -> list[str]:
+        return sorted(i["sk"]["S"].removeprefix("MODEL#") for i in self._query(items.MODELS_PK, "MODEL#"))
+
+    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+        for attempt in range(self.attempts):
+            audit_put, _ = self._audit_write(audit)
+            update = {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": items.key(model, items.version_key(version)),
+                    "UpdateExpression": "SET #st = :s",
+                    "ConditionExpression": "attribute_exists(sk) AND #st <> :s",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": status}},
+                }
+            }
+            reasons = self._transact("set status", [update, audit_put])
+            if reasons is None:
+                return True
+            if reasons[0] == _FAILED and self.get_version(model, version).status == status:
+                return False
+            self._backoff(attempt)
+        raise ConcurrencyConflict(f"changing {model} v{version} kept racing other writers", model=model)
+
+    # -- aliases -------------------------------------------------------------------------
+    def get_alias(self, model: str, environment: str) -> Alias | None:
+        item = self._get(model, f"ALIAS#{environment}")
+        return items.decode_alias(model, environment, item) if item else None
+
+    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+        if change.revision != expected_revision + 1:
+            raise ValueError("change.revision must be expected_revision + 1")
+        condition = "attribute_not_exists(sk)" if expected_revision == 0 else "revision = :expected"
+        alias_put = self._put(items.alias_item(change), condition)
+        if expected_revision:
+            alias_put["Put"]["ExpressionAttributeValues"] = {":expected": {"N": str(expected_revision)}}
+        hist = {
+            **items.key(change.model, items.hist_key(change.environment, change.revision)),
+            "doc": items.doc(change.to_dict()),
+        }
+        for attempt in range(self.attempts):
+            audit_put, _ = self._audit_write(audit)
+            reasons = self._transact("move alias", [alias_put, self._put(hist), audit_put])
+            if reasons is None:
+                return Alias(
+                    change.model,
+                    change.environment,
+                    change.to_version,
+                    change.revision,
+                    change.at,
+                    change.actor,
+                )
+            if _FAILED in reasons[:2]:
+                done = self._get(change.model, items.hist_key(change.environment, change.revision))
+                current = self.get_alias(change.model, change.environment)
+                if done is not None and current is not None and _same(items.decode_change(done), change):
+                    return current
+                raise ConcurrencyConflict(
+                    f"{change.model} {change.environment} is at revision "
+                    f"{current.revision if current else 0}, expected {expected_revision}",
+                    model=change.model,
+                    environment=change.environment,
+                )
+            self._backoff(attempt)
+        raise ConcurrencyConflict(
+            f"{change.model} {change.environment}: audit chain kept moving; try again",
+            model=change.model,
+            environment=change.environment,
+        )
+
+    def alias_history(self, model: str, environment: str) -> list[AliasChange]:
+        return [items.decode_change(i) for i in self._query(items.model_pk(model), f"HIST#{environment}#")]
+
+    # -- approvals -----------------------------------------------------------------------
+    def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
+        body = {**asdict(approval), "at": approval.at.isoformat()}
+        sk = items.approval_key(approval.environment, approval.version, approval.approver)
+        put = self._put({**items.key(approval.model, sk), "doc": items.doc(body)})
+        for attempt in range(self.attempts):
+            audit_put, _ = self._audit_write(audit)
+            reasons = self._transact("add approval", [put, audit_put])
+            if reasons is None:
+                return True
+            if reasons[0] == _FAILED:
+                return False
+            self._backoff(attempt)
+        raise ConcurrencyConflict(
+            f"approving {approval.model} kept racing other writers", model=approval.model
+        )
+
+    def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
+        found = [
+            items.decode_approval(i)
+            for i in self._query(items.model_pk(model), items.approval_key(environment, version))
+        ]
+        return sorted(found, key=lambda a: a.at)
+
+    # -- audit ---------------------------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> AuditRecord:
+        for attempt in range(self.attempts):
+            audit_put, record = self._audit_write(entry)
+            if self._transact("append audit", [audit_put]) is None:
+                return record
+            self._backoff(attempt)
+        raise ConcurrencyConflict(f"audit chain of {entry.model} kept moving; try again", model=entry.model)
+
+    def audit_records(self, model: str) -> list[AuditRecord]:
+        return [items.decode_record(i) for i in self._query(items.model_pk(model), "AUDIT#")]
+
+    # -- monitor status --------------------------------------------------------------------
+    def put_monitor_status(self, status: MonitorStatus) -> None:
+        item = {
+            **items.key(status.model, items.monitor_key(status.environment, status.kind)),
+            "doc": items.doc(status.to_dict()),
+        }
+        self._call("PutItem", "put_item", TableName=self.table, Item=item)
+
+    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+        item = self._get(model, items.monitor_key(environment, kind))
+        return items.decode_status(item) if item else None
+
+    def list_monitor_status(self, model: str) -> list[MonitorStatus]:
+        return [items.decode_status(i) for i in self._query(items.model_pk(model), "MONITOR#")]
+
+
+def _same(done: AliasChange, change: AliasChange) -> bool:
+    return (done.to_version, done.from_version, done.at, done.actor) == (
+        change.to_version,
+        change.from_version,
+        change.at,
+        change.actor,
+    )
