@@ -1,0 +1,24 @@
+"""Azure ML registry events: a registered model → register; a model-monitor breach → alarm."""
+
+from __future__ import annotations
+
+from functions.azure._host import run_event
+
+import azure.functions as func
+from modelpilot.entrypoints.azure_events import alarm_command, model_registered_command
+
+bp = func.Blueprint()
+
+
+@bp.function_name("azureml_model_registered")
+@bp.event_grid_trigger(arg_name="event")
+def azureml_model_registered(event: func.EventGridEvent) -> None:
+    """``Microsoft.MachineLearningServices.ModelRegistered`` → ``RegisterModel``."""
+    run_event(event, "azureml_model_registered", model_registered_command)
+
+
+@bp.function_name("azureml_monitor_alarm")
+@bp.event_grid_trigger(arg_name="event")
+def azureml_monitor_alarm(event: func.EventGridEvent) -> None:
+    """``RunCompleted`` of a model-monitor run, or ``DatasetDriftDetected`` → ``HandleAlarm``."""
+    run_event(event, "azureml_monitor_alarm", alarm_command)
