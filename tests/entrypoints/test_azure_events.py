@@ -13,8 +13,7 @@ from modelpilot.entrypoints.azure_events import alarm_command, model_registered_
 from modelpilot.entrypoints.azure_http import KEY_ACTOR, actor_from_headers, approve_command, rollback_command
 from modelpilot.entrypoints.azure_timers import timer_command
 from modelpilot.exceptions import InvalidEvent, InvalidInput
-from tests.conftest import load_event
-from tests.support.azure_functions import host_event, principal_header
+from tests.support.azure_functions import host_event, load_event, principal_header
 
 from functions.azure._host import event_payload
 

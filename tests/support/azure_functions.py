@@ -9,12 +9,21 @@ objects the Python worker would build from the same JSON.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.timer import TimerRequestConverter
+
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(name: str) -> Any:
+    """Return a JSON fixture from ``tests/events``."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
 
 
 def host_event(payload: Any) -> Any:
