@@ -281,7 +281,7 @@ def cmd_manifest_schema(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from modelpilot.demo import run_demo
 
-    return run_demo(home=args.home or os.environ.get(ENV.HOME), as_json=args.json)
+    return run_demo(home=args.home or os.environ.get(ENV.HOME) or None, as_json=args.json)
 
 
 # -- parser --------------------------------------------------------------------------

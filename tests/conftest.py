@@ -1,0 +1,36 @@
+"""Shared fixtures: package builders on disk, a local-backend bus in a temporary home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelpilot.package_builder import write_package
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> Any:
+    """Return a JSON fixture from tests/events."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def make_package(tmp_path: Path):
+    """Return a function that writes a valid package folder and returns its path."""
+    counter = {"n": 0}
+
+    def make(name: str = "churn", *, auc: float = 0.85, folder: str | None = None, **extra: Any) -> Path:
+        counter["n"] += 1
+        root = tmp_path / (folder or f"pkg-{name}-{counter['n']}")
+        metrics = {"auc": auc, **extra.pop("metrics", {})}
+        write_package(root, files={"model.bin": f"weights-{name}-{auc}-{counter['n']}".encode()}, name=name,
+                      framework="numpy-logreg", metrics=metrics,
+                      lineage={"run_id": f"run-{counter['n']}", "code_revision": "abc"},
+                      features=[{"name": "x", "type": "numeric", "minimum": 0}], **extra)
+        return root
+
+    return make
