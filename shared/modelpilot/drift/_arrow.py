@@ -1,0 +1,152 @@
+"""pyarrow-backed readers: streaming CSV (fast path) and Parquet (the ``parquet`` extra)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelpilot.drift.frames import Categorical, Chunk
+from modelpilot.exceptions import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from modelpilot.drift.readers import ReadStats
+
+__all__ = ["read_csv_arrow", "read_parquet"]
+
+NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+class _StreamFile(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bad: list[int] = [0]
+
+    def invalid(row: Any) -> str:
+        bad[0] += 1
+        stats.corrupt(
+            f"{uri}:{row.number}" if row.number is not None else uri,
+            f"{row.actual_columns} fields, the header has {row.expected_columns}",
+            rows=1,
+        )
+        return "skip"
+
+    stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=1 << 22, use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_AllText(), strings_can_be_null=True, null_values=NULLS
+            ),
+        )
+    except (pa.ArrowInvalid, StopIteration) as exc:
+        raise DataError(f"cannot read CSV {uri}: {exc}") from None
+    try:
+        for batch in reader:
+            before, bad[0] = bad[0], 0
+            stats.rows += batch.num_rows
+            yield Chunk(
+                {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
+                batch.num_rows,
+                before + bad[0],
+            )
+            bad[0] = 0
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"cannot read CSV {uri}: {exc}") from None
+
+
+class _AllText(dict[str, Any]):
+    """``column_types`` that reads every column as text."""
+
+    def __missing__(self, key: str) -> Any:
+        import pyarrow as pa
+
+        return pa.string()
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
+
+
+def _column(array: Any) -> Any:
+    """Return a float64 array when every value parses as a number, else dictionary-encoded text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
+        return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        try:
+            return np.asarray(
+                pc.cast(pc.utf8_trim_whitespace(array), pa.float64()).to_numpy(zero_copy_only=False),
+                dtype=np.float64,
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    if pa.types.is_dictionary(array.type):
+        encoded = array
+    else:
+        try:
+            encoded = pc.dictionary_encode(array)
+        except pa.ArrowNotImplementedError:
+            return np.asarray(array.to_pylist(), dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    return Categorical(codes, encoded.dictionary.to_pylist())
+
+
+def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+    """Spool the object to a temporary file (Parquet needs seeks) and yield its record batches."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra "
+            "(pip install 'modelpilot[parquet]')"
+        ) from None
+    with tempfile.TemporaryFile() as spool:
+        for part in raw:
+            spool.write(part)
+        spool.seek(0)
+        try:
+            parquet = pq.ParquetFile(spool)
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                stats.rows += batch.num_rows
+                yield Chunk(
+                    {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
+                    batch.num_rows,
+                )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"cannot read Parquet {uri}: {exc}") from None

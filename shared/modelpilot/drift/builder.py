@@ -1,0 +1,278 @@
+"""Building profiles: the reference (quantile edges) and current windows (fixed edges).
+
+:func:`build_reference` reads the whole reference data set (it must fit in
+memory), places ``bins`` + 1 edges at its quantiles (the distinct values
+themselves when there are no more than that) and counts it. A
+:class:`ProfileAccumulator` bins any number of chunks into a reference's edges
+and slots in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelpilot.drift._kernels import CategoryEncoder, NumericBinner, numeric_chunk_stats
+from modelpilot.drift.frames import Categorical, iter_chunks, to_categorical, to_float
+from modelpilot.drift.profile import (
+    MAX_UNSEEN_EXAMPLES,
+    CategoricalProfile,
+    FeatureProfile,
+    NumericProfile,
+    Profile,
+    combine_moments,
+)
+from modelpilot.exceptions import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from modelpilot.domain.model import FeatureSpec
+    from modelpilot.drift.frames import Chunk
+
+__all__ = ["ProfileAccumulator", "build_reference", "infer_schema"]
+
+MAX_OTHER_VALUES = 10_000
+
+
+def infer_schema(columns: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return ``(name, "numeric"|"categorical")`` per column: numeric when ≥ 95 % of present values parse."""
+    schema = []
+    for name, values in columns.items():
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+            schema.append((name, "numeric"))
+            continue
+        if isinstance(values, Categorical):
+            schema.append((name, "categorical"))
+            continue
+        floats, errors = to_float(values)
+        present = int(np.count_nonzero(~np.isnan(floats))) + errors
+        schema.append((name, "numeric" if present and errors <= 0.05 * present else "categorical"))
+    return schema
+
+
+def build_reference(
+    source: Mapping[str, Any] | Iterable[Chunk],
+    schema: Sequence[FeatureSpec] | None = None,
+    *,
+    bins: int = 1000,
+    top_k: int = 100,
+    meta: dict[str, Any] | None = None,
+) -> Profile:
+    """Build a reference profile from an in-memory frame or chunks.
+
+    Parameters
+    ----------
+    source:
+        Column name → array / :class:`Categorical`, or an iterable of chunks.
+    schema:
+        The features to profile (name, type, bounds); inferred from the data when None.
+    bins:
+        Equal-mass fine bins per numeric feature.
+    top_k:
+        Categorical values kept individually; the rest count as "other".
+    """
+    if bins < 2 or top_k < 1:
+        raise DataError("a reference profile needs bins >= 2 and top_k >= 1")
+    columns: dict[str, list[Any]] = {}
+    rows = corrupt = 0
+    type_errors: Counter[str] = Counter()
+    for chunk in iter_chunks(source):
+        rows += chunk.rows
+        corrupt += chunk.corrupt_rows
+        type_errors.update(chunk.type_errors)
+        for name, values in chunk.columns.items():
+            columns.setdefault(name, []).append(values)
+    if rows == 0:
+        raise DataError("the reference data has no rows")
+    joined = {name: _concat(parts) for name, parts in columns.items()}
+    specs = (
+        [(s.name, s.type, s.minimum, s.maximum, s.allowed_values) for s in schema]
+        if schema
+        else [(n, k, None, None, None) for n, k in infer_schema(joined)]
+    )
+    missing = [s[0] for s in specs if s[0] not in joined]
+    if missing:
+        raise DataError(
+            f"the reference data lacks the feature column(s) {', '.join(missing)}", columns=missing
+        )
+    features: dict[str, FeatureProfile] = {}
+    for name, kind, low, high, allowed in specs:
+        if kind == "numeric":
+            values, errors = to_float(joined[name])
+            features[name] = _numeric_reference(name, values, bins, (low, high))
+            features[name].type_errors = errors + type_errors.get(name, 0)  # type: ignore[union-attr]
+        else:
+            features[name] = _categorical_reference(
+                name, to_categorical(joined[name]), top_k, list(allowed) if allowed else None
+            )
+    extra = {n: rows for n in joined if n not in features}
+    return Profile(features, rows, corrupt, extra, {"bins": bins, "top_k": top_k, **(meta or {})})
+
+
+def _concat(parts: list[Any]) -> Any:
+    if all(isinstance(p, Categorical) for p in parts):
+        cats: dict[Any, int] = {}
+        codes = []
+        for p in parts:
+            remap = np.asarray([cats.setdefault(c, len(cats)) for c in p.categories] + [-1], dtype=np.intp)
+            codes.append(remap[p.codes])
+        return Categorical(np.concatenate(codes), list(cats))
+    if all(isinstance(p, np.ndarray) and p.dtype.kind in "fiub" for p in parts):
+        return np.concatenate(parts)
+    return np.concatenate(
+        [
+            np.asarray(
+                p
+                if not isinstance(p, Categorical)
+                else np.asarray([*p.categories, None], dtype=object)[p.codes],
+                dtype=object,
+            )
+            for p in parts
+        ]
+    )
+
+
+def _numeric_reference(
+    name: str, values: np.ndarray, bins: int, bounds: tuple[float | None, float | None]
+) -> NumericProfile:
+    finite = np.sort(values[np.isfinite(values)])
+    if len(finite) == 0:
+        edges = np.zeros(1)
+    elif 1 + np.count_nonzero(np.diff(finite)) <= bins + 1:
+        edges = np.unique(finite)
+    else:
+        # linear-interpolation quantiles (numpy's default method) on the sorted values
+        pos = np.linspace(0.0, 1.0, bins + 1) * (len(finite) - 1)
+        low = np.floor(pos).astype(np.intp)
+        high = np.minimum(low + 1, len(finite) - 1)
+        frac = pos - low
+        edges = np.unique(finite[low] + frac * (finite[high] - finite[low]))
+        edges[0], edges[-1] = finite[0], finite[-1]
+    profile = NumericProfile(name, edges, np.zeros(len(edges) + 1, dtype=np.int64), bounds=bounds)
+    return add_numeric(profile, NumericBinner(edges), values)
+
+
+def add_numeric(profile: NumericProfile, binner: NumericBinner, x: np.ndarray) -> NumericProfile:
+    """Add the values ``x`` (NaN = missing) to ``profile`` in place and return it."""
+    stats = numeric_chunk_stats(x)
+    counts, sums = binner.count_and_sum(x, nan_count=stats.n_missing)
+    profile.counts += counts
+    assert profile.sums is not None
+    profile.sums += sums
+    profile.missing += stats.n_missing
+    profile.posinf += stats.n_posinf
+    profile.neginf += stats.n_neginf
+    profile.n_finite, profile.mean, profile.m2 = combine_moments(
+        profile.n_finite, profile.mean, profile.m2, stats.n_finite, stats.mean, stats.m2
+    )
+    profile.minimum = min(profile.minimum, stats.minimum)
+    profile.maximum = max(profile.maximum, stats.maximum)
+    lo, hi = float(profile.edges[0]), float(profile.edges[-1])
+    if stats.minimum < lo:
+        below = x[x < lo]
+        below = below[np.isfinite(below)]
+        profile.tail_below += float(np.sum(lo - below))
+        profile.n_below += len(below)
+    if stats.maximum > hi:
+        above = x[x > hi]
+        above = above[np.isfinite(above)]
+        profile.tail_above += float(np.sum(above - hi))
+        profile.n_above += len(above)
+    low, high = profile.bounds
+    if low is not None and stats.minimum < low:
+        profile.out_of_bounds += int(np.count_nonzero(x < low))
+    if high is not None and stats.maximum > high:
+        profile.out_of_bounds += int(np.count_nonzero(x > high))
+    return profile
+
+
+def _categorical_reference(
+    name: str, values: Categorical, top_k: int, allowed: list[str] | None
+) -> CategoricalProfile:
+    everything = CategoryEncoder([], [])
+    slots = everything.slots_for(values.categories)
+    per_code = np.bincount(values.codes[values.codes >= 0], minlength=len(values.categories))
+    tally: Counter[str] = Counter()
+    for code in np.flatnonzero((per_code > 0) & (slots >= 0)):
+        tally[_text(values.categories[code])] += int(per_code[code])
+    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = [v for v, _ in ranked[:top_k]]
+    other = sorted(v for v, _ in ranked[top_k : top_k + MAX_OTHER_VALUES])
+    counts = np.asarray(
+        [c for _, c in ranked[:top_k]] + [sum(c for _, c in ranked[top_k:]), 0], dtype=np.int64
+    )
+    missing = len(values) - int(counts.sum())
+    return CategoricalProfile(name, top, other, counts, missing, allowed=allowed)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class ProfileAccumulator:
+    """Bins chunks into a reference profile's edges and slots; :meth:`profile` returns the sum so far."""
+
+    def __init__(self, reference: Profile) -> None:
+        self.reference = reference
+        self.current = reference.empty_like()
+        self._binners = {
+            n: NumericBinner(f.edges) for n, f in reference.features.items() if isinstance(f, NumericProfile)
+        }
+        self._encoders = {
+            n: CategoryEncoder(f.values, f.other_values)
+            for n, f in reference.features.items()
+            if isinstance(f, CategoricalProfile)
+        }
+
+    def add(self, chunk: Chunk) -> None:
+        """Add one chunk's rows."""
+        cur = self.current
+        cur.rows += chunk.rows
+        cur.corrupt_rows += chunk.corrupt_rows
+        for name in chunk.columns:
+            if name not in cur.features:
+                cur.extra_columns[name] = cur.extra_columns.get(name, 0) + chunk.rows
+        for name, feature in cur.features.items():
+            values = chunk.columns.get(name)
+            if values is None:
+                feature.absent += chunk.rows
+                continue
+            if isinstance(feature, NumericProfile):
+                x, errors = to_float(values)
+                feature.type_errors += errors + chunk.type_errors.get(name, 0)
+                add_numeric(feature, self._binners[name], x)
+            else:
+                self._add_categorical(feature, to_categorical(values))
+
+    def _add_categorical(self, feature: CategoricalProfile, values: Categorical) -> None:
+        counts, missing, unseen = self._encoders[feature.name].count_codes(values.codes, values.categories)
+        feature.counts += counts
+        feature.missing += missing
+        for key, value in unseen.items():
+            feature.unseen_values[key] = feature.unseen_values.get(key, 0) + value
+        if len(feature.unseen_values) > 4 * MAX_UNSEEN_EXAMPLES:
+            feature.unseen_values = dict(
+                sorted(feature.unseen_values.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_UNSEEN_EXAMPLES]
+            )
+
+    def add_all(self, chunks: Iterable[Chunk] | Mapping[str, Any]) -> Profile:
+        """Add every chunk (or an in-memory frame) and return the profile."""
+        for chunk in iter_chunks(chunks):
+            self.add(chunk)
+        return self.profile()
+
+    def profile(self) -> Profile:
+        """Return the current window's profile (unseen examples trimmed)."""
+        for feature in self.current.features.values():
+            if isinstance(feature, CategoricalProfile):
+                feature.unseen_values = dict(
+                    sorted(feature.unseen_values.items(), key=lambda kv: (-kv[1], kv[0]))[
+                        :MAX_UNSEEN_EXAMPLES
+                    ]
+                )
+        return self.current
