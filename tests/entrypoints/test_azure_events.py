@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+from functions.azure._host import event_payload
 
 from modelpilot.domain.commands import HandleAlarm, RegisterModel
 from modelpilot.entrypoints.azure_envelope import parse_envelope
@@ -14,8 +15,6 @@ from modelpilot.entrypoints.azure_http import KEY_ACTOR, actor_from_headers, app
 from modelpilot.entrypoints.azure_timers import timer_command
 from modelpilot.exceptions import InvalidEvent, InvalidInput
 from tests.support.azure_functions import host_event, load_event, principal_header
-
-from functions.azure._host import event_payload
 
 
 def envelope_of(name):
@@ -110,8 +109,8 @@ def test_monitor_breach_becomes_an_alarm():
     done = alarm_command(envelope_of("azureml_run_completed_monitor_breach.json"))
     cmd = done.command
     assert isinstance(cmd, HandleAlarm)
-    assert (cmd.model, cmd.environment, cmd.alarm_name, cmd.state) == ("churn", "prod", "churn-prod-feature-drift",
-                                                                        "ALARM")
+    expected = ("churn", "prod", "churn-prod-feature-drift", "ALARM")
+    assert (cmd.model, cmd.environment, cmd.alarm_name, cmd.state) == expected
     assert done.key == cmd.trigger == "azureml-run:churn_prod_monitor_20261120T1100"
 
 
@@ -142,7 +141,8 @@ def test_untagged_run_is_not_a_monitor_run():
 
 
 def test_actor_from_app_service_principal():
-    assert actor_from_headers({"X-MS-CLIENT-PRINCIPAL": principal_header("bob@contoso.com")}) == "bob@contoso.com"
+    principal = {"X-MS-CLIENT-PRINCIPAL": principal_header("bob@contoso.com")}
+    assert actor_from_headers(principal) == "bob@contoso.com"
     assert actor_from_headers({"x-ms-client-principal-name": "carol@contoso.com"}) == "carol@contoso.com"
     assert actor_from_headers({}) == KEY_ACTOR
     with pytest.raises(InvalidInput):

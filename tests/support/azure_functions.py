@@ -17,7 +17,6 @@ from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.timer import TimerRequestConverter
 
-
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
@@ -50,24 +49,122 @@ def http_request(method: str, route: str, route_params: dict[str, str], *, body:
                             route_params=route_params, body=raw)
 
 
+_INDEXED: dict[str, Any] = {}
+
+
+def indexed_functions() -> dict[str, Any]:
+    """Index ``function_app.app`` once, as the worker does at start-up: name → ``Function``."""
+    if not _INDEXED:
+        import function_app
+
+        _INDEXED.update({fn.get_function_name(): fn for fn in function_app.app.get_functions()})
+    return _INDEXED
+
+
 def user_function(name: str) -> Any:
     """Return the Python function registered as ``name`` in ``function_app.app``."""
-    import function_app
-
-    for fn in function_app.app.get_functions():
-        if fn.get_function_name() == name:
-            return fn.get_user_function()
-    raise LookupError(f"function_app registers no function named {name}")
+    functions = indexed_functions()
+    if name not in functions:
+        raise LookupError(f"function_app registers no function named {name}")
+    return functions[name].get_user_function()
 
 
 def principal_header(name: str, *, provider: str = "aad") -> str:
     """Return an ``X-MS-CLIENT-PRINCIPAL`` value (base64 JSON) as App Service authentication sets it."""
     import base64
 
-    principal = {"auth_typ": provider, "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+    name_typ = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
+    principal = {"auth_typ": provider, "name_typ": name_typ,
                  "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
-                 "claims": [{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "val": name},
+                 "claims": [{"typ": name_typ, "val": name},
                             {"typ": "preferred_username", "val": name},
                             {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
                              "val": "3f1d2c4b-0000-4000-8000-000000000001"}]}
     return base64.b64encode(json.dumps(principal).encode()).decode()
+
+
+POLICY = """\
+environments: [dev, staging, prod]
+defaults:
+  environments:
+    dev:
+      thresholds: ["auc >= 0.7"]
+    prod:
+      approvals: 1
+      four_eyes: true
+  rollback:
+    prod:
+      alarms: [churn-prod-feature-drift]
+"""
+
+
+class AzureApp:
+    """The function app wired to Azurite through app settings, as on a real host."""
+
+    def __init__(self, request: Any, monkeypatch: Any, tmp_path: Path) -> None:
+        from azure.data.tables import TableServiceClient
+
+        from modelpilot import bootstrap
+        from modelpilot.testing import RecordingNotifier, RecordingPublisher
+        from tests.support import azure as az
+
+        self.tmp_path = tmp_path
+        self.blob = az.blob_service(request)
+        self.container = az.new_container(request, "models")
+        tables = TableServiceClient.from_connection_string(az.azurite(request).connection_string)
+        self.registry_table, self.idempotency_table = az.unique("reg"), az.unique("idem")
+        tables.create_table(self.registry_table)
+        tables.create_table(self.idempotency_table)
+        policy = tmp_path / "modelpilot.yaml"
+        policy.write_text(POLICY, encoding="utf-8")
+        settings = {
+            "MODELPILOT_BACKEND": "azure",
+            "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING": az.connection_env(request, monkeypatch),
+            "MODELPILOT_AZURE_CONTAINER": self.container,
+            "MODELPILOT_AZURE_REGISTRY_TABLE": self.registry_table,
+            "MODELPILOT_AZURE_IDEMPOTENCY_TABLE": self.idempotency_table,
+            "MODELPILOT_POLICY": str(policy),
+        }
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        for name in ("MODELPILOT_AZURE_EVENTGRID_ENDPOINT", "MODELPILOT_AZURE_KEYVAULT_URL",
+                     "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL", "MODELPILOT_DATA_ROOT"):
+            monkeypatch.delenv(name, raising=False)
+        bootstrap.reset()
+        self.bus = bootstrap.get_bus()
+        self.notifier = self.bus.services.notifier = RecordingNotifier()
+        self.publisher = self.bus.services.publisher = RecordingPublisher()
+        self.registry = self.bus.services.registry
+
+    def upload_package(self, prefix: str, *, auc: float = 0.85, name: str = "churn",
+                       tamper: bool = False) -> str:
+        """Write a package under ``az://<container>/<prefix>/`` and return the manifest blob's ETag."""
+        from modelpilot.package_builder import write_package
+
+        root = self.tmp_path / prefix.replace("/", "_")
+        write_package(root, files={"model.bin": f"weights-{prefix}-{auc}".encode()}, name=name,
+                      framework="numpy-logreg", metrics={"auc": auc}, lineage={"run_id": prefix},
+                      features=[{"name": "x", "type": "numeric", "minimum": 0}])
+        container = self.blob.get_container_client(self.container)
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.name != "modelpilot.json":
+                container.upload_blob(f"{prefix}/{path.relative_to(root).as_posix()}", path.read_bytes())
+        if tamper:
+            same_size = (root / "model.bin").read_bytes()[::-1]  # same length, other bytes: a digest mismatch
+            container.upload_blob(f"{prefix}/model.bin", same_size, overwrite=True)
+        done = container.upload_blob(f"{prefix}/modelpilot.json", (root / "modelpilot.json").read_bytes())
+        return str(done.get_blob_properties().etag)
+
+    def blob_event(self, prefix: str, etag: str, *, cloudevents: bool = False) -> Any:
+        """Return the BlobCreated delivery (fixture shape) of ``<prefix>/modelpilot.json`` here."""
+        name = "eventgrid_blob_created_manifest" + ("_cloudevents" if cloudevents else "") + ".json"
+        event = load_event(name)[0]
+        event["subject"] = f"/blobServices/default/containers/{self.container}/blobs/{prefix}/modelpilot.json"
+        event["data"]["url"] = f"https://modelpilotsa.blob.core.windows.net/{self.container}/{prefix}/modelpilot.json"
+        event["data"]["eTag"] = etag
+        return event
+
+    def close(self) -> None:
+        from modelpilot import bootstrap
+
+        bootstrap.reset()
