@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelpilot.demo_drift import step_drift_batch
 from modelpilot.domain.model import utcnow
 
 if TYPE_CHECKING:
@@ -309,6 +310,7 @@ STEPS: list[Step] = [
     step_release_v2,
     step_v3_blocked,
     # drift steps go here (prod traffic drifts on v2)
+    step_drift_batch,
     step_operator_rollback,
     # SLO steps go here (error burst, automatic rollback)
     step_audit,

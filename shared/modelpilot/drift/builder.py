@@ -86,7 +86,7 @@ def build_reference(
         for name, values in chunk.columns.items():
             columns.setdefault(name, []).append(values)
     if rows == 0:
-        raise DataError("the reference data has no rows")
+        raise DataError(f"the reference data has no readable rows ({corrupt} corrupt records)")
     joined = {name: _concat(parts) for name, parts in columns.items()}
     specs = (
         [(s.name, s.type, s.minimum, s.maximum, s.allowed_values) for s in schema]
