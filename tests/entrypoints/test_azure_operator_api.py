@@ -1,0 +1,170 @@
+"""The operator HTTP API and the timers, called as the host calls them, against Azurite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelpilot.domain.audit import verify_chain
+from modelpilot.domain.commands import RegisterModel
+from modelpilot.service.messagebus import COMMAND_HANDLERS, MessageBus, Outcome
+from modelpilot.testing import FakeClock
+from tests.support.azure_functions import AzureApp, host_timer, http_request, principal_header, user_function
+
+
+@pytest.fixture
+def app(request, monkeypatch, tmp_path):
+    app = AzureApp(request, monkeypatch, tmp_path)
+    yield app
+    app.close()
+
+
+def as_user(name):
+    return {"X-MS-CLIENT-PRINCIPAL": principal_header(name), "X-MS-CLIENT-PRINCIPAL-NAME": name}
+
+
+def call(name, method, route, params, body=None, headers=None):
+    response = user_function(name)(http_request(method, route, params, body=body, headers=headers))
+    return response.status_code, json.loads(response.get_body())
+
+
+def promote(model, env, body=None, headers=None):
+    route = f"models/{model}/environments/{env}/promote"
+    return call("api_promote", "POST", route, {"model": model, "env": env}, body or {}, headers)
+
+
+def approve(version, headers, env="prod"):
+    route = f"models/churn/versions/{version}/approve"
+    return call("api_approve", "POST", route, {"model": "churn", "version": str(version)},
+                {"environment": env, "comment": "ok"}, headers)
+
+
+def rollback(env, body, headers=None, model="churn"):
+    route = f"models/{model}/environments/{env}/rollback"
+    return call("api_rollback", "POST", route, {"model": model, "env": env}, body, headers)
+
+
+def registered(app, n=1):
+    for i in range(1, n + 1):
+        app.upload_package(f"churn/v{i}", auc=0.8 + i / 100)
+        uri = f"az://{app.container}/churn/v{i}"
+        app.bus.handle(RegisterModel(package_uri=uri, actor="alice@contoso.com"))
+
+
+def test_promote_approve_promote_rollback_status_history(app):
+    registered(app, 2)
+    alice, bob = as_user("alice@contoso.com"), as_user("bob@contoso.com")
+    for version in (1, 2):
+        for env in ("dev", "staging"):
+            status, body = promote("churn", env, {"version": version}, alice)
+            assert (status, body["status"]) == (200, "promoted")
+        status, body = promote("churn", "prod", {"version": version}, alice)
+        assert (status, body["status"]) == (409, "blocked")
+        assert "approval" in body["message"]
+        status, body = approve(version, bob)
+        assert (status, body["status"], body["approver"]) == (200, "approved", "bob@contoso.com")
+        status, body = promote("churn", "prod", {"version": version}, alice)
+        assert (status, body["status"], body["revision"]) == (200, "promoted", version)
+
+    status, body = rollback("prod", {"reason": "error spike"}, as_user("carol@contoso.com"))
+    assert (status, body["status"], body["version"]) == (200, "rolled_back", 1)
+
+    status, body = call("api_status", "GET", "status/churn", {"model": "churn"})
+    prod = next(r for r in body["rows"] if r["environment"] == "prod")
+    assert (status, prod["version"], prod["revision"], prod["updated_by"]) == (200, 1, 3, "carol@contoso.com")
+
+    route = "models/churn/environments/prod/history"
+    status, body = call("api_history", "GET", route, {"model": "churn", "env": "prod"})
+    assert status == 200
+    assert [(h["action"], h["to_version"], h["actor"]) for h in body["history"]] == [
+        ("promote", 1, "alice@contoso.com"), ("promote", 2, "alice@contoso.com"),
+        ("rollback", 1, "carol@contoso.com")]
+    assert verify_chain("churn", app.registry.audit_records("churn")).ok
+
+
+def test_registrant_cannot_approve_own_version(app):
+    registered(app)
+    status, body = approve(1, as_user("alice@contoso.com"))
+    assert (status, body["error"]) == (403, "not_authorized")
+    assert app.registry.list_approvals("churn", 1, "prod") == []
+
+
+def test_without_a_principal_the_actor_is_the_function_key(app):
+    registered(app)
+    assert promote("churn", "dev")[0] == 200
+    assert app.registry.alias_history("churn", "dev")[0].actor == "function-key"
+
+
+def test_idempotency_key_makes_a_client_retry_harmless(app):
+    registered(app, 2)
+    headers = {**as_user("alice@contoso.com"), "Idempotency-Key": "req-42"}
+    results = [promote("churn", "dev", {"version": 1}, headers) for _ in range(3)]
+    assert [r[1]["status"] for r in results] == ["promoted", "unchanged", "unchanged"]
+    assert len(app.registry.alias_history("churn", "dev")) == 1
+    assert [r.action for r in app.registry.audit_records("churn")].count("promote") == 1
+
+
+@pytest.mark.parametrize("model, env, body, expected", [
+    ("churn", "prod", {}, (400, "invalid_input")),
+    ("churn", "qa", {"reason": "x"}, (400, "unknown_environment")),
+    ("nope", "prod", {"reason": "x"}, (404, "unknown_model")),
+    ("churn", "prod", b"{not json", (400, "invalid_input")),
+])
+def test_bad_requests_get_typed_errors_and_change_nothing(app, model, env, body, expected):
+    registered(app)
+    before = app.registry.audit_records("churn")
+    status, reply = rollback(env, body, as_user("carol@contoso.com"), model=model)
+    assert (status, reply["error"]) == expected
+    assert reply["message"]
+    assert app.registry.audit_records("churn") == before
+
+
+# -- timers ------------------------------------------------------------------------------
+SEEN: list = []
+
+
+def fake_run_drift_batch(cmd, svc):
+    SEEN.append(cmd)
+    return Outcome("checked", "drift batch ran", {"models": 0})
+
+
+def fake_check_slos(cmd, svc):
+    SEEN.append(cmd)
+    return Outcome("checked", "slo check ran", {"slos": 0})
+
+
+@pytest.fixture
+def timer_bus(app, monkeypatch):
+    """The app's services with the drift and SLO handlers replaced (their engines live elsewhere)."""
+    from modelpilot import bootstrap
+
+    SEEN.clear()
+    app.bus.services.clock = FakeClock()
+    handlers = {**COMMAND_HANDLERS, "RunDriftBatch": f"{__name__}:fake_run_drift_batch",
+                "CheckSlos": f"{__name__}:fake_check_slos"}
+    monkeypatch.setattr(bootstrap, "_bus", MessageBus(app.bus.services, command_handlers=handlers))
+    return app
+
+
+@pytest.mark.parametrize("function, command", [("drift_batch", "RunDriftBatch"), ("slo_check", "CheckSlos")])
+def test_timer_sends_its_command_once_per_occurrence(timer_bus, function, command):
+    user_function(function)(host_timer())
+    user_function(function)(host_timer(past_due=True))  # the same occurrence run again (late or by hand)
+    assert [type(c).__name__ for c in SEEN] == [command]
+    (cmd,) = SEEN
+    kind = function.split("_")[0]
+    assert cmd.actor == "system:timer" and cmd.trigger == f"timer:{kind}:2026-01-01T00:00"
+    timer_bus.bus.services.clock.advance(3600)
+    user_function(function)(host_timer())
+    assert len(SEEN) == 2
+
+
+def test_timer_schedules_come_from_app_settings():
+    from tests.support.azure_functions import indexed_functions
+
+    functions = indexed_functions()
+    schedules = {name: functions[name].get_trigger().schedule for name in ("drift_batch", "slo_check")}
+    assert schedules == {"drift_batch": "%DRIFT_SCHEDULE%", "slo_check": "%SLO_SCHEDULE%"}
+    http = [f for f in functions.values() if f.get_trigger().get_binding_name() == "httpTrigger"]
+    assert http and all(f.get_trigger().auth_level.name == "FUNCTION" for f in http)
