@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policy", help="validate the policy file or print its JSON Schema",
                          description="validate the policy file or print its JSON Schema")
     pol_sub = pol.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    p = _add(pol_sub, "validate", cmd_policy_validate, "check a policy file", "modelpilot policy validate modelpilot.yaml",
+    p = _add(pol_sub, "validate", cmd_policy_validate, "check a policy file",
+             "modelpilot policy validate modelpilot.yaml",
              [common])
     p.add_argument("file")
     _add(pol_sub, "schema", cmd_policy_schema, "print the policy JSON Schema", "modelpilot policy schema > policy.json",

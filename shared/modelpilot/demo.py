@@ -323,7 +323,7 @@ def run_demo(home: str | None = None, *, as_json: bool = False, steps: list[Step
     from modelpilot.config import Settings
 
     throwaway = home is None
-    root = Path(tempfile.mkdtemp(prefix="modelpilot-demo-")) if throwaway else Path(home)
+    root = Path(tempfile.mkdtemp(prefix="modelpilot-demo-")) if home is None else Path(home)
     root.mkdir(parents=True, exist_ok=True)
     policy_path = root / "modelpilot.yaml"
     policy_path.write_text(DEMO_POLICY, encoding="utf-8")

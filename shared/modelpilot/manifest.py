@@ -120,7 +120,9 @@ class ManifestDocument(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError("must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                "must be 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         return value
 
     @field_validator("metrics")

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactStore",
-    "EventPublisher",
     "EventCounts",
+    "EventPublisher",
     "IdempotencyStore",
     "MetricsSource",
     "Notifier",

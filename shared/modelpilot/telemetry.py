@@ -75,7 +75,7 @@ class InMemoryTelemetry:
                         value = getattr(point, "value", None)
                         if value is None:
                             value = getattr(point, "sum", 0.0)
-                        points.append((dict(point.attributes or {}), float(value)))
+                        points.append((dict(point.attributes or {}), float(value or 0.0)))
         return points
 
     def clear(self) -> None:

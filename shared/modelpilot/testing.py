@@ -16,8 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
-from modelpilot.exceptions import AlreadyExists, ArtifactMissing, ConcurrencyConflict, DataError, NotFound
-from modelpilot.exceptions import UnknownModel, UnknownVersion
+from modelpilot.exceptions import (
+    AlreadyExists,
+    ArtifactMissing,
+    ConcurrencyConflict,
+    DataError,
+    NotFound,
+    UnknownModel,
+    UnknownVersion,
+)
 from modelpilot.ports import (
     ArtifactStore,
     EventPublisher,

@@ -131,7 +131,7 @@ def test_concurrent_registrations_never_duplicate_or_skip(registry):
                     return
                 except ConcurrencyConflict:
                     continue
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]

@@ -23,7 +23,9 @@ def parse_duration(text: str | int | float) -> int:
         return int(text)
     match = _PATTERN.match(text)
     if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and a unit s, m, h, d or w (e.g. '30m', '1h', '28d')")
+        raise ValueError(
+            f"invalid duration {text!r}: use a number and a unit s, m, h, d or w (e.g. '30m', '1h', '28d')"
+        )
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 

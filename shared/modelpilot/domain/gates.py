@@ -172,7 +172,7 @@ def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
             continue
         ok, bound = regression_check(rule, new, old)
         better = "higher" if rule.greater_is_better else "lower"
-        verdict = "passed" if ok else "failed"
+        verdict: GateStatus = "passed" if ok else "failed"
         results.append(GateResult(
             name, verdict,
             f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{ctx.incumbent.version}={old:g}; "

@@ -27,10 +27,10 @@ from modelpilot.domain.gates import GateContext, evaluate_gates
 from modelpilot.domain.model import AliasChange, Approval, MonitorStatus
 from modelpilot.domain.rollback import select_rollback_target
 from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, NotAuthorized, UnknownModel, UnknownVersion
-from modelpilot.manifest import load_package, manifest_digest
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from modelpilot.domain.commands import (
@@ -77,10 +77,21 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
     """Verify the package, then store a new version (or return the existing one)."""
     if cmd.status not in {"registered", "pending_approval", "rejected"}:
         raise InvalidInput(f"invalid initial status {cmd.status!r}")
+    from modelpilot.manifest import load_package, manifest_digest  # pydantic: only the register path pays
+
     root, manifest = load_package(svc.artifacts, cmd.package_uri)
     digest = manifest_digest(manifest)
     existing = svc.registry.find_version(manifest.name, manifest_digest=digest)
-    if existing is not None:
+    if existing is not None and existing.status == "pending_approval" and cmd.status == "registered":
+        # the source registry (SageMaker) approved a version registered while it awaited approval
+        svc.registry.set_version_status(
+            manifest.name, existing.version, "registered",
+            AuditEntry(model=manifest.name, actor=cmd.actor, action="source_approve", timestamp=svc.clock(),
+                       to_version=existing.version, reason=f"approved in {cmd.source}", trigger=cmd.trigger),
+        )
+        outcome = Outcome("approved_in_source", f"{manifest.name} v{existing.version} approved in {cmd.source}",
+                          {"model": manifest.name, "version": existing.version, "manifest_digest": digest})
+    elif existing is not None:
         outcome = Outcome("unchanged", f"{manifest.name} v{existing.version} is already registered with this manifest",
                           {"model": manifest.name, "version": existing.version, "manifest_digest": digest})
     else:
@@ -291,7 +302,8 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
             if target.status == "rejected":
                 raise InvalidInput(f"{cmd.model} v{cmd.to_version} was rejected; choose another version")
             if cmd.to_version == alias.version:
-                return _skip(cmd, f"{cmd.environment} already runs v{alias.version}", {**base, "version": alias.version},
+                return _skip(cmd, f"{cmd.environment} already runs v{alias.version}",
+                             {**base, "version": alias.version},
                              event=False)
             to_version: int | None = cmd.to_version
         else:
@@ -327,7 +339,7 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
     raise ConcurrencyConflict(f"{cmd.model} {cmd.environment} kept moving; try again", model=cmd.model)
 
 
-def _skip(cmd: RollbackModel, message: str, data: dict[str, object], *, event: bool = True) -> Outcome:
+def _skip(cmd: RollbackModel, message: str, data: Mapping[str, object], *, event: bool = True) -> Outcome:
     events = [RollbackSkipped(cmd.model, cmd.environment, cmd.actor, message)] if event else []
     return Outcome("noop", message, dict(data), list(events))
 

@@ -143,7 +143,8 @@ class MessageBus:
     ) -> None:
         self.services = services
         self._command_refs = dict(COMMAND_HANDLERS if command_handlers is None else command_handlers)
-        self._event_refs = {k: list(v) for k, v in (EVENT_HANDLERS if event_handlers is None else event_handlers).items()}
+        refs = EVENT_HANDLERS if event_handlers is None else event_handlers
+        self._event_refs = {k: list(v) for k, v in refs.items()}
         self._resolved: dict[str, Callable[..., Any]] = {}
         self.react = react
 
