@@ -96,7 +96,8 @@ class DemoContext:
         """Add a line to the printed timeline."""
         offset = self.clock.now - self.clock.start
         minutes = int(offset.total_seconds() // 60)
-        stamp = f"T+{minutes // 60:02d}:{minutes % 60:02d}"
+        days, minutes = divmod(minutes, 1440)
+        stamp = f"day {days + 1} {minutes // 60:02d}:{minutes % 60:02d}"
         self.timeline.append({"at": self.clock.now.isoformat(), "offset": stamp, "event": text, **details})
         if not self.as_json:
             print(f"[{stamp}] {text}", flush=True)
