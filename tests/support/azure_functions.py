@@ -9,6 +9,7 @@ objects the Python worker would build from the same JSON.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,16 @@ def http_request(method: str, route: str, route_params: dict[str, str], *, body:
 
 
 _INDEXED: dict[str, Any] = {}
+_INDEX_LOCK = threading.Lock()
 
 
 def indexed_functions() -> dict[str, Any]:
     """Index ``function_app.app`` once, as the worker does at start-up: name → ``Function``."""
-    if not _INDEXED:
-        import function_app
+    with _INDEX_LOCK:
+        if not _INDEXED:
+            import function_app
 
-        _INDEXED.update({fn.get_function_name(): fn for fn in function_app.app.get_functions()})
+            _INDEXED.update({fn.get_function_name(): fn for fn in function_app.app.get_functions()})
     return _INDEXED
 
 
