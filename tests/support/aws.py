@@ -9,6 +9,8 @@ table and bucket names, so tests never see each other's state.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import threading
 import uuid
@@ -73,8 +75,9 @@ def moto_endpoint(request: pytest.FixtureRequest) -> str:
         return str(_server["endpoint"])
 
 
+@functools.cache
 def client(service: str, endpoint: str) -> Any:
-    """Return a boto3 client of ``service`` bound to the moto server."""
+    """Return a boto3 client of ``service`` bound to the moto server (cached: clients are thread-safe)."""
     return boto3.session.Session(region_name=REGION, **CREDENTIALS).client(service, endpoint_url=endpoint)
 
 
@@ -94,6 +97,7 @@ def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
 _CfnLoader.add_multi_constructor("!", _any_tag)
 
 
+@functools.cache
 def template() -> dict[str, Any]:
     """Return template.yaml as a dict."""
     return yaml.load((REPO / "template.yaml").read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
@@ -101,7 +105,7 @@ def template() -> dict[str, Any]:
 
 def resource(name: str) -> dict[str, Any]:
     """Return the ``Properties`` of one resource of template.yaml."""
-    return dict(template()["Resources"][name]["Properties"])
+    return copy.deepcopy(dict(template()["Resources"][name]["Properties"]))
 
 
 def unique(prefix: str) -> str:
@@ -209,3 +213,27 @@ def stack_environment(stack: Stack) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "ModelPilot",
         "POWERTOOLS_DEV": "false",
     }
+
+
+def upload_package(stack: Stack, root: Path, prefix: str) -> str:
+    """Upload a package folder under ``prefix`` of the model bucket, manifest last; return the manifest key."""
+    s3 = stack.client("s3")
+    files = sorted(p for p in Path(root).rglob("*") if p.is_file())
+    manifest = Path(root) / "modelpilot.json"
+    for path in [p for p in files if p != manifest] + [manifest]:
+        s3.put_object(Bucket=stack.bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes())
+    return f"{prefix}/modelpilot.json"
+
+
+POLICY = """\
+version: 1
+environments: [dev, prod]
+defaults:
+  rollback:
+    prod: {alarms: ["modelpilot/*"]}
+"""
+
+
+def put_policy(stack: Stack, text: str = POLICY) -> None:
+    """Store the policy file where the AWS backend reads it (``s3://<bucket>/modelpilot.yaml``)."""
+    stack.client("s3").put_object(Bucket=stack.bucket, Key="modelpilot.yaml", Body=text.encode())

@@ -1,0 +1,1 @@
+"""AWS Lambda handlers, one module per trigger (``Handler: <module>.handler`` in template.yaml)."""

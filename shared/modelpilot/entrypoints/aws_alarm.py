@@ -1,0 +1,144 @@
+"""CloudWatch alarms: the EventBridge "CloudWatch Alarm State Change" event and the SNS-wrapped notification.
+
+An alarm belongs to a model and environment by its name:
+``modelpilot/<model>/<environment>[/<anything>]`` (for example
+``modelpilot/churn/prod/error-rate``). Alarms named otherwise are ignored. The
+idempotency key and the command's trigger are the alarm name plus the
+state-change timestamp, so a redelivered notification changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelpilot.domain.commands import HandleAlarm
+from modelpilot.entrypoints._validation import validate
+from modelpilot.exceptions import InvalidEvent
+
+__all__ = [
+    "ACTOR",
+    "NAME_PREFIX",
+    "Alarm",
+    "AlarmEvent",
+    "SnsAlarmMessage",
+    "parse_alarms",
+    "target",
+    "to_command",
+]
+
+ACTOR = "system:cloudwatch"
+NAME_PREFIX = "modelpilot/"
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    value: str = Field(min_length=1)
+    reason: str = ""
+    timestamp: str = Field(min_length=1)
+
+
+class _AlarmDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    alarmName: str = Field(min_length=1)
+    state: _State
+    previousState: _State | None = None
+
+
+class AlarmEvent(EventBridgeModel):
+    """The EventBridge alarm state change with a typed ``detail``."""
+
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    detail: _AlarmDetail
+
+
+class SnsAlarmMessage(BaseModel):
+    """The JSON an alarm action publishes to SNS (``Records[].Sns.Message``)."""
+
+    model_config = ConfigDict(extra="allow")
+    AlarmName: str = Field(min_length=1)
+    NewStateValue: str = Field(min_length=1)
+    NewStateReason: str = ""
+    StateChangeTime: str = Field(min_length=1)
+    AlarmArn: str | None = None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One alarm state change, whichever way it arrived."""
+
+    name: str
+    state: str
+    reason: str
+    timestamp: str
+    arn: str | None
+
+    def idempotency_key(self) -> dict[str, str]:
+        """The business key: alarm name + state-change time."""
+        return {"alarm": self.name, "at": self.timestamp}
+
+
+def parse_alarms(event: Any) -> list[Alarm]:
+    """Return the alarm state changes in an EventBridge event or an SNS delivery."""
+    if isinstance(event, dict) and "Records" in event:
+        from aws_lambda_powertools.utilities.parser.models import SnsModel
+
+        alarms = []
+        for record in validate(SnsModel, event, "SNS alarm notification").Records:
+            try:
+                message = json.loads(str(record.Sns.Message))
+            except json.JSONDecodeError:
+                raise InvalidEvent(
+                    "SNS alarm notification: Sns.Message is not JSON", field="Records.Sns.Message"
+                ) from None
+            body = validate(SnsAlarmMessage, message, "SNS alarm notification message")
+            alarms.append(
+                Alarm(
+                    body.AlarmName,
+                    body.NewStateValue,
+                    body.NewStateReason,
+                    body.StateChangeTime,
+                    body.AlarmArn,
+                )
+            )
+        return alarms
+    parsed = validate(AlarmEvent, event, "CloudWatch Alarm State Change event")
+    detail = parsed.detail
+    arn = parsed.resources[0] if parsed.resources else None
+    return [Alarm(detail.alarmName, detail.state.value, detail.state.reason, detail.state.timestamp, arn)]
+
+
+def target(alarm_name: str) -> tuple[str, str] | None:
+    """Return ``(model, environment)`` of an alarm named ``modelpilot/<model>/<environment>[/…]``."""
+    if not alarm_name.startswith(NAME_PREFIX):
+        return None
+    parts = alarm_name[len(NAME_PREFIX) :].split("/")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+def to_command(alarm: Alarm) -> HandleAlarm | None:
+    """Return the ``HandleAlarm`` command of an alarm that names a model, else None."""
+    found = target(alarm.name)
+    if found is None:
+        return None
+    model, environment = found
+    return HandleAlarm(
+        model=model,
+        environment=environment,
+        alarm_name=alarm.name,
+        state=alarm.state,
+        actor=ACTOR,
+        reason=f"CloudWatch alarm {alarm.name} is {alarm.state}",
+        trigger=f"alarm:{alarm.name}@{alarm.timestamp}",
+        evidence={
+            "alarm_arn": alarm.arn,
+            "state_reason": alarm.reason[:1000],
+            "state_changed_at": alarm.timestamp,
+        },
+    )

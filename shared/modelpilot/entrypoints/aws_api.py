@@ -1,0 +1,142 @@
+"""The operator HTTP API (API Gateway HTTP API, payload 2.0, IAM authorization) on Powertools' resolver.
+
+=======  ===================================================  ==============================
+method   path                                                 body
+=======  ===================================================  ==============================
+POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?}``
+POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?}``
+POST     ``/models/{model}/versions/{version}/approve``           ``{"environment", "comment"?}``
+GET      ``/models/{model}/environments/{environment}/history``
+GET      ``/models/{model}/status`` and ``/status``
+=======  ===================================================  ==============================
+
+The actor recorded in the audit log is the caller's IAM principal
+(``requestContext.authorizer.iam.userArn``); a request without IAM identity is
+refused with 403. Errors answer with the error's HTTP status and JSON body.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelpilot.bootstrap import get_bus
+from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
+from modelpilot.entrypoints._validation import validate
+from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
+from modelpilot.service import queries
+
+__all__ = ["app", "caller"]
+
+app = APIGatewayHttpResolver()
+
+
+class _PromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(default=None, ge=1)
+    reason: str = ""
+    dry_run: bool = False
+
+
+class _RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1)
+    to_version: int | None = Field(default=None, ge=1)
+
+
+class _ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    environment: str = Field(min_length=1)
+    comment: str = ""
+
+
+def caller() -> str:
+    """Return the IAM principal ARN of the current request; raise ``NotAuthorized`` without one."""
+    iam = app.current_event.request_context.authorizer.iam
+    arn = iam.user_arn if iam.raw_event else None
+    if not arn:
+        raise NotAuthorized("this API needs IAM authorization (SigV4); no IAM principal in the request")
+    return str(arn)
+
+
+def _body(model: type[BaseModel]) -> Any:
+    event = app.current_event
+    raw = event.body or "{}"
+    if event.is_base64_encoded:
+        raw = base64.b64decode(raw).decode()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidInput("the request body is not JSON") from None
+    return validate(model, data, "request body")
+
+
+def _json(status: int, data: Any) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(data, default=str))
+
+
+def _outcome(command: Any) -> Response[str]:
+    outcome = get_bus().handle(command)
+    return _json(409 if outcome.status == "blocked" else 200, outcome.to_dict())
+
+
+@app.post("/models/<model>/environments/<environment>/promote")
+def promote(model: str, environment: str) -> Response[str]:
+    """Promote a version to ``environment`` (gates apply)."""
+    body: _PromoteBody = _body(_PromoteBody)
+    actor = caller()
+    return _outcome(PromoteModel(model=model, environment=environment, actor=actor, version=body.version,
+                                 reason=body.reason or f"promoted by {actor}", dry_run=body.dry_run,
+                                 trigger=f"api:{app.current_event.request_context.request_id}"))
+
+
+@app.post("/models/<model>/environments/<environment>/rollback")
+def rollback(model: str, environment: str) -> Response[str]:
+    """Roll ``environment`` back."""
+    body: _RollbackBody = _body(_RollbackBody)
+    return _outcome(RollbackModel(model=model, environment=environment, actor=caller(), reason=body.reason,
+                                  to_version=body.to_version,
+                                  trigger=f"api:{app.current_event.request_context.request_id}"))
+
+
+@app.post("/models/<model>/versions/<version>/approve")
+def approve(model: str, version: str) -> Response[str]:
+    """Approve a version for an environment."""
+    if not version.isdigit():
+        raise InvalidInput(f"version must be a number, got {version!r}")
+    body: _ApproveBody = _body(_ApproveBody)
+    return _outcome(ApproveModel(model=model, version=int(version), environment=body.environment,
+                                 approver=caller(), comment=body.comment,
+                                 trigger=f"api:{app.current_event.request_context.request_id}"))
+
+
+@app.get("/models/<model>/environments/<environment>/history")
+def history(model: str, environment: str) -> Response[str]:
+    """Every move of an alias, oldest first."""
+    caller()
+    return _json(200, {"history": queries.alias_history(get_bus().services.registry, model, environment)})
+
+
+@app.get("/models/<model>/status")
+def model_status(model: str) -> Response[str]:
+    """Where one model runs in every environment."""
+    caller()
+    services = get_bus().services
+    return _json(200, {"status": queries.status(services.registry, services.policy, model)})
+
+
+@app.get("/status")
+def status() -> Response[str]:
+    """Where every model runs in every environment."""
+    caller()
+    services = get_bus().services
+    return _json(200, {"status": queries.status(services.registry, services.policy)})
+
+
+@app.exception_handler(ModelPilotError)  # type: ignore[untyped-decorator]
+def _error(exc: ModelPilotError) -> Response[str]:
+    return _json(exc.http_status, exc.to_dict())

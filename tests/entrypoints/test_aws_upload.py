@@ -1,0 +1,168 @@
+"""Model upload function: S3 notifications and EventBridge "Object Created" through the handler, on moto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelpilot.bootstrap import get_bus
+from modelpilot.domain.audit import verify_chain
+from modelpilot.exceptions import TransientError
+from tests.support.aws import put_policy, upload_package
+from tests.support.aws_events import LambdaContext, aws_stack, handler, object_created, s3_notification  # noqa: F401
+
+upload = handler("model_upload")
+
+
+def registry():
+    return get_bus().services.registry
+
+
+def bus_events(stack):
+    """Drain the queue behind the catch-all rule on the stack's event bus."""
+    sqs = stack.client("sqs")
+    found = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return found
+        found += [json.loads(m["Body"]) for m in batch]
+
+
+def test_s3_notification_registers_and_promotes_to_first_environment(aws_stack, make_package):
+    put_policy(aws_stack)
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/2026-11-26")
+    reply = upload(s3_notification(aws_stack.bucket, key), LambdaContext())
+    assert reply["status"] == "ok"
+    [result] = reply["results"]
+    assert result["status"] == "registered" and result["version"] == 1
+    assert result["promotion"]["status"] == "promoted"
+    assert registry().get_alias("churn", "dev").version == 1
+    assert registry().get_version("churn", 1).package_uri == f"s3://{aws_stack.bucket}/models/churn/2026-11-26"
+    published = bus_events(aws_stack)
+    assert [e["detail-type"] for e in published] == ["ModelRegistered", "ModelPromoted"]
+    assert all(e["source"] == "modelpilot" and "traceparent" in e["detail"] for e in published)
+
+
+def test_eventbridge_object_created_shape_is_accepted(aws_stack, make_package):
+    key = upload_package(aws_stack, make_package("fraud"), "models/fraud/v1")
+    reply = upload(object_created(aws_stack.bucket, key), LambdaContext())
+    assert reply["results"][0]["status"] == "registered"
+    assert [v.version for v in registry().list_versions("fraud")] == [1]
+
+
+def test_duplicate_delivery_three_times_registers_and_promotes_once(aws_stack, make_package):
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    event = s3_notification(aws_stack.bucket, key, etag="etag-1")
+    replies = [upload(event, LambdaContext()) for _ in range(3)]
+    assert replies[0] == replies[1] == replies[2]
+    assert [v.version for v in registry().list_versions("churn")] == [1]
+    assert len(registry().alias_history("churn", "dev")) == 1
+    records = registry().audit_records("churn")
+    assert [r.action for r in records] == ["register", "promote"]
+    assert verify_chain("churn", records).ok
+    assert [e["detail-type"] for e in bus_events(aws_stack)] == ["ModelRegistered", "ModelPromoted"]
+
+
+def test_redelivery_with_other_event_id_but_same_object_is_still_one_registration(aws_stack, make_package):
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    first = object_created(aws_stack.bucket, key, etag="etag-1")
+    second = object_created(aws_stack.bucket, key, etag="etag-1")
+    second["id"] = "another-event-id"
+    upload(first, LambdaContext())
+    assert upload(second, LambdaContext())["results"][0]["status"] == "registered"  # the stored first result
+    assert len(registry().audit_records("churn")) == 2
+
+
+def test_url_encoded_key_with_spaces_and_unicode_is_decoded(aws_stack, make_package):
+    key = upload_package(aws_stack, make_package("churn"), "models/churn team/v1 größe+ñ")
+    event = s3_notification(aws_stack.bucket, key)
+    assert "+" in event["Records"][0]["s3"]["object"]["key"] and "%C3%B6" in event["Records"][0]["s3"]["object"]["key"]
+    reply = upload(event, LambdaContext())
+    assert reply["results"][0]["status"] == "registered"
+    assert registry().get_version("churn", 1).package_uri == f"s3://{aws_stack.bucket}/models/churn team/v1 größe+ñ"
+
+
+def test_s3_test_event_and_other_objects_are_ignored(aws_stack):
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T04:00:00.000Z",
+                  "Bucket": aws_stack.bucket, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3e"}
+    assert upload(test_event, LambdaContext()) == {"status": "ok", "results": []} or \
+        upload(test_event, LambdaContext())["results"] == []
+    reply = upload(s3_notification(aws_stack.bucket, "models/churn/v1/model.bin"), LambdaContext())
+    assert reply["status"] == "ignored"
+    assert registry().list_models() == []
+
+
+def test_wrong_digest_is_a_typed_failure_and_writes_nothing(aws_stack, make_package):
+    root = make_package("churn")
+    (root / "model.bin").write_bytes(b"tampered weights")  # same size? no: size or digest check fails
+    key = upload_package(aws_stack, root, "models/churn/v1")
+    reply = upload(s3_notification(aws_stack.bucket, key), LambdaContext())
+    [result] = reply["results"]
+    assert result["status"] == "failed" and result["error"] in {"digest_mismatch", "size_mismatch"}
+    assert "model.bin" in result["message"]
+    assert registry().list_models() == []
+    assert bus_events(aws_stack) == []
+    items = aws_stack.client("dynamodb").scan(TableName=aws_stack.idempotency_table)["Items"]
+    assert items == []  # nothing remembered either: a fixed package can be uploaded again
+
+
+def test_same_size_wrong_digest(aws_stack, make_package):
+    root = make_package("churn")
+    data = (root / "model.bin").read_bytes()
+    (root / "model.bin").write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    key = upload_package(aws_stack, root, "models/churn/v1")
+    [result] = upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"]
+    assert result["error"] == "digest_mismatch"
+    assert registry().list_models() == []
+
+
+def test_missing_manifest_object_is_a_typed_failure(aws_stack):
+    [result] = upload(s3_notification(aws_stack.bucket, "models/ghost pkg/v1/modelpilot.json"),
+                      LambdaContext())["results"]
+    assert result["status"] == "failed" and result["error"] == "manifest_missing"
+    assert registry().list_models() == []
+
+
+@pytest.mark.parametrize("event", [
+    {},
+    {"Records": "not a list"},
+    {"Records": [{"eventName": "ObjectCreated:Put"}]},
+    {"detail-type": "Object Created", "detail": {"bucket": {}}},
+    ["not", "an", "object"],
+])
+def test_wrong_shapes_fail_without_raising_or_writing(aws_stack, event, caplog):
+    reply = upload(event, LambdaContext())
+    assert reply["status"] == "failed" and reply["error"] == "invalid_event"
+    assert reply["message"]
+    assert registry().list_models() == []
+
+
+def test_transient_errors_raise_so_lambda_retries(aws_stack, make_package, monkeypatch):
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    from modelpilot.adapters.aws.registry import DynamoDbRegistry
+
+    def throttled(self, *args, **kwargs):
+        raise TransientError("DynamoDB is throttling (ProvisionedThroughputExceededException)")
+
+    monkeypatch.setattr(DynamoDbRegistry, "find_version", throttled)
+    with pytest.raises(TransientError):
+        upload(s3_notification(aws_stack.bucket, key), LambdaContext())
+    monkeypatch.undo()
+    # the retry (same event) then succeeds: the failed attempt left no idempotency record behind
+    from tests.support.aws import stack_environment
+
+    for name, value in stack_environment(aws_stack).items():
+        monkeypatch.setenv(name, value)
+    assert upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"][0]["status"] == "registered"
+
+
+def test_records_for_one_key_are_ordered_by_sequencer(aws_stack, make_package):
+    old = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    late = s3_notification(aws_stack.bucket, old, sequencer="0055AED6DCD90281E6", etag="newer")
+    early = s3_notification(aws_stack.bucket, old, sequencer="0055AED6DCD90281E5", etag="older")
+    event = {"Records": late["Records"] + early["Records"]}
+    reply = upload(event, LambdaContext())
+    assert len(reply["results"]) == 1  # only the newest record of the key is handled
+    assert registry().audit_records("churn")[0].trigger.endswith("#newer")
