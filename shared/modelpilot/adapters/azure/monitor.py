@@ -58,11 +58,13 @@ class AzureMonitorMetricsSource(MetricsSource):
         The Resource Manager endpoint (sovereign clouds differ).
     transport:
         An azure-core transport; tests pass one that answers with recorded responses.
+    retries:
+        Retries of throttled (429) and failed (5xx) requests, with the SDK's backoff.
     """
 
     def __init__(self, credential: TokenCredential, *, endpoint: str = ARM,
-                 transport: HttpTransport[Any, Any] | None = None) -> None:
-        policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="modelpilot"), RetryPolicy(),
+                 transport: HttpTransport[Any, Any] | None = None, retries: int = 3) -> None:
+        policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="modelpilot"), RetryPolicy(retry_total=retries),
                     BearerTokenCredentialPolicy(credential, f"{endpoint}/.default")]
         kwargs: dict[str, Any] = {"policies": policies}
         if transport is not None:
