@@ -63,7 +63,7 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=1 << 22, use_threads=True),
+            read_options=pacsv.ReadOptions(block_size=min(1 << 24, max(1 << 16, chunk_rows * 64)), use_threads=True),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types=_AllText(), strings_can_be_null=True, null_values=NULLS

@@ -134,7 +134,8 @@ class NumericChunkStats:
 
 def numeric_chunk_stats(x: np.ndarray) -> NumericChunkStats:
     """Return the moments of the finite values of ``x`` (one or two passes)."""
-    total = float(np.sum(x)) if len(x) else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = float(np.sum(x)) if len(x) else 0.0
     if np.isfinite(total):
         n = len(x)
         if n == 0:

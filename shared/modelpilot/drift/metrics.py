@@ -127,7 +127,7 @@ def numeric_metrics(ref: NumericProfile, cur: NumericProfile, *, coarse_bins: in
     starts = coarse_groups(ref.counts, coarse_bins)
     pc, qc = np.add.reduceat(p, starts), np.add.reduceat(q, starts)
     out.psi, out.jensen_shannon, out.hellinger = psi(pc, qc), jensen_shannon(pc, qc), hellinger(pc, qc)
-    diff = np.cumsum(p)[:-1] - np.cumsum(q)[:-1]  # F - G at every edge
+    diff = np.cumsum(ref.counts)[:-1] / n - np.cumsum(cur.counts)[:-1] / m  # F - G at every edge (exact counts)
     out.ks = float(np.max(np.abs(diff)))
     out.ks_bound = float(np.max(np.minimum(p, q)))
     en = n * m / (n + m)
@@ -147,7 +147,7 @@ def _wasserstein(ref: NumericProfile, cur: NumericProfile, out: FeatureMetrics) 
     c[-1] -= cur.posinf
     p, q = r / ref.n_finite, c / cur.n_finite
     edges = ref.edges
-    d = np.cumsum(p)[:-1] - np.cumsum(q)[:-1]
+    d = np.cumsum(r)[:-1] / ref.n_finite - np.cumsum(c)[:-1] / cur.n_finite
     inner = 0.0
     bound = 0.0
     if len(edges) > 1:
@@ -192,9 +192,7 @@ def _inner_wasserstein(
     return float(np.sum(total))
 
 
-def categorical_metrics(
-    ref: CategoricalProfile, cur: CategoricalProfile, *, coarse_bins: int = 10
-) -> FeatureMetrics:
+def categorical_metrics(ref: CategoricalProfile, cur: CategoricalProfile, *, coarse_bins: int = 10) -> FeatureMetrics:
     """Compare a current categorical profile with its reference (same slots)."""
     n, m = ref.n, cur.n
     out = FeatureMetrics("categorical", n, m)

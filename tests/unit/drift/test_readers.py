@@ -1,0 +1,167 @@
+"""Readers stream CSV, JSON Lines, SageMaker data capture and Parquet; corrupt input is counted."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelpilot.adapters.local.artifacts import FolderArtifactStore
+from modelpilot.drift.builder import ProfileAccumulator, build_reference
+from modelpilot.drift.frames import Chunk, to_float
+from modelpilot.drift.readers import ReadStats, detect_format, iter_lines, read_capture
+from modelpilot.exceptions import ArtifactMissing
+from modelpilot.testing import InMemoryArtifactStore
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+FEATURES = ["tenure", "charges", "calls", "plan"]
+
+
+def read_all(store, uri, features=FEATURES, **kw) -> tuple[list[Chunk], ReadStats]:
+    stats = ReadStats()
+    return list(read_capture(store, uri, features, stats, **kw)), stats
+
+
+def column(chunks: list[Chunk], name: str) -> list:
+    out: list = []
+    for c in chunks:
+        values = c.columns.get(name)
+        if values is None:
+            out += [None] * c.rows
+        elif hasattr(values, "codes"):
+            out += [values.categories[k] if k >= 0 else None for k in values.codes]
+        else:
+            out += list(values)
+    return out
+
+
+@pytest.mark.parametrize("use_arrow", [False, True], ids=["stdlib", "pyarrow"])
+def test_csv_with_corrupt_lines(tmp_path, use_arrow):
+    (tmp_path / "a.csv").write_text("tenure,charges,calls,plan\n1,2.5,0,basic\n3,4\n5,abc,1,pro\n,7,2,\n"
+                                    "8,9,1,basic,extra\n")
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), use_arrow=use_arrow)
+    assert stats.rows == 3 and stats.corrupt_rows == 2 and stats.files == 1
+    assert sum(c.corrupt_rows for c in chunks) == 2
+    assert len(stats.examples) == 2 and all("fields" in e for e in stats.examples)
+    tenure, errors = to_float(np.array(column(chunks, "tenure"), dtype=object))
+    assert np.allclose(tenure, [1, 5, np.nan], equal_nan=True) and errors == 0
+    charges, errors = to_float(np.array(column(chunks, "charges"), dtype=object))
+    assert errors == 1 and np.isnan(charges[1])
+    assert column(chunks, "plan") in (["basic", "pro", None], ["basic", "pro", ""])
+
+
+@pytest.mark.parametrize("use_arrow", [False, True], ids=["stdlib", "pyarrow"])
+def test_csv_is_streamed_in_chunks(tmp_path, use_arrow):
+    n = 50_000
+    body = "x,c\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(n))
+    (tmp_path / "big.csv").write_text(body)
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path / "big.csv"), ["x", "c"], use_arrow=use_arrow,
+                             chunk_rows=4096)
+    assert stats.rows == n and len(chunks) > 1
+    x, _ = to_float(np.array(column(chunks, "x"), dtype=object))
+    assert x.sum() == n * (n - 1) / 2
+
+
+def test_json_lines_and_gzip(tmp_path):
+    text = '{"tenure": 1, "plan": "pro"}\nnot json\n[1, 2]\n\n{"tenure": "x", "charges": 3.5}\n'
+    (tmp_path / "a.jsonl").write_text(text)
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"tenure": 4}\n'))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert stats.rows == 3 and stats.corrupt_rows == 2 and stats.files == 2
+    assert column(chunks, "tenure") == [1, "x", 4]
+    assert column(chunks, "charges") == [None, 3.5, None]
+
+
+def test_sagemaker_capture_sample(tmp_path):
+    sample = (EVENTS / "sagemaker_data_capture.jsonl").read_text()
+    widths = [len(json.loads(line)["captureData"]["endpointInput"]["data"].strip().split(","))
+              for line in sample.splitlines()]
+    store = InMemoryArtifactStore()
+    store.write_bytes("mem://cap/2022/02/14/17/capture.jsonl", sample.encode())
+    names = [f"f{i}" for i in range(widths[0])]
+    chunks, stats = read_all(store, "mem://cap", names)
+    good = sum(w == widths[0] for w in widths)
+    assert stats.rows == good and stats.corrupt_rows == len(widths) - good
+    assert column(chunks, "f0")[0] == "69" and column(chunks, "f2")[0] == "153.7"
+
+
+def test_sagemaker_capture_encodings_and_corrupt_records():
+    store = InMemoryArtifactStore()
+    store.write_bytes("mem://cap/x.jsonl", (EVENTS / "sagemaker_data_capture_modelpilot.jsonl").read_bytes())
+    chunks, stats = read_all(store, "mem://cap")
+    # CSV (2 rows) + JSON instances (2) + base64 CSV (1) + base64 JSON (1); three corrupt records
+    assert stats.rows == 6 and stats.corrupt_rows == 3
+    assert column(chunks, "tenure") == ["12.5", "3.0", 1.5, 2.5, "7.0", 9.0]
+    assert column(chunks, "plan") == ["basic", "pro", "pro", "basic", "basic", "pro"]
+    assert any("BASE64" in e for e in stats.examples) and any("3 fields" in e for e in stats.examples)
+
+
+def test_parquet_batches(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"tenure": np.arange(10_000, dtype=float), "plan": ["a", "b"] * 5000})
+    pq.write_table(table, tmp_path / "part.parquet", row_group_size=3000)
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), ["tenure", "plan"], chunk_rows=2048)
+    assert stats.rows == 10_000 and len(chunks) >= 5
+    assert np.array_equal(np.concatenate([c.columns["tenure"] for c in chunks]), np.arange(10_000.0))
+    assert column(chunks, "plan")[:3] == ["a", "b", "a"]
+
+
+def test_parquet_without_pyarrow_is_a_clear_corrupt_file(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    (tmp_path / "part.parquet").write_bytes(b"PAR1")
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert chunks == [] and stats.corrupt_files == 1
+    assert "install the 'parquet' extra" in stats.examples[0]
+
+
+def test_corrupt_files_are_counted_and_the_read_goes_on(tmp_path):
+    (tmp_path / "bad.parquet").write_bytes(b"this is not parquet")
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "good.csv").write_text("tenure\n1\n2\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert stats.files == 3 and stats.corrupt_files == 2 and stats.rows == 2
+    assert stats.skipped_files == [str(tmp_path / "notes.txt")]
+    assert stats.corrupt_share == pytest.approx(2 / 4)
+
+
+def test_missing_prefix_is_artifact_missing(tmp_path):
+    with pytest.raises(ArtifactMissing):
+        read_all(FolderArtifactStore(), str(tmp_path / "nothing"))
+
+
+def test_detect_format_and_line_splitting():
+    assert detect_format("a/b/part.CSV") == "csv" and detect_format("x.jsonl.gz") == "jsonl"
+    assert detect_format("x.parquet") == "parquet" and detect_format("x.bin") is None
+    pieces = [b"a,b\r\n1,", b"2\n\xc3", b"\xa9,3\n4,5"]
+    assert list(iter_lines(iter(pieces))) == ["a,b", "1,2", "é,3", "4,5"]
+
+
+def test_read_then_profile_end_to_end(tmp_path):
+    rng = np.random.default_rng(1)
+    ref = build_reference({"tenure": rng.normal(10, 2, 2000), "plan": np.array(["a", "b"] * 1000, dtype=object)})
+    buf = io.StringIO()
+    buf.write("tenure,plan,extra\n")
+    for v in rng.normal(10, 2, 500):
+        buf.write(f"{v:.3f},a,1\n")
+    (tmp_path / "w.csv").write_text(buf.getvalue())
+    stats = ReadStats()
+    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["tenure", "plan"],
+                                                       stats))
+    assert cur.rows == 500 and cur.features["tenure"].n == 500
+    assert cur.extra_columns == {"extra": 500}
