@@ -25,6 +25,7 @@ class ENV:
     POLICY = "MODELPILOT_POLICY"
     LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
     DATA_ROOT = "MODELPILOT_DATA_ROOT"
+    PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
     # AWS
     REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
     IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
@@ -52,6 +53,7 @@ class Settings:
     home: str = ".modelpilot"
     policy: str | None = None
     data_root: str | None = None
+    prometheus_url: str | None = None
     # AWS
     registry_table: str | None = None
     idempotency_table: str | None = None
@@ -85,6 +87,7 @@ class Settings:
             home=get(ENV.HOME) or ".modelpilot",
             policy=get(ENV.POLICY),
             data_root=get(ENV.DATA_ROOT),
+            prometheus_url=get(ENV.PROMETHEUS_URL),
             registry_table=get(ENV.REGISTRY_TABLE),
             idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
             model_bucket=get(ENV.MODEL_BUCKET),

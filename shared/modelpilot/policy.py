@@ -162,7 +162,7 @@ class Policy(_Strict):
         if len(set(self.environments)) != len(self.environments):
             raise ValueError("environments must be unique")
         for owner, block in [("defaults", self.defaults), *((f"models.{k}", v) for k, v in self.models.items())]:
-            for env in list(block.environments) + list(block.rollback):
+            for env in list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
         return self

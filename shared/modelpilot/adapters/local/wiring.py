@@ -34,6 +34,18 @@ def policy_loader(settings: Settings) -> functools.partial[Policy] | Any:
     return load
 
 
+def _metrics_sources(settings: Settings, home: Path) -> dict[str, Any]:
+    """The local telemetry store, and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set."""
+    from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
+
+    sources: dict[str, Any] = {"local": SqliteTelemetryStore(home / "telemetry.db")}
+    if settings.prometheus_url:
+        from modelpilot.adapters.prometheus import PrometheusMetricsSource
+
+        sources["prometheus"] = PrometheusMetricsSource(settings.prometheus_url)
+    return sources
+
+
 def build_services(settings: Settings, **overrides: Any) -> Services:
     """Return services backed by SQLite and folders under ``settings.home``."""
     home = Path(settings.home)
@@ -46,6 +58,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         "policy_loader": policy_loader(settings),
         "idempotency": SqliteIdempotencyStore(home / "idempotency.db"),
         "data_root": settings.data_root or str(home / "data"),
+        "metrics_sources": _metrics_sources(settings, home),
     }
     parts.update(overrides)
     return Services(**parts)

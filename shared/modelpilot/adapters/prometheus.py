@@ -1,0 +1,152 @@
+"""Prometheus as a :class:`MetricsSource`, over the HTTP API (``query`` and ``query_range``).
+
+Counters are read as raw samples (an instant query of ``selector[range]`` at the
+window's end) and their growth is computed with
+:func:`modelpilot.domain.slo.counter_increase`: resets count as restarts from
+zero, like ``increase()``, but without extrapolation, so the counts are exact
+for the samples Prometheus holds. The baseline of each series is its last sample
+at or before the window's start (looked for up to ``lookback`` earlier); a series
+born inside the window counts from its first sample. Several series matched by
+one selector are summed. A window in which no series has a sample is missing
+data (``points == 0``).
+
+Quality metrics judged per timeslice use ``query_range`` with ``step`` = the
+slice: each returned value is one slice, good when it meets the limit.
+
+Only the standard library is used (``urllib``), so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.domain.slo import counter_increase
+from modelpilot.exceptions import InvalidInput, TransientError
+from modelpilot.ports import EventCounts, MetricsSource
+
+if TYPE_CHECKING:
+    from modelpilot.ports import SliQuery
+
+__all__ = ["PrometheusMetricsSource"]
+
+
+class PrometheusMetricsSource(MetricsSource):
+    """Counts SLI events from a Prometheus server.
+
+    Parameters
+    ----------
+    url:
+        The server's base URL, e.g. ``http://127.0.0.1:9090``.
+    timeout:
+        Seconds to wait for one HTTP response.
+    lookback:
+        How far before a window's start to look for each counter's baseline sample
+        (at least one scrape interval).
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0, lookback: int = 300) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise InvalidInput(f"Prometheus URL must be http(s)://host:port, got {url!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.lookback = lookback
+
+    # -- HTTP API -------------------------------------------------------------------
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        target = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(target, timeout=self.timeout) as reply:  # noqa: S310 - scheme checked
+                body = json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            body = _error_body(exc)
+            if exc.code >= 500 or body is None:
+                raise TransientError(
+                    f"Prometheus at {self.url} answered HTTP {exc.code}", url=self.url
+                ) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise TransientError(f"cannot reach Prometheus at {self.url}: {exc}", url=self.url) from None
+        if body.get("status") != "success":
+            raise InvalidInput(
+                f"Prometheus rejected {params.get('query')!r}: {body.get('error', body)}",
+                query=params.get("query"),
+            )
+        return body["data"]
+
+    def query(self, expr: str, at: datetime) -> dict[str, Any]:
+        """Run an instant query at ``at``; return the API's ``data`` (``resultType``, ``result``)."""
+        data: dict[str, Any] = self._get("/api/v1/query", {"query": expr, "time": _ts(at)})
+        return data
+
+    def query_range(self, expr: str, start: datetime, end: datetime, step: int) -> list[dict[str, Any]]:
+        """Run a range query; return the matrix (``metric`` and ``values`` per series)."""
+        data = self._get(
+            "/api/v1/query_range",
+            {"query": expr, "start": _ts(start), "end": _ts(end), "step": f"{int(step)}s"},
+        )
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    # -- MetricsSource --------------------------------------------------------------
+    def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
+        """Return good and total events of ``query`` in ``(start, end]``."""
+        if query.kind == "timeslice":
+            return self._timeslices(query, start, end)
+        total, points = self.increase(query.total, start, end)
+        if query.good is not None:
+            good, _ = self.increase(query.good, start, end)
+        elif query.bad is not None:
+            bad, _ = self.increase(query.bad, start, end)
+            good = total - bad
+        else:
+            raise InvalidInput("a Prometheus SLI needs a good or bad selector")
+        return EventCounts(good=good, total=total, points=points)
+
+    def increase(self, selector: str, start: datetime, end: datetime) -> tuple[float, int]:
+        """Return ``(growth of the counters matched by selector in (start, end], samples in the window)``."""
+        span = int((end - start).total_seconds()) + self.lookback
+        data = self.query(f"{selector}[{span}s]", end)
+        if data.get("resultType") != "matrix":
+            raise InvalidInput(
+                f"{selector!r} is not a plain counter selector (got a {data.get('resultType')})"
+            )
+        lo, hi = start.timestamp(), end.timestamp()
+        total, points = 0.0, 0
+        for series in data["result"]:
+            samples = [(float(t), float(v)) for t, v in series["values"]]
+            before = [v for t, v in samples if t <= lo]
+            inside = [(t, v) for t, v in samples if lo < t <= hi]
+            total += counter_increase(inside, before[-1] if before else None)
+            points += len(inside)
+        return total, points
+
+    def _timeslices(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
+        params = query.params or {}
+        step = int(params.get("slice_seconds") or 3600)
+        limit, op = float(params["limit"]), params["op"]
+        good = total = 0
+        for series in self.query_range(query.total, start, end, step):
+            for _t, raw in series["values"]:
+                value = float(raw)
+                if value != value:  # NaN: no data in that slice
+                    continue
+                total += 1
+                good += int(value >= limit if op == ">=" else value <= limit)
+        return EventCounts(good=float(good), total=float(total), points=total)
+
+
+def _ts(when: datetime) -> str:
+    return f"{when.astimezone(UTC).timestamp():.3f}"
+
+
+def _error_body(exc: urllib.error.HTTPError) -> dict[str, Any] | None:
+    try:
+        body = json.loads(exc.read())
+    except (ValueError, OSError):
+        return None
+    return body if isinstance(body, dict) else None
