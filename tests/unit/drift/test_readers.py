@@ -135,6 +135,7 @@ def test_corrupt_files_are_counted_and_the_read_goes_on(tmp_path):
     (tmp_path / "good.csv").write_text("tenure\n1\n2\n")
     (tmp_path / "notes.txt").write_text("ignored")
     chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert sum(c.rows for c in chunks) == 2
     assert stats.files == 3 and stats.corrupt_files == 2 and stats.rows == 2
     assert stats.skipped_files == [str(tmp_path / "notes.txt")]
     assert stats.corrupt_share == pytest.approx(2 / 4)
