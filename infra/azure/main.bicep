@@ -1,0 +1,485 @@
+// ModelPilot on Azure Functions (Flex Consumption, Python 3.11).
+//
+// Deploy in two steps, because Event Grid validates that a subscription's function exists:
+//   1. az deployment group create -g <rg> -f infra/azure/main.bicep -p name=<prefix>
+//   2. func azure functionapp publish <functionAppName>
+//   3. az deployment group create -g <rg> -f infra/azure/main.bicep -p name=<prefix> deploySubscriptions=true
+//
+// Security posture: managed identity everywhere (no shared keys, no connection strings, no secrets in
+// app settings), TLS 1.2, HTTPS only, encryption at rest (infrastructure encryption too), RBAC Key Vault
+// with purge protection, least-privilege role assignments scoped to the resources the app uses.
+//
+// checkov (framework bicep) runs in the tests. Each skipped check is suppressed inside its resource with a
+// `// checkov:skip=<id>:<reason>` comment. In short: network lock-down (default-deny firewalls, no public
+// endpoints) needs a VNet with private endpoints and Flex Consumption VNet integration, which this template
+// leaves to the platform team; until then the data plane accepts only Entra ID tokens checked against RBAC
+// (shared keys and local auth are disabled). The rest are App Service checks that do not apply to a Python
+// Flex Consumption app (Azure Files, .NET, file logs) or that checkov reads from the auth settings resource.
+
+targetScope = 'resourceGroup'
+
+@description('Short prefix for resource names (3-11 lower-case letters or digits).')
+@minLength(3)
+@maxLength(11)
+param name string
+
+param location string = resourceGroup().location
+
+@description('Storage redundancy of the models/registry account.')
+@allowed(['Standard_ZRS', 'Standard_GZRS', 'Standard_RAGZRS', 'Standard_LRS'])
+param storageSku string = 'Standard_ZRS'
+
+@description('NCRONTAB schedules of the timers (app settings DRIFT_SCHEDULE and SLO_SCHEDULE).')
+param driftSchedule string = '0 0 * * * *'
+param sloSchedule string = '0 */5 * * * *'
+
+@description('Create the Event Grid subscriptions (run after the code is published).')
+param deploySubscriptions bool = false
+
+@description('Resource id of an Azure ML workspace whose events ModelPilot handles (empty: none).')
+param mlWorkspaceId string = ''
+
+@description('Entra ID app (client) id for App Service authentication of the operator API (empty: keys only).')
+param entraClientId string = ''
+
+@description('Maximum instances of the Flex Consumption app.')
+param maximumInstanceCount int = 40
+
+var suffix = uniqueString(resourceGroup().id, name)
+var storageName = toLower(take('${name}${suffix}', 24))
+var modelsContainer = 'models'
+var registryTable = 'modelpilotregistry'
+var idempotencyTable = 'modelpilotidempotency'
+var roles = {
+  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringReader: '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// -- storage: model packages, monitoring data, the registry and idempotency tables, dead letters --------
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:No VNet in this template; data plane is Entra ID + RBAC only (shared keys off)
+  // checkov:skip=CKV_AZURE_59:Event Grid, the Flex Consumption app and operators reach it without a VNet
+  name: storageName
+  location: location
+  kind: 'StorageV2'
+  sku: { name: storageSku }
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    allowCrossTenantReplication: false
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: { enabled: true, keyType: 'Account' }
+        file: { enabled: true, keyType: 'Account' }
+        queue: { enabled: true, keyType: 'Account' }
+        table: { enabled: true, keyType: 'Account' }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: 14 }
+    containerDeleteRetentionPolicy: { enabled: true, days: 14 }
+  }
+}
+
+resource models 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: modelsContainer
+  properties: { publicAccess: 'None' }
+}
+
+resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'deadletter'
+  properties: { publicAccess: 'None' }
+}
+
+resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'deployments'
+  properties: { publicAccess: 'None' }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource registry 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: registryTable
+}
+
+resource idempotency 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: idempotencyTable
+}
+
+// -- observability ------------------------------------------------------------------------------------
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${name}-logs-${suffix}'
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 90
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${name}-appi-${suffix}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+// -- secrets ------------------------------------------------------------------------------------------
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109:No VNet in this template; access is RBAC-only (Key Vault Secrets User)
+  name: take('${name}-kv-${suffix}', 24)
+  location: location
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+// -- outbound domain events (CloudEvents 1.0) ---------------------------------------------------------
+resource eventsTopic 'Microsoft.EventGrid/topics@2023-12-15-preview' = {
+  name: '${name}-events-${suffix}'
+  location: location
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    inputSchema: 'CloudEventSchemaV1_0'
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// -- the function app ---------------------------------------------------------------------------------
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: '${name}-plan-${suffix}'
+  location: location
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17:Callers authenticate with Entra ID and function keys, not client certificates
+  name: '${name}-func-${suffix}'
+  location: location
+  kind: 'functionapp,linux'
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}deployments'
+          authentication: { type: 'SystemAssignedIdentity' }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: 2048
+      }
+      runtime: { name: 'python', version: '3.11' }
+    }
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      remoteDebuggingEnabled: false
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
+        { name: 'MODELPILOT_BACKEND', value: 'azure' }
+        { name: 'MODELPILOT_AZURE_STORAGE_ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
+        { name: 'MODELPILOT_AZURE_TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
+        { name: 'MODELPILOT_AZURE_CONTAINER', value: modelsContainer }
+        { name: 'MODELPILOT_AZURE_REGISTRY_TABLE', value: registryTable }
+        { name: 'MODELPILOT_AZURE_IDEMPOTENCY_TABLE', value: idempotencyTable }
+        { name: 'MODELPILOT_AZURE_EVENTGRID_ENDPOINT', value: eventsTopic.properties.endpoint }
+        { name: 'MODELPILOT_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri }
+        { name: 'MODELPILOT_POLICY', value: 'az://${modelsContainer}/modelpilot.yaml' }
+        { name: 'DRIFT_SCHEDULE', value: driftSchedule }
+        { name: 'SLO_SCHEDULE', value: sloSchedule }
+      ]
+    }
+  }
+}
+
+resource appAuth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(entraClientId)) {
+  // checkov reads this authsettingsV2 block as a web config; these checks concern other config sections:
+  // checkov:skip=CKV_AZURE_13:This resource IS the App Service authentication setting (authsettingsV2)
+  // checkov:skip=CKV_AZURE_63:HTTP logs go to Application Insights, not App Service file logs
+  // checkov:skip=CKV_AZURE_65:Detailed error pages are off; errors are logged to Application Insights
+  // checkov:skip=CKV_AZURE_66:Failed request tracing is replaced by Application Insights requests
+  // checkov:skip=CKV_AZURE_80:.NET Framework is not used (Python 3.11 on Linux)
+  // checkov:skip=CKV_AZURE_88:Flex Consumption has no Azure Files content share
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${subscription().tenantId}/v2.0'
+        }
+      }
+    }
+  }
+}
+
+// -- least-privilege role assignments for the app's managed identity ----------------------------------
+// Blob Data Owner on the account: the Functions host keeps its leases and deployment package there
+// (identity-based AzureWebJobsStorage needs Owner); the app itself only reads packages and writes reports.
+resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, app.id, roles.blobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataOwner)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, app.id, roles.queueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.queueDataContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, app.id, roles.tableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.tableDataContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsTopic.id, app.id, roles.eventGridDataSender)
+  scope: eventsTopic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventGridDataSender)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, app.id, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appMetricsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, app.id, roles.monitoringReader)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringReader)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, app.id, roles.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// -- inbound events: blob uploads and Azure ML, with retries and dead-lettering ----------------------
+resource storageTopic 'Microsoft.EventGrid/systemTopics@2023-12-15-preview' = {
+  name: '${name}-storage-events-${suffix}'
+  location: location
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    source: storage.id
+    topicType: 'Microsoft.Storage.StorageAccounts'
+  }
+}
+
+resource storageTopicDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, storageTopic.id, roles.blobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
+    principalId: storageTopic.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+var deliveryPolicy = {
+  maxDeliveryAttempts: 30
+  eventTimeToLiveInMinutes: 1440
+}
+
+resource uploadSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deploySubscriptions) {
+  parent: storageTopic
+  name: 'model-upload'
+  properties: {
+    eventDeliverySchema: 'CloudEventSchemaV1_0'
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${app.id}/functions/model_upload'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: ['Microsoft.Storage.BlobCreated']
+      subjectBeginsWith: '/blobServices/default/containers/${modelsContainer}/blobs/'
+      subjectEndsWith: '/modelpilot.json'
+    }
+    retryPolicy: deliveryPolicy
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: storage.id
+          blobContainerName: deadLetters.name
+        }
+      }
+    }
+  }
+  dependsOn: [storageTopicDeadLetter]
+}
+
+resource mlTopic 'Microsoft.EventGrid/systemTopics@2023-12-15-preview' = if (!empty(mlWorkspaceId)) {
+  name: '${name}-ml-events-${suffix}'
+  location: location
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    source: mlWorkspaceId
+    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+  }
+}
+
+resource mlTopicDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(mlWorkspaceId)) {
+  name: guid(storage.id, '${name}-ml-events', roles.blobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
+    principalId: mlTopic.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource mlRegisteredSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deploySubscriptions && !empty(mlWorkspaceId)) {
+  parent: mlTopic
+  name: 'azureml-model-registered'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: { resourceId: '${app.id}/functions/azureml_model_registered', maxEventsPerBatch: 1 }
+    }
+    filter: { includedEventTypes: ['Microsoft.MachineLearningServices.ModelRegistered'] }
+    retryPolicy: deliveryPolicy
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: { resourceId: storage.id, blobContainerName: deadLetters.name }
+      }
+    }
+  }
+  dependsOn: [mlTopicDeadLetter]
+}
+
+resource mlAlarmSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deploySubscriptions && !empty(mlWorkspaceId)) {
+  parent: mlTopic
+  name: 'azureml-monitor-alarm'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: { resourceId: '${app.id}/functions/azureml_monitor_alarm', maxEventsPerBatch: 1 }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.MachineLearningServices.RunCompleted'
+        'Microsoft.MachineLearningServices.DatasetDriftDetected'
+      ]
+    }
+    retryPolicy: deliveryPolicy
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: { resourceId: storage.id, blobContainerName: deadLetters.name }
+      }
+    }
+  }
+  dependsOn: [mlTopicDeadLetter]
+}
+
+output functionAppName string = app.name
+output storageAccountUrl string = storage.properties.primaryEndpoints.blob
+output tableEndpoint string = storage.properties.primaryEndpoints.table
+output eventsTopicEndpoint string = eventsTopic.properties.endpoint
+output keyVaultUrl string = vault.properties.vaultUri
