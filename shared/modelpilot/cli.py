@@ -102,6 +102,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         policy=getattr(args, "policy", None),
         aws_endpoint_url=getattr(args, "endpoint_url", None),
         aws_region=getattr(args, "region", None),
+        azure_storage_account_url=getattr(args, "azure_account_url", None),
+        azure_storage_connection_setting=getattr(args, "azure_connection_setting", None),
     )
 
 
@@ -307,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
     common.add_argument("--region", help="AWS region (default from the usual AWS settings)")
     common.add_argument("--profile", help="AWS profile")
+    common.add_argument("--azure-account-url", metavar="URL",
+                        help="Azure Storage blob endpoint (https://<account>.blob.core.windows.net), signed in "
+                             "with DefaultAzureCredential")
+    common.add_argument("--azure-connection-setting", metavar="ENV_NAME",
+                        help="name of the environment variable holding an Azure Storage connection string "
+                             "(Azurite, local runs)")
 
     parser = argparse.ArgumentParser(
         prog="modelpilot",
