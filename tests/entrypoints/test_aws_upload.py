@@ -10,9 +10,14 @@ from modelpilot.bootstrap import get_bus
 from modelpilot.domain.audit import verify_chain
 from modelpilot.exceptions import TransientError
 from tests.support.aws import put_policy, upload_package
-from tests.support.aws_events import LambdaContext, aws_stack, handler, object_created, s3_notification  # noqa: F401
+from tests.support.aws_events import LambdaContext, handler, handler_stack, object_created, s3_notification
 
 upload = handler("model_upload")
+
+
+@pytest.fixture
+def aws_stack(request, monkeypatch):
+    yield from handler_stack(request, monkeypatch)
 
 
 def registry():
@@ -87,8 +92,7 @@ def test_url_encoded_key_with_spaces_and_unicode_is_decoded(aws_stack, make_pack
 def test_s3_test_event_and_other_objects_are_ignored(aws_stack):
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T04:00:00.000Z",
                   "Bucket": aws_stack.bucket, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3e"}
-    assert upload(test_event, LambdaContext()) == {"status": "ok", "results": []} or \
-        upload(test_event, LambdaContext())["results"] == []
+    assert upload(test_event, LambdaContext())["results"] == []
     reply = upload(s3_notification(aws_stack.bucket, "models/churn/v1/model.bin"), LambdaContext())
     assert reply["status"] == "ignored"
     assert registry().list_models() == []
@@ -96,7 +100,7 @@ def test_s3_test_event_and_other_objects_are_ignored(aws_stack):
 
 def test_wrong_digest_is_a_typed_failure_and_writes_nothing(aws_stack, make_package):
     root = make_package("churn")
-    (root / "model.bin").write_bytes(b"tampered weights")  # same size? no: size or digest check fails
+    (root / "model.bin").write_bytes(b"tampered weights of another length")
     key = upload_package(aws_stack, root, "models/churn/v1")
     reply = upload(s3_notification(aws_stack.bucket, key), LambdaContext())
     [result] = reply["results"]

@@ -136,9 +136,11 @@ def handler(name: str) -> Any:
     return importlib.import_module(f"functions.aws.{name}").handler
 
 
-@pytest.fixture
-def aws_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A stack on moto, with the function environment template.yaml sets; the bus rebuilt for it."""
+def handler_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Yield a stack on moto, with the function environment template.yaml sets; the bus rebuilt for it.
+
+    Test modules wrap it in their ``aws_stack`` fixture.
+    """
     from modelpilot.entrypoints import aws_lambda
     from tests.support.aws import create_stack, stack_environment
 

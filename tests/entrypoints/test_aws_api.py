@@ -1,0 +1,117 @@
+"""Operator HTTP API function: API Gateway HTTP API (payload 2.0, IAM auth) requests, on moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from modelpilot.bootstrap import get_bus
+from modelpilot.domain.commands import RegisterModel
+from tests.support.aws import put_policy, upload_package
+from tests.support.aws_events import LambdaContext, handler, handler_stack, http_request, load
+
+api = handler("operator_api")
+ALICE = "arn:aws:iam::123456789012:user/alice"
+BOB = "arn:aws:iam::123456789012:role/ops/bob"
+
+
+@pytest.fixture
+def aws_stack(request, monkeypatch):
+    yield from handler_stack(request, monkeypatch)
+
+
+def call(method, path, body=None, **kw):
+    response = api(http_request(method, path, body, **kw), LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def add_version(stack, make_package, n):
+    """Upload and register churn v<n> (the upload promotes it to dev, the first environment)."""
+    key = upload_package(stack, make_package("churn", auc=0.8 + n / 100), f"models/churn/v{n}")
+    get_bus().handle(RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test",
+                                   auto_promote=True))
+
+
+@pytest.fixture
+def churn(aws_stack, make_package):
+    """churn v1 in dev; tests add v2 when they need it (promotion order: dev before prod)."""
+    put_policy(aws_stack)
+    add_version(aws_stack, make_package, 1)
+    aws_stack.more = lambda n: add_version(aws_stack, make_package, n)
+    return aws_stack
+
+
+def test_promote_records_the_iam_principal_as_actor(churn):
+    status, body = call("POST", "/models/churn/environments/prod/promote", {"version": 1, "reason": "release"},
+                        user_arn=ALICE)
+    assert status == 200 and body["status"] == "promoted"
+    registry = get_bus().services.registry
+    assert registry.get_alias("churn", "prod").updated_by == ALICE
+    assert registry.audit_records("churn")[-1].actor == ALICE
+
+
+def test_the_derived_fixture_as_delivered(churn):
+    response = api(load("api_gateway_v2_iam_promote.json"), LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["version"] == 1
+
+
+def test_rollback_history_and_status(churn):
+    call("POST", "/models/churn/environments/prod/promote", {"version": 1})
+    churn.more(2)
+    call("POST", "/models/churn/environments/prod/promote", {"version": 2})
+    status, body = call("POST", "/models/churn/environments/prod/rollback", {"reason": "bad latency"}, user_arn=BOB)
+    assert status == 200 and body["status"] == "rolled_back" and body["version"] == 1
+    status, body = call("GET", "/models/churn/environments/prod/history")
+    assert status == 200
+    assert [(c["to_version"], c["action"], c["actor"]) for c in body["history"]] == [
+        (1, "promote", ALICE), (2, "promote", ALICE), (1, "rollback", BOB)]
+    status, body = call("GET", "/models/churn/status")
+    assert {r["environment"]: r["version"] for r in body["status"]} == {"dev": 2, "prod": 1}
+    assert call("GET", "/status")[1]["status"] == body["status"]
+
+
+def test_approve_uses_the_caller_as_approver(churn):
+    churn.more(2)
+    status, body = call("POST", "/models/churn/versions/2/approve", {"environment": "prod", "comment": "lgtm"},
+                        user_arn=BOB)
+    assert status == 200 and body["status"] == "approved"
+    assert [a.approver for a in get_bus().services.registry.list_approvals("churn", 2, "prod")] == [BOB]
+
+
+def test_base64_body_is_decoded(churn):
+    event = http_request("POST", "/models/churn/environments/prod/promote")
+    event["body"] = base64.b64encode(json.dumps({"version": 1}).encode()).decode()
+    event["isBase64Encoded"] = True
+    assert json.loads(api(event, LambdaContext())["body"])["status"] == "promoted"
+
+
+def test_request_without_iam_identity_is_refused(churn):
+    status, body = call("POST", "/models/churn/environments/prod/promote", {"version": 1}, user_arn=None)
+    assert status == 403 and body["error"] == "not_authorized"
+    assert get_bus().services.registry.get_alias("churn", "prod") is None
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code", "error"), [
+    ("POST", "/models/churn/environments/prod/promote", {"version": "two"}, 400, "invalid_event"),
+    ("POST", "/models/churn/environments/prod/promote", {"nope": 1}, 400, "invalid_event"),
+    ("POST", "/models/churn/environments/prod/rollback", {}, 400, "invalid_event"),
+    ("POST", "/models/churn/environments/moon/promote", {"version": 1}, 400, "unknown_environment"),
+    ("POST", "/models/ghost/environments/prod/promote", {"version": 1}, 404, "unknown_model"),
+    ("POST", "/models/churn/versions/x/approve", {"environment": "prod"}, 400, "invalid_input"),
+    ("GET", "/models/ghost/status", None, 404, "unknown_model"),
+])
+def test_bad_requests_get_typed_errors_and_change_nothing(churn, method, path, body, code, error):
+    before = len(get_bus().services.registry.audit_records("churn"))
+    status, reply = call(method, path, body)
+    assert (status, reply["error"]) == (code, error)
+    assert len(get_bus().services.registry.audit_records("churn")) == before
+
+
+def test_body_that_is_not_json(churn):
+    event = http_request("POST", "/models/churn/environments/prod/promote")
+    event["body"] = "{not json"
+    response = api(event, LambdaContext())
+    assert response["statusCode"] == 400 and "not JSON" in json.loads(response["body"])["message"]
