@@ -44,6 +44,7 @@ __all__ = [
     "SliSpec",
     "SloSpec",
     "default_alert_rules",
+    "format_window",
 ]
 
 SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor"]
@@ -63,9 +64,16 @@ class _Strict(BaseModel):
 
 def _duration(value: Any) -> str:
     try:
-        return format_duration(parse_duration(value))
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise ValueError(str(exc)) from None
+    return format_window(seconds)
+
+
+def format_window(seconds: int | float) -> str:
+    """Return a window as written in policies: whole days stay days (``28d``, not ``4w``)."""
+    seconds = int(seconds)
+    return f"{seconds // 86400}d" if seconds and seconds % 86400 == 0 else format_duration(seconds)
 
 
 class BurnRateRule(_Strict):

@@ -22,7 +22,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.slo import counter_increase
@@ -130,7 +130,8 @@ class PrometheusMetricsSource(MetricsSource):
         step = int(params.get("slice_seconds") or 3600)
         limit, op = float(params["limit"]), params["op"]
         good = total = 0
-        for series in self.query_range(query.total, start, end, step):
+        # one evaluation per slice end: start + step, …, end (each slice is (t - step, t])
+        for series in self.query_range(query.total, start + timedelta(seconds=step), end, step):
             for _t, raw in series["values"]:
                 value = float(raw)
                 if value != value:  # NaN: no data in that slice

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
-from modelpilot.domain.durations import format_duration
 from modelpilot.domain.events import SloBurnAlert
 from modelpilot.domain.model import MonitorStatus
+from modelpilot.policy_slo import format_window
 from modelpilot.service._rollback_policy import BREACH_ACTION, parse_time, record_latency
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def alert_id(report: SloReport, severity: str, long_window: int) -> str:
     """Return the alert's id: the same check (same SLO, version, rule and time) gives the same id."""
     return (
         f"{report.model}/{report.environment}/{report.spec.name}/v{report.version}/{severity}/"
-        f"{format_duration(long_window)}@{report.at.isoformat()}"
+        f"{format_window(long_window)}@{report.at.isoformat()}"
     )
 
 
@@ -38,7 +38,7 @@ def publish_gauges(report: SloReport) -> SloBurnAlert | None:
     attrs = {"model": report.model, "environment": report.environment, "slo": report.spec.name}
     for window, rate in report.burn_rates.items():
         if rate is not None:
-            telemetry.gauge_set(BURN_GAUGE, rate, {**attrs, "window": format_duration(window)})
+            telemetry.gauge_set(BURN_GAUGE, rate, {**attrs, "window": format_window(window)})
     if report.budget_remaining is not None:
         telemetry.gauge_set(BUDGET_GAUGE, report.budget_remaining, {**attrs, "window": report.spec.window})
     rule = report.firing
@@ -50,8 +50,8 @@ def publish_gauges(report: SloReport) -> SloBurnAlert | None:
         version=report.version,
         slo=report.spec.name,
         severity=rule.severity,
-        long_window=format_duration(rule.long_window),
-        short_window=format_duration(rule.short_window),
+        long_window=format_window(rule.long_window),
+        short_window=format_window(rule.short_window),
         burn_rate_long=float(rule.burn_long or 0.0),
         burn_rate_short=float(rule.burn_short or 0.0),
         threshold=rule.threshold,
@@ -102,8 +102,8 @@ def _line(report: SloReport) -> str:
     assert rule is not None
     return (
         f"{report.spec.name} {rule.severity}: burn {rule.burn_long:.1f} over "
-        f"{format_duration(rule.long_window)}"
-        f" and {rule.burn_short:.1f} over {format_duration(rule.short_window)} (> {rule.threshold:g})"
+        f"{format_window(rule.long_window)}"
+        f" and {rule.burn_short:.1f} over {format_window(rule.short_window)} (> {rule.threshold:g})"
     )
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.domain.durations import format_duration
 from modelpilot.domain.slo import RuleResult, WindowCounts, budget_remaining, burn_rate, evaluate_rules
 from modelpilot.exceptions import ModelPilotError
+from modelpilot.policy_slo import format_window
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -70,13 +70,13 @@ class SloReport:
             "budget_remaining": self.budget_remaining,
             "state": self.state,
             "error": self.error,
-            "burn_rates": {format_duration(w): b for w, b in sorted(self.burn_rates.items())},
+            "burn_rates": {format_window(w): b for w, b in sorted(self.burn_rates.items())},
             "alert": None
             if firing is None
             else {
                 "severity": firing.severity,
-                "long_window": format_duration(firing.long_window),
-                "short_window": format_duration(firing.short_window),
+                "long_window": format_window(firing.long_window),
+                "short_window": format_window(firing.short_window),
                 "threshold": firing.threshold,
                 "burn_rate_long": firing.burn_long,
                 "burn_rate_short": firing.burn_short,
