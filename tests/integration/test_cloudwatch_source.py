@@ -160,3 +160,17 @@ def _venv_path() -> str:
     from pathlib import Path
 
     return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_server_error_is_transient_moto_fails_on_percentiles(client):
+    # moto answers HTTP 500 to percentile statistics (p99): a server error is retryable, not bad input
+    from modelpilot.exceptions import TransientError
+
+    ns = f"Test/{uuid.uuid4().hex[:8]}"
+    spec = SloSpec.model_validate({"name": "p", "environment": "prod", "objective": 0.99, "sli": {
+        "kind": "ratio", "source": "cloudwatch",
+        "total": {"namespace": ns, "metric_name": "ModelLatency", "stat": "SampleCount"},
+        "good": {"namespace": ns, "metric_name": "ModelLatency", "stat": "p99"}}})
+    _put(client, ns, "ModelLatency", {}, [(1, 5.0)])
+    with pytest.raises(TransientError):
+        CloudWatchMetricsSource(client).counts(spec.query("m", version=1), END - timedelta(hours=1), END)

@@ -99,12 +99,8 @@ class CloudWatchMetricsSource(MetricsSource):
                 reply = self.client.get_metric_data(**kwargs)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in {
-                    "Throttling",
-                    "ThrottlingException",
-                    "InternalServiceError",
-                    "ServiceUnavailable",
-                }:
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                if status >= 500 or code in {"Throttling", "ThrottlingException", "ServiceUnavailable"}:
                     raise TransientError(f"CloudWatch GetMetricData failed: {code}") from None
                 raise InvalidInput(f"CloudWatch rejected the SLI queries: {exc}") from None
             except BotoCoreError as exc:
