@@ -91,7 +91,7 @@ def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
                      "annotations": {f"{ANN}model": model, f"{ANN}environment": spec.environment,
                                      f"{ANN}slo": spec.name}},
         "spec": {
-            "description": spec.description or f"{spec.name} of {model} in {spec.environment}",
+            "description": spec.description,
             "service": model,
             "indicator": {"metadata": {"name": f"{name}-sli", "annotations": {f"{ANN}sli": sli_json}},
                           "spec": indicator_spec},

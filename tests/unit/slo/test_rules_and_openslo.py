@@ -1,0 +1,153 @@
+"""Rule generation, the Grafana dashboard against the generated rule names, OpenSLO import/export."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelpilot.exceptions import InvalidInput
+from modelpilot.policy import load_policy
+from modelpilot.policy_slo import SloSpec
+from modelpilot.slo_openslo import export_openslo, import_openslo
+from modelpilot.slo_rules import cloudwatch_template, prometheus_rules, recorded_names
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO / "infra" / "prometheus" / "example-policy.yaml"
+
+
+def _slos():
+    policy = load_policy(EXAMPLE)
+    return [(m, s) for m in sorted(policy.models) for s in policy.model_policy(m).slos]
+
+
+def test_prometheus_rules_follow_the_workbook_table():
+    rules = prometheus_rules(_slos())
+    group = next(g for g in rules["groups"] if g["name"] == "modelpilot-slo-churn-prod-availability")
+    alerts = [r for r in group["rules"] if "alert" in r]
+    assert [(a["labels"]["severity"], a["labels"]["long_window"], a["labels"]["short_window"]) for a in alerts] == [
+        ("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"), ("ticket", "3d", "6h")]
+    page = alerts[0]["expr"]
+    assert "modelpilot:slo_burn_rate:rate1h" in page and "> 14.4" in page and "modelpilot:slo_burn_rate:rate5m" in page
+    burn = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_burn_rate:rate1h")
+    assert burn["expr"].endswith("/ 0.005")                       # 1 - 0.995
+    ratio = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate1h")
+    assert 'code=~"5.."' in ratio["expr"] and "$model" not in ratio["expr"] and 'model="churn"' in ratio["expr"]
+
+
+def test_28_day_window_scales_burn_rates_and_keeps_day_units():
+    group = next(g for g in prometheus_rules(_slos())["groups"] if g["name"] == "modelpilot-slo-churn-prod-latency")
+    thresholds = [float(re.search(r"> ([0-9.]+)", r["expr"]).group(1)) for r in group["rules"] if "alert" in r]
+    assert thresholds == [13.44, 5.6, 2.8, 0.9333]
+    assert any(r.get("record") == "modelpilot:slo_error_ratio:rate28d" for r in group["rules"])
+    bucket = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate5m")
+    assert 'modelpilot_request_duration_seconds_bucket{' in bucket["expr"] and 'le="0.25"' in bucket["expr"]
+
+
+def test_only_prometheus_slos_get_prometheus_rules_and_only_cloudwatch_get_alarms():
+    names = {g["name"] for g in prometheus_rules(_slos())["groups"]}
+    assert not any("fraud" in n for n in names)
+    template = cloudwatch_template(_slos())
+    assert all("Fraud" in k for k in template["Resources"])
+    with pytest.raises(InvalidInput, match="no SLO reads CloudWatch"):
+        cloudwatch_template([(m, s) for m, s in _slos() if m == "churn"])
+
+
+def test_version_placeholder_cannot_be_used_in_static_rules():
+    spec = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": {
+        "kind": "ratio", "source": "prometheus", "bad": {"query": 'x{version="$version"}'}, "total": {"query": "y"}}})
+    with pytest.raises(InvalidInput, match=r"\$version"):
+        prometheus_rules([("m", spec)])
+
+
+def test_dashboard_queries_use_only_generated_rule_names():
+    dashboard = json.loads((REPO / "infra" / "dashboards" / "modelpilot-slo.json").read_text())
+    recorded = recorded_names(yaml.safe_load((REPO / "infra" / "prometheus" / "modelpilot-slo-rules.yaml").read_text()))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 8
+    for expr in exprs:
+        names = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+", expr))
+        assert names, f"panel query {expr!r} reads no recording rule"
+        assert names <= recorded, f"{expr!r} reads {names - recorded}, which no rule records"
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for topic in ("burn rate", "budget", "drift", "promotions", "rollbacks"):
+        assert topic in titles
+
+
+def test_openslo_round_trip_keeps_every_spec():
+    slos = _slos()
+    text = export_openslo(slos)
+    docs = list(yaml.safe_load_all(text))
+    assert {d["apiVersion"] for d in docs} == {"openslo/v1"} and {d["kind"] for d in docs} == {"SLO"}
+    back = import_openslo(text)
+    assert [(m, s.model_dump()) for m, s in back] == [(m, s.model_dump()) for m, s in slos]
+
+
+def test_openslo_export_resolves_queries_for_other_tools():
+    doc = next(yaml.safe_load_all(export_openslo(_slos())))
+    ratio = doc["spec"]["indicator"]["spec"]["ratioMetric"]
+    assert ratio["counter"] is True
+    assert ratio["total"]["metricSource"] == {
+        "type": "Prometheus", "spec": {"query": 'modelpilot_requests_total{model="churn",environment="prod"}'}}
+    assert doc["spec"]["objectives"][0]["target"] == 0.995
+    assert doc["spec"]["timeWindow"] == [{"duration": "30d", "isRolling": True}]
+
+
+FOREIGN = """
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: web-availability}
+spec:
+  ratioMetric:
+    counter: true
+    good: {metricSource: {type: Prometheus, spec: {query: 'http_requests_total{code!~"5.."}'}}}
+    total: {metricSource: {type: Prometheus, spec: {query: 'http_requests_total'}}}
+---
+apiVersion: openslo/v1
+kind: AlertCondition
+metadata: {name: fast-burn}
+spec:
+  severity: critical
+  condition: {kind: burnrate, op: gte, threshold: 10, lookbackWindow: 2h, alertAfter: 5m}
+---
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: burn}
+spec:
+  conditions: [{conditionRef: fast-burn}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: web-availability}
+spec:
+  service: web
+  indicatorRef: web-availability
+  timeWindow: [{duration: 28d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+  alertPolicies: [{alertPolicyRef: burn}]
+"""
+
+
+def test_import_of_a_foreign_openslo_file_with_refs():
+    [(model, spec)] = import_openslo(FOREIGN, model="churn", environment="prod")
+    assert (model, spec.name, spec.environment, spec.objective, spec.window) == (
+        "churn", "web-availability", "prod", 0.999, "28d")
+    assert spec.sli.kind == "ratio" and spec.sli.good.query == 'http_requests_total{code!~"5.."}'
+    [rule] = spec.rules
+    assert (rule.severity, rule.burn_rate, rule.long_window, rule.short_window) == ("page", 10.0, "2h", "10m")
+
+
+def test_import_errors_name_the_document():
+    with pytest.raises(InvalidInput, match="model and environment"):
+        import_openslo(FOREIGN.replace("  service: web\n", ""))
+    with pytest.raises(InvalidInput, match="apiVersion"):
+        import_openslo("apiVersion: openslo/v0\nkind: SLO\n")
+    with pytest.raises(InvalidInput, match="no 'kind: SLO'"):
+        import_openslo(FOREIGN.split("---")[0])
+    bad_type = FOREIGN.replace("type: Prometheus", "type: Datadog")
+    with pytest.raises(InvalidInput, match="Datadog"):
+        import_openslo(bad_type, model="m", environment="prod")
