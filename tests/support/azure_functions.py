@@ -104,7 +104,7 @@ defaults:
 class AzureApp:
     """The function app wired to Azurite through app settings, as on a real host."""
 
-    def __init__(self, request: Any, monkeypatch: Any, tmp_path: Path) -> None:
+    def __init__(self, request: Any, monkeypatch: Any, tmp_path: Path, policy_text: str = POLICY) -> None:
         from azure.data.tables import TableServiceClient
 
         from modelpilot import bootstrap
@@ -119,7 +119,7 @@ class AzureApp:
         tables.create_table(self.registry_table)
         tables.create_table(self.idempotency_table)
         policy = tmp_path / "modelpilot.yaml"
-        policy.write_text(POLICY, encoding="utf-8")
+        policy.write_text(policy_text, encoding="utf-8")
         settings = {
             "MODELPILOT_BACKEND": "azure",
             "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING": az.connection_env(request, monkeypatch),

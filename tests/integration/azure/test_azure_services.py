@@ -247,3 +247,19 @@ def test_blob_uris_are_checked():
     for bad in ("s3://bucket/key", "az:///no-container"):
         with pytest.raises(DataError):
             split_uri(bad)
+
+
+def test_monitor_timeslices_count_the_slices_meeting_the_limit():
+    sli = SliQuery(source="azure_monitor", kind="timeslice", total="", params={
+        "counters": {"value": {"query": APPI, "metric_name": "customMetrics/accuracy", "stat": "Average",
+                               "namespace": "azure.applicationinsights"}},
+        "op": ">=", "limit": 0.8, "slice_seconds": 3600})
+    item = metric("customMetrics/accuracy", [])
+    item["timeseries"][0]["data"] = [{"timeStamp": f"2026-11-20T{h:02d}:00:00Z", "average": a}
+                                     for h, a in enumerate([0.91, 0.79, None, 0.85])]
+    source, adapter = monitor_source(lambda r: (200, metrics_response(item), {}))
+    counts = source.counts(sli, START, START + timedelta(hours=4))
+    assert (counts.good, counts.total, counts.points) == (2.0, 3.0, 3)
+    query = {k: v[0] for k, v in parse_qs(urlparse(adapter.seen[0].url).query).items()}
+    assert (query["interval"], query["aggregation"], query["metricnamespace"]) == (
+        "PT1H", "Average", "azure.applicationinsights")
