@@ -66,7 +66,7 @@ def store_status(svc: Services, reports: list[SloReport], now: datetime) -> None
     for report in reports:
         grouped[(report.model, report.environment)].append(report)
     for (model, env), group in grouped.items():
-        live = [r for r in group if r.version is not None]
+        live = [r for r in group if r.version is not None and r.error is None]
         if not live:
             continue
         version = live[0].version
