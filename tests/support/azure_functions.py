@@ -148,13 +148,17 @@ class AzureApp:
         write_package(root, files={"model.bin": f"weights-{prefix}-{auc}".encode()}, name=name,
                       framework="numpy-logreg", metrics={"auc": auc}, lineage={"run_id": prefix},
                       features=[{"name": "x", "type": "numeric", "minimum": 0}])
+        if tamper:  # same length, other bytes: a digest mismatch
+            (root / "model.bin").write_bytes((root / "model.bin").read_bytes()[::-1])
+        return self.upload_folder(root, prefix)
+
+    def upload_folder(self, root: Path, prefix: str) -> str:
+        """Upload a package folder under ``<prefix>/``, the manifest last (as a real upload does);
+        return the manifest's ETag."""
         container = self.blob.get_container_client(self.container)
         for path in sorted(root.rglob("*")):
             if path.is_file() and path.name != "modelpilot.json":
                 container.upload_blob(f"{prefix}/{path.relative_to(root).as_posix()}", path.read_bytes())
-        if tamper:
-            same_size = (root / "model.bin").read_bytes()[::-1]  # same length, other bytes: a digest mismatch
-            container.upload_blob(f"{prefix}/model.bin", same_size, overwrite=True)
         done = container.upload_blob(f"{prefix}/modelpilot.json", (root / "modelpilot.json").read_bytes())
         return str(done.get_blob_properties().etag)
 
