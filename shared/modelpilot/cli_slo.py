@@ -36,7 +36,7 @@ def _status_row(report: dict[str, Any]) -> dict[str, Any]:
     budget = report["budget_remaining"]
     alert = report["alert"]
     return {**report, "budget_left": "-" if budget is None else f"{budget:.1%}", "burn_rates": rates or "-",
-            "objective": f"{report['objective']:.3%}".rstrip("0").rstrip("."),
+            "objective": f"{report['objective'] * 100:.6g}%",
             "alert": f"{alert['severity']} ({alert['long_window']}/{alert['short_window']})" if alert else "-"}
 
 
