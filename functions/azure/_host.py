@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from modelpilot.entrypoints.azure_envelope import Envelope
     from modelpilot.entrypoints.azure_events import Translation
 
-__all__ = ["event_payload", "json_response", "run_event"]
+__all__ = ["event_payload", "json_response", "run_event", "run_translation"]
 
 
 def event_payload(event: Any) -> dict[str, Any]:
@@ -32,19 +32,25 @@ def event_payload(event: Any) -> dict[str, Any]:
             "dataVersion": event.data_version}
 
 
-def run_event(event: Any, function: str,
-              translate: Callable[[Envelope], Translation | None]) -> dict[str, Any]:
-    """Parse an Event Grid delivery and dispatch its command once (see ``azure_dispatch``)."""
-    payload = event_payload(event)
+def run_translation(function: str, source: str, translate: Callable[[], Translation | None],
+                    traceparent: str | None = None) -> dict[str, Any]:
+    """Dispatch the command ``translate`` returns, once per business key (see ``azure_dispatch``)."""
 
-    def parse() -> tuple[Any, str] | None:
-        done = translate(parse_envelope(payload))
+    def command() -> tuple[Any, str] | None:
+        done = translate()
         return (done.command, done.key) if done else None
 
+    return dispatch(get_bus(), command, function=function, source=source, traceparent=traceparent)
+
+
+def run_event(event: Any, function: str,
+              translate: Callable[[Envelope], Translation | None]) -> dict[str, Any]:
+    """Parse an Event Grid delivery (either schema) and dispatch its command once."""
+    payload = event_payload(event)
     source = f"{payload.get('type') or payload.get('eventType')} {payload.get('id')}"
     traceparent = payload.get("traceparent")
-    return dispatch(get_bus(), parse, function=function, source=source,
-                    traceparent=traceparent if isinstance(traceparent, str) else None)
+    return run_translation(function, source, lambda: translate(parse_envelope(payload)),
+                           traceparent if isinstance(traceparent, str) else None)
 
 
 def json_response(data: Any, status: int = 200) -> func.HttpResponse:

@@ -1,12 +1,18 @@
-"""Model upload: a ``modelpilot.json`` lands in the models container → register and auto-promote."""
+"""Model upload: a ``modelpilot.json`` lands in the models container → register and auto-promote.
+
+Two triggers, one business key (blob + ETag): the Event Grid trigger (subscribed by
+infra/azure/main.bicep) and a blob trigger fed by Event Grid (``source=EVENT_GRID``,
+subscribe it to the blobs extension webhook instead if preferred). Subscribing both
+is harmless: whichever runs second finds the key done.
+"""
 
 from __future__ import annotations
 
-from functions.azure._host import run_event
+from functions.azure._host import run_event, run_translation
 
 import azure.functions as func
 from modelpilot.config import Settings
-from modelpilot.entrypoints.azure_events import upload_command
+from modelpilot.entrypoints.azure_events import blob_trigger_command, upload_command
 
 bp = func.Blueprint()
 
@@ -17,3 +23,14 @@ def model_upload(event: func.EventGridEvent) -> None:
     """``Microsoft.Storage.BlobCreated`` (Event Grid or CloudEvents schema)."""
     container = Settings.from_env().azure_container
     run_event(event, "model_upload", lambda env: upload_command(env, container=container))
+
+
+@bp.function_name("model_upload_blob")
+@bp.blob_trigger(arg_name="blob", path="%MODELPILOT_AZURE_CONTAINER%/{name}", connection="AzureWebJobsStorage",
+                 source=func.BlobSource.EVENT_GRID)
+def model_upload_blob(blob: func.InputStream) -> None:
+    """The same upload through a blob trigger (``func.InputStream``; the manifest is re-read and verified)."""
+    container = Settings.from_env().azure_container
+    etag = str((blob.blob_properties or {}).get("ETag") or "") or None
+    run_translation("model_upload_blob", f"blob {blob.name}",
+                    lambda: blob_trigger_command(blob.name or "", etag, container=container))

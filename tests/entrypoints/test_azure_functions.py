@@ -12,7 +12,7 @@ import pytest
 from modelpilot.domain.audit import verify_chain
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RegisterModel
 from modelpilot.exceptions import TransientError
-from tests.support.azure_functions import AzureApp, host_event, load_event, user_function
+from tests.support.azure_functions import AzureApp, host_blob, host_event, load_event, user_function
 
 
 @pytest.fixture
@@ -150,3 +150,38 @@ def test_monitor_breach_rolls_prod_back_once(app):
     assert prod[-1].trigger == "azureml-run:churn_prod_monitor_20261120T1100"
     assert actions(app).count("rollback") == 1
     assert verify_chain("churn", app.registry.audit_records("churn")).ok
+
+
+def manifest_blob(app, prefix):
+    blob = app.blob.get_blob_client(app.container, f"{prefix}/modelpilot.json")
+    return f"{app.container}/{prefix}/modelpilot.json", blob.download_blob().readall()
+
+
+def test_blob_trigger_registers_and_promotes(app):
+    etag = app.upload_package("churn/v1")
+    name, data = manifest_blob(app, "churn/v1")
+    stream = host_blob(name, data, etag=etag)
+    assert stream.name == name and stream.length == len(data)
+    user_function("model_upload_blob")(stream)
+    assert app.registry.get_alias("churn", "dev").version == 1
+    assert actions(app) == ["register", "promote"]
+
+
+def test_blob_trigger_and_event_grid_trigger_deduplicate_each_other(app):
+    etag = app.upload_package("churn/v1")
+    name, data = manifest_blob(app, "churn/v1")
+    user_function("model_upload")(host_event(app.blob_event("churn/v1", etag)))
+    user_function("model_upload_blob")(host_blob(name, data, etag=etag))
+    user_function("model_upload")(host_event(app.blob_event("churn/v1", etag, cloudevents=True)))
+    assert [v.version for v in app.registry.list_versions("churn")] == [1]
+    assert actions(app) == ["register", "promote"]
+
+
+def test_blob_trigger_ignores_other_blobs_and_rejects_a_blob_without_etag(app):
+    user_function("model_upload_blob")(host_blob(f"{app.container}/churn/v1/model.bin", b"x", etag='"0x1"'))
+    assert app.registry.list_models() == [] and app.notifier.sent == []
+    app.upload_package("churn/v1")
+    name, data = manifest_blob(app, "churn/v1")
+    user_function("model_upload_blob")(host_blob(name, data, etag=None))
+    assert app.registry.list_models() == []
+    assert "ETag" in app.notifier.sent[0][1]

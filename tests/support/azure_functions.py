@@ -33,6 +33,20 @@ def host_event(payload: Any) -> Any:
     return EventGridEventInConverter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
 
 
+def host_blob(name: str, data: bytes, *, etag: str | None, account_url: str = "https://modelpilotsa.blob.core.windows.net"
+              ) -> Any:
+    """Return the ``InputStream`` a blob trigger receives for blob ``<container>/<path>``."""
+    from azure.functions.blob import BlobConverter
+
+    properties: dict[str, Any] = {"ContentLength": len(data), "ContentType": "application/json",
+                                  "BlobType": "BlockBlob", "LastModified": "2026-11-20T09:15:02+00:00"}
+    if etag is not None:
+        properties["ETag"] = etag
+    metadata = {"BlobTrigger": meta.Datum(name, "string"), "Uri": meta.Datum(f"{account_url}/{name}", "string"),
+                "Properties": meta.Datum(json.dumps(properties), "json"), "Metadata": meta.Datum("{}", "json")}
+    return BlobConverter.decode(meta.Datum(data, "bytes"), trigger_metadata=metadata)
+
+
 def host_timer(past_due: bool = False) -> Any:
     """Return the ``TimerRequest`` the host passes to a timer function."""
     info = {"Schedule": {"AdjustForDST": True}, "IsPastDue": past_due,

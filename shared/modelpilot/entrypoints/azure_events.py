@@ -1,7 +1,8 @@
 """Event Grid payloads of Azure Storage and Azure ML → commands.
 
-* ``Microsoft.Storage.BlobCreated`` for a ``modelpilot.json`` in the models container
-  → ``RegisterModel(auto_promote=True)``; other blobs are ignored (``None``).
+* ``Microsoft.Storage.BlobCreated`` for a ``modelpilot.json`` in the models container (or
+  the same blob through a blob trigger) → ``RegisterModel(auto_promote=True)``; other
+  blobs are ignored (``None``).
 * ``Microsoft.MachineLearningServices.ModelRegistered`` → ``RegisterModel`` of the
   package named by the model's ``modelpilot_package`` tag (or property).
 * ``Microsoft.MachineLearningServices.RunCompleted`` of a model-monitor run tagged
@@ -34,6 +35,7 @@ __all__ = [
     "Translation",
     "alarm_command",
     "blob_location",
+    "blob_trigger_command",
     "model_registered_command",
     "upload_command",
 ]
@@ -103,6 +105,24 @@ def upload_command(env: Envelope, *, container: str) -> Translation | None:
         return None
     version_tag = data.e_tag or data.sequencer or env.id
     key = f"blob:{blob_container}/{name}@{version_tag}"
+    return Translation(RegisterModel(package_uri=f"az://{blob_container}/{name}", actor=SYSTEM_ACTOR,
+                                     trigger=key, auto_promote=True, source="upload"), key)
+
+
+def blob_trigger_command(blob_name: str, etag: str | None, *, container: str) -> Translation | None:
+    """Translate a blob trigger's ``<container>/<path>`` (``func.InputStream.name``) like a BlobCreated event.
+
+    The business key is the same as :func:`upload_command`'s, so the blob trigger and
+    the Event Grid trigger deduplicate each other when both are subscribed.
+    """
+    blob_container, _, name = blob_name.partition("/")
+    if not blob_container or not name:
+        raise InvalidEvent(f"blob trigger name {blob_name!r} is not <container>/<path>")
+    if blob_container != container or not (name == MANIFEST or name.endswith("/" + MANIFEST)):
+        return None
+    if not etag:
+        raise InvalidEvent(f"blob trigger for {blob_name} carries no ETag; cannot deduplicate it")
+    key = f"blob:{blob_container}/{name}@{etag}"
     return Translation(RegisterModel(package_uri=f"az://{blob_container}/{name}", actor=SYSTEM_ACTOR,
                                      trigger=key, auto_promote=True, source="upload"), key)
 
