@@ -44,5 +44,9 @@ typecheck: venv-dev
 bench: venv-dev
 	$(PY) benchmarks/cold_start.py
 
+# Lambda zips for the runtime's Python and architecture (ARCH=x86_64 to switch); prints unzipped sizes.
+package-aws: venv
+	$(PY) infra/aws/package.py --arch $${ARCH:-arm64} --out build/aws
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache build dist
