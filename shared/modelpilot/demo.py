@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.demo_drift import step_drift_batch
+from modelpilot.demo_slo import step_slo_burst, step_slo_healthy, step_slo_release_v4
 from modelpilot.domain.model import utcnow
 
 if TYPE_CHECKING:
@@ -56,6 +57,23 @@ defaults:
         - {metric: auc, greater_is_better: true, min_absolute_change: -0.01}
       require_no_drift_alert: true
       require_slo_healthy: true
+models:
+  churn:
+    slos:
+      - name: availability
+        environment: prod
+        description: predictions answered without a server error
+        objective: 0.995
+        window: 30d
+        sli: {kind: ratio, source: local, good: {query: requests.ok}, total: {query: requests}}
+      - name: latency
+        environment: prod
+        description: predictions answered within 250 ms
+        objective: 0.99
+        window: 30d
+        sli: {kind: threshold, source: local, threshold_ms: 250, good: {query: requests.fast}, total: {query: requests}}
+    rollback:
+      prod: {on_slo_page: true, cooldown: 1h}
 """
 
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "usage_gb"]
@@ -314,6 +332,9 @@ STEPS: list[Step] = [
     step_drift_batch,
     step_operator_rollback,
     # SLO steps go here (error burst, automatic rollback)
+    step_slo_healthy,
+    step_slo_release_v4,
+    step_slo_burst,
     step_audit,
 ]
 
