@@ -22,7 +22,7 @@ KEY = func.AuthLevel.FUNCTION
 def _run(req: func.HttpRequest, build: Callable[[str, str | None], Any]) -> func.HttpResponse:
     """Build the command from the request (actor, idempotency key), handle it, reply with the outcome."""
     try:
-        actor = http.actor_from_headers(dict(req.headers))
+        actor = http.actor_from_headers(dict(req.headers), trusted=http.platform_auth_enabled())
         outcome = get_bus().handle(build(actor, req.headers.get("Idempotency-Key")))
     except ModelPilotError as exc:
         if exc.retryable:

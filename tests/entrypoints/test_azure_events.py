@@ -145,6 +145,7 @@ def test_actor_from_app_service_principal():
     assert actor_from_headers(principal) == "bob@contoso.com"
     assert actor_from_headers({"x-ms-client-principal-name": "carol@contoso.com"}) == "carol@contoso.com"
     assert actor_from_headers({}) == KEY_ACTOR
+    assert actor_from_headers(principal, trusted=False) == KEY_ACTOR  # no App Service auth: a client could forge it
     with pytest.raises(InvalidInput):
         actor_from_headers({"X-MS-CLIENT-PRINCIPAL": base64.b64encode(b"not json").decode()})
 

@@ -96,6 +96,14 @@ def test_without_a_principal_the_actor_is_the_function_key(app):
     assert app.registry.alias_history("churn", "dev")[0].actor == "function-key"
 
 
+def test_principal_headers_are_ignored_without_app_service_authentication(app, monkeypatch):
+    registered(app)
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+    status, body = approve(1, as_user("bob@contoso.com"))  # forged by a key holder: not bob
+    assert (status, body["approver"]) == (200, "function-key")
+    assert [a.approver for a in app.registry.list_approvals("churn", 1, "prod")] == ["function-key"]
+
+
 def test_idempotency_key_makes_a_client_retry_harmless(app):
     registered(app, 2)
     headers = {**as_user("alice@contoso.com"), "Idempotency-Key": "req-42"}

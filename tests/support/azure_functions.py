@@ -141,6 +141,7 @@ class AzureApp:
             "MODELPILOT_AZURE_REGISTRY_TABLE": self.registry_table,
             "MODELPILOT_AZURE_IDEMPOTENCY_TABLE": self.idempotency_table,
             "MODELPILOT_POLICY": str(policy),
+            "WEBSITE_AUTH_ENABLED": "True",  # App Service authentication (Entra ID) fronts the API
         }
         for name, value in settings.items():
             monkeypatch.setenv(name, value)

@@ -10,9 +10,11 @@ in front to know *who* calls)::
     GET  /api/models/{model}/environments/{env}/history
 
 The actor is the Entra ID principal from ``X-MS-CLIENT-PRINCIPAL`` (base64 JSON, its
-name claim) or ``X-MS-CLIENT-PRINCIPAL-NAME``; App Service authentication sets
-these and strips any a client sends. Without them the caller only proved it holds
-a function key, and the actor is :data:`KEY_ACTOR`. An ``Idempotency-Key`` header
+name claim) or ``X-MS-CLIENT-PRINCIPAL-NAME``. Only App Service authentication can
+vouch for these (it sets them and strips any a client sends), so they are read
+only when the platform says authentication is on (``WEBSITE_AUTH_ENABLED``);
+otherwise a key holder could claim to be anyone. Without them the caller only
+proved it holds a function key, and the actor is :data:`KEY_ACTOR`. An ``Idempotency-Key`` header
 becomes the command's trigger, so a client's retry changes nothing twice.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,10 +35,20 @@ from modelpilot.exceptions import InvalidInput
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["KEY_ACTOR", "actor_from_headers", "approve_command", "parse_body", "promote_command",
-           "rollback_command"]
+__all__ = [
+    "AUTH_ENABLED_SETTING",
+    "KEY_ACTOR",
+    "actor_from_headers",
+    "approve_command",
+    "parse_body",
+    "platform_auth_enabled",
+    "promote_command",
+    "rollback_command",
+]
 
 KEY_ACTOR = "function-key"
+#: set to "True" by App Service when its authentication module runs in front of the app
+AUTH_ENABLED_SETTING = "WEBSITE_AUTH_ENABLED"
 _NAME_CLAIMS = ("preferred_username", "upn", "email", "name",
                 "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
                 "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
@@ -48,8 +61,20 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def actor_from_headers(headers: Mapping[str, str]) -> str:
-    """Return the caller's identity from App Service authentication headers, else :data:`KEY_ACTOR`."""
+def platform_auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Return True when App Service authentication fronts the app (its headers can be trusted)."""
+    env = os.environ if environ is None else environ
+    return env.get(AUTH_ENABLED_SETTING, "").strip().lower() == "true"
+
+
+def actor_from_headers(headers: Mapping[str, str], *, trusted: bool = True) -> str:
+    """Return the caller's identity from App Service authentication headers, else :data:`KEY_ACTOR`.
+
+    ``trusted`` says whether App Service authentication set the headers; when False
+    they are ignored.
+    """
+    if not trusted:
+        return KEY_ACTOR
     encoded = _header(headers, "X-MS-CLIENT-PRINCIPAL")
     if encoded:
         try:
