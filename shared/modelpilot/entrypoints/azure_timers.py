@@ -24,7 +24,7 @@ __all__ = ["TIMER_ACTOR", "timer_command"]
 TIMER_ACTOR = "system:timer"
 
 
-def timer_command(kind: str, now: datetime, past_due: bool = False) -> tuple[Command, str]:
+def timer_command(kind: str, now: datetime) -> tuple[Command, str]:
     """Return the command of timer ``kind`` (``drift`` or ``slo``) and its business key."""
     key = f"timer:{kind}:{now:%Y-%m-%dT%H:%M}"
     if kind == "drift":
