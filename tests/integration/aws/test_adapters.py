@@ -155,6 +155,8 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
     assert services.policy.environments == ["staging", "prod"]
     assert services.data_root == f"s3://{stack.bucket}/monitoring"
     assert services.registry.list_models() == []
+    source = services.metrics_sources["cloudwatch"]  # the SLO engine's CloudWatch source, wired lazily
+    assert type(source).__name__ == "CloudWatchMetricsSource" and source.endpoint_url == stack.endpoint
     with pytest.raises(InvalidInput, match="MODELPILOT_REGISTRY_TABLE"):
         build_services(Settings(backend="aws", aws_endpoint_url=stack.endpoint, aws_region=REGION))
 

@@ -57,9 +57,7 @@ def policy_loader(settings: Settings, artifacts: ArtifactStore) -> Callable[[], 
 
     @functools.cache
     def load() -> Policy:
-        where = settings.policy or (
-            f"s3://{settings.model_bucket}/{POLICY_KEY}" if settings.model_bucket else None
-        )
+        where = settings.policy or (f"s3://{settings.model_bucket}/{POLICY_KEY}" if settings.model_bucket else None)
         if where is None:
             return default_policy()
         if not where.startswith("s3://"):
@@ -72,21 +70,6 @@ def policy_loader(settings: Settings, artifacts: ArtifactStore) -> Callable[[], 
             return default_policy()
 
     return load
-
-
-class _LazyMetricsSource:
-    """Builds the CloudWatch metrics source on first use (its module belongs to the SLO engine)."""
-
-    def __init__(self, make: Callable[[str], Any]) -> None:
-        self._make = make
-        self._source: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._source is None:
-            module = importlib.import_module(CLOUDWATCH_MODULE)
-            factory = getattr(module, "build_metrics_source", None) or module.CloudWatchMetricsSource
-            self._source = factory(client=self._make("cloudwatch"))
-        return getattr(self._source, name)
 
 
 def build_services(settings: Settings, **overrides: Any) -> Services:
@@ -121,8 +104,13 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     parts["data_root"] = settings.data_root or (
         f"s3://{settings.model_bucket}/monitoring" if settings.model_bucket else ""
     )
-    if importlib.util.find_spec(CLOUDWATCH_MODULE) is not None:
-        parts["metrics_sources"] = {"cloudwatch": _LazyMetricsSource(make)}
+    if importlib.util.find_spec(CLOUDWATCH_MODULE) is not None:  # the SLO engine's source; its client is lazy
+        cloudwatch = importlib.import_module(CLOUDWATCH_MODULE)
+        parts["metrics_sources"] = {
+            "cloudwatch": cloudwatch.CloudWatchMetricsSource(
+                region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+            )
+        }
     parts["extras"] = {"client_factory": make, "settings": settings}
     parts.update(overrides)
     return Services(**parts)
