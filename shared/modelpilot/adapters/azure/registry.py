@@ -23,7 +23,7 @@ from modelpilot.adapters.azure import _table_rows as rows
 from modelpilot.adapters.azure._errors import RETRYABLE_STATUS, azure_errors
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
-from modelpilot.exceptions import ConcurrencyConflict, TransientError, UnknownModel, UnknownVersion
+from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, TransientError, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
 if TYPE_CHECKING:
@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 __all__ = ["TableRegistry"]
 
 Op = tuple[Any, ...]
+
+
+def _first_line(message: str) -> str:
+    """The service's message without the transaction index prefix (``0:``) and the request details."""
+    line = (message or "").strip().splitlines()[0] if message else "bad request"
+    return line.split(":", 1)[1].strip() if line[:1].isdigit() and ":" in line else line
 
 
 def _if_match(etag: str) -> dict[str, Any]:
@@ -86,6 +92,8 @@ class TableRegistry(RegistryStore):
                 raise TransientError(f"registry transaction failed ({exc.status_code}); retry later") from exc
             if exc.status_code in (409, 412):
                 return False
+            if exc.status_code == 400:
+                raise InvalidInput(f"the registry table refused the change: {_first_line(exc.message)}") from None
             raise
         return True
 

@@ -1,0 +1,82 @@
+"""What only the Table Storage registry has to get right (the shared behaviour is in tests/contract)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from modelpilot.domain.audit import verify_chain
+from modelpilot.domain.model import Approval, FeatureSpec
+from modelpilot.exceptions import InvalidInput
+from tests.support import azure as az
+from tests.support.builders import T0, change, entry, manifest
+
+
+@pytest.fixture
+def registry(request):
+    return az.make_registry(request)
+
+
+def register(registry, m, digest="a" * 64):
+    return registry.register_version(manifest=m, manifest_digest=digest, package_uri="az://models/churn/v1",
+                                     registered_by="alice", registered_at=T0, source="upload", external_id=None,
+                                     status="registered", audit=entry())
+
+
+def test_a_manifest_too_large_for_a_table_property_is_refused_and_nothing_is_written(registry):
+    features = tuple(FeatureSpec(f"feature_{i:05d}_{'x' * 40}", "numeric", 0.0, 1.0) for i in range(1500))
+    with pytest.raises(InvalidInput, match="64KB"):
+        register(registry, replace(manifest(), features=features))
+    assert registry.list_models() == [] and registry.audit_records("churn") == []
+
+
+def test_keys_hold_characters_azure_tables_refuse(registry):
+    register(registry, manifest())
+    odd = "team/ml#1?ops\\lead@contoso.com"
+    assert registry.add_approval(Approval("churn", 1, "prod", odd, T0), entry(action="approve")) is True
+    assert registry.add_approval(Approval("churn", 1, "prod", odd, T0), entry(action="approve")) is False
+    assert [a.approver for a in registry.list_approvals("churn", 1, "prod")] == [odd]
+
+
+def test_rows_are_one_partition_per_model_with_documented_keys(registry):
+    register(registry, manifest())
+    registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote"))
+    keys = sorted(e["RowKey"] for e in registry.table.query_entities("PartitionKey eq 'churn'"))
+    assert keys == ["ALIAS:prod", "AUDIT:0000000001", "AUDIT:0000000002", "HIST:prod:0000000001", "META",
+                    "VERSION:0000000001"]
+    assert not any(c in k for k in keys for c in "#/\\?")
+    meta = registry.table.get_entity("churn", "META")
+    records = registry.audit_records("churn")
+    assert (meta["seq"], meta["head"], meta["versions"]) == (2, records[-1].hash, 1)
+    assert verify_chain("churn", records).ok
+
+
+def test_a_move_that_lands_between_our_read_and_our_commit_wins_and_ours_is_a_conflict(registry):
+    from modelpilot.adapters.azure.registry import TableRegistry
+    from modelpilot.exceptions import ConcurrencyConflict
+
+    register(registry, manifest())
+    register(registry, manifest(seed="b"), digest="b" * 64)
+    registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote"))
+    other = TableRegistry(registry.table)
+    theirs = change("churn", "prod", 2, 1, 2, trigger="theirs")
+
+    class Interrupted(TableRegistry):
+        """Lets the other writer commit right after this one read the alias (the race window)."""
+
+        fired = False
+
+        def _audit_ops(self, *args, **kwargs):
+            if not self.fired:
+                self.fired = True
+                other.move_alias(change=theirs, expected_revision=1, audit=entry(action="promote"))
+            return super()._audit_ops(*args, **kwargs)
+
+    ours = change("churn", "prod", 2, 1, 1, trigger="ours")
+    with pytest.raises(ConcurrencyConflict):
+        Interrupted(registry.table).move_alias(change=ours, expected_revision=1, audit=entry(action="rollback"))
+    assert registry.alias_history("churn", "prod")[-1] == theirs
+    assert registry.get_alias("churn", "prod").version == 2
+    assert [r.action for r in registry.audit_records("churn")] == ["test", "test", "promote", "promote"]
+    assert verify_chain("churn", registry.audit_records("churn")).ok
