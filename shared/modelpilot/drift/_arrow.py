@@ -65,9 +65,7 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
             stream,
             read_options=pacsv.ReadOptions(block_size=min(1 << 24, max(1 << 16, chunk_rows * 64)), use_threads=True),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=_AllText(), strings_can_be_null=True, null_values=NULLS
-            ),
+            convert_options=pacsv.ConvertOptions(column_types=_AllText(), strings_can_be_null=True, null_values=NULLS),
         )
     except (pa.ArrowInvalid, StopIteration) as exc:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
@@ -133,8 +131,7 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(
-            f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra "
-            "(pip install 'modelpilot[parquet]')"
+            f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra (pip install 'modelpilot[parquet]')"
         ) from None
     with tempfile.TemporaryFile() as spool:
         for part in raw:

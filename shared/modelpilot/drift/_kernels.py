@@ -17,12 +17,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CategoryEncoder", "NumericBinner", "NumericChunkStats", "numeric_chunk_stats"]
+__all__ = ["CategoryEncoder", "NumericBinner", "NumericChunkStats", "Scratch", "numeric_chunk_stats"]
 
 _GRID = 1 << 17
 _AMBIGUOUS = -1
 _MAX_ROUNDS = 3
 _SMALL = 256
+
+
+class Scratch:
+    """Reusable work buffers: fresh large temporaries cost page faults on every chunk."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """Return a buffer of ``n`` items (contents undefined), growing it when needed."""
+        buf = self._buffers.get(name)
+        if buf is None or len(buf) < n:
+            buf = self._buffers[name] = np.empty(max(n, 1024), dtype=dtype)
+        return buf[:n]
 
 
 class NumericBinner:
@@ -83,12 +97,14 @@ class NumericBinner:
             counts[-1 if self._lut is None or len(x) < _SMALL else 0] -= nan_count
         return counts.astype(np.int64, copy=False)
 
-    def count_and_sum(self, x: np.ndarray, *, nan_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def count_and_sum(
+        self, x: np.ndarray, *, nan_count: int | None = None, scratch: Scratch | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(counts, sums)`` per bin; ``sums`` of the inner bins only (outer bins 0)."""
         x = np.asarray(x, dtype=np.float64)
         if nan_count is None:
             nan_count = int(np.count_nonzero(np.isnan(x)))
-        bins = self.bin_index(x)
+        bins = self.bin_index(x, scratch)
         counts = np.bincount(bins, minlength=self.nbins)
         if nan_count:
             counts[-1 if self._lut is None or len(x) < _SMALL else 0] -= nan_count
@@ -96,26 +112,35 @@ class NumericBinner:
         sums[0] = sums[-1] = 0.0
         return counts.astype(np.int64, copy=False), sums
 
-    def bin_index(self, x: np.ndarray) -> np.ndarray:
-        """Return each value's bin index, ``#{edges < x}`` (NaN: see :meth:`count`)."""
+    def bin_index(self, x: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
+        """Return each value's bin index, ``#{edges < x}`` (NaN: see :meth:`count`).
+
+        With ``scratch`` the result lives in its buffers: use it before the next call.
+        """
         if self._lut is None or len(x) < _SMALL:
             return np.searchsorted(self.edges, x, side="left")
-        buf = np.subtract(x, self._lo)
+        n = len(x)
+        work = scratch or Scratch()
+        buf = work.get("f", n, np.float64)
+        np.subtract(x, self._lo, out=buf)
         np.multiply(buf, self._scale, out=buf)
         np.fmax(buf, -1.0, out=buf)  # fmax maps NaN to -1, i.e. cell 0 and bin 0
         np.fmin(buf, float(_GRID), out=buf)
         buf += 1.0
-        cells = buf.astype(np.intp)
-        bins = self._lut[cells]
-        amb = np.flatnonzero(bins < 0)
+        cells = work.get("cells", n, np.intp)
+        np.copyto(cells, buf, casting="unsafe")
+        bins = work.get("bins", n, np.intp)
+        np.take(self._lut, cells, out=bins)
+        flags = work.get("flags", n, np.bool_)
+        np.less(bins, 0, out=flags)
+        amb = np.flatnonzero(flags)
         if len(amb):
             bins[amb] = np.searchsorted(self.edges, x[amb], side="left")
-        if self.rounds:
-            step = np.empty(len(x), dtype=bool)
-            for _ in range(self.rounds):
-                np.greater(x, self._padded[bins], out=step)
-                bins += step
-        return np.asarray(bins, dtype=np.intp)
+        for _ in range(self.rounds):
+            np.take(self._padded, bins, out=buf)
+            np.greater(x, buf, out=flags)
+            bins += flags
+        return bins
 
 
 @dataclass
@@ -132,7 +157,7 @@ class NumericChunkStats:
     maximum: float
 
 
-def numeric_chunk_stats(x: np.ndarray) -> NumericChunkStats:
+def numeric_chunk_stats(x: np.ndarray, scratch: Scratch | None = None) -> NumericChunkStats:
     """Return the moments of the finite values of ``x`` (one or two passes)."""
     with np.errstate(invalid="ignore", over="ignore"):
         total = float(np.sum(x)) if len(x) else 0.0
@@ -141,8 +166,9 @@ def numeric_chunk_stats(x: np.ndarray) -> NumericChunkStats:
         if n == 0:
             return NumericChunkStats(0, 0, 0, 0, 0.0, 0.0, float("inf"), float("-inf"))
         mean = total / n
-        dev = x - mean
-        return NumericChunkStats(0, 0, 0, n, mean, float(np.dot(dev, dev)), float(x.min()), float(x.max()))
+        dev = (scratch or Scratch()).get("f", n, np.float64)
+        np.subtract(x, mean, out=dev)
+        return NumericChunkStats(0, 0, 0, n, mean, _sum_of_squares(dev), float(x.min()), float(x.max()))
     nan = np.isnan(x)
     posinf = np.isposinf(x)
     neginf = np.isneginf(x)
@@ -156,7 +182,7 @@ def numeric_chunk_stats(x: np.ndarray) -> NumericChunkStats:
     scaled = finite / scale if scale > 1e150 else finite
     mean = float(np.mean(scaled))
     dev = scaled - mean
-    m2 = float(np.dot(dev, dev))
+    m2 = _sum_of_squares(dev)
     if scaled is not finite:
         mean *= scale
         m2 = m2 * scale * scale
@@ -170,6 +196,12 @@ def numeric_chunk_stats(x: np.ndarray) -> NumericChunkStats:
         float(finite.min()),
         float(finite.max()),
     )
+
+
+def _sum_of_squares(dev: np.ndarray) -> float:
+    # not np.dot: BLAS threads spin on a busy machine; pairwise summation is also more accurate
+    np.multiply(dev, dev, out=dev)
+    return float(np.add.reduce(dev))
 
 
 _MISSING_STRINGS = frozenset({"", "nan", "NaN", "NA", "N/A", "null", "NULL", "None"})
@@ -243,9 +275,7 @@ def dictionary_encode(values: Any) -> tuple[np.ndarray, list[Any]]:
         encoded = pa.array(arr, from_pandas=True).dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         codes = (
-            np.where(np.isnan(codes), -1, codes).astype(np.intp)
-            if codes.dtype.kind == "f"
-            else codes.astype(np.intp)
+            np.where(np.isnan(codes), -1, codes).astype(np.intp) if codes.dtype.kind == "f" else codes.astype(np.intp)
         )
         return codes, encoded.dictionary.to_pylist()
     except ImportError:

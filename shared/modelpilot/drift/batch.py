@@ -178,11 +178,7 @@ def run_one(
 ) -> dict[str, Any]:
     """Check one model/environment's window; write the report, metrics, status and event. Idempotent."""
     model = version.model
-    end = (
-        end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        if data_uri is None
-        else end.astimezone(UTC)
-    )
+    end = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0) if data_uri is None else end.astimezone(UTC)
     start = end - timedelta(seconds=window_seconds)
     rid = report_id(model, environment, start.isoformat(), end.isoformat(), data_uri or "")
     json_uri, html_uri = report_uris(svc, model, environment, rid)
@@ -226,17 +222,13 @@ def run_one(
     }
     report = compare_profiles(reference, acc.profile(), policy, context=context)
     svc.artifacts.write_bytes(json_uri, report.to_json(), content_type="application/json", write_once=True)
-    svc.artifacts.write_bytes(
-        html_uri, render_html(report).encode(), content_type="text/html", write_once=True
-    )
+    svc.artifacts.write_bytes(html_uri, render_html(report).encode(), content_type="text/html", write_once=True)
     _emit_metrics(report)
     _store_status(svc, report, version.version, json_uri, html_uri)
     events = []
     if report.severity != "none":
         events.append(
-            DriftDetected(
-                model, environment, version.version, report.severity, report.drifted_features, rid, json_uri
-            )
+            DriftDetected(model, environment, version.version, report.severity, report.drifted_features, rid, json_uri)
         )
     return {
         "status": "drift" if events else "ok",
@@ -260,14 +252,10 @@ def _emit_metrics(report: DriftReport) -> None:
                 )
         for key, value in item["quality"].items():
             if key.endswith("_rate"):
-                telemetry.gauge_set(
-                    f"modelpilot.data_quality.{key}", float(value), {**base, "feature": item["name"]}
-                )
+                telemetry.gauge_set(f"modelpilot.data_quality.{key}", float(value), {**base, "feature": item["name"]})
     quality = report.data["quality"]
     telemetry.gauge_set("modelpilot.data_quality.corrupt_share", float(quality["corrupt_share"]), base)
-    telemetry.gauge_set(
-        "modelpilot.data_quality.missing_columns", float(len(quality["missing_columns"])), base
-    )
+    telemetry.gauge_set("modelpilot.data_quality.missing_columns", float(len(quality["missing_columns"])), base)
     telemetry.gauge_set("modelpilot.drift.drifted_features", float(len(report.drifted_features)), base)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelpilot.drift._kernels import CategoryEncoder, NumericBinner, numeric_chunk_stats
+from modelpilot.drift._kernels import CategoryEncoder, NumericBinner, Scratch, numeric_chunk_stats
 from modelpilot.drift.frames import Categorical, iter_chunks, to_categorical, to_float
 from modelpilot.drift.profile import (
     MAX_UNSEEN_EXAMPLES,
@@ -95,9 +95,7 @@ def build_reference(
     )
     missing = [s[0] for s in specs if s[0] not in joined]
     if missing:
-        raise DataError(
-            f"the reference data lacks the feature column(s) {', '.join(missing)}", columns=missing
-        )
+        raise DataError(f"the reference data lacks the feature column(s) {', '.join(missing)}", columns=missing)
     features: dict[str, FeatureProfile] = {}
     for name, kind, low, high, allowed in specs:
         if kind == "numeric":
@@ -125,9 +123,7 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(
         [
             np.asarray(
-                p
-                if not isinstance(p, Categorical)
-                else np.asarray([*p.categories, None], dtype=object)[p.codes],
+                p if not isinstance(p, Categorical) else np.asarray([*p.categories, None], dtype=object)[p.codes],
                 dtype=object,
             )
             for p in parts
@@ -155,10 +151,12 @@ def _numeric_reference(
     return add_numeric(profile, NumericBinner(edges), values)
 
 
-def add_numeric(profile: NumericProfile, binner: NumericBinner, x: np.ndarray) -> NumericProfile:
+def add_numeric(
+    profile: NumericProfile, binner: NumericBinner, x: np.ndarray, scratch: Scratch | None = None
+) -> NumericProfile:
     """Add the values ``x`` (NaN = missing) to ``profile`` in place and return it."""
-    stats = numeric_chunk_stats(x)
-    counts, sums = binner.count_and_sum(x, nan_count=stats.n_missing)
+    stats = numeric_chunk_stats(x, scratch)
+    counts, sums = binner.count_and_sum(x, nan_count=stats.n_missing, scratch=scratch)
     profile.counts += counts
     assert profile.sums is not None
     profile.sums += sums
@@ -189,9 +187,7 @@ def add_numeric(profile: NumericProfile, binner: NumericBinner, x: np.ndarray) -
     return profile
 
 
-def _categorical_reference(
-    name: str, values: Categorical, top_k: int, allowed: list[str] | None
-) -> CategoricalProfile:
+def _categorical_reference(name: str, values: Categorical, top_k: int, allowed: list[str] | None) -> CategoricalProfile:
     everything = CategoryEncoder([], [])
     slots = everything.slots_for(values.categories)
     per_code = np.bincount(values.codes[values.codes >= 0], minlength=len(values.categories))
@@ -201,9 +197,7 @@ def _categorical_reference(
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
     top = [v for v, _ in ranked[:top_k]]
     other = sorted(v for v, _ in ranked[top_k : top_k + MAX_OTHER_VALUES])
-    counts = np.asarray(
-        [c for _, c in ranked[:top_k]] + [sum(c for _, c in ranked[top_k:]), 0], dtype=np.int64
-    )
+    counts = np.asarray([c for _, c in ranked[:top_k]] + [sum(c for _, c in ranked[top_k:]), 0], dtype=np.int64)
     missing = len(values) - int(counts.sum())
     return CategoricalProfile(name, top, other, counts, missing, allowed=allowed)
 
@@ -223,6 +217,7 @@ class ProfileAccumulator:
         self._binners = {
             n: NumericBinner(f.edges) for n, f in reference.features.items() if isinstance(f, NumericProfile)
         }
+        self._scratch = Scratch()
         self._encoders = {
             n: CategoryEncoder(f.values, f.other_values)
             for n, f in reference.features.items()
@@ -245,7 +240,7 @@ class ProfileAccumulator:
             if isinstance(feature, NumericProfile):
                 x, errors = to_float(values)
                 feature.type_errors += errors + chunk.type_errors.get(name, 0)
-                add_numeric(feature, self._binners[name], x)
+                add_numeric(feature, self._binners[name], x, self._scratch)
             else:
                 self._add_categorical(feature, to_categorical(values))
 
@@ -271,8 +266,6 @@ class ProfileAccumulator:
         for feature in self.current.features.values():
             if isinstance(feature, CategoricalProfile):
                 feature.unseen_values = dict(
-                    sorted(feature.unseen_values.items(), key=lambda kv: (-kv[1], kv[0]))[
-                        :MAX_UNSEEN_EXAMPLES
-                    ]
+                    sorted(feature.unseen_values.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_UNSEEN_EXAMPLES]
                 )
         return self.current

@@ -98,10 +98,7 @@ def compare_profiles(
     for it, p_adj in zip(tested, corrected, strict=True):
         it["pvalue_corrected"] = p_adj
         it["drifted"] = bool(
-            it["effect"] is not None
-            and it["effect"] >= it["threshold"]
-            and p_adj is not None
-            and p_adj < policy.alpha
+            it["effect"] is not None and it["effect"] >= it["threshold"] and p_adj is not None and p_adj < policy.alpha
         )
     items.sort(key=_drift_order)
     drifted = [it["name"] for it in items if it["drifted"]]

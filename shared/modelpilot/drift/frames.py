@@ -56,8 +56,7 @@ def to_float(values: Any) -> tuple[np.ndarray, int]:
     if isinstance(values, Categorical):
         cats, _ = to_float(np.asarray(values.categories, dtype=object))
         bad = np.asarray(
-            [bool(np.isnan(f)) and not _is_na(c) for f, c in zip(cats, values.categories, strict=True)]
-            + [False],
+            [bool(np.isnan(f)) and not _is_na(c) for f, c in zip(cats, values.categories, strict=True)] + [False],
             dtype=bool,
         )
         table = np.append(cats, np.nan)
@@ -122,9 +121,7 @@ def chunk_frame(frame: Mapping[str, Any], rows: int = DEFAULT_CHUNK_ROWS) -> Ite
         yield Chunk({k: v[start:stop] for k, v in frame.items()}, stop - start)
 
 
-def iter_chunks(
-    source: Mapping[str, Any] | Iterable[Chunk], rows: int = DEFAULT_CHUNK_ROWS
-) -> Iterator[Chunk]:
+def iter_chunks(source: Mapping[str, Any] | Iterable[Chunk], rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
     """Return chunks of an in-memory frame, or pass chunks through."""
     if isinstance(source, Mapping):
         return chunk_frame(source, rows)

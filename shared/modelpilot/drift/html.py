@@ -112,9 +112,7 @@ def _feature(item: dict[str, Any]) -> str:
     )
     if q.get("breaches"):
         rows.append(("breaches", "; ".join(q["breaches"])))
-    table = "".join(
-        f"<tr><th>{escape(k)}</th><td>{escape(v) if k == 'breaches' else v}</td></tr>" for k, v in rows
-    )
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v) if k == 'breaches' else v}</td></tr>" for k, v in rows)
     cls = "feature drifted" if item["drifted"] else "feature"
     return (
         f'<section class="{cls}"><h2>{escape(item["name"])} <span class="muted">({item["kind"]}, '

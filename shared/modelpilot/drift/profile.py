@@ -118,9 +118,7 @@ class NumericProfile:
     def merge(self, other: NumericProfile) -> NumericProfile:
         """Return the profile of both samples (same edges required)."""
         if other.edges.shape != self.edges.shape or not np.array_equal(other.edges, self.edges):
-            raise DataError(
-                f"cannot merge profiles of {self.name!r}: their bin edges differ", feature=self.name
-            )
+            raise DataError(f"cannot merge profiles of {self.name!r}: their bin edges differ", feature=self.name)
         n, mean, m2 = combine_moments(self.n_finite, self.mean, self.m2, other.n_finite, other.mean, other.m2)
         return NumericProfile(
             self.name,
@@ -236,9 +234,7 @@ class CategoricalProfile:
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         """Return the profile of both samples (same slots required)."""
         if other.values != self.values or other.counts.shape != self.counts.shape:
-            raise DataError(
-                f"cannot merge profiles of {self.name!r}: their categories differ", feature=self.name
-            )
+            raise DataError(f"cannot merge profiles of {self.name!r}: their categories differ", feature=self.name)
         unseen = dict(self.unseen_values)
         for key, value in other.unseen_values.items():
             unseen[key] = unseen.get(key, 0) + value
@@ -316,9 +312,7 @@ class Profile:
         extra = dict(self.extra_columns)
         for key, value in other.extra_columns.items():
             extra[key] = extra.get(key, 0) + value
-        return Profile(
-            merged, self.rows + other.rows, self.corrupt_rows + other.corrupt_rows, extra, dict(self.meta)
-        )
+        return Profile(merged, self.rows + other.rows, self.corrupt_rows + other.corrupt_rows, extra, dict(self.meta))
 
     def to_json(self) -> bytes:
         """Serialise (versioned JSON, arrays base64)."""
@@ -347,9 +341,7 @@ class Profile:
             features: dict[str, FeatureProfile] = {}
             for item in doc["features"]:
                 parsed: FeatureProfile = (
-                    NumericProfile.from_dict(item)
-                    if item["kind"] == "numeric"
-                    else CategoricalProfile.from_dict(item)
+                    NumericProfile.from_dict(item) if item["kind"] == "numeric" else CategoricalProfile.from_dict(item)
                 )
                 features[parsed.name] = parsed
             return cls(

@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["feature_quality", "missing_columns"]
 
 
-def feature_quality(
-    ref: FeatureProfile, cur: FeatureProfile, rows: int, limits: QualityThresholds
-) -> dict[str, Any]:
+def feature_quality(ref: FeatureProfile, cur: FeatureProfile, rows: int, limits: QualityThresholds) -> dict[str, Any]:
     """Return the quality rates of one feature and which limits they break."""
     total = max(rows, 1)
     out: dict[str, Any] = {
@@ -50,9 +48,7 @@ def feature_quality(
                 f"{limits.max_out_of_bounds_rate:.1%} ({out['bounds_source']})"
             )
         if out["type_error_rate"] > limits.max_type_error_rate:
-            breaches.append(
-                f"type-error rate {out['type_error_rate']:.1%} > {limits.max_type_error_rate:.1%}"
-            )
+            breaches.append(f"type-error rate {out['type_error_rate']:.1%} > {limits.max_type_error_rate:.1%}")
     elif isinstance(cur, CategoricalProfile):
         present = max(cur.n, 1)
         out.update(unseen=cur.unseen, unseen_rate=cur.unseen / present, unseen_values=cur.unseen_values)
