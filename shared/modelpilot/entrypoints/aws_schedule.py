@@ -14,7 +14,7 @@ hand with ``{"action": "drift", "model": "churn", "environment": "prod"}`` or
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 - pydantic needs it at runtime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
