@@ -180,6 +180,10 @@ def memory_probe(mode: str, rows: int, path: str, blob_path: str) -> dict[str, A
 
     blob = Path(blob_path).read_bytes()
     Profile.from_json(blob)  # imports and first-use costs are not the run's
+    if mode == "file":
+        import pyarrow.compute
+        import pyarrow.csv
+        import pyarrow.parquet  # noqa: F401 - loaded code is not memory the run uses
     cur = frame(rows, 2, True) if mode == "memory" else None
     reset = _reset_peak()
     before = _status("VmRSS")

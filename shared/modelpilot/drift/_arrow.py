@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 __all__ = ["read_csv_arrow", "read_parquet"]
 
+
+def _block_bytes(chunk_rows: int) -> int:
+    """CSV block size: about ``chunk_rows`` rows of a 25-column file, 64 KiB to 4 MiB."""
+    return min(1 << 22, max(1 << 16, chunk_rows * 16))
+
+
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
@@ -63,7 +69,7 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=min(1 << 24, max(1 << 16, chunk_rows * 64)), use_threads=True),
+            read_options=pacsv.ReadOptions(block_size=_block_bytes(chunk_rows), use_threads=True),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(column_types=_AllText(), strings_can_be_null=True, null_values=NULLS),
         )
@@ -138,7 +144,11 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
             spool.write(part)
         spool.seek(0)
         try:
-            parquet = pq.ParquetFile(spool)
+            schema = pq.read_schema(spool)
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            spool.seek(0)
+            # no pre-buffering and a bounded read buffer: memory stays at about one row group
+            parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 stats.rows += batch.num_rows
                 yield Chunk(
