@@ -80,3 +80,39 @@ def test_a_move_that_lands_between_our_read_and_our_commit_wins_and_ours_is_a_co
     assert registry.get_alias("churn", "prod").version == 2
     assert [r.action for r in registry.audit_records("churn")] == ["test", "test", "promote", "promote"]
     assert verify_chain("churn", registry.audit_records("churn")).ok
+
+
+class LostAnswer:
+    """A registry whose first transaction commits but whose caller never hears so (the SDK retries and
+    sees 409/412), as when a response is lost on the way back."""
+
+    def __new__(cls, table):
+        from modelpilot.adapters.azure.registry import TableRegistry
+
+        class Registry(TableRegistry):
+            lost = 0
+
+            def _submit(self, ops):
+                committed = super()._submit(ops)
+                if committed and not self.lost:
+                    self.lost += 1
+                    return False
+                return committed
+
+        return Registry(table)
+
+
+def test_a_committed_transaction_whose_answer_was_lost_counts_as_done(registry):
+    flaky = LostAnswer(registry.table)
+    version, created = register(flaky, manifest())
+    assert (version.version, created) == (1, True)
+    flaky.lost = 0
+    alias = flaky.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0,
+                             audit=entry(action="promote"))
+    assert (alias.version, alias.revision) == (1, 1)
+    flaky.lost = 0
+    assert flaky.add_approval(Approval("churn", 1, "prod", "bob", T0), entry(action="approve")) is True
+    assert [r.action for r in registry.audit_records("churn")] == ["test", "promote", "approve"]
+    assert len(registry.alias_history("churn", "prod")) == 1
+    again, created_again = register(registry, manifest())  # a real duplicate is still "not created"
+    assert (again.version, created_again) == (1, False)

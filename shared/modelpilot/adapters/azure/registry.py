@@ -135,16 +135,21 @@ class TableRegistry(RegistryStore):
                          registered_by: str, registered_at: datetime, source: str, external_id: str | None,
                          status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
         model = manifest.name
+        tried = False
         for attempt in range(self.attempts):
             existing = self.find_version(model, manifest_digest=manifest_digest)
             if existing is not None:
-                return existing, False
+                # our own earlier attempt committed though its answer was lost (an SDK retry then saw 409)
+                ours = tried and (existing.registered_at, existing.registered_by, existing.package_uri) == (
+                    registered_at, registered_by, package_uri)
+                return existing, ours
             number = self._version_count(model) + 1
             version = ModelVersion(model, number, manifest_digest, manifest, package_uri, registered_by,
                                    registered_at, status, source, external_id)  # type: ignore[arg-type]
             ops, _ = self._audit_ops(model, [replace(audit, to_version=number)], versions_added=1)
             if int(ops[-1][1]["versions"]) != number:
                 continue  # the head moved between the two reads
+            tried = True
             if self._submit([("create", rows.to_version(version)), *ops]):
                 return version, True
             self._backoff(attempt)
@@ -234,10 +239,13 @@ class TableRegistry(RegistryStore):
     # -- approvals -------------------------------------------------------------------
     def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
         key = rows.approval_key(approval.version, approval.environment, approval.approver)
+        tried = False
         for attempt in range(self.attempts):
-            if self._get(approval.model, key) is not None:
-                return False
+            found = self._get(approval.model, key)
+            if found is not None:
+                return tried and rows.from_approval(found) == approval  # our lost-answer commit, or another's
             ops, _ = self._audit_ops(approval.model, [audit])
+            tried = True
             if self._submit([("create", rows.to_approval(approval)), *ops]):
                 return True
             self._backoff(attempt)
