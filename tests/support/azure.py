@@ -13,6 +13,7 @@ call gets its own table or container, so tests never see each other's data.
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import subprocess
@@ -121,6 +122,7 @@ def azurite(request: pytest.FixtureRequest) -> Azurite:
         if _running is None or _running.process.poll() is not None:
             _running = start_azurite()
             request.config.add_cleanup(_stop)
+            atexit.register(_stop)  # also when the session is torn down abnormally
         return _running
 
 
