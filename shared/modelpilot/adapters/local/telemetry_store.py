@@ -26,7 +26,7 @@ import json
 import sqlite3
 import threading
 from contextlib import closing
-from datetime import datetime  # noqa: TC003 - pydantic needs it at run time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
