@@ -55,18 +55,29 @@ def api_rollback(req: func.HttpRequest) -> func.HttpResponse:
     return _run(req, lambda actor, key: http.rollback_command(p["model"], p["env"], body, actor, key))
 
 
-@bp.function_name("api_status")
-@bp.route(route="status/{model?}", methods=["GET"], auth_level=KEY)
-def api_status(req: func.HttpRequest) -> func.HttpResponse:
-    """Which version runs in every environment (of one model, or all)."""
+def _status(model: str | None) -> func.HttpResponse:
     from modelpilot.service.queries import status
 
     try:
         bus = get_bus()
-        rows = status(bus.services.registry, bus.services.policy, req.route_params.get("model") or None)
+        rows = status(bus.services.registry, bus.services.policy, model)
     except ModelPilotError as exc:
         return json_response(exc.to_dict(), exc.http_status)
-    return json_response({"status": "ok", "rows": rows})
+    return json_response({"status": rows})
+
+
+@bp.function_name("api_status")
+@bp.route(route="status", methods=["GET"], auth_level=KEY)
+def api_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Which version runs in every environment, for every model."""
+    return _status(None)
+
+
+@bp.function_name("api_model_status")
+@bp.route(route="models/{model}/status", methods=["GET"], auth_level=KEY)
+def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Which version of one model runs in every environment."""
+    return _status(req.route_params["model"])
 
 
 @bp.function_name("api_history")
@@ -82,4 +93,4 @@ def api_history(req: func.HttpRequest) -> func.HttpResponse:
         rows = alias_history(bus.services.registry, p["model"], p["env"])
     except ModelPilotError as exc:
         return json_response(exc.to_dict(), exc.http_status)
-    return json_response({"status": "ok", "model": p["model"], "environment": p["env"], "history": rows})
+    return json_response({"model": p["model"], "environment": p["env"], "history": rows})

@@ -70,8 +70,8 @@ def test_promote_approve_promote_rollback_status_history(app):
     status, body = rollback("prod", {"reason": "error spike"}, as_user("carol@contoso.com"))
     assert (status, body["status"], body["version"]) == (200, "rolled_back", 1)
 
-    status, body = call("api_status", "GET", "status/churn", {"model": "churn"})
-    prod = next(r for r in body["rows"] if r["environment"] == "prod")
+    status, body = call("api_model_status", "GET", "models/churn/status", {"model": "churn"})
+    prod = next(r for r in body["status"] if r["environment"] == "prod")
     assert (status, prod["version"], prod["revision"], prod["updated_by"]) == (200, 1, 3, "carol@contoso.com")
 
     route = "models/churn/environments/prod/history"
@@ -81,6 +81,15 @@ def test_promote_approve_promote_rollback_status_history(app):
         ("promote", 1, "alice@contoso.com"), ("promote", 2, "alice@contoso.com"),
         ("rollback", 1, "carol@contoso.com")]
     assert verify_chain("churn", app.registry.audit_records("churn")).ok
+
+
+def test_status_of_every_model_and_of_an_unknown_one(app):
+    registered(app)
+    status, body = call("api_status", "GET", "status", {})
+    assert status == 200 and {(r["model"], r["environment"]) for r in body["status"]} == {
+        ("churn", "dev"), ("churn", "staging"), ("churn", "prod")}
+    status, body = call("api_model_status", "GET", "models/nope/status", {"model": "nope"})
+    assert (status, body["error"]) == (404, "unknown_model")
 
 
 def test_registrant_cannot_approve_own_version(app):

@@ -6,7 +6,7 @@ in front to know *who* calls)::
     POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false}
     POST /api/models/{model}/versions/{version}/approve     {"environment": "prod", "comment": "..."}
     POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2}
-    GET  /api/status[/{model}]
+    GET  /api/status and /api/models/{model}/status
     GET  /api/models/{model}/environments/{env}/history
 
 The actor is the Entra ID principal from ``X-MS-CLIENT-PRINCIPAL`` (base64 JSON, its
