@@ -83,9 +83,15 @@ def test_tampered_package_is_rejected_surfaced_and_changes_nothing(app):
 
 
 def test_malformed_delivery_is_surfaced_and_changes_nothing(app):
+    from functions.azure._host import run_event
+
+    from modelpilot.entrypoints.azure_events import upload_command
+
     event = load_event("eventgrid_blob_created_manifest.json")[0]
     event["data"] = {"api": "PutBlob"}  # no url
-    user_function("model_upload")(host_event(event))
+    assert user_function("model_upload")(host_event(event)) is None  # returns: Event Grid stops retrying
+    reply = run_event(host_event(event), "model_upload", lambda env: upload_command(env, container="models"))
+    assert (reply["status"], reply["error"]) == ("failed", "invalid_event")
     assert app.registry.list_models() == []
     assert "url" in app.notifier.sent[0][1]
 

@@ -29,7 +29,7 @@ log = telemetry.get_logger("modelpilot.azure")
 
 def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: str) -> dict[str, Any]:
     """Surface a permanently bad event: log it and notify humans; return the reply."""
-    result: dict[str, Any] = {"status": "rejected", "function": function, "source": source, **error.to_dict()}
+    result: dict[str, Any] = {"status": "failed", "function": function, "source": source, **error.to_dict()}
     log.error("rejected event from %s: %s", source, error.message,
               extra={"modelpilot": {"function": function, "error": error.to_dict(), "source": source}})
     bus.services.notifier.notify(f"[modelpilot] {function} rejected an event", f"{source}: {error.message}",
