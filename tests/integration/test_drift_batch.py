@@ -31,6 +31,9 @@ models:
       environments: [staging, prod]
       window: 6h
       max_corrupt_share: 0.2
+  fraud:
+    drift:
+      environments: [dev]
 """
 FEATURES = [{"name": "tenure", "type": "numeric", "minimum": 0}, {"name": "charges", "type": "numeric"},
             {"name": "calls", "type": "numeric", "minimum": 0},
@@ -197,3 +200,19 @@ def test_cli_run_report_and_profile(env, capsys, tmp_path):
     assert json.loads(target.read_text())["rows"] == 3000
     assert main(["drift", "profile", "--model", "churn", "--version", "1", "--home", home]) == 0
     assert main(["drift", "run", "--model", "churn", "--env", "staging", "--window", "soon", "--home", home]) == 2
+
+
+def test_fleet_batch_records_a_failing_target_and_goes_on(env, tmp_path):
+    register_and_release(env)
+    capture(env, "staging", 1, "tenure,charges,calls,plan\n" + rows(500, env["rng"]))
+    fraud = tmp_path / "fraud"
+    write_package(fraud, files={"model.bin": b"f"}, artifacts=["model.bin"], name="fraud", framework="test",
+                  metrics={"auc": 0.7}, features=FEATURES)  # no reference data: it cannot be checked
+    env["bus"].handle(RegisterModel(package_uri=str(fraud), actor="alice", auto_promote=True))
+    outcome = env["bus"].handle(RunDriftBatch(actor="system:drift", window_seconds=6 * 3600))
+    by_model = {r["model"]: r for r in outcome.data["reports"]}
+    assert by_model["fraud"]["status"] == "failed" and "no reference data" in by_model["fraud"]["error"]["message"]
+    assert by_model["churn"]["status"] in {"ok", "drift"}, by_model["churn"]
+    assert outcome.status in {"partial", "drift"} and by_model["churn"]["report_id"]
+    with pytest.raises(Exception, match="no reference data"):
+        env["bus"].handle(RunDriftBatch(actor="system:drift", model="fraud", window_seconds=6 * 3600))

@@ -39,6 +39,7 @@ __all__ = [
     "load_reference",
     "profile_uri",
     "report_uris",
+    "run_batch",
     "run_one",
     "targets",
 ]
@@ -318,3 +319,47 @@ def targets(svc: Services, cmd: Any) -> list[tuple[ModelVersion, str]]:
             if alias is not None:
                 out.append((svc.registry.get_version(model, alias.version), env))
     return out
+
+
+def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Run every target of ``cmd``; return per-target results and the events to publish.
+
+    A fleet run (no ``cmd.model``) records a target's failure and goes on; a run
+    for one model raises it.
+    """
+    from modelpilot.exceptions import ModelPilotError
+
+    results: list[dict[str, Any]] = []
+    events: list[Any] = []
+    for version, env in targets(svc, cmd):
+        base = {"model": version.model, "environment": env, "version": version.version}
+        try:
+            done = run_one(
+                svc,
+                version,
+                env,
+                end=cmd.end or svc.clock(),
+                window_seconds=cmd.window_seconds,
+                data_uri=cmd.data_uri,
+                progress=svc.extras.get("drift_progress"),
+            )
+        except ModelPilotError as exc:
+            if cmd.model is not None:
+                raise
+            log.warning("drift batch for %s/%s failed: %s", version.model, env, exc.message)
+            results.append({**base, "status": "failed", "error": exc.to_dict()})
+            continue
+        report = done["report"]
+        results.append(
+            {
+                **base,
+                "status": done["status"],
+                "report_id": report.report_id,
+                "severity": report.severity,
+                "drifted_features": report.drifted_features,
+                "report_uri": done["json_uri"],
+                "html_uri": done["html_uri"],
+            }
+        )
+        events.extend(done["events"])
+    return results, events

@@ -47,44 +47,21 @@ def build_reference_profile(cmd: BuildReferenceProfile, svc: Services) -> Outcom
 
 def run_drift_batch(cmd: RunDriftBatch, svc: Services) -> Outcome:
     """Check every monitored model/environment (or the one named) for the window ending at ``cmd.end``."""
-    from modelpilot.drift.batch import run_one, targets
+    from modelpilot.drift.batch import run_batch
 
-    results, events = [], []
-    for version, env in targets(svc, cmd):
-        done = run_one(
-            svc,
-            version,
-            env,
-            end=cmd.end or svc.clock(),
-            window_seconds=cmd.window_seconds,
-            data_uri=cmd.data_uri,
-            progress=svc.extras.get("drift_progress"),
-        )
-        report = done["report"]
-        results.append(
-            {
-                "model": version.model,
-                "environment": env,
-                "version": version.version,
-                "status": done["status"],
-                "report_id": report.report_id,
-                "severity": report.severity,
-                "drifted_features": report.drifted_features,
-                "report_uri": done["json_uri"],
-                "html_uri": done["html_uri"],
-            }
-        )
-        events.extend(done["events"])
+    results, events = run_batch(svc, cmd)
     if not results:
         return Outcome("noop", "no monitored model has a live version to check", {"reports": []})
     lines = [
-        f"{r['model']}/{r['environment']} v{r['version']}: {r['severity']}"
-        + (f" drift on {', '.join(r['drifted_features'])}" if r["drifted_features"] else "")
+        f"{r['model']}/{r['environment']} v{r['version']}: "
+        + (f"failed: {r['error']['message']}" if r["status"] == "failed" else r["severity"])
+        + (f" drift on {', '.join(r['drifted_features'])}" if r.get("drifted_features") else "")
         + (" (already checked)" if r["status"] == "unchanged" else "")
         for r in results
     ]
+    statuses = {r["status"] for r in results}
     status = (
-        "drift" if events else ("unchanged" if all(r["status"] == "unchanged" for r in results) else "ok")
+        "drift" if events else "partial" if "failed" in statuses else "unchanged" if statuses == {"unchanged"} else "ok"
     )
     return Outcome(status, "; ".join(lines), {"reports": results}, events)
 
