@@ -337,8 +337,11 @@ def main() -> None:
     t_scipy, n_scipy = timed(lambda: scipy_baseline(ref, cur), scipy_repeat)
     evidently = run_evidently(args.evidently_python, rows) if args.evidently_python else None
 
+    import os
+
     print(f"\nDrift engine benchmark: {rows:,} rows x 20 numeric + 5 categorical, median of {args.repeat} "
-          f"(scipy: {scipy_repeat}, Evidently: 1)\n")
+          f"(scipy: {scipy_repeat}, Evidently: 1); {os.cpu_count()} CPUs, load average at the end "
+          f"{os.getloadavg()[0]:.1f}\n")
     print(f"| {'measurement':<40} | {'seconds':>8} | notes")
     print(f"|{'-' * 42}|{'-' * 10}|------")
     for name, seconds, note in results:
