@@ -181,7 +181,7 @@ def test_bad_reference_data_does_not_fail_the_registration(env, tmp_path):
     assert follow.status == "profile_failed" and "reference" in follow.message
 
 
-def test_cli_run_report_and_profile(env, capsys, tmp_path):
+def test_cli_run_report_and_profile(env, capsys, tmp_path, monkeypatch):
     register_and_release(env)
     data = tmp_path / "adhoc"
     data.mkdir()
@@ -194,6 +194,11 @@ def test_cli_run_report_and_profile(env, capsys, tmp_path):
     assert "charges" in result["drifted_features"]
     assert main(["drift", "report", result["report_id"], "--home", home]) == 0
     assert capsys.readouterr().out.strip() == result["html_uri"]
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    assert main(["drift", "report", result["report_id"], "--open", "--home", home]) == 0
+    assert opened == [Path(result["html_uri"]).resolve().as_uri()]
+    capsys.readouterr()
     assert main(["drift", "report", "missing-report", "--home", home]) == 4
     target = tmp_path / "profile.json"
     assert main(["drift", "profile", str(env["package"] / "reference.csv"), "--out", str(target)]) == 0
