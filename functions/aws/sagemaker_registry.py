@@ -18,7 +18,7 @@ def _apply(detail: aws_sagemaker.SageMakerDetail) -> dict[str, Any]:
     return reply(outcome)
 
 
-@lambda_entry("sagemaker_registry", correlation_id_path="id")
+@lambda_entry("sagemaker_registry")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Apply one model package state change, once per (ARN, approval status)."""
     detail = aws_sagemaker.parse(event)

@@ -136,11 +136,18 @@ def test_missing_manifest_object_is_a_typed_failure(aws_stack):
     {"detail-type": "Object Created", "detail": {"bucket": {}}},
     ["not", "an", "object"],
 ])
-def test_wrong_shapes_fail_without_raising_or_writing(aws_stack, event, caplog):
-    reply = upload(event, LambdaContext())
+def test_wrong_shapes_fail_without_raising_or_writing(aws_stack, event, capsys):
+    context = LambdaContext()
+    reply = upload(event, context)
     assert reply["status"] == "failed" and reply["error"] == "invalid_event"
     assert reply["message"]
     assert registry().list_models() == []
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    logged = [r for r in lines if r.get("level") == "ERROR" and "rejected the event" in r.get("message", "")]
+    assert logged and logged[0]["error"]["error"] == "invalid_event"  # Powertools JSON log with the typed error
+    assert logged[0]["function_request_id"] == context.aws_request_id
+    emf = [r for r in lines if "_aws" in r]
+    assert emf and emf[-1].get("Failed") == [1.0]  # the EMF metric CloudWatch extracts
 
 
 def test_transient_errors_raise_so_lambda_retries(aws_stack, make_package, monkeypatch):

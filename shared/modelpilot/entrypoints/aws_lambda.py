@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.config import ENV
@@ -40,7 +41,18 @@ def logger() -> Any:
     """Return the Powertools logger of the functions (JSON, one per container)."""
     from aws_lambda_powertools import Logger
 
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "modelpilot"))
+    stream: Any = _Stdout()
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "modelpilot"), stream=stream)
+
+
+class _Stdout:
+    """Writes to whatever ``sys.stdout`` is now (a redirected stdout must not break a cached logger)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 @functools.cache
@@ -142,7 +154,13 @@ def run_once(kind: str, key: dict[str, Any], work: Callable[[], dict[str, Any]],
         return failure(exc)
 
 
-def lambda_entry(name: str, *, correlation_id_path: str | None = None) -> Callable[[Any], Any]:
+#: the correlation id of any trigger: EventBridge event id, API request id, S3 request id, SNS message id
+CORRELATION_PATH = (
+    'id || requestContext.requestId || Records[0].responseElements."x-amz-request-id" || Records[0].Sns.MessageId'
+)
+
+
+def lambda_entry(name: str, *, correlation_id_path: str = CORRELATION_PATH) -> Callable[[Any], Any]:
     """Decorate a Lambda handler ``(event, context) -> dict`` (see the module docstring)."""
 
     def wrap(handler: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
