@@ -1,6 +1,6 @@
 // ModelPilot on Azure Functions (Flex Consumption, Python 3.11).
 //
-// Deploy in two steps, because Event Grid validates that a subscription's function exists:
+// Deploy in three steps (Event Grid checks that a subscription's function exists, so subscriptions come last):
 //   1. az deployment group create -g <rg> -f infra/azure/main.bicep -p name=<prefix>
 //   2. func azure functionapp publish <functionAppName>
 //   3. az deployment group create -g <rg> -f infra/azure/main.bicep -p name=<prefix> deploySubscriptions=true
