@@ -155,6 +155,9 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
     assert services.policy.environments == ["staging", "prod"]
     assert services.data_root == f"s3://{stack.bucket}/monitoring"
     assert services.registry.list_models() == []
+    services.artifacts.write_bytes(f"s3://{stack.bucket}/monitoring/x.json", b"{}")
+    head = stack.client("s3").head_object(Bucket=stack.bucket, Key="monitoring/x.json")
+    assert head["ServerSideEncryption"] == "aws:kms"  # the bucket's default encryption
     source = services.metrics_sources["cloudwatch"]  # the SLO engine's CloudWatch source, wired lazily
     assert type(source).__name__ == "CloudWatchMetricsSource" and source.endpoint_url == stack.endpoint
     with pytest.raises(InvalidInput, match="MODELPILOT_REGISTRY_TABLE"):

@@ -42,12 +42,13 @@ class S3ArtifactStore(ArtifactStore):
     client:
         A boto3 S3 client (injected).
     sse:
-        Server-side encryption of written objects: ``"AES256"`` or ``"aws:kms"``.
+        Server-side encryption asked for on every write: ``"AES256"`` or ``"aws:kms"``; None relies on the
+        bucket's default encryption (the stack's bucket defaults to SSE-KMS with its own key).
     kms_key_id:
         The KMS key for ``"aws:kms"`` (default: the bucket's or the AWS-managed key).
     """
 
-    def __init__(self, client: Any, *, sse: str = "AES256", kms_key_id: str | None = None) -> None:
+    def __init__(self, client: Any, *, sse: str | None = "AES256", kms_key_id: str | None = None) -> None:
         self.client = client
         self.sse = sse
         self.kms_key_id = kms_key_id
@@ -121,8 +122,9 @@ class S3ArtifactStore(ArtifactStore):
             "Key": key,
             "Body": data,
             "ContentType": content_type,
-            "ServerSideEncryption": self.sse,
         }
+        if self.sse:
+            kwargs["ServerSideEncryption"] = self.sse
         if self.kms_key_id and self.sse == "aws:kms":
             kwargs["SSEKMSKeyId"] = self.kms_key_id
         if write_once:

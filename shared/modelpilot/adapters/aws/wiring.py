@@ -89,7 +89,9 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     parts: dict[str, Any] = {}
     if "registry" not in overrides:
         parts["registry"] = DynamoDbRegistry(str(settings.registry_table), make("dynamodb"))
-    artifacts = overrides.get("artifacts") or S3ArtifactStore(make("s3"))
+    # SSE: the model bucket's default encryption (SSE-KMS with the stack's key, template.yaml) applies to
+    # every write; asking for "aws:kms" without a key id here would pick the AWS-managed key instead
+    artifacts = overrides.get("artifacts") or S3ArtifactStore(make("s3"), sse=None)
     parts["artifacts"] = artifacts
     parts["publisher"] = (
         EventBridgePublisher(settings.event_bus, make("events")) if settings.event_bus else LoggingPublisher()
