@@ -177,3 +177,22 @@ def test_records_for_one_key_are_ordered_by_sequencer(aws_stack, make_package):
     reply = upload(event, LambdaContext())
     assert len(reply["results"]) == 1  # only the newest record of the key is handled
     assert registry().audit_records("churn")[0].trigger.endswith("#newer")
+
+
+def test_upload_with_reference_data_builds_the_drift_profile_in_the_bucket(aws_stack, tmp_path):
+    import random
+
+    from modelpilot.package_builder import write_package
+
+    rng = random.Random(7)
+    rows = ["tenure_months,plan"] + [f"{rng.randint(0, 72)},{rng.choice(['basic', 'pro'])}" for _ in range(300)]
+    root = tmp_path / "pkg"
+    write_package(root, files={"model.bin": b"weights" * 100, "reference.csv": "\n".join(rows).encode()},
+                  name="churn", framework="numpy-logreg", metrics={"auc": 0.9}, reference_data_uri="reference.csv",
+                  features=[{"name": "tenure_months", "type": "numeric", "minimum": 0},
+                            {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro"]}])
+    key = upload_package(aws_stack, root, "models/churn/v1")
+    [result] = upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"]
+    assert result["status"] == "registered"
+    profiles = aws_stack.client("s3").list_objects_v2(Bucket=aws_stack.bucket, Prefix="monitoring/profiles/churn/")
+    assert [o["Key"] for o in profiles.get("Contents", [])] == ["monitoring/profiles/churn/v1/reference-profile.json"]
