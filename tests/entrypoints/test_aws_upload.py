@@ -123,9 +123,10 @@ def test_same_size_wrong_digest(aws_stack, make_package):
 
 
 def test_missing_manifest_object_is_a_typed_failure(aws_stack):
-    [result] = upload(s3_notification(aws_stack.bucket, "models/ghost pkg/v1/modelpilot.json"),
+    [result] = upload(s3_notification(aws_stack.bucket, "models/ghost pkg/v1 ünï/modelpilot.json"),
                       LambdaContext())["results"]
     assert result["status"] == "failed" and result["error"] == "manifest_missing"
+    assert "models/ghost pkg/v1 ünï" in result["message"]  # the decoded key, not the form-encoded one
     assert registry().list_models() == []
 
 

@@ -9,6 +9,9 @@ last; the manifest's object-created event registers the package at that prefix.
 * ``s3:TestEvent`` messages (sent when a notification is configured) are ignored.
 * Several records for the same key are ordered by ``sequencer`` (right-padded
   with zeros, then compared as strings) and only the newest is handled.
+  Across deliveries, order cannot go wrong: registration reads the package as
+  it is now, so a late, stale notification finds the newest manifest's digest
+  already registered and changes nothing.
 """
 
 from __future__ import annotations
