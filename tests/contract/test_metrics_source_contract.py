@@ -8,6 +8,7 @@ asked for the same windows and must agree, including "no data" before the traffi
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -75,7 +76,8 @@ def _cloudwatch(tmp_path_factory):
     host, port = server.get_host_and_port()
     client = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=f"http://{host}:{port}",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    dims = [{"Name": "EndpointName", "Value": "churn-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    endpoint = f"churn-prod-{uuid.uuid4().hex[:8]}"     # moto ignores the namespace when dimensions are given
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     data = []
     for i in range(MINUTES):
         data.append({"MetricName": "Invocations", "Dimensions": dims, "Timestamp": _at(i), "Value": 100.0})
@@ -84,7 +86,7 @@ def _cloudwatch(tmp_path_factory):
     for start in range(0, len(data), 20):
         client.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 20])
     spec = _slo({"kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability",
-                 "endpoint_name": "churn-prod"})
+                 "endpoint_name": endpoint})
     return CloudWatchMetricsSource(client), spec, server.stop
 
 

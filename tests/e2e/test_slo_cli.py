@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 import yaml
 
 from modelpilot.cli import main
-from tests.support.slo import SLO_POLICY, make_package, request_lines
+from tests.support.slo import SLO_POLICY, cli_json, make_package, request_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,13 +46,13 @@ def test_ingest_check_status_and_automatic_rollback(home, tmp_path, capsys):
     availability = next(r for r in rows if " availability " in r)
     assert "1h=25.00" in availability and "page (1h/5m)" in availability and "99%" in availability
     code, out, _ = _run(capsys, "slo", "status", "--json", "--home", str(home))
-    data = json.loads(out)
+    data = cli_json(out)
     assert {(r["slo"], r["state"]) for r in data} == {("availability", "alert"), ("latency", "ok")}
     assert data[0]["burn_rates"]["1h"] == pytest.approx(25.0)
     code, out, _ = _run(capsys, "slo", "check", "--home", str(home))
     assert code == 0 and "rolled back v2 -> v1" in out
     code, out, _ = _run(capsys, "audit", "show", "churn", "--json", "--home", str(home))
-    actions = [r["action"] for r in json.loads(out)]
+    actions = [r["action"] for r in cli_json(out)]
     assert actions[-2:] == ["slo_breach", "rollback"]
     notifications = (home / "notifications.jsonl").read_text().splitlines()
     assert any("ModelRolledBack" in n for n in notifications) and any("SloBurnAlert" in n for n in notifications)
@@ -85,7 +84,7 @@ def test_rules_for_both_formats(tmp_path, capsys):
     assert code == 0 and yaml.safe_load(out)["groups"][0]["name"] == "modelpilot-slo-churn-prod-availability"
     code, out, _ = _run(capsys, "slo", "rules", "--format", "cloudwatch", "--json", "--policy", policy,
                         "--home", str(tmp_path))
-    assert code == 0 and json.loads(out)["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert code == 0 and cli_json(out)["AWSTemplateFormatVersion"] == "2010-09-09"
     code, _out, err = _run(capsys, "slo", "rules", "--format", "cloudwatch", "--home", str(tmp_path))
     assert code == 2 and "no SLO reads CloudWatch" in err
 

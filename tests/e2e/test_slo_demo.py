@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from modelpilot.cli import main
+from tests.support.slo import cli_json
 
 
 def test_demo_pages_and_rolls_v4_back_to_v1(tmp_path, capsys):
     home = tmp_path / "demo-home"
     assert main(["demo", "--json", "--home", str(home)]) == 0
-    timeline = json.loads(capsys.readouterr().out)["timeline"]
+    timeline = cli_json(capsys.readouterr().out)["timeline"]
     events = [t["event"] for t in timeline]
     assert any("churn v4 promoted to prod" in e for e in events)
     page = next(i for i, e in enumerate(events) if e.startswith("SLO availability on churn prod page"))
     rollback = next(i for i, e in enumerate(events) if e.startswith("automatic rollback"))
     assert page < rollback and "rolled back v4 -> v1" in events[rollback]
     assert main(["audit", "show", "churn", "--json", "--home", str(home)]) == 0
-    records = json.loads(capsys.readouterr().out)
+    records = cli_json(capsys.readouterr().out)
     auto = [r for r in records if r["action"] == "rollback" and r["actor"] == "system:slo"]
     assert len(auto) == 1 and auto[0]["from_version"] == 4 and auto[0]["to_version"] == 1
     assert auto[0]["evidence"]["alert"]["severity"] == "page"
     assert [r["to_version"] for r in records if r["action"] == "slo_breach"] == [4]
     assert main(["slo", "status", "churn", "--json", "--home", str(home)]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = cli_json(capsys.readouterr().out)
     assert {r["slo"] for r in rows} == {"availability", "latency"} and {r["version"] for r in rows} == {1}

@@ -3,7 +3,9 @@
 moto answers ``GetMetricData`` for the plain statistics (Sum, SampleCount, Average,
 Minimum, Maximum) but fails on percentile and trimmed statistics (``p99``,
 ``TC(…)``), so these tests use ``Sum``; the SageMaker latency template (which reads
-``TC(:threshold)``) is covered by the query it builds, not by moto.
+``TC(:threshold)``) is covered by the query it builds, not by moto. moto also
+ignores the namespace of a query that has dimensions, so every test uses its own
+dimension values (moto's backends are shared by every server in the process).
 """
 
 from __future__ import annotations
@@ -64,13 +66,13 @@ def _spec(namespace: str, endpoint_name: str) -> SloSpec:
 
 
 def test_put_metric_data_then_get_metric_data_counts(client):
-    ns = f"Test/{uuid.uuid4().hex[:8]}"
-    dims = {"EndpointName": "churn-prod", "VariantName": "AllTraffic"}
+    ns, endpoint = f"Test/{uuid.uuid4().hex[:8]}", f"churn-prod-{uuid.uuid4().hex[:8]}"
+    dims = {"EndpointName": endpoint, "VariantName": "AllTraffic"}
     # 100 invocations a minute for the last 2 hours, 5 errors a minute in the last 30 minutes
     _put(client, ns, "Invocations", dims, [(m, 100.0) for m in range(1, 121)])
     _put(client, ns, "Invocation5XXErrors", dims, [(m, 5.0) for m in range(1, 31)])
     source = CloudWatchMetricsSource(client)
-    spec = _spec(ns, "churn-prod")
+    spec = _spec(ns, endpoint)
     hour = source.counts(spec.query("churn", version=1), END - timedelta(hours=1), END)
     assert (hour.total, hour.total - hour.good) == (6000.0, 150.0)
     assert hour.points >= 1
@@ -80,7 +82,7 @@ def test_put_metric_data_then_get_metric_data_counts(client):
 
 def test_missing_metrics_are_missing_data(client):
     source = CloudWatchMetricsSource(client)
-    counts = source.counts(_spec(f"Test/{uuid.uuid4().hex[:8]}", "nothing").query("m", version=1),
+    counts = source.counts(_spec(f"Test/{uuid.uuid4().hex[:8]}", f"nothing-{uuid.uuid4().hex}").query("m", version=1),
                            END - timedelta(hours=1), END)
     assert counts.points == 0 and counts.total == 0
 
@@ -89,10 +91,10 @@ def test_counts_many_batches_windows_in_few_calls(client):
     ns = f"Test/{uuid.uuid4().hex[:8]}"
     specs = []
     for n in range(3):
-        dims = {"EndpointName": f"ep-{n}", "VariantName": "AllTraffic"}
+        dims = {"EndpointName": f"ep-{n}-{ns}", "VariantName": "AllTraffic"}
         _put(client, ns, "Invocations", dims, [(m, 10.0 * (n + 1)) for m in range(1, 61)])
         _put(client, ns, "Invocation5XXErrors", dims, [(m, float(n)) for m in range(1, 61)])
-        specs.append(_spec(ns, f"ep-{n}"))
+        specs.append(_spec(ns, f"ep-{n}-{ns}"))
     windows = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=1)]
     requests = [(s.query("m", version=1), END - w, END) for s in specs for w in windows]
     source = CloudWatchMetricsSource(client)
@@ -106,8 +108,8 @@ def test_counts_many_batches_windows_in_few_calls(client):
 
 def test_more_than_500_queries_are_split(client):
     ns = f"Test/{uuid.uuid4().hex[:8]}"
-    spec = _spec(ns, "wide")
-    _put(client, ns, "Invocations", {"EndpointName": "wide", "VariantName": "AllTraffic"}, [(1, 7.0)])
+    spec = _spec(ns, f"wide-{ns}")
+    _put(client, ns, "Invocations", {"EndpointName": f"wide-{ns}", "VariantName": "AllTraffic"}, [(1, 7.0)])
     requests = [(spec.query("m", version=1), END - timedelta(minutes=10), END)] * 300   # 600 queries
     source = CloudWatchMetricsSource(client)
     counts = source.counts_many(requests)

@@ -81,3 +81,14 @@ models:
 
 def dump(data: Any) -> str:
     return json.dumps(data, indent=2, default=str)
+
+
+def cli_json(out: str) -> Any:
+    """Parse the pretty-printed JSON document a ``--json`` command printed.
+
+    Skips one-line JSON log records another test may have routed to stdout
+    (the documents themselves are indented, so they start with a bare ``{`` or ``[``).
+    """
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line in ("{", "[", "[]"))
+    return json.loads("\n".join(lines[start:]))
