@@ -47,15 +47,22 @@ class PrometheusMetricsSource(MetricsSource):
     lookback:
         How far before a window's start to look for each counter's baseline sample
         (at least one scrape interval).
+    raw_window_limit:
+        Windows up to this many seconds are computed from raw samples (exact);
+        longer ones (the 30-day budget window) with the server's ``increase()`` and
+        ``count_over_time()``, so a check never pulls a month of raw samples. Their
+        extrapolation error is at most about one scrape interval over the window.
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0, lookback: int = 300) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, lookback: int = 300,
+                 raw_window_limit: int = 6 * 3600) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise InvalidInput(f"Prometheus URL must be http(s)://host:port, got {url!r}")
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.lookback = lookback
+        self.raw_window_limit = raw_window_limit
 
     # -- HTTP API -------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, str]) -> Any:
@@ -109,7 +116,10 @@ class PrometheusMetricsSource(MetricsSource):
 
     def increase(self, selector: str, start: datetime, end: datetime) -> tuple[float, int]:
         """Return ``(growth of the counters matched by selector in (start, end], samples in the window)``."""
-        span = int((end - start).total_seconds()) + self.lookback
+        seconds = int((end - start).total_seconds())
+        if seconds > self.raw_window_limit:
+            return self._server_increase(selector, seconds, end)
+        span = seconds + self.lookback
         data = self.query(f"{selector}[{span}s]", end)
         if data.get("resultType") != "matrix":
             raise InvalidInput(
@@ -124,6 +134,12 @@ class PrometheusMetricsSource(MetricsSource):
             total += counter_increase(inside, before[-1] if before else None)
             points += len(inside)
         return total, points
+
+    def _server_increase(self, selector: str, seconds: int, end: datetime) -> tuple[float, int]:
+        growth = self.query(f"sum(increase({selector}[{seconds}s]))", end)["result"]
+        samples = self.query(f"sum(count_over_time({selector}[{seconds}s]))", end)["result"]
+        points = int(float(samples[0]["value"][1])) if samples else 0
+        return (float(growth[0]["value"][1]) if growth and points else 0.0), points
 
     def _timeslices(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
         params = query.params or {}
