@@ -412,8 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from modelpilot.telemetry import logs_to_stderr
+
     try:
-        code: int = args.func(args)
+        with logs_to_stderr():
+            code: int = args.func(args)
         return code
     except CliError as exc:
         print(f"modelpilot: error: {exc}", file=sys.stderr)

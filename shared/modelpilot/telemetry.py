@@ -40,6 +40,7 @@ __all__ = [
     "gauge_set",
     "get_logger",
     "histogram_record",
+    "logs_to_stderr",
 ]
 
 SCOPE = "modelpilot"
@@ -257,6 +258,27 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+@contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """Send ModelPilot's logs only to stderr (JSON) inside the block, then restore the handlers.
+
+    The CLI runs its commands in this block so stdout carries nothing but the
+    command's output, whatever handlers a host (e.g. Powertools on Lambda) installed.
+    """
+    root = logging.getLogger(SCOPE)
+    saved = (list(root.handlers), root.level, root.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.handlers = [handler]
+    root.setLevel(os.environ.get("MODELPILOT_LOG_LEVEL", "WARNING").upper())
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.handlers, level, root.propagate = saved[0], saved[1], saved[2]
+        root.setLevel(level)
 
 
 def get_logger(name: str = SCOPE) -> logging.Logger:
