@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,22 @@ import pytest
 from modelpilot.package_builder import write_package
 
 EVENTS = Path(__file__).parent / "events"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_modelpilot_logger():
+    """Undo what a test did to the ``modelpilot`` logger (Powertools attaches a stdout handler on AWS),
+    so one test's logging never leaks into another test's captured output."""
+    root = logging.getLogger("modelpilot")
+    saved = dict(vars(root))
+    saved["handlers"] = list(root.handlers)
+    yield
+    changed = list(root.handlers) != saved["handlers"] or vars(root).keys() != saved.keys()
+    root.__dict__.clear()
+    root.__dict__.update(saved)
+    module = sys.modules.get("modelpilot.entrypoints.aws_lambda")
+    if changed and module is not None and hasattr(getattr(module, "logger", None), "cache_clear"):
+        module.logger.cache_clear()  # the next test builds (and attaches) a fresh Powertools logger
 
 
 def load_event(name: str) -> Any:
