@@ -118,3 +118,16 @@ def test_importing_the_handlers_pulls_in_no_boto3_or_numpy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_function_logging_leaves_the_core_logger_alone():
+    import logging
+
+    from modelpilot.entrypoints.aws_lambda import logger
+    from tests.support.aws_events import LambdaContext, handler
+
+    reply = handler("rollback")({"action": "rollback"}, LambdaContext())
+    assert reply["error"] == "invalid_event"
+    core = logging.getLogger("modelpilot")
+    assert logger().name != "modelpilot"
+    assert not any("Powertools" in type(h.formatter).__name__ for h in core.handlers)  # CLI output stays clean

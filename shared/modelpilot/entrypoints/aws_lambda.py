@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["failure", "lambda_entry", "logger", "metrics", "reply", "run_once", "xray_traceparent"]
 
 IDEMPOTENCY_SECONDS = 7 * 86400
+#: the ``service`` of the functions' Powertools logs (and the name of their logging.Logger)
+LOGGER_SERVICE = "modelpilot-functions"
 
 
 @functools.cache
@@ -42,7 +44,9 @@ def logger() -> Any:
     from aws_lambda_powertools import Logger
 
     stream: Any = _Stdout()
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "modelpilot"), stream=stream)
+    # Powertools names its logging.Logger after the service: "modelpilot" would take over the core's logger
+    # (its level and handlers), so the functions log under a name of their own
+    return Logger(service=LOGGER_SERVICE, stream=stream)
 
 
 class _Stdout:
