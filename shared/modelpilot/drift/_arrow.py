@@ -149,7 +149,7 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
             spool.seek(0)
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
             parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
-            for batch in parquet.iter_batches(batch_size=chunk_rows):
+            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
                 stats.rows += batch.num_rows
                 yield Chunk(
                     {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
