@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,13 @@ import pytest
 
 from modelpilot.cli import main
 from tests.support.azure_functions import AzureApp
+
+
+@pytest.fixture(autouse=True)
+def cli_stdout_only(monkeypatch):
+    """A test run earlier in this process may have put the Lambda logger (JSON lines on stdout) on the
+    ``modelpilot`` logger; a CLI process never has it, so stdout holds only the command's output."""
+    monkeypatch.setattr(logging.getLogger("modelpilot"), "handlers", [])
 
 
 @pytest.fixture
