@@ -43,6 +43,8 @@ typecheck: venv-dev
 
 bench: venv-dev
 	$(PY) benchmarks/cold_start.py
+	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/slo_check.py
 
 # Lambda zips for the runtime's Python and architecture (ARCH=x86_64 to switch); prints unzipped sizes.
 package-aws: venv
