@@ -65,22 +65,26 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
         )
         return "skip"
 
+    head, raw = _header(raw)
+    # every column as text: a stray word in a numeric column is a type error, not a failed file
+    types = {name: pa.string() for name in head}
     stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(block_size=_block_bytes(chunk_rows), use_threads=True),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(column_types=_AllText(), strings_can_be_null=True, null_values=NULLS),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULLS),
         )
     except (pa.ArrowInvalid, StopIteration) as exc:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
     try:
+        text_columns: set[str] = set()
         for batch in reader:
             before, bad[0] = bad[0], 0
             stats.rows += batch.num_rows
             yield Chunk(
-                {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
+                {name: _column(batch.column(i), name, text_columns) for i, name in enumerate(batch.schema.names)},
                 batch.num_rows,
                 before + bad[0],
             )
@@ -89,36 +93,44 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
 
 
-class _AllText(dict[str, Any]):
-    """``column_types`` that reads every column as text."""
+def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
+    """Return the CSV header's column names and the byte stream, header included."""
+    import csv
+    import itertools
 
-    def __missing__(self, key: str) -> Any:
-        import pyarrow as pa
+    seen = b""
+    for chunk in raw:
+        seen += chunk
+        if b"\n" in seen:
+            break
+    line = seen.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    names = next(csv.reader([line]), [])
+    if not any(n.strip() for n in names):
+        raise DataError("the CSV file has no header line")
+    return names, itertools.chain([seen], raw)
 
-        return pa.string()
 
-    def __contains__(self, key: object) -> bool:
-        return True
+def _column(array: Any, name: str = "", text_columns: set[str] | None = None) -> Any:
+    """Return a float64 array when every value parses as a number, else dictionary-encoded text.
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key]
-
-
-def _column(array: Any) -> Any:
-    """Return a float64 array when every value parses as a number, else dictionary-encoded text."""
+    ``text_columns`` remembers the columns that did not parse, so later batches skip the attempt.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_float64(array.type):
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
         return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+    text = text_columns if text_columns is not None else set()
+    if (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name not in text:
         try:
             return np.asarray(
                 pc.cast(pc.utf8_trim_whitespace(array), pa.float64()).to_numpy(zero_copy_only=False),
                 dtype=np.float64,
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
+            text.add(name)
     if pa.types.is_dictionary(array.type):
         encoded = array
     else:

@@ -166,3 +166,16 @@ def test_read_then_profile_end_to_end(tmp_path):
                                                        stats))
     assert cur.rows == 500 and cur.features["tenure"].n == 500
     assert cur.extra_columns == {"extra": 500}
+
+
+@pytest.mark.parametrize("use_arrow", [False, True], ids=["stdlib", "pyarrow"])
+def test_a_stray_word_deep_in_a_numeric_column_is_a_type_error(tmp_path, use_arrow):
+    lines = ["x,c"] + [f"{i}.5,{'ab'[i % 2]}" for i in range(30_000)]
+    lines[25_000] = "oops,a"
+    (tmp_path / "w.csv").write_text("\n".join(lines) + "\n")
+    ref = build_reference({"x": np.arange(100.0), "c": np.array(["a", "b"] * 50, dtype=object)})
+    stats = ReadStats()
+    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats,
+                                                       use_arrow=use_arrow, chunk_rows=2048))
+    assert stats.corrupt_files == 0 and cur.rows == 30_000
+    assert cur.features["x"].type_errors == 1 and cur.features["x"].n == 29_999
