@@ -237,3 +237,12 @@ defaults:
 def put_policy(stack: Stack, text: str = POLICY) -> None:
     """Store the policy file where the AWS backend reads it (``s3://<bucket>/modelpilot.yaml``)."""
     stack.client("s3").put_object(Bucket=stack.bucket, Key="modelpilot.yaml", Body=text.encode())
+
+
+def make_idempotency_store(request: pytest.FixtureRequest) -> Any:
+    """Return a DynamoDB idempotency store on a fresh table (IdempotencyTable of template.yaml) on moto's server."""
+    from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
+
+    endpoint = moto_endpoint(request)
+    ddb = client("dynamodb", endpoint)
+    return DynamoDbIdempotencyStore(create_table(ddb, "IdempotencyTable", unique("idempotency")), ddb)

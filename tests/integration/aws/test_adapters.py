@@ -148,8 +148,9 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
     put_policy(stack, "version: 1\nenvironments: [staging, prod]\n")
     settings = Settings(backend="aws", registry_table=stack.registry_table, model_bucket=stack.bucket,
                         event_bus=stack.event_bus, topic_arn=stack.topic_arn, aws_endpoint_url=stack.endpoint,
-                        aws_region=REGION)
+                        aws_region=REGION, idempotency_table=stack.idempotency_table)
     services = build_services(settings)
+    assert services.idempotency.begin("wiring-check") is None  # the port on the stack's idempotency table
     assert isinstance(services.registry, DynamoDbRegistry) and isinstance(services.artifacts, S3ArtifactStore)
     assert isinstance(services.publisher, EventBridgePublisher) and isinstance(services.notifier, SnsNotifier)
     assert services.policy.environments == ["staging", "prod"]

@@ -103,6 +103,10 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     )
     parts["policy_loader"] = policy_loader(settings, artifacts)
     parts["secrets"] = PowertoolsSecrets(make("ssm"), make("secretsmanager"))
+    if settings.idempotency_table:
+        from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
+
+        parts["idempotency"] = DynamoDbIdempotencyStore(settings.idempotency_table, make("dynamodb"))
     parts["data_root"] = settings.data_root or (
         f"s3://{settings.model_bucket}/monitoring" if settings.model_bucket else ""
     )
