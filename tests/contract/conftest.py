@@ -19,7 +19,7 @@ from modelpilot.testing import InMemoryArtifactStore, InMemoryIdempotencyStore, 
 
 REGISTRIES = ["fake", "sqlite", "dynamodb", "azure_table"]
 ARTIFACT_STORES = ["fake", "folder", "s3", "azure_blob"]
-IDEMPOTENCY_STORES = ["fake", "sqlite", "azure_table"]
+IDEMPOTENCY_STORES = ["fake", "sqlite", "dynamodb", "azure_table"]
 
 
 def _cloud(kind: str, name: str, request: pytest.FixtureRequest) -> Any:
@@ -56,4 +56,6 @@ def idempotency_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
         return InMemoryIdempotencyStore()
     if request.param == "sqlite":
         return SqliteIdempotencyStore(tmp_path / "idem.db")
+    if request.param == "dynamodb":
+        return _cloud("aws", "make_idempotency_store", request)
     return _cloud("azure", "make_idempotency_store", request)
