@@ -1,30 +1,31 @@
-"""The drift batch and the reference-profile build, on the service's ports.
+"""The drift batch on the service's ports: window → report, metrics, status, event.
 
 Called by :mod:`modelpilot.service.drift_handlers` (which stays free of numpy
-at import). Layout under ``Services.data_root``::
-
-    profiles/<model>/v<version>/reference-profile.json
-    captures/<model>/<env>/YYYY/MM/DD/HH/...            (default capture prefix)
-    reports/<model>/<env>/<report id>.json | .html
+at import). Where profiles, captures and reports live: :mod:`modelpilot.drift.store`.
 """
 
 from __future__ import annotations
 
-import posixpath
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
 from modelpilot.domain.events import DriftDetected
 from modelpilot.domain.model import MonitorStatus
-from modelpilot.drift.builder import ProfileAccumulator, build_reference
+from modelpilot.drift.builder import ProfileAccumulator
 from modelpilot.drift.engine import compare_profiles
 from modelpilot.drift.html import render_html
-from modelpilot.drift.profile import Profile
 from modelpilot.drift.readers import ReadStats, read_capture
 from modelpilot.drift.report import DriftReport, report_id
-from modelpilot.exceptions import ArtifactMissing, DataError, InvalidInput
-from modelpilot.policy_drift import DriftPolicy
+from modelpilot.drift.store import (
+    build_profile_for_version,
+    checked,
+    drift_policy,
+    load_reference,
+    profile_uri,
+    report_uris,
+)
+from modelpilot.exceptions import ArtifactMissing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -55,87 +56,6 @@ _METRICS = (
     "chi2_pvalue",
     "ks_pvalue",
 )
-
-
-def drift_policy(svc: Services, model: str) -> DriftPolicy:
-    """Return the model's drift policy (defaults when the policy has no ``drift`` block)."""
-    return svc.policy.model_policy(model).drift or DriftPolicy()
-
-
-def profile_uri(svc: Services, model: str, version: int) -> str:
-    """Return where a version's reference profile lives."""
-    return svc.artifacts.join(svc.data_root, "profiles", model, f"v{version}", "reference-profile.json")
-
-
-def report_uris(svc: Services, model: str, environment: str, rid: str) -> tuple[str, str]:
-    """Return the JSON and HTML URIs of a report."""
-    base = svc.artifacts.join(svc.data_root, "reports", model, environment)
-    return svc.artifacts.join(base, f"{rid}.json"), svc.artifacts.join(base, f"{rid}.html")
-
-
-def _resolve(svc: Services, version: ModelVersion, uri: str) -> str:
-    if "://" in uri or uri.startswith("/") or posixpath.isabs(uri):
-        return uri
-    return svc.artifacts.join(version.package_uri, uri)
-
-
-def _checked(chunks: Iterator[Chunk], stats: ReadStats, limit: float, what: str) -> Iterator[Chunk]:
-    yield from chunks
-    if stats.corrupt_share > limit:
-        raise DataError(
-            f"{what}: {stats.corrupt_share:.1%} of the records are corrupt, more than the policy's "
-            f"limit of {limit:.1%} (e.g. {'; '.join(stats.examples[:3])})",
-            corrupt_rows=stats.corrupt_rows,
-            corrupt_files=stats.corrupt_files,
-        )
-
-
-def build_profile_for_version(
-    svc: Services, version: ModelVersion, data_uri: str | None = None
-) -> tuple[str, Profile, ReadStats]:
-    """Build a version's reference profile from ``data_uri`` (default: the manifest's) and store it."""
-    source = data_uri or version.manifest.reference_data_uri
-    if not source:
-        raise InvalidInput(
-            f"{version.model} v{version.version} has no reference data: set reference_data_uri in "
-            "its manifest or pass the data explicitly",
-            model=version.model,
-        )
-    uri = _resolve(svc, version, source)
-    policy = drift_policy(svc, version.model)
-    names = [f.name for f in version.manifest.features]
-    stats = ReadStats()
-    chunks = _checked(
-        read_capture(svc.artifacts, uri, names, stats),
-        stats,
-        policy.max_corrupt_share,
-        f"reference data {uri}",
-    )
-    profile = build_reference(
-        chunks,
-        version.manifest.features or None,
-        bins=policy.bins,
-        top_k=policy.top_k,
-        meta={
-            "model": version.model,
-            "version": version.version,
-            "source": uri,
-            "manifest_digest": version.manifest_digest,
-        },
-    )
-    target = profile_uri(svc, version.model, version.version)
-    svc.artifacts.write_bytes(target, profile.to_json(), content_type="application/json")
-    return target, profile, stats
-
-
-def load_reference(svc: Services, version: ModelVersion) -> tuple[str, Profile]:
-    """Return the stored reference profile of a version, building it when missing."""
-    uri = profile_uri(svc, version.model, version.version)
-    try:
-        return uri, Profile.from_json(svc.artifacts.read_bytes(uri, max_bytes=256 * 1024 * 1024))
-    except ArtifactMissing:
-        built_uri, profile, _ = build_profile_for_version(svc, version)
-        return built_uri, profile
 
 
 def hour_prefixes(svc: Services, model: str, environment: str, start: datetime, end: datetime) -> list[str]:
@@ -200,7 +120,7 @@ def run_one(
     sources = [data_uri] if data_uri else hour_prefixes(svc, model, environment, start, end)
     stats = ReadStats()
     acc = ProfileAccumulator(reference)
-    for chunk in _checked(
+    for chunk in checked(
         _window_chunks(svc, sources, names, stats),
         stats,
         policy.max_corrupt_share,
