@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelpilot._errors import describe_validation
 from modelpilot.domain.model import ArtifactFile, FeatureSpec, Lineage, Manifest, canonical_json, sha256_hex
 from modelpilot.exceptions import (
     ArtifactMissing,
@@ -163,13 +164,9 @@ def parse_manifest(raw: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
     try:
         doc = ManifestDocument.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        where, message, errors = describe_validation(exc)
         raise ManifestSchemaError(
-            f"{source}: invalid field {where}: {first['msg']}",
-            field=where,
-            source=source,
-            errors=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+            f"{source}: invalid field {where}: {message}", field=where, source=source, errors=errors,
         ) from None
     return Manifest(
         name=doc.name,

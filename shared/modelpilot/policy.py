@@ -33,6 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelpilot._errors import describe_validation
 from modelpilot.domain.durations import parse_duration
 from modelpilot.exceptions import PolicyError, UnknownEnvironment
 from modelpilot.policy_drift import DriftPolicy
@@ -221,13 +222,9 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        where, message, errors = describe_validation(exc)
         raise PolicyError(
-            f"{source}: invalid policy at {where}: {first['msg']}",
-            source=source,
-            field=where,
-            errors=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+            f"{source}: invalid policy at {where}: {message}", source=source, field=where, errors=errors,
         ) from None
 
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from modelpilot._errors import describe_validation
 from modelpilot.exceptions import InvalidEvent
 
 __all__ = ["validate", "validate_as"]
@@ -15,13 +16,8 @@ T = TypeVar("T")
 
 
 def _invalid(exc: ValidationError, what: str) -> InvalidEvent:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "<root>"
-    return InvalidEvent(
-        f"{what}: field {where}: {first['msg']}",
-        field=where,
-        errors=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]],
-    )
+    where, message, errors = describe_validation(exc)
+    return InvalidEvent(f"{what}: field {where}: {message}", field=where, errors=errors)
 
 
 def validate(model: type[M], data: Any, what: str) -> M:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelpilot._errors import describe_validation
 from modelpilot.exceptions import DataError, InvalidInput
 from modelpilot.ports import EventCounts, MetricsSource
 
@@ -232,10 +233,9 @@ def _parse(raw: str, number: int, source: str) -> TelemetryLine:
             f"{source}:{number}: not JSON ({exc.msg}); nothing was ingested", source=source, line=number
         ) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<line>"
+        where, message, _ = describe_validation(exc, root="<line>")
         raise DataError(
-            f"{source}:{number}: invalid {where}: {first['msg']}; nothing was ingested",
+            f"{source}:{number}: invalid {where}: {message}; nothing was ingested",
             source=source,
             line=number,
         ) from None
