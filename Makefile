@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 AZURITE_VERSION ?= 3.35.0
+# checkov pins its own boto3, so it lives in its own virtualenv under .tools, not in the project's
+CHECKOV_VERSION ?= 3.3.30
 TOOLS ?= .tools
 
 .PHONY: demo test venv venv-dev tools lint typecheck bench package-aws clean
@@ -28,13 +30,21 @@ $(TOOLS)/node_modules/.bin/azurite:
 	mkdir -p $(TOOLS)
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) azurite@$(AZURITE_VERSION)
 
-tools: $(TOOLS)/node_modules/.bin/azurite
+# checkov (IaC scanner for template.yaml and the Bicep) in its own virtualenv, linked into .tools/bin
+$(TOOLS)/bin/checkov:
+	mkdir -p $(TOOLS)/bin
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	ln -sf ../checkov/bin/checkov $@
+
+tools: $(TOOLS)/node_modules/.bin/azurite $(TOOLS)/bin/checkov
 
 demo: venv
 	$(VENV)/bin/modelpilot demo
 
 test: venv-dev tools
-	PATH="$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(PY) -m pytest -n 2 -q
+	PATH="$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(PY) -m pytest -n 2 -q
 
 lint: venv-dev
 	$(VENV)/bin/ruff check shared functions tests benchmarks

@@ -18,7 +18,8 @@ BIN = Path(sys.executable).parent
 def _tool(name: str) -> str:
     path = BIN / name if (BIN / name).exists() else shutil.which(name)
     if not path:
-        pytest.fail(f"{name} is not installed; install the dev extras: pip install -e '.[dev]'")
+        pytest.fail(f"{name} is not installed: run 'make tools' (checkov goes to .tools/bin) and "
+                    "pip install -e '.[dev]' (cfn-lint)")
     return str(path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, EndpointConnectionError
+from botocore.parsers import ResponseParserError
 
 from modelpilot.exceptions import ModelPilotError, TransientError
 
@@ -53,6 +54,7 @@ def translate(exc: Exception, what: str) -> ModelPilotError:
         return ModelPilotError(
             f"{what} failed: {code}: {exc.response.get('Error', {}).get('Message', '')}", aws_error=code
         )
-    if isinstance(exc, EndpointConnectionError | ConnectionError | BotoCoreError):
+    if isinstance(exc, EndpointConnectionError | ConnectionError | BotoCoreError | ResponseParserError):
+        # an unreadable reply is an HTTP error page from a failing endpoint: a retry can help
         return TransientError(f"{what}: cannot reach AWS ({type(exc).__name__}: {exc})")
     return ModelPilotError(f"{what} failed: {exc}")

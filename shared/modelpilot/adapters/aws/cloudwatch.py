@@ -86,6 +86,7 @@ class CloudWatchMetricsSource(MetricsSource):
 
     def _fetch(self, queries: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, list[float]]:
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         found: dict[str, list[float]] = {q["Id"]: [] for q in queries}
         kwargs: dict[str, Any] = {
@@ -103,8 +104,8 @@ class CloudWatchMetricsSource(MetricsSource):
                 if status >= 500 or code in {"Throttling", "ThrottlingException", "ServiceUnavailable"}:
                     raise TransientError(f"CloudWatch GetMetricData failed: {code}") from None
                 raise InvalidInput(f"CloudWatch rejected the SLI queries: {exc}") from None
-            except BotoCoreError as exc:
-                raise TransientError(f"cannot reach CloudWatch: {exc}") from None
+            except (BotoCoreError, ResponseParserError) as exc:  # unreadable reply = a failing endpoint's error page
+                raise TransientError(f"cannot reach CloudWatch: {type(exc).__name__}: {exc}") from None
             self.calls += 1
             for result in reply.get("MetricDataResults", []):
                 found.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
