@@ -90,10 +90,20 @@ def _cloudwatch(tmp_path_factory):
     return CloudWatchMetricsSource(client), spec, server.stop
 
 
-@pytest.fixture(scope="module", params=["sqlite", "prometheus", "cloudwatch"])
+def _azure_monitor(tmp_path_factory):
+    from tests.integration.azure.test_azure_monitor_contract import load
+
+    def samples(metric):
+        return [(_at(i), 100.0 if metric == "requests/count" else float(_errors(i))) for i in range(MINUTES)]
+
+    source, spec, _ = load(samples)     # the SDK's MetricsQueryClient over a metrics-API transport
+    return source, spec, None
+
+
+@pytest.fixture(scope="module", params=["sqlite", "prometheus", "cloudwatch", "azure_monitor"])
 def loaded(request, tmp_path_factory):
-    source, spec, stop = {"sqlite": _sqlite, "prometheus": _prometheus,
-                          "cloudwatch": _cloudwatch}[request.param](tmp_path_factory)
+    source, spec, stop = {"sqlite": _sqlite, "prometheus": _prometheus, "cloudwatch": _cloudwatch,
+                          "azure_monitor": _azure_monitor}[request.param](tmp_path_factory)
     yield source, spec.query("churn", version=1)
     if stop is not None:
         stop()

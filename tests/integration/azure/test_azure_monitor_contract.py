@@ -1,98 +1,84 @@
 """The Azure Monitor source on the metrics-source contract's traffic.
 
-The traffic is the one ``tests/contract/test_metrics_source_contract.py`` loads into
-SQLite, Prometheus and CloudWatch (one sample a minute at :30 for the hour before
-END, 100 requests a minute, 5 failing from minute 30 on). Azure Monitor has no
-emulator, so a transport answers like the metrics REST API does: one data point per
-``interval`` bucket of the requested ``timespan``, with the ``total`` of the
-samples in that bucket and no value where there were none.
+:func:`load` is the Azure Monitor backend of ``tests/contract/test_metrics_source_contract.py``:
+Azure Monitor has no emulator, so the SDK's ``MetricsQueryClient`` talks to a
+transport that answers like the metrics REST API does (one data point per
+``interval`` bucket of the requested ``timespan``, the aggregates of the samples in
+that bucket, no value where there were none). The tests here are the Azure-specific
+ones on that traffic: the requests the SDK makes for it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlparse
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
 from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
 from modelpilot.policy_slo import SloSpec
-from tests.support.azure_transport import StaticCredential, canned_transport
+from tests.support.azure_transport import Samples, StaticCredential, canned_transport, metrics_api, query_of
 
-END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
-T = END - timedelta(hours=1)
-MINUTES = 60
 APPI = "/subscriptions/0000/resourceGroups/rg/providers/microsoft.insights/components/appi"
-GRAINS = {"PT1M": 60, "PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600, "PT6H": 21600, "PT12H": 43200,
-          "P1D": 86400}
+SLI = {"kind": "ratio", "source": "azure_monitor",
+       "bad": {"query": APPI, "metric_name": "requests/failed", "dimensions": {"cloud/roleName": "$model"}},
+       "total": {"query": APPI, "metric_name": "requests/count", "dimensions": {"cloud/roleName": "$model"}}}
 
 
-def samples(metric):
-    for i in range(MINUTES):
-        errors = 5 if i >= 30 else 0
-        yield T + timedelta(minutes=i, seconds=30), 100.0 if metric == "requests/count" else float(errors)
+def load(samples: Samples) -> tuple[AzureMonitorMetricsSource, SloSpec, Any]:
+    """Return ``(source, spec, adapter)``: a source whose metrics API serves ``samples``.
+
+    ``samples(name)`` gives the raw samples of ``requests/count`` and ``requests/failed``;
+    ``adapter.seen`` holds the requests the SDK sent.
+    """
+    transport, adapter = canned_transport(metrics_api(samples))
+    spec = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": SLI})
+    return AzureMonitorMetricsSource(StaticCredential(), transport=transport), spec, adapter
 
 
-def metrics_api(request):
-    query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
-    start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in query["timespan"].split("/"))
-    grain = timedelta(seconds=GRAINS[query["interval"]])
-    value = []
-    for name in query["metricnames"].split(","):
-        data, bucket = [], start
-        while bucket < end:
-            inside = [v for at, v in samples(name) if bucket <= at < min(bucket + grain, end)]
-            point = {"timeStamp": bucket.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            if inside:
-                point["total"] = sum(inside)
-            data.append(point)
-            bucket += grain
-        value.append({"name": {"value": name, "localizedValue": name}, "unit": "Count", "errorCode": "Success",
-                      "timeseries": [{"metadatavalues": [], "data": data}]})
-    return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
-                 "namespace": "microsoft.insights/components", "resourceregion": "westeurope"}, {}
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+T = END - timedelta(hours=1)
+
+
+def traffic(name: str) -> list[tuple[datetime, float]]:
+    """100 requests a minute at :30 for the hour before END, 5 failing from minute 30 on."""
+    return [(T + timedelta(minutes=i, seconds=30), 100.0 if name == "requests/count" else 5.0 * (i >= 30))
+            for i in range(60)]
 
 
 @pytest.fixture
 def loaded():
-    transport, _ = canned_transport(metrics_api)
-    spec = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "ratio", "source": "azure_monitor",
-        "bad": {"query": APPI, "metric_name": "requests/failed", "dimensions": {"cloud/roleName": "$model"}},
-        "total": {"query": APPI, "metric_name": "requests/count", "dimensions": {"cloud/roleName": "$model"}}}})
-    return AzureMonitorMetricsSource(StaticCredential(), transport=transport), spec.query("churn", version=1)
+    source, spec, adapter = load(traffic)
+    return source, spec.query("churn", version=1), adapter
 
 
-@pytest.mark.parametrize(("start", "end", "total", "bad"), [
-    (T, END, 6000.0, 150.0),
-    (END - timedelta(minutes=30), END, 3000.0, 150.0),
-    (END - timedelta(minutes=5), END, 500.0, 25.0),
-    (T, T + timedelta(minutes=30), 3000.0, 0.0),
-])
-def test_counts_of_known_traffic(loaded, start, end, total, bad):
-    source, query = loaded
-    counts = source.counts(query, start, end)
-    assert counts.points > 0
-    assert (counts.total, counts.total - counts.good) == (total, bad)
-
-
-def test_window_before_any_traffic_is_missing_data(loaded):
-    source, query = loaded
-    counts = source.counts(query, T - timedelta(hours=3), T - timedelta(hours=2))
-    assert counts.points == 0 and counts.total == 0
-
-
-def test_counts_many_matches_counts(loaded):
-    source, query = loaded
-    windows = [(query, END - timedelta(minutes=m), END) for m in (5, 30, 60)]
-    assert source.counts_many(windows) == [source.counts(q, s, e) for q, s, e in windows]
+def test_one_call_reads_total_and_bad_with_the_sdk(loaded):
+    source, query, adapter = loaded
+    counts = source.counts(query, END - timedelta(minutes=30), END)
+    assert (counts.total, counts.total - counts.good, counts.points) == (3000.0, 150.0, 30)
+    (request,) = adapter.seen
+    sent = query_of(request)
+    assert urlparse(request.url).path == f"{APPI}/providers/Microsoft.Insights/metrics"
+    assert sent["metricnames"] == "requests/count,requests/failed"
+    assert sent["timespan"] == "2026-11-20T11:30:00.000Z/2026-11-20T12:00:00.000Z"
+    assert (sent["interval"], sent["aggregation"]) == ("PT1M", "Total")
+    assert sent["$filter"] == "cloud/roleName eq 'churn'"
+    assert "api-version" in sent and request.headers["Authorization"] == "Bearer test-token"
 
 
 def test_a_thirty_day_window_asks_for_coarse_buckets(loaded):
-    source, query = loaded
-    transport, adapter = canned_transport(metrics_api)
-    source = AzureMonitorMetricsSource(StaticCredential(), transport=transport)
+    source, query, adapter = loaded
     counts = source.counts(query, END - timedelta(days=30), END)
     assert (counts.total, counts.total - counts.good) == (6000.0, 150.0)
-    assert {parse_qs(urlparse(r.url).query)["interval"][0] for r in adapter.seen} == {"PT30M"}
+    assert {query_of(r)["interval"] for r in adapter.seen} == {"PT30M"}
     assert source.calls == 1  # total and bad of one resource, filter and aggregation: one call
+
+
+def test_a_fixed_interval_in_the_sli_params(loaded):
+    source, query, adapter = loaded
+    query = replace(query, params={**(query.params or {}), "interval": "PT5M"})
+    counts = source.counts(query, END - timedelta(minutes=30), END)
+    assert (counts.total, counts.total - counts.good, counts.points) == (3000.0, 150.0, 6)
+    assert query_of(adapter.seen[-1])["interval"] == "PT5M"

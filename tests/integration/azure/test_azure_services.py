@@ -1,24 +1,22 @@
-"""Event Grid, Key Vault, Azure Monitor and the wiring.
+"""Event Grid, Key Vault and the wiring (Azure Monitor: ``test_azure_monitor.py``).
 
 Event Grid is exercised over real HTTP against a listener on 127.0.0.1; Key Vault
-and Azure Monitor (no emulators) through the SDK's transport with recorded
-response shapes of their REST APIs; the wiring against Azurite.
+(no emulator) through the SDK's transport with recorded response shapes of its
+REST API; the wiring against Azurite.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
 
 from modelpilot.config import Settings
 from modelpilot.domain.events import ModelPromoted, ModelRolledBack
 from modelpilot.exceptions import DataError, InvalidInput, NotFound, TransientError
-from modelpilot.ports import SliQuery
 from tests.support import azure as az
 from tests.support.azure_transport import StaticCredential, canned_transport
 
@@ -122,81 +120,6 @@ def test_key_vault_secrets_through_the_sdk():
         secrets.get_secret("nope")
 
 
-# -- Azure Monitor -----------------------------------------------------------------------
-APPI = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/modelpilot/providers/"
-        "microsoft.insights/components/appi-modelpilot")
-
-
-def metric(name, totals, unit="Count"):
-    """One metric of a metrics REST response, as Azure Monitor returns it (``total`` may be null)."""
-    start = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    return {
-        "id": f"{APPI}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
-        "name": {"value": name, "localizedValue": name}, "displayDescription": "", "unit": unit, "errorCode": "Success",
-        "timeseries": [{"metadatavalues": [], "data": [
-            {"timeStamp": (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             **({"total": t} if t is not None else {})} for i, t in enumerate(totals)]}],
-    }
-
-
-def metrics_response(*metrics):
-    return {"cost": 59, "timespan": "2026-11-20T10:00:00Z/2026-11-20T10:05:00Z", "interval": "PT1M",
-            "value": list(metrics), "namespace": "microsoft.insights/components", "resourceregion": "westeurope"}
-
-
-def monitor_source(handler, **kw):
-    from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
-
-    transport, adapter = canned_transport(handler)
-    return AzureMonitorMetricsSource(StaticCredential(), transport=transport, **kw), adapter
-
-
-START, END = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
-SLI = SliQuery(source="azure_monitor", kind="availability", total="requests/count", bad="requests/failed",
-               params={"resource_uri": APPI, "filter": "cloud/roleName eq 'churn-prod'"})
-
-
-def test_monitor_counts_good_and_total_from_one_metrics_call():
-    body = metrics_response(metric("requests/count", [100, 120, None, 80, 100]),
-                            metric("requests/failed", [1, 0, None, 3, 1]))
-    source, adapter = monitor_source(lambda r: (200, body, {}))
-    counts = source.counts(SLI, START, END)
-    assert (counts.total, counts.good, counts.points) == (400.0, 395.0, 4)
-    (request,) = adapter.seen
-    url = urlparse(request.url)
-    query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    assert url.path == f"{APPI}/providers/Microsoft.Insights/metrics"
-    assert query["metricnames"] == "requests/count,requests/failed"
-    assert query["aggregation"] == "Total" and query["interval"] == "PT1M"
-    assert query["timespan"] == "2026-11-20T10:00:00Z/2026-11-20T10:05:00Z"
-    assert query["$filter"] == "cloud/roleName eq 'churn-prod'"
-    assert request.headers["Authorization"] == "Bearer test-token"
-
-
-def test_monitor_with_a_good_metric_and_no_data():
-    sli = SliQuery(source="azure_monitor", kind="latency", total="requests/count", good="requests/fast",
-                   params={"resource_uri": APPI})
-    body = metrics_response(metric("requests/count", [None, None]), metric("requests/fast", [None, None]))
-    counts = monitor_source(lambda r: (200, body, {}))[0].counts(sli, START, END)
-    assert (counts.good, counts.total, counts.points) == (0.0, 0.0, 0)
-
-
-def test_monitor_errors_are_typed():
-    with pytest.raises(InvalidInput, match="resource_uri"):
-        monitor_source(lambda r: (200, {}, {}))[0].counts(SliQuery("azure_monitor", "a", "x", bad="y"), START, END)
-    broken = metric("requests/failed", [])
-    broken.update(errorCode="BadRequest", errorMessage="metric not supported")
-    body = metrics_response(metric("requests/count", [1]), broken)
-    with pytest.raises(DataError, match="metric not supported"):
-        monitor_source(lambda r: (200, body, {}))[0].counts(SLI, START, END)
-    with pytest.raises(DataError, match="requests/failed"):
-        monitor_source(lambda r: (200, metrics_response(metric("requests/count", [1])), {}))[0].counts(
-            SLI, START, END)
-    throttled = {"error": {"code": "TooManyRequests", "message": "throttled"}}
-    with pytest.raises(TransientError):
-        monitor_source(lambda r: (503, throttled, {}), retries=0)[0].counts(SLI, START, END)
-
-
 # -- wiring ------------------------------------------------------------------------------
 def test_wiring_from_a_named_connection_setting(request, monkeypatch):
     from modelpilot.adapters.azure.blob import BlobArtifactStore
@@ -248,18 +171,3 @@ def test_blob_uris_are_checked():
         with pytest.raises(DataError):
             split_uri(bad)
 
-
-def test_monitor_timeslices_count_the_slices_meeting_the_limit():
-    sli = SliQuery(source="azure_monitor", kind="timeslice", total="", params={
-        "counters": {"value": {"query": APPI, "metric_name": "customMetrics/accuracy", "stat": "Average",
-                               "namespace": "azure.applicationinsights"}},
-        "op": ">=", "limit": 0.8, "slice_seconds": 3600})
-    item = metric("customMetrics/accuracy", [])
-    item["timeseries"][0]["data"] = [{"timeStamp": f"2026-11-20T{h:02d}:00:00Z", "average": a}
-                                     for h, a in enumerate([0.91, 0.79, None, 0.85])]
-    source, adapter = monitor_source(lambda r: (200, metrics_response(item), {}))
-    counts = source.counts(sli, START, START + timedelta(hours=4))
-    assert (counts.good, counts.total, counts.points) == (2.0, 3.0, 3)
-    query = {k: v[0] for k, v in parse_qs(urlparse(adapter.seen[0].url).query).items()}
-    assert (query["interval"], query["aggregation"], query["metricnamespace"]) == (
-        "PT1H", "Average", "azure.applicationinsights")

@@ -1,10 +1,9 @@
 """Azure Monitor metrics as an SLO metrics source.
 
-Counts come from the Azure Monitor metrics REST API (the API behind the
-azure-monitor-query metrics clients): ``GET {resource}/providers/Microsoft.Insights/metrics``.
-It is called through azure-core's pipeline (bearer token from the injected
-credential, the SDK's retry policy, an injectable transport): azure-monitor-query
-2.x no longer ships a metrics client, so the adapter does not depend on one.
+Counts come from azure-monitor-query's :class:`~azure.monitor.query.MetricsQueryClient`
+(``query_resource``: the metrics REST API ``GET {resource}/providers/Microsoft.Insights/metrics``),
+with the injected credential (role *Monitoring Reader*), the SDK's retry policy and
+an injectable transport or client.
 
 An SLI's counters (``params["counters"]``, as :meth:`modelpilot.policy_slo.SloSpec.query`
 builds them) name the metric: ``query`` is the resource id, ``metric_name`` the
@@ -21,36 +20,49 @@ and ``stat`` the aggregation (``Sum`` → ``Total``). In the policy file::
 
 Counters of one resource, namespace, filter and aggregation are read in one call.
 ``timeslice`` SLIs read ``value`` per slice and count the slices that meet the limit.
+Throttling (429), server errors (5xx) and unreachable endpoints are
+:class:`~modelpilot.exceptions.TransientError`; other refusals (4xx) are
+:class:`~modelpilot.exceptions.InvalidInput` (401/403: :class:`~modelpilot.exceptions.NotAuthorized`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from azure.core import PipelineClient
-from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy, UserAgentPolicy
-from azure.core.rest import HttpRequest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.monitor.query import MetricsQueryClient
 
-from modelpilot.adapters.azure._errors import azure_errors
-from modelpilot.exceptions import DataError, InvalidInput
+from modelpilot.adapters.azure._errors import RETRYABLE_STATUS
+from modelpilot.exceptions import DataError, InvalidInput, NotAuthorized, TransientError
 from modelpilot.ports import EventCounts, MetricsSource, SliQuery
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import datetime
 
     from azure.core.credentials import TokenCredential
     from azure.core.pipeline.transport import HttpTransport
+    from azure.monitor.query import MetricsQueryResult
 
-__all__ = ["API_VERSION", "AzureMonitorMetricsSource"]
+__all__ = ["ARM", "AzureMonitorMetricsSource"]
 
-API_VERSION = "2023-10-01"
+#: the public cloud's Resource Manager endpoint (sovereign clouds have their own)
 ARM = "https://management.azure.com"
 _AGGREGATION = {"sum": "Total", "total": "Total", "samplecount": "Count", "count": "Count", "average": "Average",
                 "avg": "Average", "maximum": "Maximum", "max": "Maximum", "minimum": "Minimum", "min": "Minimum"}
-#: the time grains the metrics API accepts, in seconds
+#: the time grains the metrics API accepts: seconds → ISO 8601
 _GRAINS = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H", 21600: "PT6H", 43200: "PT12H",
            86400: "P1D"}
+_GRAIN_SECONDS = {iso: seconds for seconds, iso in _GRAINS.items()}
+
+_Group = tuple[str, str | None, str | None, str]
 
 
 class _Metric(NamedTuple):
@@ -61,19 +73,33 @@ class _Metric(NamedTuple):
     name: str
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _grain(seconds: float, points: int = 1440) -> int:
+    """The finest grain (seconds) that keeps the window under ``points`` data points."""
+    return next((g for g in _GRAINS if seconds / g <= points), 86400)
 
 
-def _grain(seconds: float, points: int = 1440) -> str:
-    """The finest grain that keeps the window under ``points`` data points."""
-    return next((g for s, g in _GRAINS.items() if seconds / s <= points), "P1D")
+def _interval(value: Any) -> int:
+    """Return the grain in seconds of ``params.interval`` (``PT5M`` or ``300``)."""
+    seconds = _GRAIN_SECONDS.get(str(value).upper())
+    if seconds is None and str(value).isdigit() and int(value) in _GRAINS:
+        seconds = int(value)
+    if seconds is None:
+        raise InvalidInput(f"Azure Monitor interval {value!r} is not one of {sorted(_GRAIN_SECONDS)}")
+    return seconds
 
 
 def _filter(dimensions: dict[str, str] | None) -> str | None:
     if not dimensions:
         return None
     return " and ".join(f"{k} eq '{str(v).replace(chr(39), chr(39) * 2)}'" for k, v in sorted(dimensions.items()))
+
+
+def _aggregation(stat: str, role: str) -> str:
+    found = _AGGREGATION.get(stat.lower())
+    if found is None:
+        raise InvalidInput(f"Azure Monitor counter {role!r}: stat {stat!r} is not one of "
+                           f"{sorted(set(_AGGREGATION.values()))} (or Sum, SampleCount, Avg, Max, Min)")
+    return found
 
 
 def _metrics(query: SliQuery) -> dict[str, _Metric]:
@@ -94,10 +120,43 @@ def _metrics(query: SliQuery) -> dict[str, _Metric]:
         stat = str(spec.get("stat") or params.get("aggregation") or "Sum")
         found[role] = _Metric(resource, spec.get("namespace") or params.get("namespace"),
                               _filter(spec.get("dimensions")) or params.get("filter"),
-                              _AGGREGATION.get(stat.lower(), stat), str(spec["metric_name"]))
+                              _aggregation(stat, role), str(spec["metric_name"]))
     if "total" not in found and "value" not in found:
         raise InvalidInput("an azure_monitor SLI needs a total counter (or a value for timeslices)")
     return found
+
+
+def _checked(pipeline_response: Any, body: Any, headers: Any) -> Any:
+    """The SDK's ``cls`` hook: refuse a body that is not a metrics answer, or a metric that failed."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise DataError("Azure Monitor answered without a 'value' list of metrics")
+    for item in body["value"]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), dict):
+            raise DataError("Azure Monitor answered with a metric that has no name")
+        if item.get("errorCode", "Success") != "Success":
+            raise DataError(f"Azure Monitor could not read metric {item['name'].get('value')}: "
+                            f"{item.get('errorMessage', item['errorCode'])}")
+    return body
+
+
+@contextmanager
+def _monitor_errors(resource: str) -> Iterator[None]:
+    """Map the SDK's exceptions of one metrics query onto ModelPilot's typed errors."""
+    try:
+        yield
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise TransientError(f"Azure Monitor is unreachable ({type(exc).__name__}); retry later") from exc
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        detail = f"{exc.error.code}: {exc.error.message}" if exc.error is not None else str(exc.reason)
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise TransientError(f"Azure Monitor answered {status} ({detail}); retry later", status=status) from exc
+        if isinstance(exc, ClientAuthenticationError) or status == 403:
+            raise NotAuthorized(f"the identity may not read metrics of {resource} (needs Monitoring Reader): "
+                                f"{detail}") from exc
+        raise InvalidInput(f"Azure Monitor refused the metrics query of {resource} ({status} {detail}); check "
+                           "the resource id, metric names, namespace and dimensions of the SLI",
+                           status=status) from exc
 
 
 class AzureMonitorMetricsSource(MetricsSource):
@@ -106,24 +165,28 @@ class AzureMonitorMetricsSource(MetricsSource):
     Parameters
     ----------
     credential:
-        A token credential (``DefaultAzureCredential``; role *Monitoring Reader*).
+        A token credential (``DefaultAzureCredential``; role *Monitoring Reader*). Not needed with ``client``.
     endpoint:
-        The Resource Manager endpoint (sovereign clouds differ).
+        The Resource Manager endpoint (sovereign clouds differ); also the token audience.
     transport:
         An azure-core transport; tests pass one that answers with recorded responses.
     retries:
         Retries of throttled (429) and failed (5xx) requests, with the SDK's backoff.
+    client:
+        A ready ``MetricsQueryClient``; ``credential``, ``endpoint``, ``transport`` and ``retries`` are then unused.
     """
 
-    def __init__(self, credential: TokenCredential, *, endpoint: str = ARM,
-                 transport: HttpTransport[Any, Any] | None = None, retries: int = 3) -> None:
-        policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="modelpilot"), RetryPolicy(retry_total=retries),
-                    BearerTokenCredentialPolicy(credential, f"{endpoint}/.default")]
-        kwargs: dict[str, Any] = {"policies": policies}
-        if transport is not None:
-            kwargs["transport"] = transport
-        self.endpoint = endpoint.rstrip("/")
-        self.client: PipelineClient[Any, Any] = PipelineClient(self.endpoint, **kwargs)
+    def __init__(self, credential: TokenCredential | None = None, *, endpoint: str = ARM,
+                 transport: HttpTransport[Any, Any] | None = None, retries: int = 3,
+                 client: MetricsQueryClient | None = None) -> None:
+        if client is None:
+            if credential is None:
+                raise InvalidInput("AzureMonitorMetricsSource needs a credential or a MetricsQueryClient")
+            kwargs: dict[str, Any] = {"endpoint": endpoint.rstrip("/"), "retry_total": retries}
+            if transport is not None:
+                kwargs["transport"] = transport
+            client = MetricsQueryClient(credential, **kwargs)
+        self.client = client
         self.calls = 0
 
     def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
@@ -133,56 +196,44 @@ class AzureMonitorMetricsSource(MetricsSource):
         params = query.params or {}
         if query.kind == "timeslice":
             slice_seconds = int(params.get("slice_seconds") or 3600)
-            interval = _GRAINS.get(slice_seconds)
-            if interval is None:
+            if slice_seconds not in _GRAINS:
                 raise InvalidInput(f"Azure Monitor slices must be one of {sorted(_GRAINS)} seconds")
+            if "limit" not in params:
+                raise InvalidInput("a timeslice SLI needs params.limit")
             value = metrics["value"]
-            values = self._fetch(value[:4], [value.name], start, end, interval)[value.name]
+            values = self._fetch(value[:4], [value.name], start, end, slice_seconds)[value.name]
             limit, op = float(params["limit"]), params.get("op", ">=")
             met = sum(1 for v in values if (v >= limit if op == ">=" else v <= limit))
             return EventCounts(good=float(met), total=float(len(values)), points=len(values))
-        interval = str(params.get("interval") or _grain((end - start).total_seconds()))
-        groups: dict[tuple[str, str | None, str | None, str], list[str]] = {}
+        grain = _interval(params["interval"]) if params.get("interval") else _grain((end - start).total_seconds())
+        groups: dict[_Group, list[str]] = {}
         for metric in metrics.values():
             groups.setdefault(metric[:4], []).append(metric.name)
         fetched = {(*group, name): points for group, names in groups.items()
-                   for name, points in self._fetch(group, names, start, end, interval).items()}
+                   for name, points in self._fetch(group, names, start, end, grain).items()}
         series = {role: fetched[(*m[:4], m.name)] for role, m in metrics.items()}
         total = float(sum(series["total"]))
         good = float(sum(series["good"])) if "good" in series else total - float(sum(series.get("bad", [])))
         return EventCounts(good=max(good, 0.0), total=total, points=len(series["total"]))
 
-    def _fetch(self, group: tuple[str, str | None, str | None, str], names: list[str], start: datetime,
-               end: datetime, interval: str) -> dict[str, list[float]]:
-        """Return the non-empty data points of metrics ``names`` of one resource (one REST call)."""
+    def _fetch(self, group: _Group, names: list[str], start: datetime, end: datetime,
+               grain: int) -> dict[str, list[float]]:
+        """Return the non-empty data points of metrics ``names`` of one resource (one ``query_resource``)."""
         resource, namespace, flt, aggregation = group
         unique = list(dict.fromkeys(names))
-        query: dict[str, str] = {"api-version": API_VERSION, "metricnames": ",".join(unique),
-                                 "timespan": f"{_iso(start)}/{_iso(end)}", "aggregation": aggregation,
-                                 "interval": interval}
-        if flt:
-            query["$filter"] = flt
-        if namespace:
-            query["metricnamespace"] = namespace
-        url = f"{self.endpoint}{resource}/providers/Microsoft.Insights/metrics"
-        with azure_errors("query Azure Monitor metrics"):
-            response = self.client.send_request(HttpRequest("GET", url, params=query))
-            response.raise_for_status()
+        with _monitor_errors(resource):
+            result = self.client.query_resource(
+                resource, metric_names=unique, timespan=(start, end), granularity=timedelta(seconds=grain),
+                aggregations=[aggregation], filter=flt, metric_namespace=namespace, cls=_checked)
         self.calls += 1
-        body = response.json()
-        return {name: _points(body, name, aggregation) for name in unique}
+        return {name: _points(result, name, aggregation) for name in unique}
 
 
-def _points(body: Any, name: str, aggregation: str) -> list[float]:
+def _points(result: MetricsQueryResult, name: str, aggregation: str) -> list[float]:
     """Return the aggregated value of every data point of metric ``name`` that has one."""
-    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-        raise DataError("Azure Monitor answered without a 'value' list of metrics")
     key = aggregation.lower()
-    for item in body["value"]:
-        if (item.get("name") or {}).get("value") != name:
-            continue
-        if item.get("errorCode", "Success") != "Success":
-            raise DataError(f"Azure Monitor could not read metric {name}: {item.get('errorMessage', '')}")
-        return [float(p[key]) for s in item.get("timeseries") or [] for p in s.get("data") or []
-                if p.get(key) is not None]
+    for metric in result.metrics:
+        if metric.name == name:
+            return [float(value) for series in metric.timeseries for point in series.data
+                    if (value := getattr(point, key)) is not None]
     raise DataError(f"Azure Monitor returned no series for metric {name}")
