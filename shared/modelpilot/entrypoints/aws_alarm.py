@@ -1,17 +1,22 @@
 """CloudWatch alarms: the EventBridge "CloudWatch Alarm State Change" event and the SNS-wrapped notification.
 
-An alarm belongs to a model and environment by its name:
+An alarm belongs to a model and environment by its name,
 ``modelpilot/<model>/<environment>[/<anything>]`` (for example
-``modelpilot/churn/prod/error-rate``). Alarms named otherwise are ignored. The
-idempotency key and the command's trigger are the alarm name plus the
-state-change timestamp, so a redelivered notification changes nothing.
+``modelpilot/churn/prod/error-rate``), or else by its tags ``modelpilot:model``
+and ``modelpilot:environment``, read through an :data:`AlarmTagReader` (on AWS
+``Services.extras["alarm_tags"]``, :class:`modelpilot.adapters.aws.alarm_tags.CloudWatchAlarmTags`).
+The name wins when it follows the convention; tags are read only otherwise.
+Alarms mapped neither way are ignored. The idempotency key and the command's
+trigger are the alarm name plus the state-change timestamp, so a redelivered
+notification changes nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,17 +27,28 @@ from modelpilot.exceptions import InvalidEvent
 
 __all__ = [
     "ACTOR",
+    "ENVIRONMENT_TAG",
+    "MODEL_TAG",
     "NAME_PREFIX",
     "Alarm",
     "AlarmEvent",
+    "AlarmTagReader",
     "SnsAlarmMessage",
+    "find_target",
     "parse_alarms",
+    "tag_target",
     "target",
     "to_command",
 ]
 
 ACTOR = "system:cloudwatch"
 NAME_PREFIX = "modelpilot/"
+MODEL_TAG = "modelpilot:model"
+ENVIRONMENT_TAG = "modelpilot:environment"
+
+#: reads the tags of the alarm with this ARN (empty when it has none that can be read); raises
+#: ``TransientError`` when the lookup may succeed on a retry
+AlarmTagReader: TypeAlias = Callable[[str], Mapping[str, str]]
 
 
 class _State(BaseModel):
@@ -122,12 +138,37 @@ def target(alarm_name: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def to_command(alarm: Alarm) -> HandleAlarm | None:
-    """Return the ``HandleAlarm`` command of an alarm that names a model, else None."""
+def tag_target(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """Return ``(model, environment)`` of an alarm tagged ``modelpilot:model`` and ``modelpilot:environment``."""
+    model = (tags.get(MODEL_TAG) or "").strip()
+    environment = (tags.get(ENVIRONMENT_TAG) or "").strip()
+    if not model or not environment:
+        return None
+    return model, environment
+
+
+def find_target(alarm: Alarm, tags: AlarmTagReader | None = None) -> tuple[str, str, str] | None:
+    """Return ``(model, environment, "name" | "tags")`` of an alarm, else None.
+
+    The name convention wins; the alarm's tags are read (through ``tags``, by the
+    alarm's ARN) only when the name does not follow it. A failed tag lookup
+    raises whatever ``tags`` raises (``TransientError`` when a retry can help).
+    """
     found = target(alarm.name)
+    if found is not None:
+        return (*found, "name")
+    if tags is None or not alarm.arn:
+        return None
+    found = tag_target(tags(alarm.arn))
+    return None if found is None else (*found, "tags")
+
+
+def to_command(alarm: Alarm, tags: AlarmTagReader | None = None) -> HandleAlarm | None:
+    """Return the ``HandleAlarm`` command of an alarm named or tagged for a model, else None."""
+    found = find_target(alarm, tags)
     if found is None:
         return None
-    model, environment = found
+    model, environment, mapped_by = found
     return HandleAlarm(
         model=model,
         environment=environment,
@@ -138,6 +179,7 @@ def to_command(alarm: Alarm) -> HandleAlarm | None:
         trigger=f"alarm:{alarm.name}@{alarm.timestamp}",
         evidence={
             "alarm_arn": alarm.arn,
+            "mapped_by": mapped_by,
             "state_reason": alarm.reason[:1000],
             "state_changed_at": alarm.timestamp,
         },

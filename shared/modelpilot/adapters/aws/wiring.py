@@ -117,6 +117,10 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
                 region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
             )
         }
-    parts["extras"] = {"client_factory": make, "settings": settings}
+    from modelpilot.adapters.aws.alarm_tags import CloudWatchAlarmTags
+
+    # the alarm function reads an alarm's tags when its name names no model; the client is built on first use
+    alarm_tags = CloudWatchAlarmTags(factory=lambda: make("cloudwatch"))
+    parts["extras"] = {"client_factory": make, "settings": settings, "alarm_tags": alarm_tags}
     parts.update(overrides)
     return Services(**parts)
