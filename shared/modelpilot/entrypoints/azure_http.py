@@ -30,21 +30,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.entrypoints.azure_envelope import validation_message
-from modelpilot.exceptions import InvalidInput
+from modelpilot.exceptions import InvalidInput, ModelPilotError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    from modelpilot.domain.commands import Command
 
 __all__ = [
     "AUTH_ENABLED_SETTING",
     "KEY_ACTOR",
+    "Reply",
     "actor_from_headers",
     "approve_command",
+    "history_reply",
     "parse_body",
     "platform_auth_enabled",
     "promote_command",
     "rollback_command",
+    "run_command",
+    "status_reply",
 ]
+
+#: a JSON body and its HTTP status
+Reply = tuple[dict[str, Any], int]
 
 KEY_ACTOR = "function-key"
 #: set to "True" by App Service when its authentication module runs in front of the app
@@ -160,3 +169,48 @@ def rollback_command(model: str, environment: str, raw: bytes, actor: str,
     body: RollbackBody = parse_body(raw, RollbackBody)
     return RollbackModel(model=model, environment=environment, actor=actor, reason=body.reason,
                          to_version=body.to_version, from_version=body.from_version, trigger=key)
+
+
+def _error_reply(exc: ModelPilotError) -> Reply:
+    return exc.to_dict(), 503 if exc.retryable else exc.http_status
+
+
+def run_command(headers: Mapping[str, str], build: Callable[[str, str | None], Command]) -> Reply:
+    """Build a command from the caller (actor, ``Idempotency-Key``), handle it, and shape the reply.
+
+    A blocked promotion answers 409, a retryable failure 503, other typed errors their own status.
+    """
+    from modelpilot.bootstrap import get_bus
+
+    try:
+        actor = actor_from_headers(headers, trusted=platform_auth_enabled())
+        outcome = get_bus().handle(build(actor, headers.get("Idempotency-Key")))
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+    return outcome.to_dict(), 409 if outcome.status == "blocked" else 200
+
+
+def status_reply(model: str | None) -> Reply:
+    """Which version runs in every environment (of one model, or of all)."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.queries import status
+
+    try:
+        services = get_bus().services
+        return {"status": status(services.registry, services.policy, model)}, 200
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+
+
+def history_reply(model: str, environment: str) -> Reply:
+    """Every move of an environment's alias, oldest first."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.queries import alias_history
+
+    try:
+        services = get_bus().services
+        services.policy.check_environment(environment)
+        rows = alias_history(services.registry, model, environment)
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+    return {"model": model, "environment": environment, "history": rows}, 200
