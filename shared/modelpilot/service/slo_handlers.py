@@ -23,8 +23,11 @@ from modelpilot.service.messagebus import Outcome
 from modelpilot.service.slo_evaluation import evaluate_slos
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from modelpilot.domain.commands import CheckSlos, HandleAlarm
     from modelpilot.domain.events import DriftDetected, SloBurnAlert
+    from modelpilot.policy_slo import RollbackPolicy
     from modelpilot.service.messagebus import MessageBus, Services
 
 __all__ = ["check_slos", "handle_alarm", "on_drift_detected", "on_slo_burn_alert"]
@@ -60,18 +63,9 @@ def on_slo_burn_alert(event: SloBurnAlert, bus: MessageBus) -> Outcome | None:
     policy = rollback_policy(bus.services, event.model, event.environment)
     if policy is None or not policy.rolls_back_on(event.severity):
         return None
-    plan = plan_rollback(
-        bus.services,
-        model=event.model,
-        environment=event.environment,
-        from_version=event.version,
-        policy=policy,
-        actor="system:slo",
-        trigger=f"slo:{event.alert_id}",
-        reason=event.summary(),
-        evidence={"alert": event.to_dict()},
-    )
-    return apply_rollback(bus, plan, alert_at=parse_time(event.alert_id.rpartition("@")[2]))
+    return _roll_back(bus, event, policy, actor="system:slo", trigger=f"slo:{event.alert_id}",
+                      evidence={"alert": event.to_dict()},
+                      alert_at=parse_time(event.alert_id.rpartition("@")[2]))
 
 
 def on_drift_detected(event: DriftDetected, bus: MessageBus) -> Outcome | None:
@@ -79,18 +73,17 @@ def on_drift_detected(event: DriftDetected, bus: MessageBus) -> Outcome | None:
     policy = rollback_policy(bus.services, event.model, event.environment)
     if policy is None or not policy.on_critical_drift or event.severity != "critical":
         return None
-    plan = plan_rollback(
-        bus.services,
-        model=event.model,
-        environment=event.environment,
-        from_version=event.version,
-        policy=policy,
-        actor="system:drift",
-        trigger=f"drift:{event.report_id}",
-        reason=event.summary(),
-        evidence={"drift": event.to_dict()},
-    )
-    return apply_rollback(bus, plan, alert_at=None)
+    return _roll_back(bus, event, policy, actor="system:drift", trigger=f"drift:{event.report_id}",
+                      evidence={"drift": event.to_dict()}, alert_at=None)
+
+
+def _roll_back(bus: MessageBus, event: SloBurnAlert | DriftDetected, policy: RollbackPolicy, *, actor: str,
+               trigger: str, evidence: dict[str, Any], alert_at: datetime | None) -> Outcome | None:
+    """Plan and apply the rollback of the version ``event`` reports, with the event as evidence."""
+    plan = plan_rollback(bus.services, model=event.model, environment=event.environment,
+                         from_version=event.version, policy=policy, actor=actor, trigger=trigger,
+                         reason=event.summary(), evidence=evidence)
+    return apply_rollback(bus, plan, alert_at=alert_at)
 
 
 def handle_alarm(cmd: HandleAlarm, svc: Services) -> Outcome:
