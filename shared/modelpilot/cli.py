@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from modelpilot.service.messagebus import MessageBus, Outcome
 
-__all__ = ["EXIT", "main"]
+__all__ = ["EXIT", "add_command", "main"]
 
 EXIT = {"ok": 0, "error": 1, "invalid": 2, "blocked": 3, "not_found": 4, "not_authorized": 5, "conflict": 6,
         "audit_failed": 7}
@@ -287,8 +287,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------
-def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str,
+def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str,
          parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` running ``func``; its ``--help`` shows ``help_`` and one example."""
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=help_, description=f"{help_}\n\nexample:\n  {example}", parents=parents,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -322,35 +323,35 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'modelpilot demo' to see the whole lifecycle in a throwaway home.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = _add(sub, "register", cmd_register, "verify a model package and register it as a new version",
-             "modelpilot register ./packages/churn-v3 --promote", [common])
+    p = add_command(sub, "register", cmd_register, "verify a model package and register it as a new version",
+                    "modelpilot register ./packages/churn-v3 --promote", [common])
     p.add_argument("package", help="package folder (or its modelpilot.json)")
     p.add_argument("--promote", action="store_true", help="then promote to the first environment if the gates pass")
     p.add_argument("--trigger", help="id of the event that caused this (recorded in the audit log)")
 
-    p = _add(sub, "promote", cmd_promote, "evaluate the gates and promote a version into an environment",
-             "modelpilot promote churn --env prod --version 3 --reason 'weekly release'", [common])
+    p = add_command(sub, "promote", cmd_promote, "evaluate the gates and promote a version into an environment",
+                    "modelpilot promote churn --env prod --version 3 --reason 'weekly release'", [common])
     p.add_argument("model")
     p.add_argument("--env", required=True, help="target environment")
     p.add_argument("--version", type=int, help="version (default: the one in the previous environment)")
     p.add_argument("--reason", help="why (recorded in the audit log)")
     p.add_argument("--dry-run", action="store_true", help="evaluate the gates only")
 
-    p = _add(sub, "approve", cmd_approve, "approve a version for an environment (four-eyes)",
-             "modelpilot approve churn 3 --env prod --actor bob@example.com", [common])
+    p = add_command(sub, "approve", cmd_approve, "approve a version for an environment (four-eyes)",
+                    "modelpilot approve churn 3 --env prod --actor bob@example.com", [common])
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.add_argument("--env", required=True)
     p.add_argument("--comment")
 
-    p = _add(sub, "reject", cmd_reject, "mark a version rejected so it can never be promoted",
-             "modelpilot reject churn 4 --reason 'leaks labels'", [common])
+    p = add_command(sub, "reject", cmd_reject, "mark a version rejected so it can never be promoted",
+                    "modelpilot reject churn 4 --reason 'leaks labels'", [common])
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.add_argument("--reason", required=True)
 
-    p = _add(sub, "rollback", cmd_rollback, "roll an environment back to its last healthy version",
-             "modelpilot rollback churn --env prod --reason 'error spike after release'", [common])
+    p = add_command(sub, "rollback", cmd_rollback, "roll an environment back to its last healthy version",
+                    "modelpilot rollback churn --env prod --reason 'error spike after release'", [common])
     p.add_argument("model")
     p.add_argument("--env", required=True)
     p.add_argument("--reason", required=True)
@@ -358,12 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_version", type=int,
                    help="only roll back if the environment still runs this version")
 
-    p = _add(sub, "status", cmd_status, "show which version runs in every environment",
-             "modelpilot status churn --json", [common])
+    p = add_command(sub, "status", cmd_status, "show which version runs in every environment",
+                    "modelpilot status churn --json", [common])
     p.add_argument("model", nargs="?")
 
-    p = _add(sub, "history", cmd_history, "show an alias's history, or the version live at a time",
-             "modelpilot history churn --env prod --at 2026-11-20T12:00:00Z", [common])
+    p = add_command(sub, "history", cmd_history, "show an alias's history, or the version live at a time",
+                    "modelpilot history churn --env prod --at 2026-11-20T12:00:00Z", [common])
     p.add_argument("model")
     p.add_argument("--env", required=True)
     p.add_argument("--at", help="ISO 8601 time: print the version live then")
@@ -371,31 +372,31 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="inspect and verify the audit log",
                            description="inspect and verify the hash-chained audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    p = _add(audit_sub, "verify", cmd_audit_verify, "recompute every hash chain and name the first bad record",
-             "modelpilot audit verify", [common])
+    p = add_command(audit_sub, "verify", cmd_audit_verify, "recompute every hash chain and name the first bad record",
+                    "modelpilot audit verify", [common])
     p.add_argument("model", nargs="?")
-    p = _add(audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn",
-             [common])
+    p = add_command(audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn",
+                    [common])
     p.add_argument("model")
 
     pol = sub.add_parser("policy", help="validate the policy file or print its JSON Schema",
                          description="validate the policy file or print its JSON Schema")
     pol_sub = pol.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    p = _add(pol_sub, "validate", cmd_policy_validate, "check a policy file",
-             "modelpilot policy validate modelpilot.yaml",
-             [common])
+    p = add_command(pol_sub, "validate", cmd_policy_validate, "check a policy file",
+                    "modelpilot policy validate modelpilot.yaml",
+                    [common])
     p.add_argument("file")
-    _add(pol_sub, "schema", cmd_policy_schema, "print the policy JSON Schema", "modelpilot policy schema > policy.json",
-         [common])
+    add_command(pol_sub, "schema", cmd_policy_schema, "print the policy JSON Schema",
+                "modelpilot policy schema > policy.json", [common])
 
     man = sub.add_parser("manifest", help="print the package manifest's JSON Schema",
                          description="print the package manifest's JSON Schema")
     man_sub = man.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
-    _add(man_sub, "schema", cmd_manifest_schema, "print the manifest JSON Schema",
-         "modelpilot manifest schema > modelpilot.schema.json", [common])
+    add_command(man_sub, "schema", cmd_manifest_schema, "print the manifest JSON Schema",
+                "modelpilot manifest schema > modelpilot.schema.json", [common])
 
-    _add(sub, "demo", cmd_demo, "run the whole lifecycle on synthetic models in a throwaway home",
-         "modelpilot demo --home ./demo-home", [common])
+    add_command(sub, "demo", cmd_demo, "run the whole lifecycle on synthetic models in a throwaway home",
+                "modelpilot demo --home ./demo-home", [common])
 
     for name in PLUGINS:
         try:

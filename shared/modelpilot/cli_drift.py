@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.cli import EXIT, CliError, actor, emit, make_bus, table
+from modelpilot.cli import EXIT, CliError, actor, add_command, emit, make_bus, table
 
 if TYPE_CHECKING:
     import argparse
@@ -156,15 +156,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``drift`` command group."""
-    from modelpilot.cli import _add
-
     group = subparsers.add_parser(
         "drift",
         help="data drift and quality: profiles, batches, reports",
         description="data drift and quality: profiles, batches, reports",
     )
     sub = group.add_subparsers(dest="drift_command", metavar="ACTION", required=True)
-    p = _add(
+    p = add_command(
         sub,
         "profile",
         cmd_profile,
@@ -178,7 +176,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--version", type=int)
     p.add_argument("--bins", type=int, default=1000, help="fine equal-mass bins per numeric feature")
     p.add_argument("--top-k", type=int, default=100, help="categorical values kept individually")
-    p = _add(
+    p = add_command(
         sub,
         "run",
         cmd_run,
@@ -191,7 +189,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--window", help="window length, e.g. 24h (default: the policy's)")
     p.add_argument("--data", help="a capture file or folder instead of the time-partitioned prefix")
     p.add_argument("--end", help="end of the window, ISO 8601 (default: now)")
-    p = _add(
+    p = add_command(
         sub,
         "report",
         cmd_report,

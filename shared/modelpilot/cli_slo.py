@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.cli import EXIT, CliError, actor, emit, make_bus, print_outcome, table
+from modelpilot.cli import EXIT, CliError, actor, add_command, emit, make_bus, print_outcome, table
 
 if TYPE_CHECKING:
+    import argparse
+
     from modelpilot.policy_slo import SloSpec
     from modelpilot.service.messagebus import MessageBus
 
@@ -112,38 +113,31 @@ def cmd_telemetry_ingest(args: argparse.Namespace) -> int:
     return EXIT["ok"]
 
 
-def _parser(sub: Any, name: str, func: Any, help_: str, example: str, common: argparse.ArgumentParser) -> Any:
-    parser = sub.add_parser(name, help=help_, description=f"{help_}\n\nexample:\n  {example}", parents=[common],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(func=func)
-    return parser
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``slo`` and ``telemetry`` command groups."""
     slo = subparsers.add_parser("slo", help="SLOs: status, check, OpenSLO import/export, alert rules",
                                 description="SLOs with error budgets and multiwindow burn-rate alerts")
     sub = slo.add_subparsers(dest="slo_command", metavar="ACTION", required=True)
-    p = _parser(sub, "status", cmd_slo_status, "show objective, error budget left and burn rates",
-                "modelpilot slo status churn --json", common)
+    p = add_command(sub, "status", cmd_slo_status, "show objective, error budget left and burn rates",
+                    "modelpilot slo status churn --json", [common])
     p.add_argument("model", nargs="?")
     p.add_argument("--env", help="only this environment")
-    p = _parser(sub, "check", cmd_slo_check, "evaluate the SLOs now: alerts, status, automatic rollback",
-                "modelpilot slo check", common)
+    p = add_command(sub, "check", cmd_slo_check, "evaluate the SLOs now: alerts, status, automatic rollback",
+                    "modelpilot slo check", [common])
     p.add_argument("model", nargs="?")
     p.add_argument("--env", help="only this environment")
-    p = _parser(sub, "import", cmd_slo_import, "turn OpenSLO v1 SLO/SLI YAML into a policy snippet",
-                "modelpilot slo import slo.yaml --model churn --env prod", common)
+    p = add_command(sub, "import", cmd_slo_import, "turn OpenSLO v1 SLO/SLI YAML into a policy snippet",
+                    "modelpilot slo import slo.yaml --model churn --env prod", [common])
     p.add_argument("file")
     p.add_argument("--model", help="model for SLOs without a modelpilot.io/model annotation")
     p.add_argument("--env", help="environment for SLOs without a modelpilot.io/environment annotation")
     p.add_argument("--out", help="write to this file instead of stdout")
-    p = _parser(sub, "export", cmd_slo_export, "write the policy's SLOs as OpenSLO v1 YAML",
-                "modelpilot slo export --out openslo.yaml", common)
+    p = add_command(sub, "export", cmd_slo_export, "write the policy's SLOs as OpenSLO v1 YAML",
+                    "modelpilot slo export --out openslo.yaml", [common])
     p.add_argument("model", nargs="?")
     p.add_argument("--out", help="write to this file instead of stdout")
-    p = _parser(sub, "rules", cmd_slo_rules, "generate Prometheus rules or CloudWatch alarms (CloudFormation)",
-                "modelpilot slo rules --format prometheus --out slo-rules.yaml", common)
+    p = add_command(sub, "rules", cmd_slo_rules, "generate Prometheus rules or CloudWatch alarms (CloudFormation)",
+                    "modelpilot slo rules --format prometheus --out slo-rules.yaml", [common])
     p.add_argument("model", nargs="?")
     p.add_argument("--format", choices=["prometheus", "cloudwatch"], required=True)
     p.add_argument("--out", help="write to this file instead of stdout")
@@ -151,6 +145,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     tel = subparsers.add_parser("telemetry", help="feed request and feedback telemetry to the local store",
                                 description="feed request and feedback telemetry to the local store")
     tsub = tel.add_subparsers(dest="telemetry_command", metavar="ACTION", required=True)
-    p = _parser(tsub, "ingest", cmd_telemetry_ingest, "ingest a JSON-lines file of requests and labelled feedback",
-                "modelpilot telemetry ingest requests.jsonl", common)
+    p = add_command(tsub, "ingest", cmd_telemetry_ingest, "ingest a JSON-lines file of requests and labelled feedback",
+                    "modelpilot telemetry ingest requests.jsonl", [common])
     p.add_argument("file")
