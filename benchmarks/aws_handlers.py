@@ -55,17 +55,32 @@ def report(endpoint: str, runs: int) -> None:
     from modelpilot.package_builder import write_package
 
     ddb, s3, events, sns = (aws.client(s, endpoint) for s in ("dynamodb", "s3", "events", "sns"))
-    names = {"MODELPILOT_REGISTRY_TABLE": aws.create_table(ddb, "RegistryTable", aws.unique("registry")),
-             "MODELPILOT_IDEMPOTENCY_TABLE": aws.create_table(ddb, "IdempotencyTable", aws.unique("idem")),
-             "MODELPILOT_MODEL_BUCKET": aws.create_bucket(s3, aws.unique("models")),
-             "MODELPILOT_EVENT_BUS": aws.unique("events"),
-             "MODELPILOT_TOPIC_ARN": sns.create_topic(Name="bench")["TopicArn"]}
+    names = {
+        "MODELPILOT_REGISTRY_TABLE": aws.create_table(ddb, "RegistryTable", aws.unique("registry")),
+        "MODELPILOT_IDEMPOTENCY_TABLE": aws.create_table(ddb, "IdempotencyTable", aws.unique("idem")),
+        "MODELPILOT_MODEL_BUCKET": aws.create_bucket(s3, aws.unique("models")),
+        "MODELPILOT_EVENT_BUS": aws.unique("events"),
+        "MODELPILOT_TOPIC_ARN": sns.create_topic(Name="bench")["TopicArn"],
+    }
     events.create_event_bus(Name=names["MODELPILOT_EVENT_BUS"])
-    os.environ.update(names, MODELPILOT_BACKEND="aws", AWS_ENDPOINT_URL=endpoint, AWS_REGION=aws.REGION,
-                      AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    os.environ.update(
+        names,
+        MODELPILOT_BACKEND="aws",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_REGION=aws.REGION,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
     bucket = names["MODELPILOT_MODEL_BUCKET"]
-    stack = aws.Stack(endpoint, names["MODELPILOT_REGISTRY_TABLE"], names["MODELPILOT_IDEMPOTENCY_TABLE"], bucket,
-                      names["MODELPILOT_EVENT_BUS"], names["MODELPILOT_TOPIC_ARN"], "")
+    stack = aws.Stack(
+        endpoint,
+        names["MODELPILOT_REGISTRY_TABLE"],
+        names["MODELPILOT_IDEMPOTENCY_TABLE"],
+        bucket,
+        names["MODELPILOT_EVENT_BUS"],
+        names["MODELPILOT_TOPIC_ARN"],
+        "",
+    )
     aws.put_policy(stack)
     bootstrap.reset()
     upload, alarm = aws_events.handler("model_upload"), aws_events.handler("alarm")
@@ -81,8 +96,13 @@ def report(endpoint: str, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             model = f"bench{i}"
-            root = write_package(Path(tmp) / model, files={"model.bin": uuid.uuid4().bytes * 64}, name=model,
-                                 framework="numpy-logreg", metrics={"auc": 0.9}).parent
+            root = write_package(
+                Path(tmp) / model,
+                files={"model.bin": uuid.uuid4().bytes * 64},
+                name=model,
+                framework="numpy-logreg",
+                metrics={"auc": 0.9},
+            ).parent
             key = aws.upload_package(stack, root, f"models/{model}/v1")
             event = aws_events.s3_notification(bucket, key, etag=f"etag-{i}")
             assert timed("upload: register + promote", upload, event)["results"][0]["status"] == "registered"
@@ -91,10 +111,12 @@ def report(endpoint: str, runs: int) -> None:
             from modelpilot.domain.commands import PromoteModel
 
             get_bus().handle(PromoteModel(model=model, environment="prod", actor="user:bench", version=1))
-            timed("alarm: HandleAlarm (nothing to roll back to)", alarm,
-                  aws_events.alarm_change(f"modelpilot/{model}/prod/errors", timestamp=f"2026-11-26T04:{i:02d}:00Z"))
-            timed("api: GET /models/{model}/status", api,
-                  aws_events.http_request("GET", f"/models/{model}/status"))
+            timed(
+                "alarm: HandleAlarm (nothing to roll back to)",
+                alarm,
+                aws_events.alarm_change(f"modelpilot/{model}/prod/errors", timestamp=f"2026-11-26T04:{i:02d}:00Z"),
+            )
+            timed("api: GET /models/{model}/status", api, aws_events.http_request("GET", f"/models/{model}/status"))
     print(f"AWS handlers on moto's server, warm, {runs} runs each")
     print(f"{'handler':<48} {'median ms':>10} {'max ms':>8}   (max includes the first, importing call)")
     for name, values in timings.items():

@@ -36,11 +36,15 @@ def main(samples: int = 7) -> None:
         runs.append(json.loads(out.stdout))
     times = sorted(r["seconds"] * 1000 for r in runs)
     last = runs[-1]
-    print(f"function_app import: median {statistics.median(times):.0f} ms, min {times[0]:.0f} ms, "
-          f"max {times[-1]:.0f} ms over {samples} fresh interpreters")
+    print(
+        f"function_app import: median {statistics.median(times):.0f} ms, min {times[0]:.0f} ms, "
+        f"max {times[-1]:.0f} ms over {samples} fresh interpreters"
+    )
     print(f"functions indexed: {last['functions']}; modules loaded: {last['modules']}")
-    print("loaded by the import alone: " + ", ".join(f"{k}={last[k]}" for k in
-                                                      ("numpy", "azure.storage.blob", "azure.data.tables")))
+    print(
+        "loaded by the import alone: "
+        + ", ".join(f"{k}={last[k]}" for k in ("numpy", "azure.storage.blob", "azure.data.tables"))
+    )
 
 
 if __name__ == "__main__":

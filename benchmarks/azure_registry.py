@@ -46,21 +46,36 @@ def main(moves: int = 100) -> None:
         register_ms = []
         for i in range(20):
             t0 = time.perf_counter()
-            registry.register_version(manifest=manifest(seed=str(i)), manifest_digest=f"{i:064x}",
-                                      package_uri="az://models/churn", registered_by="bench", registered_at=T0,
-                                      source="upload", external_id=None, status="registered", audit=entry())
+            registry.register_version(
+                manifest=manifest(seed=str(i)),
+                manifest_digest=f"{i:064x}",
+                package_uri="az://models/churn",
+                registered_by="bench",
+                registered_at=T0,
+                source="upload",
+                external_id=None,
+                status="registered",
+                audit=entry(),
+            )
             register_ms.append((time.perf_counter() - t0) * 1000)
         move_ms = []
         for rev in range(1, moves + 1):
             t0 = time.perf_counter()
             previous = (rev - 2) % 20 + 1 if rev > 1 else None
-            registry.move_alias(change=change("churn", "dev", rev, previous, (rev - 1) % 20 + 1),
-                                expected_revision=rev - 1, audit=entry(action="promote"))
+            registry.move_alias(
+                change=change("churn", "dev", rev, previous, (rev - 1) % 20 + 1),
+                expected_revision=rev - 1,
+                audit=entry(action="promote"),
+            )
             move_ms.append((time.perf_counter() - t0) * 1000)
-        print(f"register_version: median {statistics.median(register_ms):.1f} ms, "
-              f"p95 {percentile(register_ms, 0.95):.1f} ms (20 versions)")
-        print(f"move_alias:       median {statistics.median(move_ms):.1f} ms, "
-              f"p95 {percentile(move_ms, 0.95):.1f} ms ({moves} sequential moves)")
+        print(
+            f"register_version: median {statistics.median(register_ms):.1f} ms, "
+            f"p95 {percentile(register_ms, 0.95):.1f} ms (20 versions)"
+        )
+        print(
+            f"move_alias:       median {statistics.median(move_ms):.1f} ms, "
+            f"p95 {percentile(move_ms, 0.95):.1f} ms ({moves} sequential moves)"
+        )
 
         won, lost = [], []
         barrier = threading.Barrier(10)
@@ -71,8 +86,11 @@ def main(moves: int = 100) -> None:
                 current = registry.get_alias("churn", "prod")
                 rev = current.revision if current else 0
                 try:
-                    registry.move_alias(change=change("churn", "prod", rev + 1, current.version if current else None,
-                                                      i + 1), expected_revision=rev, audit=entry(action="promote"))
+                    registry.move_alias(
+                        change=change("churn", "prod", rev + 1, current.version if current else None, i + 1),
+                        expected_revision=rev,
+                        audit=entry(action="promote"),
+                    )
                     won.append(i)
                 except ConcurrencyConflict:
                     lost.append(i)
@@ -86,10 +104,12 @@ def main(moves: int = 100) -> None:
         elapsed = time.perf_counter() - t0
         history = registry.alias_history("churn", "prod")
         ok = verify_chain("churn", registry.audit_records("churn")).ok
-        print(f"10 threads x 10 attempts on one alias: {len(won)} moves committed, {len(lost)} conflicts, "
-              f"{len(won) / elapsed:.1f} moves/s, history revisions 1..{len(history)} "
-              f"{'contiguous' if [c.revision for c in history] == list(range(1, len(history) + 1)) else 'BROKEN'}, "
-              f"audit chain {'verifies' if ok else 'BROKEN'}")
+        print(
+            f"10 threads x 10 attempts on one alias: {len(won)} moves committed, {len(lost)} conflicts, "
+            f"{len(won) / elapsed:.1f} moves/s, history revisions 1..{len(history)} "
+            f"{'contiguous' if [c.revision for c in history] == list(range(1, len(history) + 1)) else 'BROKEN'}, "
+            f"audit chain {'verifies' if ok else 'BROKEN'}"
+        )
     finally:
         azurite.stop()
 

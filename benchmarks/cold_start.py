@@ -41,8 +41,10 @@ def probe(statement: str) -> dict[str, object]:
 
 def sdk_statement(modules: list[str]) -> str:
     """Import every third-party module a handler loaded (each on its own, errors ignored)."""
-    return ("import importlib\nfor _m in " + repr(modules) + ":\n    try:\n        importlib.import_module(_m)\n"
-            "    except Exception:\n        pass")
+    return (
+        "import importlib\nfor _m in " + repr(modules) + ":\n    try:\n        importlib.import_module(_m)\n"
+        "    except Exception:\n        pass"
+    )
 
 
 def median_ms(statement: str, runs: int) -> tuple[float, list[str]]:

@@ -147,8 +147,9 @@ def scipy_baseline(ref: dict[str, Any], cur: dict[str, Any]) -> int:
     for name, a in ref.items():
         b = cur[name]
         if hasattr(a, "codes"):
-            table = np.vstack([np.bincount(a.codes, minlength=len(a.categories)),
-                               np.bincount(b.codes, minlength=len(a.categories))])
+            table = np.vstack(
+                [np.bincount(a.codes, minlength=len(a.categories)), np.bincount(b.codes, minlength=len(a.categories))]
+            )
             drifted += stats.chi2_contingency(table[:, table.sum(axis=0) > 0])[1] < 0.05
             continue
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
@@ -205,8 +206,12 @@ def memory_probe(mode: str, rows: int, path: str, blob_path: str) -> dict[str, A
 
 
 def measure_memory(mode: str, rows: int, path: Path | str, blob_path: Path) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "_memory", mode, str(rows), str(path), str(blob_path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "_memory", mode, str(rows), str(path), str(blob_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -221,8 +226,16 @@ def write_big_parquet(rows: int, path: Path) -> Path:
     block = 1_000_000
     for start in range(0, rows, block):
         part = frame(min(block, rows - start), 500 + start // block, True)
-        table = pa.table({k: (pa.array(np.asarray(v.categories, dtype=object)[v.codes]) if hasattr(v, "codes")
-                              else pa.array(v, from_pandas=True)) for k, v in part.items()})
+        table = pa.table(
+            {
+                k: (
+                    pa.array(np.asarray(v.categories, dtype=object)[v.codes])
+                    if hasattr(v, "codes")
+                    else pa.array(v, from_pandas=True)
+                )
+                for k, v in part.items()
+            }
+        )
         writer = writer or pq.ParquetWriter(path, table.schema)
         writer.write_table(table, row_group_size=1 << 17)
     assert writer is not None
@@ -231,7 +244,9 @@ def write_big_parquet(rows: int, path: Path) -> Path:
 
 
 # -- Evidently, in its own interpreter -----------------------------------------------
-EVIDENTLY = GENERATOR + '''
+EVIDENTLY = (
+    GENERATOR
+    + """
 import json, sys, time
 from pathlib import Path
 import pandas as pd
@@ -267,13 +282,15 @@ snapshot.dict()
 elapsed = time.perf_counter() - t0
 print(json.dumps({"seconds": elapsed, "extra_mb": (status("VmHWM") - before) / 2**20,
                   "version": evidently.__version__}))
-'''
+"""
+)
 
 
 def run_evidently(python: str, rows: int) -> dict[str, Any] | None:
     try:
-        out = subprocess.run([python, "-c", EVIDENTLY, str(rows)], capture_output=True, text=True, check=True,
-                             timeout=3600).stdout
+        out = subprocess.run(
+            [python, "-c", EVIDENTLY, str(rows)], capture_output=True, text=True, check=True, timeout=3600
+        ).stdout
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         print(f"Evidently run failed: {exc}", file=sys.stderr)
         return None
@@ -314,16 +331,30 @@ def main() -> None:
         blob_path.write_bytes(blob)
         csv_path, parquet_path = write_files(cur, folder)
         t_csv, r_csv = timed(lambda: compare_file(blob, csv_path), args.repeat)
-        results.append(("(b) compare, CSV file", t_csv, f"{csv_path.stat().st_size / MB:.0f} MiB; "
-                        f"same verdicts: {r_csv.drifted_features == report.drifted_features}"))
+        results.append(
+            (
+                "(b) compare, CSV file",
+                t_csv,
+                f"{csv_path.stat().st_size / MB:.0f} MiB; "
+                f"same verdicts: {r_csv.drifted_features == report.drifted_features}",
+            )
+        )
         t_pq, r_pq = timed(lambda: compare_file(blob, parquet_path), args.repeat)
-        results.append(("(b) compare, Parquet file", t_pq, f"{parquet_path.stat().st_size / MB:.0f} MiB; "
-                        f"same verdicts: {r_pq.drifted_features == report.drifted_features}"))
+        results.append(
+            (
+                "(b) compare, Parquet file",
+                t_pq,
+                f"{parquet_path.stat().st_size / MB:.0f} MiB; "
+                f"same verdicts: {r_pq.drifted_features == report.drifted_features}",
+            )
+        )
 
-        memory = [measure_memory("memory", rows, "", blob_path),
-                  measure_memory("file", rows, csv_path, blob_path),
-                  measure_memory("file", rows, parquet_path, blob_path),
-                  measure_memory("stream", rows, "", blob_path)]
+        memory = [
+            measure_memory("memory", rows, "", blob_path),
+            measure_memory("file", rows, csv_path, blob_path),
+            measure_memory("file", rows, parquet_path, blob_path),
+            measure_memory("stream", rows, "", blob_path),
+        ]
         labels = ["in-memory", "CSV", "Parquet", "chunk stream"]
         if not args.no_10m:
             memory.append(measure_memory("stream", 10 * rows, "", blob_path))
@@ -339,27 +370,35 @@ def main() -> None:
 
     import os
 
-    print(f"\nDrift engine benchmark: {rows:,} rows x 20 numeric + 5 categorical, median of {args.repeat} "
-          f"(scipy: {scipy_repeat}, Evidently: 1); {os.cpu_count()} CPUs, load average at the end "
-          f"{os.getloadavg()[0]:.1f}\n")
+    print(
+        f"\nDrift engine benchmark: {rows:,} rows x 20 numeric + 5 categorical, median of {args.repeat} "
+        f"(scipy: {scipy_repeat}, Evidently: 1); {os.cpu_count()} CPUs, load average at the end "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
     print(f"| {'measurement':<40} | {'seconds':>8} | notes")
     print(f"|{'-' * 42}|{'-' * 10}|------")
     for name, seconds, note in results:
         print(f"| {name:<40} | {seconds:8.3f} | {note}")
-    print(f"| {'(e) scipy ks_2samp + wasserstein / col':<40} | {t_scipy:8.3f} | "
-          f"{t_scipy / t_mem:.0f}x the in-memory compare ({n_scipy} features with p < 0.05 unadjusted)")
+    print(
+        f"| {'(e) scipy ks_2samp + wasserstein / col':<40} | {t_scipy:8.3f} | "
+        f"{t_scipy / t_mem:.0f}x the in-memory compare ({n_scipy} features with p < 0.05 unadjusted)"
+    )
     if evidently:
-        print(f"| {'(e) Evidently DataDriftPreset':<40} | {evidently['seconds']:8.3f} | "
-              f"{evidently['seconds'] / t_mem:.0f}x the in-memory compare; Evidently {evidently['version']}, "
-              f"peak extra memory {evidently['extra_mb']:.0f} MiB")
+        print(
+            f"| {'(e) Evidently DataDriftPreset':<40} | {evidently['seconds']:8.3f} | "
+            f"{evidently['seconds'] / t_mem:.0f}x the in-memory compare; Evidently {evidently['version']}, "
+            f"peak extra memory {evidently['extra_mb']:.0f} MiB"
+        )
     else:
         print(f"| {'(e) Evidently DataDriftPreset':<40} | {'-':>8} | not measured (give --evidently-python)")
     print("\n(d) peak extra memory (VmHWM - VmRSS before the run, fresh process each)\n")
     print(f"| {'input':<14} | {'rows':>12} | {'extra MiB':>9} |")
     print(f"|{'-' * 16}|{'-' * 14}|{'-' * 11}|")
     for label, m in zip(labels, memory, strict=True):
-        print(f"| {label:<14} | {m['rows']:>12,} | {m['extra_mb']:>9.1f} |"
-              + ("" if m["peak_reset"] else " (peak not reset: includes input generation)"))
+        print(
+            f"| {label:<14} | {m['rows']:>12,} | {m['extra_mb']:>9.1f} |"
+            + ("" if m["peak_reset"] else " (peak not reset: includes input generation)")
+        )
 
 
 if __name__ == "__main__":

@@ -39,23 +39,44 @@ SLOS = """\
 
 def build(root: Path, models: int, days: int) -> tuple[object, FakeClock, int]:
     policy = "version: 1\nenvironments: [prod]\nmodels:\n" + "".join(
-        f"  m{i}:\n    slos:\n{SLOS.format()}" for i in range(models))
+        f"  m{i}:\n    slos:\n{SLOS.format()}" for i in range(models)
+    )
     (root / "modelpilot.yaml").write_text(policy)
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
-    bus = bootstrap(Settings(backend="local", home=str(root / "home"), policy=str(root / "modelpilot.yaml")),
-                    clock=clock)
+    bus = bootstrap(
+        Settings(backend="local", home=str(root / "home"), policy=str(root / "modelpilot.yaml")), clock=clock
+    )
     rows = 0
     store = bus.services.metrics_sources["local"]
     for i in range(models):
-        write_package(root / f"p{i}", files={"m.bin": b"w"}, name=f"m{i}", framework="f",
-                            metrics={"auc": 0.9}, lineage={}, features=[{"name": "x", "type": "numeric"}])
+        write_package(
+            root / f"p{i}",
+            files={"m.bin": b"w"},
+            name=f"m{i}",
+            framework="f",
+            metrics={"auc": 0.9},
+            lineage={},
+            features=[{"name": "x", "type": "numeric"}],
+        )
         bus.handle(RegisterModel(package_uri=str(root / f"p{i}"), actor="bench"))
         bus.handle(PromoteModel(model=f"m{i}", environment="prod", actor="bench", version=1))
         lines = []
         for minute in range(days * 1440):
             at = (clock.now + timedelta(minutes=minute)).isoformat()
-            lines.append(json.dumps({"type": "request", "model": f"m{i}", "environment": "prod", "version": 1,
-                                     "time": at, "count": 100, "status": 200, "latency_ms": 40}))
+            lines.append(
+                json.dumps(
+                    {
+                        "type": "request",
+                        "model": f"m{i}",
+                        "environment": "prod",
+                        "version": 1,
+                        "time": at,
+                        "count": 100,
+                        "status": 200,
+                        "latency_ms": 40,
+                    }
+                )
+            )
         rows += store.ingest(lines)["requests"]
     clock.advance(days * 86400)
     return bus, clock, rows
@@ -65,19 +86,41 @@ def rollback_latency(root: Path) -> tuple[float, float]:
     """Return (wall seconds of the CheckSlos that pages and rolls back, alert-to-alias-moved seconds)."""
     from modelpilot.domain.model import utcnow
 
-    policy = ("version: 1\nenvironments: [prod]\nmodels:\n  m0:\n    slos:\n" + SLOS.format()
-              + "    rollback:\n      prod: {on_slo_page: true}\n")
+    policy = (
+        "version: 1\nenvironments: [prod]\nmodels:\n  m0:\n    slos:\n"
+        + SLOS.format()
+        + "    rollback:\n      prod: {on_slo_page: true}\n"
+    )
     (root / "p.yaml").write_text(policy)
     bus = bootstrap(Settings(backend="local", home=str(root / "rb"), policy=str(root / "p.yaml")))
     for v in (1, 2):
-        write_package(root / f"r{v}", files={"m.bin": f"w{v}".encode()}, name="m0", framework="f",
-                      metrics={"auc": 0.9}, lineage={}, features=[{"name": "x", "type": "numeric"}])
+        write_package(
+            root / f"r{v}",
+            files={"m.bin": f"w{v}".encode()},
+            name="m0",
+            framework="f",
+            metrics={"auc": 0.9},
+            lineage={},
+            features=[{"name": "x", "type": "numeric"}],
+        )
         bus.handle(RegisterModel(package_uri=str(root / f"r{v}"), actor="bench"))
         bus.handle(PromoteModel(model="m0", environment="prod", actor="bench", version=v))
     now = utcnow()
-    lines = [json.dumps({"type": "request", "model": "m0", "environment": "prod", "version": 2,
-                         "time": (now - timedelta(minutes=m)).isoformat(), "count": 100,
-                         "status": 200 if m > 20 else 503, "latency_ms": 40}) for m in range(1, 61)]
+    lines = [
+        json.dumps(
+            {
+                "type": "request",
+                "model": "m0",
+                "environment": "prod",
+                "version": 2,
+                "time": (now - timedelta(minutes=m)).isoformat(),
+                "count": 100,
+                "status": 200 if m > 20 else 503,
+                "latency_ms": 40,
+            }
+        )
+        for m in range(1, 61)
+    ]
     bus.services.metrics_sources["local"].ingest(lines)
     t = time.perf_counter()
     outcome = bus.handle(CheckSlos(actor="bench"))
@@ -105,17 +148,25 @@ def main() -> None:
         bus, _clock, rows = build(Path(tmp), args.models, args.days)
         check = best(args.runs, lambda: bus.handle(CheckSlos(actor="bench")))  # type: ignore[attr-defined]
         slos = args.models * 2
-        print(f"CheckSlos: {slos} SLOs x 8 windows over {rows} telemetry rows (SQLite): "
-              f"{check * 1000:.1f} ms total, {check / slos * 1000:.2f} ms per SLO")
+        print(
+            f"CheckSlos: {slos} SLOs x 8 windows over {rows} telemetry rows (SQLite): "
+            f"{check * 1000:.1f} ms total, {check / slos * 1000:.2f} ms per SLO"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         wall, latency = rollback_latency(Path(tmp))
-        print(f"page → automatic rollback (local backend, real clock): CheckSlos {wall * 1000:.1f} ms; "
-              f"alert to alias moved {latency * 1000:.1f} ms")
+        print(
+            f"page → automatic rollback (local backend, real clock): CheckSlos {wall * 1000:.1f} ms; "
+            f"alert to alias moved {latency * 1000:.1f} ms"
+        )
     samples = [(float(t), float(t * 3 if t % 1000 else 0)) for t in range(100_000)]
     inc = best(args.runs, lambda: counter_increase(samples))
     print(f"counter_increase: 100000 samples with 99 resets: {inc * 1000:.1f} ms")
-    rules = [("page", 14.4, 3600, 300), ("page", 6.0, 21600, 1800), ("ticket", 3.0, 86400, 7200),
-             ("ticket", 1.0, 259200, 21600)]
+    rules = [
+        ("page", 14.4, 3600, 300),
+        ("page", 6.0, 21600, 1800),
+        ("ticket", 3.0, 86400, 7200),
+        ("ticket", 1.0, 259200, 21600),
+    ]
     windows = {w: WindowCounts(990.0, 1000.0) for w in (300, 1800, 3600, 7200, 21600, 86400, 259200)}
     ev = best(args.runs, lambda: [evaluate_rules(rules, windows, 0.995) for _ in range(10_000)])
     print(f"evaluate_rules: 10000 SLOs x 4 rules: {ev * 1000:.1f} ms")

@@ -45,10 +45,16 @@ def make_package(tmp_path: Path):
         counter["n"] += 1
         root = tmp_path / (folder or f"pkg-{name}-{counter['n']}")
         metrics = {"auc": auc, **extra.pop("metrics", {})}
-        write_package(root, files={"model.bin": f"weights-{name}-{auc}-{counter['n']}".encode()}, name=name,
-                      framework="numpy-logreg", metrics=metrics,
-                      lineage={"run_id": f"run-{counter['n']}", "code_revision": "abc"},
-                      features=[{"name": "x", "type": "numeric", "minimum": 0}], **extra)
+        write_package(
+            root,
+            files={"model.bin": f"weights-{name}-{auc}-{counter['n']}".encode()},
+            name=name,
+            framework="numpy-logreg",
+            metrics=metrics,
+            lineage={"run_id": f"run-{counter['n']}", "code_revision": "abc"},
+            features=[{"name": "x", "type": "numeric", "minimum": 0}],
+            **extra,
+        )
         return root
 
     return make

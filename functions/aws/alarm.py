@@ -8,8 +8,10 @@ from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints import aws_alarm
 from modelpilot.entrypoints.aws_lambda import lambda_entry, reply, run_once
 
-IGNORED = (f"names no model/environment: its name is not {aws_alarm.NAME_PREFIX}<model>/<environment>/… "
-           f"and it has no {aws_alarm.MODEL_TAG} and {aws_alarm.ENVIRONMENT_TAG} tags")
+IGNORED = (
+    f"names no model/environment: its name is not {aws_alarm.NAME_PREFIX}<model>/<environment>/… "
+    f"and it has no {aws_alarm.MODEL_TAG} and {aws_alarm.ENVIRONMENT_TAG} tags"
+)
 
 
 @lambda_entry("alarm")
@@ -26,7 +28,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if command is None:
             results.append({"status": "ignored", "message": f"alarm {alarm.name} {IGNORED}"})
             continue
-        results.append(run_once("alarm", alarm.idempotency_key(),
-                                lambda c=command: reply(get_bus().handle(c)), context))
+        results.append(
+            run_once("alarm", alarm.idempotency_key(), lambda c=command: reply(get_bus().handle(c)), context)
+        )
     status = "ignored" if all(r["status"] == "ignored" for r in results) else "ok"
     return {"status": status, "results": results}

@@ -18,7 +18,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if command is None:
             results.append({"status": "ignored", "message": f"{upload.uri} is not a package manifest"})
             continue
-        results.append(run_once("upload", upload.idempotency_key(),
-                                lambda c=command: reply(get_bus().handle(c)), context))
+        results.append(
+            run_once("upload", upload.idempotency_key(), lambda c=command: reply(get_bus().handle(c)), context)
+        )
     status = "ignored" if all(r["status"] == "ignored" for r in results) else "ok"
     return {"status": status, "results": results}

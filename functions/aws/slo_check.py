@@ -12,7 +12,11 @@ from modelpilot.entrypoints.aws_lambda import lambda_entry, reply, run_once
 @lambda_entry("slo_check")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Evaluate the SLOs once per (schedule, scheduled time) or per console invocation."""
-    tick = aws_schedule.parse_tick(event, aws_schedule.ConsoleSlo, request_id=context.aws_request_id,
-                                   console_actor=aws_console.console_actor(context))
+    tick = aws_schedule.parse_tick(
+        event,
+        aws_schedule.ConsoleSlo,
+        request_id=context.aws_request_id,
+        console_actor=aws_console.console_actor(context),
+    )
     command = aws_schedule.slo_command(tick)
     return run_once("slo", tick.key, lambda: reply(get_bus().handle(command)), context)

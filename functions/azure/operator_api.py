@@ -28,8 +28,9 @@ def api_promote(req: func.HttpRequest) -> func.HttpResponse:
 def api_approve(req: func.HttpRequest) -> func.HttpResponse:
     """Approve a version for an environment as the calling principal."""
     p, body = req.route_params, req.get_body()
-    return _reply(http.run_command(req.headers,
-                                   lambda a, k: http.approve_command(p["model"], p["version"], body, a, k)))
+    return _reply(
+        http.run_command(req.headers, lambda a, k: http.approve_command(p["model"], p["version"], body, a, k))
+    )
 
 
 @bp.function_name("api_rollback")

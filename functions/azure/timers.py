@@ -15,8 +15,12 @@ bp = func.Blueprint()
 def drift_batch(timer: func.TimerRequest) -> None:
     """Run ``RunDriftBatch`` over every monitored model and environment."""
     bus = get_bus()
-    dispatch(bus, lambda: timer_command("drift", bus.services.clock()), function="drift_batch",
-             source="timer drift_batch" + (" (past due)" if timer.past_due else ""))
+    dispatch(
+        bus,
+        lambda: timer_command("drift", bus.services.clock()),
+        function="drift_batch",
+        source="timer drift_batch" + (" (past due)" if timer.past_due else ""),
+    )
 
 
 @bp.function_name("slo_check")
@@ -24,5 +28,9 @@ def drift_batch(timer: func.TimerRequest) -> None:
 def slo_check(timer: func.TimerRequest) -> None:
     """Run ``CheckSlos`` over every SLO."""
     bus = get_bus()
-    dispatch(bus, lambda: timer_command("slo", bus.services.clock()), function="slo_check",
-             source="timer slo_check" + (" (past due)" if timer.past_due else ""))
+    dispatch(
+        bus,
+        lambda: timer_command("slo", bus.services.clock()),
+        function="slo_check",
+        source="timer slo_check" + (" (past due)" if timer.past_due else ""),
+    )

@@ -26,11 +26,18 @@ def model_upload(event: func.EventGridEvent) -> None:
 
 
 @bp.function_name("model_upload_blob")
-@bp.blob_trigger(arg_name="blob", path="%MODELPILOT_AZURE_CONTAINER%/{name}", connection="AzureWebJobsStorage",
-                 source=func.BlobSource.EVENT_GRID)
+@bp.blob_trigger(
+    arg_name="blob",
+    path="%MODELPILOT_AZURE_CONTAINER%/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
 def model_upload_blob(blob: func.InputStream) -> None:
     """The same upload through a blob trigger (``func.InputStream``; the manifest is re-read and verified)."""
     container = Settings.from_env().azure_container
     etag = str((blob.blob_properties or {}).get("ETag") or "") or None
-    run_translation("model_upload_blob", f"blob {blob.name}",
-                    lambda: blob_trigger_command(blob.name or "", etag, container=container))
+    run_translation(
+        "model_upload_blob",
+        f"blob {blob.name}",
+        lambda: blob_trigger_command(blob.name or "", etag, container=container),
+    )

@@ -48,9 +48,26 @@ def build_layer(out: Path, arch: str) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     site.mkdir(parents=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         "--platform", PLATFORMS[arch], "--python-version", "3.12", "--implementation", "cp",
-         "--only-binary=:all:", "--target", str(site), "-r", str(REPO / "shared" / "requirements.txt")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--platform",
+            PLATFORMS[arch],
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+            "--target",
+            str(site),
+            "-r",
+            str(REPO / "shared" / "requirements.txt"),
+        ],
         check=True,
     )
     _copy_package(REPO / "shared" / "modelpilot", site / "modelpilot")

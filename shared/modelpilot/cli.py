@@ -44,8 +44,16 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT", "add_command", "main"]
 
-EXIT = {"ok": 0, "error": 1, "invalid": 2, "blocked": 3, "not_found": 4, "not_authorized": 5, "conflict": 6,
-        "audit_failed": 7}
+EXIT = {
+    "ok": 0,
+    "error": 1,
+    "invalid": 2,
+    "blocked": 3,
+    "not_found": 4,
+    "not_authorized": 5,
+    "conflict": 6,
+    "audit_failed": 7,
+}
 
 #: modules that add command groups: each has ``register(subparsers, common)``
 PLUGINS = ["modelpilot.cli_drift", "modelpilot.cli_slo"]
@@ -151,43 +159,77 @@ def cmd_register(args: argparse.Namespace) -> int:
     from modelpilot.domain.commands import RegisterModel
 
     bus = make_bus(args)
-    return print_outcome(args, bus.handle(RegisterModel(
-        package_uri=args.package, actor=actor(args), auto_promote=args.promote, trigger=args.trigger)))
+    return print_outcome(
+        args,
+        bus.handle(
+            RegisterModel(package_uri=args.package, actor=actor(args), auto_promote=args.promote, trigger=args.trigger)
+        ),
+    )
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
     from modelpilot.domain.commands import PromoteModel
 
     bus = make_bus(args)
-    return print_outcome(args, bus.handle(PromoteModel(
-        model=args.model, environment=args.env, actor=actor(args), version=args.version, reason=args.reason or "",
-        dry_run=args.dry_run)))
+    return print_outcome(
+        args,
+        bus.handle(
+            PromoteModel(
+                model=args.model,
+                environment=args.env,
+                actor=actor(args),
+                version=args.version,
+                reason=args.reason or "",
+                dry_run=args.dry_run,
+            )
+        ),
+    )
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from modelpilot.domain.commands import ApproveModel
 
     bus = make_bus(args)
-    return print_outcome(args, bus.handle(ApproveModel(
-        model=args.model, version=args.version, environment=args.env, approver=actor(args),
-        comment=args.comment or "")))
+    return print_outcome(
+        args,
+        bus.handle(
+            ApproveModel(
+                model=args.model,
+                version=args.version,
+                environment=args.env,
+                approver=actor(args),
+                comment=args.comment or "",
+            )
+        ),
+    )
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from modelpilot.domain.commands import RejectModel
 
     bus = make_bus(args)
-    return print_outcome(args, bus.handle(RejectModel(
-        model=args.model, version=args.version, actor=actor(args), reason=args.reason)))
+    return print_outcome(
+        args, bus.handle(RejectModel(model=args.model, version=args.version, actor=actor(args), reason=args.reason))
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from modelpilot.domain.commands import RollbackModel
 
     bus = make_bus(args)
-    return print_outcome(args, bus.handle(RollbackModel(
-        model=args.model, environment=args.env, actor=actor(args), reason=args.reason,
-        to_version=args.to_version, from_version=args.from_version)))
+    return print_outcome(
+        args,
+        bus.handle(
+            RollbackModel(
+                model=args.model,
+                environment=args.env,
+                actor=actor(args),
+                reason=args.reason,
+                to_version=args.to_version,
+                from_version=args.from_version,
+            )
+        ),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -195,8 +237,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     bus = make_bus(args)
     rows = status(bus.services.registry, bus.services.policy, args.model)
-    emit(args, rows, table(rows, ["model", "environment", "version", "revision", "latest_version", "updated_by",
-                                  "updated_at", "drift", "slo"]))
+    emit(
+        args,
+        rows,
+        table(
+            rows,
+            [
+                "model",
+                "environment",
+                "version",
+                "revision",
+                "latest_version",
+                "updated_by",
+                "updated_at",
+                "drift",
+                "slo",
+            ],
+        ),
+    )
     return EXIT["ok"]
 
 
@@ -209,8 +267,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         when = _parse_time(args.at)
         version = version_at(bus.services.registry, args.model, args.env, when)
         data = {"model": args.model, "environment": args.env, "at": when.isoformat(), "version": version}
-        text = (f"{args.model} {args.env} at {when.isoformat()}: "
-                + (f"v{version}" if version is not None else "no version yet"))
+        text = f"{args.model} {args.env} at {when.isoformat()}: " + (
+            f"v{version}" if version is not None else "no version yet"
+        )
         emit(args, data, text)
         return EXIT["ok"]
     rows = alias_history(bus.services.registry, args.model, args.env)
@@ -238,9 +297,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     rows = [v.to_dict() for v in verdicts]
     bad = [v for v in verdicts if not v.ok]
     text = table(rows, ["model", "records", "ok", "first_bad_seq", "problem"])
-    text += ("\naudit chain verified: every record intact" if not bad
-             else f"\naudit chain BROKEN in {len(bad)} model(s): first bad record "
-             + ", ".join(f"{v.model}#{v.first_bad_seq}" for v in bad))
+    text += (
+        "\naudit chain verified: every record intact"
+        if not bad
+        else f"\naudit chain BROKEN in {len(bad)} model(s): first bad record "
+        + ", ".join(f"{v.model}#{v.first_bad_seq}" for v in bad)
+    )
     emit(args, {"ok": not bad, "models": rows}, text)
     return EXIT["audit_failed"] if bad else EXIT["ok"]
 
@@ -250,8 +312,11 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
     if args.model not in bus.services.registry.list_models():
         raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
     rows = [r.to_dict() for r in bus.services.registry.audit_records(args.model)]
-    emit(args, rows, table(rows, ["seq", "timestamp", "actor", "action", "environment", "from_version",
-                                  "to_version", "reason"]))
+    emit(
+        args,
+        rows,
+        table(rows, ["seq", "timestamp", "actor", "action", "environment", "from_version", "to_version", "reason"]),
+    )
     return EXIT["ok"]
 
 
@@ -259,10 +324,12 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     from modelpilot.policy import load_policy
 
     policy = load_policy(args.file)
-    emit(args, {"ok": True, "file": args.file, "environments": policy.environments,
-                "models": sorted(policy.models)},
-         f"{args.file}: valid (environments {' -> '.join(policy.environments)}; "
-         f"{len(policy.models)} model-specific block(s))")
+    emit(
+        args,
+        {"ok": True, "file": args.file, "environments": policy.environments, "models": sorted(policy.models)},
+        f"{args.file}: valid (environments {' -> '.join(policy.environments)}; "
+        f"{len(policy.models)} model-specific block(s))",
+    )
     return EXIT["ok"]
 
 
@@ -287,11 +354,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------
-def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str,
-         parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_command(
+    sub: Any,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help_: str,
+    example: str,
+    parents: list[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add subcommand ``name`` running ``func``; its ``--help`` shows ``help_`` and one example."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        name, help=help_, description=f"{help_}\n\nexample:\n  {example}", parents=parents,
+        name,
+        help=help_,
+        description=f"{help_}\n\nexample:\n  {example}",
+        parents=parents,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=func)
@@ -310,12 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
     common.add_argument("--region", help="AWS region (default from the usual AWS settings)")
     common.add_argument("--profile", help="AWS profile")
-    common.add_argument("--azure-account-url", metavar="URL",
-                        help="Azure Storage blob endpoint (https://<account>.blob.core.windows.net), signed in "
-                             "with DefaultAzureCredential")
-    common.add_argument("--azure-connection-setting", metavar="ENV_NAME",
-                        help="name of the environment variable holding an Azure Storage connection string "
-                             "(Azurite, local runs)")
+    common.add_argument(
+        "--azure-account-url",
+        metavar="URL",
+        help="Azure Storage blob endpoint (https://<account>.blob.core.windows.net), signed in "
+        "with DefaultAzureCredential",
+    )
+    common.add_argument(
+        "--azure-connection-setting",
+        metavar="ENV_NAME",
+        help="name of the environment variable holding an Azure Storage connection string (Azurite, local runs)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="modelpilot",
@@ -323,80 +404,160 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'modelpilot demo' to see the whole lifecycle in a throwaway home.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = add_command(sub, "register", cmd_register, "verify a model package and register it as a new version",
-                    "modelpilot register ./packages/churn-v3 --promote", [common])
+    p = add_command(
+        sub,
+        "register",
+        cmd_register,
+        "verify a model package and register it as a new version",
+        "modelpilot register ./packages/churn-v3 --promote",
+        [common],
+    )
     p.add_argument("package", help="package folder (or its modelpilot.json)")
     p.add_argument("--promote", action="store_true", help="then promote to the first environment if the gates pass")
     p.add_argument("--trigger", help="id of the event that caused this (recorded in the audit log)")
 
-    p = add_command(sub, "promote", cmd_promote, "evaluate the gates and promote a version into an environment",
-                    "modelpilot promote churn --env prod --version 3 --reason 'weekly release'", [common])
+    p = add_command(
+        sub,
+        "promote",
+        cmd_promote,
+        "evaluate the gates and promote a version into an environment",
+        "modelpilot promote churn --env prod --version 3 --reason 'weekly release'",
+        [common],
+    )
     p.add_argument("model")
     p.add_argument("--env", required=True, help="target environment")
     p.add_argument("--version", type=int, help="version (default: the one in the previous environment)")
     p.add_argument("--reason", help="why (recorded in the audit log)")
     p.add_argument("--dry-run", action="store_true", help="evaluate the gates only")
 
-    p = add_command(sub, "approve", cmd_approve, "approve a version for an environment (four-eyes)",
-                    "modelpilot approve churn 3 --env prod --actor bob@example.com", [common])
+    p = add_command(
+        sub,
+        "approve",
+        cmd_approve,
+        "approve a version for an environment (four-eyes)",
+        "modelpilot approve churn 3 --env prod --actor bob@example.com",
+        [common],
+    )
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.add_argument("--env", required=True)
     p.add_argument("--comment")
 
-    p = add_command(sub, "reject", cmd_reject, "mark a version rejected so it can never be promoted",
-                    "modelpilot reject churn 4 --reason 'leaks labels'", [common])
+    p = add_command(
+        sub,
+        "reject",
+        cmd_reject,
+        "mark a version rejected so it can never be promoted",
+        "modelpilot reject churn 4 --reason 'leaks labels'",
+        [common],
+    )
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.add_argument("--reason", required=True)
 
-    p = add_command(sub, "rollback", cmd_rollback, "roll an environment back to its last healthy version",
-                    "modelpilot rollback churn --env prod --reason 'error spike after release'", [common])
+    p = add_command(
+        sub,
+        "rollback",
+        cmd_rollback,
+        "roll an environment back to its last healthy version",
+        "modelpilot rollback churn --env prod --reason 'error spike after release'",
+        [common],
+    )
     p.add_argument("model")
     p.add_argument("--env", required=True)
     p.add_argument("--reason", required=True)
     p.add_argument("--to", dest="to_version", type=int, help="explicit target version")
-    p.add_argument("--from", dest="from_version", type=int,
-                   help="only roll back if the environment still runs this version")
+    p.add_argument(
+        "--from", dest="from_version", type=int, help="only roll back if the environment still runs this version"
+    )
 
-    p = add_command(sub, "status", cmd_status, "show which version runs in every environment",
-                    "modelpilot status churn --json", [common])
+    p = add_command(
+        sub,
+        "status",
+        cmd_status,
+        "show which version runs in every environment",
+        "modelpilot status churn --json",
+        [common],
+    )
     p.add_argument("model", nargs="?")
 
-    p = add_command(sub, "history", cmd_history, "show an alias's history, or the version live at a time",
-                    "modelpilot history churn --env prod --at 2026-11-20T12:00:00Z", [common])
+    p = add_command(
+        sub,
+        "history",
+        cmd_history,
+        "show an alias's history, or the version live at a time",
+        "modelpilot history churn --env prod --at 2026-11-20T12:00:00Z",
+        [common],
+    )
     p.add_argument("model")
     p.add_argument("--env", required=True)
     p.add_argument("--at", help="ISO 8601 time: print the version live then")
 
-    audit = sub.add_parser("audit", help="inspect and verify the audit log",
-                           description="inspect and verify the hash-chained audit log")
+    audit = sub.add_parser(
+        "audit", help="inspect and verify the audit log", description="inspect and verify the hash-chained audit log"
+    )
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    p = add_command(audit_sub, "verify", cmd_audit_verify, "recompute every hash chain and name the first bad record",
-                    "modelpilot audit verify", [common])
+    p = add_command(
+        audit_sub,
+        "verify",
+        cmd_audit_verify,
+        "recompute every hash chain and name the first bad record",
+        "modelpilot audit verify",
+        [common],
+    )
     p.add_argument("model", nargs="?")
-    p = add_command(audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn",
-                    [common])
+    p = add_command(
+        audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn", [common]
+    )
     p.add_argument("model")
 
-    pol = sub.add_parser("policy", help="validate the policy file or print its JSON Schema",
-                         description="validate the policy file or print its JSON Schema")
+    pol = sub.add_parser(
+        "policy",
+        help="validate the policy file or print its JSON Schema",
+        description="validate the policy file or print its JSON Schema",
+    )
     pol_sub = pol.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    p = add_command(pol_sub, "validate", cmd_policy_validate, "check a policy file",
-                    "modelpilot policy validate modelpilot.yaml",
-                    [common])
+    p = add_command(
+        pol_sub,
+        "validate",
+        cmd_policy_validate,
+        "check a policy file",
+        "modelpilot policy validate modelpilot.yaml",
+        [common],
+    )
     p.add_argument("file")
-    add_command(pol_sub, "schema", cmd_policy_schema, "print the policy JSON Schema",
-                "modelpilot policy schema > policy.json", [common])
+    add_command(
+        pol_sub,
+        "schema",
+        cmd_policy_schema,
+        "print the policy JSON Schema",
+        "modelpilot policy schema > policy.json",
+        [common],
+    )
 
-    man = sub.add_parser("manifest", help="print the package manifest's JSON Schema",
-                         description="print the package manifest's JSON Schema")
+    man = sub.add_parser(
+        "manifest",
+        help="print the package manifest's JSON Schema",
+        description="print the package manifest's JSON Schema",
+    )
     man_sub = man.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
-    add_command(man_sub, "schema", cmd_manifest_schema, "print the manifest JSON Schema",
-                "modelpilot manifest schema > modelpilot.schema.json", [common])
+    add_command(
+        man_sub,
+        "schema",
+        cmd_manifest_schema,
+        "print the manifest JSON Schema",
+        "modelpilot manifest schema > modelpilot.schema.json",
+        [common],
+    )
 
-    add_command(sub, "demo", cmd_demo, "run the whole lifecycle on synthetic models in a throwaway home",
-                "modelpilot demo --home ./demo-home", [common])
+    add_command(
+        sub,
+        "demo",
+        cmd_demo,
+        "run the whole lifecycle on synthetic models in a throwaway home",
+        "modelpilot demo --home ./demo-home",
+        [common],
+    )
 
     for name in PLUGINS:
         try:

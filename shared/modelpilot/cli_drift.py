@@ -46,9 +46,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
         bus = make_bus(args)
         outcome = bus.handle(
-            BuildReferenceProfile(
-                model=args.model, version=args.version, actor=actor(args), data_uri=args.data
-            )
+            BuildReferenceProfile(model=args.model, version=args.version, actor=actor(args), data_uri=args.data)
         )
         emit(args, outcome.to_dict(), f"{outcome.message}\nstored at {outcome.data['profile_uri']}")
         return EXIT["ok"]
@@ -67,8 +65,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         meta={"source": args.data},
     )
     rows = [
-        {"feature": name, "kind": f.kind, "values": f.n, "missing": f.missing}
-        for name, f in profile.features.items()
+        {"feature": name, "kind": f.kind, "values": f.n, "missing": f.missing} for name, f in profile.features.items()
     ]
     text = table(rows, ["feature", "kind", "values", "missing"])
     text += f"\n{profile.rows} rows, {stats.corrupt_rows} corrupt rows, {stats.corrupt_files} corrupt files"
@@ -121,9 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reports: list[dict[str, Any]] = outcome.data.get("reports", [])
     text = outcome.message
     if reports:
-        text = table(
-            reports, ["model", "environment", "version", "severity", "drifted_features", "report_id"]
-        )
+        text = table(reports, ["model", "environment", "version", "severity", "drifted_features", "report_id"])
         text += "\n" + "\n".join(f"report: {r['html_uri']}" for r in reports)
     emit(args, outcome.to_dict(), text)
     return EXIT["ok"]

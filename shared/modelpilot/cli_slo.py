@@ -36,9 +36,13 @@ def _status_row(report: dict[str, Any]) -> dict[str, Any]:
     rates = " ".join(f"{w}={'-' if b is None else f'{b:.2f}'}" for w, b in report["burn_rates"].items())
     budget = report["budget_remaining"]
     alert = report["alert"]
-    return {**report, "budget_left": "-" if budget is None else f"{budget:.1%}", "burn_rates": rates or "-",
-            "objective": f"{report['objective'] * 100:.6g}%",
-            "alert": f"{alert['severity']} ({alert['long_window']}/{alert['short_window']})" if alert else "-"}
+    return {
+        **report,
+        "budget_left": "-" if budget is None else f"{budget:.1%}",
+        "burn_rates": rates or "-",
+        "objective": f"{report['objective'] * 100:.6g}%",
+        "alert": f"{alert['severity']} ({alert['long_window']}/{alert['short_window']})" if alert else "-",
+    }
 
 
 def cmd_slo_status(args: argparse.Namespace) -> int:
@@ -49,8 +53,21 @@ def cmd_slo_status(args: argparse.Namespace) -> int:
     if args.model and args.model not in svc.registry.list_models():
         raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
     reports = [r.to_dict() for r in evaluate_slos(svc, svc.clock(), args.model, args.env)]
-    text = table([_status_row(r) for r in reports], ["model", "environment", "version", "slo", "objective",
-                                                     "window", "budget_left", "burn_rates", "alert", "error"])
+    text = table(
+        [_status_row(r) for r in reports],
+        [
+            "model",
+            "environment",
+            "version",
+            "slo",
+            "objective",
+            "window",
+            "budget_left",
+            "burn_rates",
+            "alert",
+            "error",
+        ],
+    )
     emit(args, reports, text)
     return EXIT["ok"]
 
@@ -77,8 +94,11 @@ def cmd_slo_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"models": models}, indent=2))
         return EXIT["ok"]
-    _write(args, "# paste under the policy file's top level (merge with existing models)\n"
-           + yaml.safe_dump({"models": models}, sort_keys=False))
+    _write(
+        args,
+        "# paste under the policy file's top level (merge with existing models)\n"
+        + yaml.safe_dump({"models": models}, sort_keys=False),
+    )
     return EXIT["ok"]
 
 
@@ -107,44 +127,89 @@ def cmd_telemetry_ingest(args: argparse.Namespace) -> int:
     if store is None or not hasattr(store, "ingest_file"):
         raise CliError("this backend has no local telemetry store; use --backend local", EXIT["invalid"])
     counts = store.ingest_file(args.file)
-    emit(args, {"file": args.file, **counts},
-         f"{args.file}: {counts['requests']} request line(s) and {counts['feedback']} feedback line(s) ingested"
-         f" ({counts['duplicates']} duplicate(s) ignored)")
+    emit(
+        args,
+        {"file": args.file, **counts},
+        f"{args.file}: {counts['requests']} request line(s) and {counts['feedback']} feedback line(s) ingested"
+        f" ({counts['duplicates']} duplicate(s) ignored)",
+    )
     return EXIT["ok"]
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``slo`` and ``telemetry`` command groups."""
-    slo = subparsers.add_parser("slo", help="SLOs: status, check, OpenSLO import/export, alert rules",
-                                description="SLOs with error budgets and multiwindow burn-rate alerts")
+    slo = subparsers.add_parser(
+        "slo",
+        help="SLOs: status, check, OpenSLO import/export, alert rules",
+        description="SLOs with error budgets and multiwindow burn-rate alerts",
+    )
     sub = slo.add_subparsers(dest="slo_command", metavar="ACTION", required=True)
-    p = add_command(sub, "status", cmd_slo_status, "show objective, error budget left and burn rates",
-                    "modelpilot slo status churn --json", [common])
+    p = add_command(
+        sub,
+        "status",
+        cmd_slo_status,
+        "show objective, error budget left and burn rates",
+        "modelpilot slo status churn --json",
+        [common],
+    )
     p.add_argument("model", nargs="?")
     p.add_argument("--env", help="only this environment")
-    p = add_command(sub, "check", cmd_slo_check, "evaluate the SLOs now: alerts, status, automatic rollback",
-                    "modelpilot slo check", [common])
+    p = add_command(
+        sub,
+        "check",
+        cmd_slo_check,
+        "evaluate the SLOs now: alerts, status, automatic rollback",
+        "modelpilot slo check",
+        [common],
+    )
     p.add_argument("model", nargs="?")
     p.add_argument("--env", help="only this environment")
-    p = add_command(sub, "import", cmd_slo_import, "turn OpenSLO v1 SLO/SLI YAML into a policy snippet",
-                    "modelpilot slo import slo.yaml --model churn --env prod", [common])
+    p = add_command(
+        sub,
+        "import",
+        cmd_slo_import,
+        "turn OpenSLO v1 SLO/SLI YAML into a policy snippet",
+        "modelpilot slo import slo.yaml --model churn --env prod",
+        [common],
+    )
     p.add_argument("file")
     p.add_argument("--model", help="model for SLOs without a modelpilot.io/model annotation")
     p.add_argument("--env", help="environment for SLOs without a modelpilot.io/environment annotation")
     p.add_argument("--out", help="write to this file instead of stdout")
-    p = add_command(sub, "export", cmd_slo_export, "write the policy's SLOs as OpenSLO v1 YAML",
-                    "modelpilot slo export --out openslo.yaml", [common])
+    p = add_command(
+        sub,
+        "export",
+        cmd_slo_export,
+        "write the policy's SLOs as OpenSLO v1 YAML",
+        "modelpilot slo export --out openslo.yaml",
+        [common],
+    )
     p.add_argument("model", nargs="?")
     p.add_argument("--out", help="write to this file instead of stdout")
-    p = add_command(sub, "rules", cmd_slo_rules, "generate Prometheus rules or CloudWatch alarms (CloudFormation)",
-                    "modelpilot slo rules --format prometheus --out slo-rules.yaml", [common])
+    p = add_command(
+        sub,
+        "rules",
+        cmd_slo_rules,
+        "generate Prometheus rules or CloudWatch alarms (CloudFormation)",
+        "modelpilot slo rules --format prometheus --out slo-rules.yaml",
+        [common],
+    )
     p.add_argument("model", nargs="?")
     p.add_argument("--format", choices=["prometheus", "cloudwatch"], required=True)
     p.add_argument("--out", help="write to this file instead of stdout")
 
-    tel = subparsers.add_parser("telemetry", help="feed request and feedback telemetry to the local store",
-                                description="feed request and feedback telemetry to the local store")
+    tel = subparsers.add_parser(
+        "telemetry",
+        help="feed request and feedback telemetry to the local store",
+        description="feed request and feedback telemetry to the local store",
+    )
     tsub = tel.add_subparsers(dest="telemetry_command", metavar="ACTION", required=True)
-    p = add_command(tsub, "ingest", cmd_telemetry_ingest, "ingest a JSON-lines file of requests and labelled feedback",
-                    "modelpilot telemetry ingest requests.jsonl", [common])
+    p = add_command(
+        tsub,
+        "ingest",
+        cmd_telemetry_ingest,
+        "ingest a JSON-lines file of requests and labelled feedback",
+        "modelpilot telemetry ingest requests.jsonl",
+        [common],
+    )
     p.add_argument("file")

@@ -137,8 +137,9 @@ class DemoContext:
 
 
 # -- tiny real models ---------------------------------------------------------------
-def synthetic_churn(n: int, rng: np.random.Generator, *, shift: dict[str, float] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def synthetic_churn(
+    n: int, rng: np.random.Generator, *, shift: dict[str, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Return (numeric features, labels, categorical columns) of a synthetic churn data set."""
     import numpy as np
 
@@ -154,8 +155,9 @@ def synthetic_churn(n: int, rng: np.random.Generator, *, shift: dict[str, float]
     return x, y, cats
 
 
-def train_logreg(x: np.ndarray, y: np.ndarray, *, steps: int = 300, lr: float = 0.5
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_logreg(
+    x: np.ndarray, y: np.ndarray, *, steps: int = 300, lr: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit logistic regression by gradient descent on standardised features; return (w, mean, std)."""
     import numpy as np
 
@@ -180,7 +182,7 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
         j = i
         while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     pos = labels == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
@@ -206,9 +208,11 @@ def build_package(ctx: DemoContext, version: int, *, features: list[int], label_
     z = np.column_stack([np.ones(2000), (x[test][:, features] - mean) / std])
     scores = 1 / (1 + np.exp(-z @ w))
     latency_ms = (time.perf_counter() - t0) * 1000 / steps
-    metrics = {"auc": round(auc(scores, y[test]), 4),
-               "accuracy": round(float(((scores > 0.5) == (y[test] == 1)).mean()), 4),
-               "latency_p95_ms": round(latency_ms, 3)}
+    metrics = {
+        "auc": round(auc(scores, y[test]), 4),
+        "accuracy": round(float(((scores > 0.5) == (y[test] == 1)).mean()), 4),
+        "latency_p95_ms": round(latency_ms, 3),
+    }
     weights = io.BytesIO()
     np.savez(weights, w=w, mean=mean, std=std, features=np.array(features))
     reference = io.StringIO()
@@ -221,14 +225,18 @@ def build_package(ctx: DemoContext, version: int, *, features: list[int], label_
         root,
         files={"model.npz": weights.getvalue(), "reference.csv": reference.getvalue().encode()},
         artifacts=["model.npz"],
-        name="churn", framework="numpy-logreg", metrics=metrics,
+        name="churn",
+        framework="numpy-logreg",
+        metrics=metrics,
         lineage={"run_id": f"demo-run-{version}", "code_revision": "demo", "training_data_uri": "synthetic://churn"},
-        features=[{"name": "tenure_months", "type": "numeric", "minimum": 0},
-                  {"name": "monthly_charges", "type": "numeric"},
-                  {"name": "support_calls", "type": "numeric", "minimum": 0},
-                  {"name": "usage_gb", "type": "numeric", "minimum": 0},
-                  {"name": "plan", "type": "categorical", "allowed_values": CATEGORICAL["plan"]},
-                  {"name": "region", "type": "categorical", "allowed_values": CATEGORICAL["region"]}],
+        features=[
+            {"name": "tenure_months", "type": "numeric", "minimum": 0},
+            {"name": "monthly_charges", "type": "numeric"},
+            {"name": "support_calls", "type": "numeric", "minimum": 0},
+            {"name": "usage_gb", "type": "numeric", "minimum": 0},
+            {"name": "plan", "type": "categorical", "allowed_values": CATEGORICAL["plan"]},
+            {"name": "region", "type": "categorical", "allowed_values": CATEGORICAL["region"]},
+        ],
         reference_data_uri="reference.csv",
     )
     ctx.packages[version] = root
@@ -243,8 +251,14 @@ Step = Callable[[DemoContext], None]
 def _register(ctx: DemoContext, version: int) -> None:
     from modelpilot.domain.commands import RegisterModel
 
-    outcome = ctx.bus.handle(RegisterModel(package_uri=str(ctx.packages[version]), actor=ML_ENGINEER,
-                                           auto_promote=True, trigger=f"demo-upload-{version}"))
+    outcome = ctx.bus.handle(
+        RegisterModel(
+            package_uri=str(ctx.packages[version]),
+            actor=ML_ENGINEER,
+            auto_promote=True,
+            trigger=f"demo-upload-{version}",
+        )
+    )
     m = ctx.data["metrics"][version]
     ctx.say(f"{ML_ENGINEER} uploads churn v{outcome.data['version']} (auc={m['auc']}, accuracy={m['accuracy']})")
     promo = outcome.data.get("promotion", {})
@@ -255,15 +269,27 @@ def _register(ctx: DemoContext, version: int) -> None:
 def _promote(ctx: DemoContext, version: int, env: str) -> Outcome:
     from modelpilot.domain.commands import PromoteModel
 
-    return ctx.outcome(ctx.bus.handle(PromoteModel(model="churn", environment=env, actor=ML_ENGINEER,
-                                                   version=version, reason="release train")))
+    return ctx.outcome(
+        ctx.bus.handle(
+            PromoteModel(model="churn", environment=env, actor=ML_ENGINEER, version=version, reason="release train")
+        )
+    )
 
 
 def _approve(ctx: DemoContext, version: int, env: str) -> None:
     from modelpilot.domain.commands import ApproveModel
 
-    ctx.outcome(ctx.bus.handle(ApproveModel(model="churn", version=version, environment=env, approver=APPROVER,
-                                            comment="reviewed metrics and lineage")))
+    ctx.outcome(
+        ctx.bus.handle(
+            ApproveModel(
+                model="churn",
+                version=version,
+                environment=env,
+                approver=APPROVER,
+                comment="reviewed metrics and lineage",
+            )
+        )
+    )
 
 
 def step_train(ctx: DemoContext) -> None:
@@ -271,8 +297,10 @@ def step_train(ctx: DemoContext) -> None:
     build_package(ctx, 1, features=[0, 1], label_noise=0.0, steps=200)
     build_package(ctx, 2, features=[0, 1, 2, 3], label_noise=0.0, steps=400)
     build_package(ctx, 3, features=[0, 3], label_noise=0.0, steps=400)
-    ctx.say("trained 3 logistic-regression models on synthetic churn data: "
-            + ", ".join(f"v{v} auc={m['auc']}" for v, m in sorted(ctx.data["metrics"].items())))
+    ctx.say(
+        "trained 3 logistic-regression models on synthetic churn data: "
+        + ", ".join(f"v{v} auc={m['auc']}" for v, m in sorted(ctx.data["metrics"].items()))
+    )
 
 
 def step_release_v1(ctx: DemoContext) -> None:
@@ -308,8 +336,17 @@ def step_operator_rollback(ctx: DemoContext) -> None:
     from modelpilot.domain.commands import RollbackModel
 
     ctx.clock.advance(hours=3)
-    ctx.outcome(ctx.bus.handle(RollbackModel(model="churn", environment="prod", actor=OPERATOR,
-                                             reason="customer complaints after v2 release", trigger="demo-rollback")))
+    ctx.outcome(
+        ctx.bus.handle(
+            RollbackModel(
+                model="churn",
+                environment="prod",
+                actor=OPERATOR,
+                reason="customer complaints after v2 release",
+                trigger="demo-rollback",
+            )
+        )
+    )
 
 
 def step_audit(ctx: DemoContext) -> None:
@@ -353,8 +390,11 @@ def run_demo(home: str | None = None, *, as_json: bool = False, steps: list[Step
     bus = bootstrap(Settings(backend="local", home=str(root), policy=str(policy_path)), clock=clock)
     ctx = DemoContext(home=root, bus=bus, clock=clock, as_json=as_json)
     if not as_json:
-        print(f"ModelPilot demo: home {root}{' (throwaway)' if throwaway else ''}; simulated clock from "
-              f"{clock.start.isoformat()}\n", flush=True)
+        print(
+            f"ModelPilot demo: home {root}{' (throwaway)' if throwaway else ''}; simulated clock from "
+            f"{clock.start.isoformat()}\n",
+            flush=True,
+        )
     try:
         for step in steps or STEPS:
             step(ctx)

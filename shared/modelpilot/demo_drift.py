@@ -36,12 +36,22 @@ def write_captures(ctx: DemoContext, environment: str, *, shift: dict[str, float
         hour = end - timedelta(hours=back)
         x, _, cats = synthetic_churn(ROWS_PER_HOUR, rng, shift=shift)
         lines = [",".join(FEATURES + list(CATEGORICAL))]
-        lines += [",".join(f"{v:.4f}" for v in x[i]) + "," + ",".join(str(cats[c][i]) for c in CATEGORICAL)
-                  for i in range(ROWS_PER_HOUR)]
+        lines += [
+            ",".join(f"{v:.4f}" for v in x[i]) + "," + ",".join(str(cats[c][i]) for c in CATEGORICAL)
+            for i in range(ROWS_PER_HOUR)
+        ]
         if back == 1:
             lines.append("12.0,not-a-row")
-        prefix = store.join(root, "captures", "churn", environment, hour.strftime("%Y"), hour.strftime("%m"),
-                            hour.strftime("%d"), hour.strftime("%H"))
+        prefix = store.join(
+            root,
+            "captures",
+            "churn",
+            environment,
+            hour.strftime("%Y"),
+            hour.strftime("%m"),
+            hour.strftime("%d"),
+            hour.strftime("%H"),
+        )
         store.write_bytes(store.join(prefix, "part-0000.csv"), ("\n".join(lines) + "\n").encode())
         rows += ROWS_PER_HOUR
     return rows
@@ -53,14 +63,25 @@ def step_drift_batch(ctx: DemoContext) -> None:
 
     ctx.clock.advance(hours=1)
     rows = write_captures(ctx, "prod", shift=SHIFT)
-    ctx.say(f"prod traffic for churn v2 captured: {rows} rows over {HOURS}h; monthly_charges and "
-            "support_calls have shifted")
-    outcome = ctx.bus.handle(RunDriftBatch(actor="system:drift-batch", model="churn", environment="prod",
-                                           window_seconds=HOURS * 3600, trigger="demo-drift-batch"))
+    ctx.say(
+        f"prod traffic for churn v2 captured: {rows} rows over {HOURS}h; monthly_charges and support_calls have shifted"
+    )
+    outcome = ctx.bus.handle(
+        RunDriftBatch(
+            actor="system:drift-batch",
+            model="churn",
+            environment="prod",
+            window_seconds=HOURS * 3600,
+            trigger="demo-drift-batch",
+        )
+    )
     report = outcome.data["reports"][0]
     ctx.data["drift_report"] = report
-    ctx.say(f"drift batch: {report['severity']} drift on churn prod v{report['version']}: "
-            f"{', '.join(report['drifted_features']) or 'none'}", status=outcome.status)
+    ctx.say(
+        f"drift batch: {report['severity']} drift on churn prod v{report['version']}: "
+        f"{', '.join(report['drifted_features']) or 'none'}",
+        status=outcome.status,
+    )
     ctx.detail(f"HTML report: {report['html_uri']}")
     for event in outcome.events:
         ctx.detail(f"event {event.name}: {event.summary()}")

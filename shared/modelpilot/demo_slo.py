@@ -32,8 +32,11 @@ def _feed(ctx: DemoContext, version: int, minutes: int, *, errors: int = 0, slow
     for minute in range(minutes):
         at = (start + timedelta(minutes=minute, seconds=30)).isoformat()
         base = {"type": "request", "model": "churn", "environment": "prod", "version": version, "time": at}
-        for count, status, latency in ((PER_MINUTE - errors - slow, 200, 38.0), (errors, 503, 12.0),
-                                       (slow, 200, 1400.0)):
+        for count, status, latency in (
+            (PER_MINUTE - errors - slow, 200, 38.0),
+            (errors, 503, 12.0),
+            (slow, 200, 1400.0),
+        ):
             if count:
                 lines.append(json.dumps({**base, "count": count, "status": status, "latency_ms": latency}))
     path = folder / f"prod-v{version}-{start.strftime('%Y%m%dT%H%M%S')}.jsonl"
@@ -46,15 +49,23 @@ def _feed(ctx: DemoContext, version: int, minutes: int, *, errors: int = 0, slow
 def _check(ctx: DemoContext) -> Outcome:
     from modelpilot.domain.commands import CheckSlos
 
-    return ctx.bus.handle(CheckSlos(actor="system:scheduler", model="churn", environment="prod",
-                                    trigger=f"demo-slo-check-{ctx.clock.now.isoformat()}"))
+    return ctx.bus.handle(
+        CheckSlos(
+            actor="system:scheduler",
+            model="churn",
+            environment="prod",
+            trigger=f"demo-slo-check-{ctx.clock.now.isoformat()}",
+        )
+    )
 
 
 def _rates(row: dict[str, Any]) -> str:
     rates = row["burn_rates"]
     budget = row["budget_remaining"]
-    return (f"{row['slo']} v{row['version']}: burn 5m={_fmt(rates.get('5m'))} 1h={_fmt(rates.get('1h'))} "
-            f"6h={_fmt(rates.get('6h'))}; budget left {'-' if budget is None else f'{budget:.1%}'}")
+    return (
+        f"{row['slo']} v{row['version']}: burn 5m={_fmt(rates.get('5m'))} 1h={_fmt(rates.get('1h'))} "
+        f"6h={_fmt(rates.get('6h'))}; budget left {'-' if budget is None else f'{budget:.1%}'}"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -114,8 +125,10 @@ def step_slo_burst(ctx: DemoContext) -> None:
     record = [r for r in ctx.bus.services.registry.audit_records("churn") if r.action == "rollback"][-1]
     alert = record.evidence.get("alert", {})
     ctx.detail(f"audit #{record.seq} by {record.actor}: {record.reason}")
-    ctx.detail(f"evidence: alert {alert.get('alert_id')} (burn {alert.get('burn_rate_long', 0):.1f} over "
-               f"{alert.get('long_window')}, {alert.get('burn_rate_short', 0):.1f} over {alert.get('short_window')})")
+    ctx.detail(
+        f"evidence: alert {alert.get('alert_id')} (burn {alert.get('burn_rate_long', 0):.1f} over "
+        f"{alert.get('long_window')}, {alert.get('burn_rate_short', 0):.1f} over {alert.get('short_window')})"
+    )
     history = alias_history(ctx.bus.services.registry, "churn", "prod")
     ctx.detail("prod history: " + " -> ".join(f"v{h['to_version']} ({h['action']})" for h in history))
     ctx.detail("notified: " + ", ".join(sorted({e.name for e in alerts} | {"ModelRolledBack"})))

@@ -166,7 +166,10 @@ def parse_manifest(raw: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
     except ValidationError as exc:
         where, message, errors = describe_validation(exc)
         raise ManifestSchemaError(
-            f"{source}: invalid field {where}: {message}", field=where, source=source, errors=errors,
+            f"{source}: invalid field {where}: {message}",
+            field=where,
+            source=source,
+            errors=errors,
         ) from None
     return Manifest(
         name=doc.name,
@@ -175,7 +178,10 @@ def parse_manifest(raw: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
         lineage=Lineage(**doc.lineage.model_dump()),
         features=tuple(
             FeatureSpec(
-                name=f.name, type=f.type, minimum=f.minimum, maximum=f.maximum,
+                name=f.name,
+                type=f.type,
+                minimum=f.minimum,
+                maximum=f.maximum,
                 allowed_values=tuple(f.allowed_values) if f.allowed_values is not None else None,
             )
             for f in doc.features
@@ -226,17 +232,23 @@ def load_package(store: ArtifactStore, package_uri: str) -> tuple[str, Manifest]
         if info.size != artifact.size:
             raise SizeMismatch(
                 f"artifact {artifact.path}: size {info.size} bytes, manifest says {artifact.size}",
-                file=artifact.path, expected=artifact.size, actual=info.size,
+                file=artifact.path,
+                expected=artifact.size,
+                actual=info.size,
             )
         digest, size = store.sha256(uri)
         if size != artifact.size:
             raise SizeMismatch(
                 f"artifact {artifact.path}: read {size} bytes, manifest says {artifact.size}",
-                file=artifact.path, expected=artifact.size, actual=size,
+                file=artifact.path,
+                expected=artifact.size,
+                actual=size,
             )
         if digest != artifact.sha256:
             raise DigestMismatch(
                 f"artifact {artifact.path}: sha256 {digest}, manifest says {artifact.sha256}",
-                file=artifact.path, expected=artifact.sha256, actual=digest,
+                file=artifact.path,
+                expected=artifact.sha256,
+                actual=digest,
             )
     return root, manifest

@@ -26,10 +26,19 @@ def _file_entry(root: Path, relative: str) -> dict[str, Any]:
     return {"path": relative, "sha256": digest.hexdigest(), "size": size}
 
 
-def build_manifest(root: str | Path, *, name: str, framework: str, metrics: dict[str, float],
-                   artifacts: list[str], features: list[dict[str, Any]] | None = None,
-                   lineage: dict[str, Any] | None = None, reference_data_uri: str | None = None,
-                   description: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
+def build_manifest(
+    root: str | Path,
+    *,
+    name: str,
+    framework: str,
+    metrics: dict[str, float],
+    artifacts: list[str],
+    features: list[dict[str, Any]] | None = None,
+    lineage: dict[str, Any] | None = None,
+    reference_data_uri: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Return a manifest document for files already in ``root`` (digests computed by streaming)."""
     root = Path(root)
     doc: dict[str, Any] = {

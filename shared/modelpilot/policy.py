@@ -141,9 +141,7 @@ class ModelPolicy(_Strict):
     environments: dict[str, EnvironmentGates] = Field(default_factory=dict)
     drift: DriftPolicy | None = None
     slos: list[SloSpec] = Field(default_factory=list)
-    rollback: dict[str, RollbackPolicy] = Field(
-        default_factory=dict, description="rollback policy per environment"
-    )
+    rollback: dict[str, RollbackPolicy] = Field(default_factory=dict, description="rollback policy per environment")
 
 
 class Policy(_Strict):
@@ -224,7 +222,10 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         where, message, errors = describe_validation(exc)
         raise PolicyError(
-            f"{source}: invalid policy at {where}: {message}", source=source, field=where, errors=errors,
+            f"{source}: invalid policy at {where}: {message}",
+            source=source,
+            field=where,
+            errors=errors,
         ) from None
 
 

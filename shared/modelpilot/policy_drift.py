@@ -55,9 +55,7 @@ class SeverityRules(_Strict):
         le=1,
         description="share of drifted features for 'warning' (0 = any drifted feature)",
     )
-    critical_share: float = Field(
-        default=0.5, ge=0, le=1, description="share of drifted features for 'critical'"
-    )
+    critical_share: float = Field(default=0.5, ge=0, le=1, description="share of drifted features for 'critical'")
 
 
 class QualityThresholds(_Strict):
@@ -94,9 +92,7 @@ class DriftPolicy(BaseModel):
     )
     correction: Literal["benjamini_hochberg", "bonferroni", "none"] = "benjamini_hochberg"
     alpha: float = Field(default=0.05, gt=0, lt=1, description="significance level after correction")
-    bins: int = Field(
-        default=1000, ge=10, le=100_000, description="fine reference-quantile bins per numeric feature"
-    )
+    bins: int = Field(default=1000, ge=10, le=100_000, description="fine reference-quantile bins per numeric feature")
     psi_bins: int = Field(default=10, ge=2, le=1000, description="equal-mass bins for PSI, JS and Hellinger")
     top_k: int = Field(default=100, ge=1, le=10_000, description="categorical values kept individually")
     features: dict[str, FeatureDriftRule] = Field(default_factory=dict)

@@ -107,9 +107,7 @@ class SliSpec(_Strict):
             return self
         if self.timeslice_metric:
             if self.value is None or self.op is None or self.limit is None:
-                raise ValueError(
-                    f"quality metric {self.metric} needs value, op and limit (e.g. op: '>=', limit: 0.8)"
-                )
+                raise ValueError(f"quality metric {self.metric} needs value, op and limit (e.g. op: '>=', limit: 0.8)")
             return self
         if self.kind == "threshold" and self.threshold_ms is None:
             raise ValueError("a threshold SLI needs threshold_ms")

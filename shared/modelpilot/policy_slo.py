@@ -96,9 +96,7 @@ class BurnRateRule(_Strict):
     @model_validator(mode="after")
     def _short_is_shorter(self) -> BurnRateRule:
         if self.short_seconds >= self.long_seconds:
-            raise ValueError(
-                f"short_window {self.short_window} must be shorter than long_window {self.long_window}"
-            )
+            raise ValueError(f"short_window {self.short_window} must be shorter than long_window {self.long_window}")
         return self
 
 
@@ -177,9 +175,7 @@ class SloSpec(_Strict):
                 limit=self.sli.limit,
                 slice_seconds=parse_duration(self.sli.timeslice),
             )
-            return SliQuery(
-                source=self.sli.source, kind="timeslice", total=text("value") or "", params=params
-            )
+            return SliQuery(source=self.sli.source, kind="timeslice", total=text("value") or "", params=params)
         return SliQuery(
             source=self.sli.source,
             kind="ratio",

@@ -70,8 +70,9 @@ class RegistryStore(abc.ABC):
         """Return one version; raise ``UnknownModel`` / ``UnknownVersion``."""
 
     @abc.abstractmethod
-    def find_version(self, model: str, *, manifest_digest: str | None = None,
-                     external_id: str | None = None) -> ModelVersion | None:
+    def find_version(
+        self, model: str, *, manifest_digest: str | None = None, external_id: str | None = None
+    ) -> ModelVersion | None:
         """Return the version with that manifest digest or external id, if any."""
 
     @abc.abstractmethod
@@ -92,9 +93,7 @@ class RegistryStore(abc.ABC):
         """Return where ``environment``'s alias points, or None if never set."""
 
     @abc.abstractmethod
-    def move_alias(
-        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry
-    ) -> Alias:
+    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
         """Compare-and-set the alias and append history + audit in one transaction.
 
         ``expected_revision`` is the revision the caller read (0 when the alias did
@@ -185,8 +184,9 @@ class ArtifactStore(abc.ABC):
         return digest.hexdigest(), size
 
     @abc.abstractmethod
-    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
-                    write_once: bool = False) -> str:
+    def write_bytes(
+        self, uri: str, data: bytes, *, content_type: str = "application/octet-stream", write_once: bool = False
+    ) -> str:
         """Store ``data`` at ``uri`` and return the URI.
 
         With ``write_once`` an existing object with identical content is accepted

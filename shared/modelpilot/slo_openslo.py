@@ -45,7 +45,10 @@ __all__ = ["export_openslo", "import_openslo"]
 API = "openslo/v1"
 ANN = "modelpilot.io/"
 _TYPES = {
-    "prometheus": "Prometheus", "cloudwatch": "CloudWatch", "azure_monitor": "AzureMonitor", "local": "ModelPilot",
+    "prometheus": "Prometheus",
+    "cloudwatch": "CloudWatch",
+    "azure_monitor": "AzureMonitor",
+    "local": "ModelPilot",
 }
 _SOURCES = {v.lower(): k for k, v in _TYPES.items()}
 _PAGE_WORDS = {"page", "critical", "high"}
@@ -64,8 +67,12 @@ def _metric_source(source: str, query: MetricQuery) -> dict[str, Any]:
     elif source == "local":
         spec = {"series": query.query}
     else:
-        spec = {"namespace": query.namespace, "metricName": query.metric_name, "stat": query.stat,
-                "dimensions": [{"name": k, "value": v} for k, v in sorted(query.dimensions.items())]}
+        spec = {
+            "namespace": query.namespace,
+            "metricName": query.metric_name,
+            "stat": query.stat,
+            "dimensions": [{"name": k, "value": v} for k, v in sorted(query.dimensions.items())],
+        }
     return {"metricSource": {"type": _TYPES[source], "spec": spec}}
 
 
@@ -86,15 +93,20 @@ def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
     name = f"{model}-{spec.environment}-{spec.name}"
     sli_json = json.dumps(sli.model_dump(exclude_defaults=True), sort_keys=True)
     return {
-        "apiVersion": API, "kind": "SLO",
-        "metadata": {"name": name, "displayName": f"{model} {spec.name} ({spec.environment})",
-                     "annotations": {f"{ANN}model": model, f"{ANN}environment": spec.environment,
-                                     f"{ANN}slo": spec.name}},
+        "apiVersion": API,
+        "kind": "SLO",
+        "metadata": {
+            "name": name,
+            "displayName": f"{model} {spec.name} ({spec.environment})",
+            "annotations": {f"{ANN}model": model, f"{ANN}environment": spec.environment, f"{ANN}slo": spec.name},
+        },
         "spec": {
             "description": spec.description,
             "service": model,
-            "indicator": {"metadata": {"name": f"{name}-sli", "annotations": {f"{ANN}sli": sli_json}},
-                          "spec": indicator_spec},
+            "indicator": {
+                "metadata": {"name": f"{name}-sli", "annotations": {f"{ANN}sli": sli_json}},
+                "spec": indicator_spec,
+            },
             "timeWindow": [{"duration": spec.window, "isRolling": True}],
             "budgetingMethod": "Timeslices" if sli.timeslice_metric else "Occurrences",
             "objectives": [objective],
@@ -104,22 +116,38 @@ def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
 
 
 def _alert_policy(name: str, spec: SloSpec) -> dict[str, Any]:
-    conditions = [{
-        "kind": "AlertCondition",
-        "metadata": {"name": f"{name}-{r.severity}-{r.long_window}",
-                     "annotations": {f"{ANN}short-window": r.short_window}},
-        "spec": {"severity": r.severity, "condition": {
-            "kind": "burnrate", "op": "gt", "threshold": r.burn_rate, "lookbackWindow": r.long_window,
-            "alertAfter": "0m"}},
-    } for r in spec.rules]
+    conditions = [
+        {
+            "kind": "AlertCondition",
+            "metadata": {
+                "name": f"{name}-{r.severity}-{r.long_window}",
+                "annotations": {f"{ANN}short-window": r.short_window},
+            },
+            "spec": {
+                "severity": r.severity,
+                "condition": {
+                    "kind": "burnrate",
+                    "op": "gt",
+                    "threshold": r.burn_rate,
+                    "lookbackWindow": r.long_window,
+                    "alertAfter": "0m",
+                },
+            },
+        }
+        for r in spec.rules
+    ]
     defaults = {f"{ANN}defaults": "true"} if spec.alerts is None else {}
-    return {"kind": "AlertPolicy", "metadata": {"name": f"{name}-burn", "annotations": defaults},
-            "spec": {"alertWhenBreaching": True, "conditions": conditions}}
+    return {
+        "kind": "AlertPolicy",
+        "metadata": {"name": f"{name}-burn", "annotations": defaults},
+        "spec": {"alertWhenBreaching": True, "conditions": conditions},
+    }
 
 
 # -- import ------------------------------------------------------------------------
-def import_openslo(text: str, *, model: str | None = None, environment: str | None = None,
-                   source: str = "<openslo>") -> list[tuple[str, SloSpec]]:
+def import_openslo(
+    text: str, *, model: str | None = None, environment: str | None = None, source: str = "<openslo>"
+) -> list[tuple[str, SloSpec]]:
     """Parse OpenSLO v1 YAML (``SLO``, ``SLI``, ``AlertPolicy``, ``AlertCondition`` documents).
 
     ``model``/``environment`` apply to SLOs without ModelPilot annotations.
@@ -144,8 +172,13 @@ def _name(doc: dict[str, Any]) -> str:
     return str((doc.get("metadata") or {}).get("name") or "")
 
 
-def _import_slo(doc: dict[str, Any], refs: dict[str, dict[str, dict[str, Any]]], model: str | None,
-                environment: str | None, source: str) -> tuple[str, SloSpec]:
+def _import_slo(
+    doc: dict[str, Any],
+    refs: dict[str, dict[str, dict[str, Any]]],
+    model: str | None,
+    environment: str | None,
+    source: str,
+) -> tuple[str, SloSpec]:
     where = f"{source}: SLO {_name(doc)!r}"
     ann = (doc.get("metadata") or {}).get("annotations") or {}
     spec = doc.get("spec") or {}
@@ -161,10 +194,14 @@ def _import_slo(doc: dict[str, Any], refs: dict[str, dict[str, dict[str, Any]]],
     try:
         sli = _import_sli(indicator, objectives[0], spec.get("budgetingMethod"))
         return str(model_name), SloSpec(
-            name=ann.get(f"{ANN}slo") or _slug(_name(doc), str(model_name), str(env)), environment=str(env),
-            objective=float(objectives[0].get("target")), window=parse_duration(str(windows[0]["duration"])),
-            sli=sli, alerts=_import_alerts(spec.get("alertPolicies") or [], refs), description=spec.get(
-                "description") or "")
+            name=ann.get(f"{ANN}slo") or _slug(_name(doc), str(model_name), str(env)),
+            environment=str(env),
+            objective=float(objectives[0].get("target")),
+            window=parse_duration(str(windows[0]["duration"])),
+            sli=sli,
+            alerts=_import_alerts(spec.get("alertPolicies") or [], refs),
+            description=spec.get("description") or "",
+        )
     except (ValidationError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"{where}: cannot map to a ModelPilot SLO: {exc}") from None
 
@@ -181,9 +218,15 @@ def _import_sli(indicator: dict[str, Any], objective: dict[str, Any], budgeting:
         return SliSpec(kind="ratio", source=src, **{k: q for k, (_s, q) in parts.items()})
     if "thresholdMetric" in body and budgeting == "Timeslices":
         src, query = _import_metric(body["thresholdMetric"])
-        return SliSpec(kind="quality", source=src, metric=str(objective.get("displayName") or "value"),
-                       value=query, op=">=" if objective.get("op") in ("gte", "gt") else "<=",
-                       limit=float(objective["value"]), timeslice=objective.get("timeSliceWindow") or "1h")
+        return SliSpec(
+            kind="quality",
+            source=src,
+            metric=str(objective.get("displayName") or "value"),
+            value=query,
+            op=">=" if objective.get("op") in ("gte", "gt") else "<=",
+            limit=float(objective["value"]),
+            timeslice=objective.get("timeSliceWindow") or "1h",
+        )
     raise ValueError("the indicator needs a ratioMetric, or a thresholdMetric with budgetingMethod Timeslices")
 
 
@@ -198,8 +241,9 @@ def _import_metric(part: dict[str, Any]) -> tuple[str, MetricQuery]:
     if src == "local":
         return src, MetricQuery(query=spec["series"])
     dims = {d["name"]: d["value"] for d in spec.get("dimensions") or []}
-    return src, MetricQuery(namespace=spec["namespace"], metric_name=spec["metricName"], dimensions=dims,
-                            stat=spec.get("stat") or "Sum")
+    return src, MetricQuery(
+        namespace=spec["namespace"], metric_name=spec["metricName"], dimensions=dims, stat=spec.get("stat") or "Sum"
+    )
 
 
 def _import_alerts(policies: list[Any], refs: dict[str, dict[str, dict[str, Any]]]) -> list[BurnRateRule] | None:
@@ -218,14 +262,18 @@ def _import_alerts(policies: list[Any], refs: dict[str, dict[str, dict[str, Any]
                 continue
             long_s = parse_duration(str(c["lookbackWindow"]))
             short = ((cond.get("metadata") or {}).get("annotations") or {}).get(f"{ANN}short-window")
-            rules.append(BurnRateRule(
-                severity="page" if str(body.get("severity", "")).lower() in _PAGE_WORDS else "ticket",
-                burn_rate=float(c["threshold"]), long_window=format_duration(long_s),
-                short_window=short or format_duration(max(60, long_s // 12 // 60 * 60))))
+            rules.append(
+                BurnRateRule(
+                    severity="page" if str(body.get("severity", "")).lower() in _PAGE_WORDS else "ticket",
+                    burn_rate=float(c["threshold"]),
+                    long_window=format_duration(long_s),
+                    short_window=short or format_duration(max(60, long_s // 12 // 60 * 60)),
+                )
+            )
     return None if defaults or not rules else rules
 
 
 def _slug(name: str, model: str, env: str) -> str:
     prefix = f"{model}-{env}-"
-    slug = name[len(prefix):] if name.startswith(prefix) else name
+    slug = name[len(prefix) :] if name.startswith(prefix) else name
     return slug.lower().replace(" ", "-") or "slo"

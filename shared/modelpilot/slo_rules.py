@@ -37,16 +37,26 @@ DAY = 86400
 
 #: recording rules over ModelPilot's own metrics (OpenTelemetry names as Prometheus exports them)
 LIFECYCLE_RULES: list[dict[str, str]] = [
-    {"record": "modelpilot:slo_burn_rate:max",
-     "expr": "max by (model, environment, slo, window) (modelpilot_slo_burn_rate)"},
-    {"record": "modelpilot:slo_error_budget_remaining:min",
-     "expr": "min by (model, environment, slo) (modelpilot_slo_error_budget_remaining)"},
-    {"record": "modelpilot:drift_score:max",
-     "expr": "max by (model, environment, feature, method) (modelpilot_drift_score)"},
-    {"record": "modelpilot:promotions:increase1d",
-     "expr": "sum by (model, environment) (increase(modelpilot_promotions_total[1d]))"},
-    {"record": "modelpilot:rollbacks:increase1d",
-     "expr": "sum by (model, environment) (increase(modelpilot_rollbacks_total[1d]))"},
+    {
+        "record": "modelpilot:slo_burn_rate:max",
+        "expr": "max by (model, environment, slo, window) (modelpilot_slo_burn_rate)",
+    },
+    {
+        "record": "modelpilot:slo_error_budget_remaining:min",
+        "expr": "min by (model, environment, slo) (modelpilot_slo_error_budget_remaining)",
+    },
+    {
+        "record": "modelpilot:drift_score:max",
+        "expr": "max by (model, environment, feature, method) (modelpilot_drift_score)",
+    },
+    {
+        "record": "modelpilot:promotions:increase1d",
+        "expr": "sum by (model, environment) (increase(modelpilot_promotions_total[1d]))",
+    },
+    {
+        "record": "modelpilot:rollbacks:increase1d",
+        "expr": "sum by (model, environment) (increase(modelpilot_rollbacks_total[1d]))",
+    },
 ]
 
 
@@ -63,8 +73,10 @@ def _promql(model: str, spec: SloSpec) -> dict[str, str]:
     counters = {k: q.substituted(values).query or "" for k, q in spec.sli.counters().items()}
     for key, text in counters.items():
         if "$version" in text:
-            raise InvalidInput(f"SLO {model}/{spec.environment}/{spec.name}: the {key} query uses $version, which "
-                               "static rules cannot follow; write the rules without it")
+            raise InvalidInput(
+                f"SLO {model}/{spec.environment}/{spec.name}: the {key} query uses $version, which "
+                "static rules cannot follow; write the rules without it"
+            )
     return counters
 
 
@@ -88,26 +100,50 @@ def prometheus_rules(slos: list[tuple[str, SloSpec]]) -> dict[str, Any]:
         rules: list[dict[str, Any]] = []
         for seconds in [*spec.alert_windows(), spec.window_seconds]:
             w = format_window(seconds)
-            rules.append({"record": f"modelpilot:slo_error_ratio:rate{w}", "expr": _ratio_expr(counters, w),
-                          "labels": dict(labels)})
-            rules.append({"record": f"modelpilot:slo_burn_rate:rate{w}",
-                          "expr": f"modelpilot:slo_error_ratio:rate{w}{sel} / {budget:.10g}", "labels": dict(labels)})
-        rules.append({"record": "modelpilot:slo_error_budget_remaining",
-                      "expr": f"1 - modelpilot:slo_error_ratio:rate{spec.window}{sel} / {budget:.10g}",
-                      "labels": dict(labels)})
+            rules.append(
+                {
+                    "record": f"modelpilot:slo_error_ratio:rate{w}",
+                    "expr": _ratio_expr(counters, w),
+                    "labels": dict(labels),
+                }
+            )
+            rules.append(
+                {
+                    "record": f"modelpilot:slo_burn_rate:rate{w}",
+                    "expr": f"modelpilot:slo_error_ratio:rate{w}{sel} / {budget:.10g}",
+                    "labels": dict(labels),
+                }
+            )
+        rules.append(
+            {
+                "record": "modelpilot:slo_error_budget_remaining",
+                "expr": f"1 - modelpilot:slo_error_ratio:rate{spec.window}{sel} / {budget:.10g}",
+                "labels": dict(labels),
+            }
+        )
         for rule in spec.rules:
-            rules.append({
-                "alert": "ModelPilotSloBurnRate",
-                "expr": (f"modelpilot:slo_burn_rate:rate{rule.long_window}{sel} > {rule.burn_rate:g}\n"
-                         f"and modelpilot:slo_burn_rate:rate{rule.short_window}{sel} > {rule.burn_rate:g}"),
-                "labels": {**labels, "severity": rule.severity, "long_window": rule.long_window,
-                           "short_window": rule.short_window},
-                "annotations": {
-                    "summary": f"{model} {spec.environment}: SLO {spec.name} burns its error budget",
-                    "description": (f"burn rate above {rule.burn_rate:g} over {rule.long_window} and "
-                                    f"{rule.short_window} (objective {spec.objective:g} over {spec.window})"),
-                },
-            })
+            rules.append(
+                {
+                    "alert": "ModelPilotSloBurnRate",
+                    "expr": (
+                        f"modelpilot:slo_burn_rate:rate{rule.long_window}{sel} > {rule.burn_rate:g}\n"
+                        f"and modelpilot:slo_burn_rate:rate{rule.short_window}{sel} > {rule.burn_rate:g}"
+                    ),
+                    "labels": {
+                        **labels,
+                        "severity": rule.severity,
+                        "long_window": rule.long_window,
+                        "short_window": rule.short_window,
+                    },
+                    "annotations": {
+                        "summary": f"{model} {spec.environment}: SLO {spec.name} burns its error budget",
+                        "description": (
+                            f"burn rate above {rule.burn_rate:g} over {rule.long_window} and "
+                            f"{rule.short_window} (objective {spec.objective:g} over {spec.window})"
+                        ),
+                    },
+                }
+            )
         groups.append({"name": f"modelpilot-slo-{model}-{spec.environment}-{spec.name}", "rules": rules})
     groups.append({"name": "modelpilot-lifecycle", "interval": "1m", "rules": [dict(r) for r in LIFECYCLE_RULES]})
     return {"groups": groups}
@@ -130,9 +166,15 @@ def composite_alarm_name(model: str, spec: SloSpec, severity: str, long_window: 
 
 def _metric(query_id: str, query: MetricQuery, period: int) -> dict[str, Any]:
     dims = [{"Name": k, "Value": v} for k, v in sorted(query.dimensions.items())]
-    return {"Id": query_id, "ReturnData": False, "MetricStat": {
-        "Metric": {"Namespace": query.namespace, "MetricName": query.metric_name, "Dimensions": dims},
-        "Period": period, "Stat": query.stat}}
+    return {
+        "Id": query_id,
+        "ReturnData": False,
+        "MetricStat": {
+            "Metric": {"Namespace": query.namespace, "MetricName": query.metric_name, "Dimensions": dims},
+            "Period": period,
+            "Stat": query.stat,
+        },
+    }
 
 
 def _window_alarm(model: str, spec: SloSpec, name: str, seconds: int, threshold: float) -> dict[str, Any]:
@@ -142,13 +184,23 @@ def _window_alarm(model: str, spec: SloSpec, name: str, seconds: int, threshold:
     periods = 1 if seconds <= DAY else -(-seconds // DAY)
     metrics = [_metric(key, q, period) for key, q in sorted(counters.items())]
     ratio = "bad / total" if "bad" in counters else "1 - good / total"
-    metrics.append({"Id": "burn", "Label": "burn rate", "ReturnData": True,
-                    "Expression": f"({ratio}) / {1 - spec.objective:.10g}"})
-    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmName": name, "AlarmDescription": f"burn rate of {model} {spec.environment} {spec.name} over "
-                                               f"{format_window(seconds)} above {threshold:g}",
-        "Metrics": metrics, "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
-        "EvaluationPeriods": periods, "DatapointsToAlarm": periods, "TreatMissingData": "notBreaching"}}
+    metrics.append(
+        {"Id": "burn", "Label": "burn rate", "ReturnData": True, "Expression": f"({ratio}) / {1 - spec.objective:.10g}"}
+    )
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": name,
+            "AlarmDescription": f"burn rate of {model} {spec.environment} {spec.name} over "
+            f"{format_window(seconds)} above {threshold:g}",
+            "Metrics": metrics,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": threshold,
+            "EvaluationPeriods": periods,
+            "DatapointsToAlarm": periods,
+            "TreatMissingData": "notBreaching",
+        },
+    }
 
 
 def cloudwatch_template(slos: list[tuple[str, SloSpec]]) -> dict[str, Any]:
@@ -163,22 +215,31 @@ def cloudwatch_template(slos: list[tuple[str, SloSpec]]) -> dict[str, Any]:
             logical = _camel(model, spec.environment, spec.name, rule.severity, rule.long_window)
             for suffix, seconds in (("Long", rule.long_seconds), ("Short", rule.short_seconds)):
                 resources[f"{logical}{suffix}"] = _window_alarm(
-                    model, spec, f"{name}-{format_window(seconds)}", seconds, rule.burn_rate)
-            resources[logical] = {"Type": "AWS::CloudWatch::CompositeAlarm", "Properties": {
-                "AlarmName": name,
-                "AlarmDescription": f"{rule.severity}: SLO {spec.name} of {model} in {spec.environment} burns "
-                                    f"faster than {rule.burn_rate:g} over {rule.long_window} and {rule.short_window}",
-                "AlarmRule": {"Fn::Sub": f"ALARM(${{{logical}Long}}) AND ALARM(${{{logical}Short}})"},
-                "AlarmActions": {"Fn::If": ["HasTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
-            }}
+                    model, spec, f"{name}-{format_window(seconds)}", seconds, rule.burn_rate
+                )
+            resources[logical] = {
+                "Type": "AWS::CloudWatch::CompositeAlarm",
+                "Properties": {
+                    "AlarmName": name,
+                    "AlarmDescription": f"{rule.severity}: SLO {spec.name} of {model} in {spec.environment} burns "
+                    f"faster than {rule.burn_rate:g} over {rule.long_window} and {rule.short_window}",
+                    "AlarmRule": {"Fn::Sub": f"ALARM(${{{logical}Long}}) AND ALARM(${{{logical}Short}})"},
+                    "AlarmActions": {"Fn::If": ["HasTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
+                },
+            }
             outputs[logical] = {"Description": f"composite alarm of {name}", "Value": {"Ref": logical}}
     if not resources:
         raise InvalidInput("no SLO reads CloudWatch: nothing to generate (set sli.source: cloudwatch)")
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "ModelPilot SLO burn-rate alarms (generated by 'modelpilot slo rules --format cloudwatch')",
-        "Parameters": {"AlarmTopicArn": {"Type": "String", "Default": "",
-                                         "Description": "SNS topic (or EventBridge-routed target) for alarm actions"}},
+        "Parameters": {
+            "AlarmTopicArn": {
+                "Type": "String",
+                "Default": "",
+                "Description": "SNS topic (or EventBridge-routed target) for alarm actions",
+            }
+        },
         "Conditions": {"HasTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}},
         "Resources": resources,
         "Outputs": outputs,

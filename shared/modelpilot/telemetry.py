@@ -140,9 +140,7 @@ def _configure() -> None:
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
-        metrics.set_meter_provider(
-            MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
-        )
+        metrics.set_meter_provider(MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())]))
 
 
 def tracer() -> Tracer:

@@ -88,17 +88,37 @@ class InMemoryRegistry(RegistryStore):
         chain.append(record)
         return record
 
-    def register_version(self, *, manifest: Manifest, manifest_digest: str, package_uri: str,
-                         registered_by: str, registered_at: datetime, source: str, external_id: str | None,
-                         status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
+    def register_version(
+        self,
+        *,
+        manifest: Manifest,
+        manifest_digest: str,
+        package_uri: str,
+        registered_by: str,
+        registered_at: datetime,
+        source: str,
+        external_id: str | None,
+        status: str,
+        audit: AuditEntry,
+    ) -> tuple[ModelVersion, bool]:
         with self._lock:
             existing = self.find_version(manifest.name, manifest_digest=manifest_digest)
             if existing is not None:
                 return existing, False
             versions = self.versions.setdefault(manifest.name, {})
             number = max(versions, default=0) + 1
-            version = ModelVersion(manifest.name, number, manifest_digest, manifest, package_uri, registered_by,
-                                   registered_at, status, source, external_id)  # type: ignore[arg-type]
+            version = ModelVersion(
+                manifest.name,
+                number,
+                manifest_digest,
+                manifest,
+                package_uri,
+                registered_by,
+                registered_at,
+                status,
+                source,
+                external_id,
+            )  # type: ignore[arg-type]
             versions[number] = version
             self._append(replace(audit, to_version=number))
             return version, True
@@ -111,8 +131,9 @@ class InMemoryRegistry(RegistryStore):
         except KeyError:
             raise UnknownVersion(f"{model} has no version {version}", model=model, version=version) from None
 
-    def find_version(self, model: str, *, manifest_digest: str | None = None,
-                     external_id: str | None = None) -> ModelVersion | None:
+    def find_version(
+        self, model: str, *, manifest_digest: str | None = None, external_id: str | None = None
+    ) -> ModelVersion | None:
         if manifest_digest is None and external_id is None:
             return None
         for version in self.versions.get(model, {}).values():
@@ -152,9 +173,9 @@ class InMemoryRegistry(RegistryStore):
                 if current is not None and len(history) >= change.revision and history[change.revision - 1] == change:
                     return current
                 raise ConcurrencyConflict(
-                    f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}")
-            alias = Alias(change.model, change.environment, change.to_version, change.revision, change.at,
-                          change.actor)
+                    f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}"
+                )
+            alias = Alias(change.model, change.environment, change.to_version, change.revision, change.at, change.actor)
             self.aliases[key] = alias
             self.history.setdefault(key, []).append(change)
             self._append(audit)
@@ -214,7 +235,7 @@ class InMemoryArtifactStore(ArtifactStore):
             raise ArtifactMissing(f"{uri} does not exist", uri=uri)
         data = self.objects[uri]
         for start in range(0, len(data), chunk_size):
-            yield data[start:start + chunk_size]
+            yield data[start : start + chunk_size]
 
     def stat(self, uri: str) -> ObjectInfo:
         if uri not in self.objects:
@@ -222,8 +243,9 @@ class InMemoryArtifactStore(ArtifactStore):
         data = self.objects[uri]
         return ObjectInfo(uri, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
 
-    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
-                    write_once: bool = False) -> str:
+    def write_bytes(
+        self, uri: str, data: bytes, *, content_type: str = "application/octet-stream", write_once: bool = False
+    ) -> str:
         if write_once and uri in self.objects and self.objects[uri] != data:
             raise AlreadyExists(f"{uri} already exists with other content", uri=uri)
         self.objects[uri] = bytes(data)

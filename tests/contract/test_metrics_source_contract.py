@@ -46,8 +46,11 @@ def _sqlite(tmp_path_factory):
         if _errors(i):
             lines.append(json.dumps({**base, "count": _errors(i), "status": 500}))
     store.ingest(lines)
-    return store, _slo({"kind": "ratio", "source": "local", "good": {"query": "requests.ok"},
-                        "total": {"query": "requests"}}), None
+    return (
+        store,
+        _slo({"kind": "ratio", "source": "local", "good": {"query": "requests.ok"}, "total": {"query": "requests"}}),
+        None,
+    )
 
 
 def _prometheus(tmp_path_factory):
@@ -63,8 +66,14 @@ def _prometheus(tmp_path_factory):
     backfill("\n".join(lines) + "\n# EOF\n", root / "data")
     server = PrometheusServer(root / "data")
     server.start()
-    spec = _slo({"kind": "ratio", "source": "prometheus", "bad": {"query": 'req_total{model="$model",code="500"}'},
-                 "total": {"query": 'req_total{model="$model"}'}})
+    spec = _slo(
+        {
+            "kind": "ratio",
+            "source": "prometheus",
+            "bad": {"query": 'req_total{model="$model",code="500"}'},
+            "total": {"query": 'req_total{model="$model"}'},
+        }
+    )
     return PrometheusMetricsSource(server.url), spec, server.stop
 
 
@@ -74,19 +83,26 @@ def _cloudwatch(tmp_path_factory):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    client = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=f"http://{host}:{port}",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    endpoint = f"churn-prod-{uuid.uuid4().hex[:8]}"     # moto ignores the namespace when dimensions are given
+    client = boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=f"http://{host}:{port}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    endpoint = f"churn-prod-{uuid.uuid4().hex[:8]}"  # moto ignores the namespace when dimensions are given
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     data = []
     for i in range(MINUTES):
         data.append({"MetricName": "Invocations", "Dimensions": dims, "Timestamp": _at(i), "Value": 100.0})
-        data.append({"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": _at(i),
-                     "Value": float(_errors(i))})
+        data.append(
+            {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": _at(i), "Value": float(_errors(i))}
+        )
     for start in range(0, len(data), 20):
-        client.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start:start + 20])
-    spec = _slo({"kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability",
-                 "endpoint_name": endpoint})
+        client.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[start : start + 20])
+    spec = _slo(
+        {"kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability", "endpoint_name": endpoint}
+    )
     return CloudWatchMetricsSource(client), spec, server.stop
 
 
@@ -96,25 +112,32 @@ def _azure_monitor(tmp_path_factory):
     def samples(metric):
         return [(_at(i), 100.0 if metric == "requests/count" else float(_errors(i))) for i in range(MINUTES)]
 
-    source, spec, _ = load(samples)     # the SDK's MetricsQueryClient over a metrics-API transport
+    source, spec, _ = load(samples)  # the SDK's MetricsQueryClient over a metrics-API transport
     return source, spec, None
 
 
 @pytest.fixture(scope="module", params=["sqlite", "prometheus", "cloudwatch", "azure_monitor"])
 def loaded(request, tmp_path_factory):
-    source, spec, stop = {"sqlite": _sqlite, "prometheus": _prometheus, "cloudwatch": _cloudwatch,
-                          "azure_monitor": _azure_monitor}[request.param](tmp_path_factory)
+    source, spec, stop = {
+        "sqlite": _sqlite,
+        "prometheus": _prometheus,
+        "cloudwatch": _cloudwatch,
+        "azure_monitor": _azure_monitor,
+    }[request.param](tmp_path_factory)
     yield source, spec.query("churn", version=1)
     if stop is not None:
         stop()
 
 
-@pytest.mark.parametrize(("start", "end", "total", "bad"), [
-    (T, END, 6000.0, 150.0),
-    (END - timedelta(minutes=30), END, 3000.0, 150.0),
-    (END - timedelta(minutes=5), END, 500.0, 25.0),
-    (T, T + timedelta(minutes=30), 3000.0, 0.0),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "total", "bad"),
+    [
+        (T, END, 6000.0, 150.0),
+        (END - timedelta(minutes=30), END, 3000.0, 150.0),
+        (END - timedelta(minutes=5), END, 500.0, 25.0),
+        (T, T + timedelta(minutes=30), 3000.0, 0.0),
+    ],
+)
 def test_counts_of_known_traffic(loaded, start, end, total, bad):
     source, query = loaded
     counts = source.counts(query, start, end)

@@ -18,8 +18,14 @@ def register(registry, name="churn", seed="a", **kw):
     from modelpilot.manifest import manifest_digest
 
     return registry.register_version(
-        manifest=m, manifest_digest=manifest_digest(m), package_uri=f"pkg://{name}/{seed}", registered_by="alice",
-        registered_at=T0, source="upload", external_id=f"ext-{seed}", status="registered",
+        manifest=m,
+        manifest_digest=manifest_digest(m),
+        package_uri=f"pkg://{name}/{seed}",
+        registered_by="alice",
+        registered_at=T0,
+        source="upload",
+        external_id=f"ext-{seed}",
+        status="registered",
         audit=entry(name, "register"),
     )
 
@@ -64,12 +70,14 @@ def test_move_alias_compare_and_set(registry):
     register(registry, seed="a")
     register(registry, seed="b")
     assert registry.get_alias("churn", "prod") is None
-    alias = registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0,
-                                audit=entry(action="promote"))
+    alias = registry.move_alias(
+        change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote")
+    )
     assert (alias.version, alias.revision) == (1, 1)
     with pytest.raises(ConcurrencyConflict):
-        registry.move_alias(change=change("churn", "prod", 1, None, 2), expected_revision=0,
-                            audit=entry(action="promote"))
+        registry.move_alias(
+            change=change("churn", "prod", 1, None, 2), expected_revision=0, audit=entry(action="promote")
+        )
     registry.move_alias(change=change("churn", "prod", 2, 1, 2), expected_revision=1, audit=entry(action="promote"))
     got = registry.get_alias("churn", "prod")
     assert (got.version, got.revision) == (2, 2)
@@ -116,8 +124,10 @@ def test_monitor_status_latest_wins(registry):
     got = registry.get_monitor_status("churn", "prod", "drift")
     assert got.state == "ok" and got.updated_at == T0 + timedelta(hours=1)
     registry.put_monitor_status(MonitorStatus("churn", "staging", "slo", "alert", 1, T0, "burn", {"rate": 14.4}))
-    assert {(s.environment, s.kind) for s in registry.list_monitor_status("churn")} == {("prod", "drift"),
-                                                                                       ("staging", "slo")}
+    assert {(s.environment, s.kind) for s in registry.list_monitor_status("churn")} == {
+        ("prod", "drift"),
+        ("staging", "slo"),
+    }
 
 
 def test_concurrent_registrations_never_duplicate_or_skip(registry):
@@ -154,8 +164,11 @@ def test_concurrent_alias_moves_one_winner_per_revision(registry):
         rev = current.revision if current else 0
         frm = current.version if current else None
         try:
-            registry.move_alias(change=change("churn", "prod", rev + 1, frm, target), expected_revision=rev,
-                                audit=entry(action="promote", to_version=target))
+            registry.move_alias(
+                change=change("churn", "prod", rev + 1, frm, target),
+                expected_revision=rev,
+                audit=entry(action="promote", to_version=target),
+            )
             wins.append(target)
         except ConcurrencyConflict:
             conflicts.append(target)

@@ -39,8 +39,9 @@ def run(home, *args, capsys):
 
 
 def test_lifecycle_exit_codes_and_json(home, make_package, capsys):
-    code, out, _ = run(home, "register", str(make_package(auc=0.85)), "--promote", "--actor", "alice", "--json",
-                       capsys=capsys)
+    code, out, _ = run(
+        home, "register", str(make_package(auc=0.85)), "--promote", "--actor", "alice", "--json", capsys=capsys
+    )
     assert code == 0
     data = json.loads(out)
     assert data["status"] == "registered" and data["version"] == 1 and data["promotion"]["status"] == "promoted"
@@ -64,8 +65,9 @@ def test_lifecycle_exit_codes_and_json(home, make_package, capsys):
     code, out, _ = run(home, "history", "churn", "--env", "prod", "--json", capsys=capsys)
     assert [h["to_version"] for h in json.loads(out)] == [1]
 
-    code, out, _ = run(home, "history", "churn", "--env", "prod", "--at", "2000-01-01T00:00:00Z", "--json",
-                       capsys=capsys)
+    code, out, _ = run(
+        home, "history", "churn", "--env", "prod", "--at", "2000-01-01T00:00:00Z", "--json", capsys=capsys
+    )
     assert json.loads(out)["version"] is None
 
     code, out, _ = run(home, "rollback", "churn", "--env", "prod", "--reason", "test", capsys=capsys)
@@ -134,13 +136,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "modelpilot.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_help_on_every_command_has_an_example():
-    for command in (["register"], ["promote"], ["approve"], ["reject"], ["rollback"], ["status"], ["history"],
-                    ["audit", "verify"], ["policy", "validate"], ["manifest", "schema"], ["demo"]):
+    for command in (
+        ["register"],
+        ["promote"],
+        ["approve"],
+        ["reject"],
+        ["rollback"],
+        ["status"],
+        ["history"],
+        ["audit", "verify"],
+        ["policy", "validate"],
+        ["manifest", "schema"],
+        ["demo"],
+    ):
         result = _cli(*command, "--help")
         assert result.returncode == 0, command
         assert "example:" in result.stdout and "modelpilot" in result.stdout

@@ -79,11 +79,11 @@ def test_export_then_import_gives_the_policy_back(home, tmp_path, capsys):
 
 def test_rules_for_both_formats(tmp_path, capsys):
     policy = str(REPO / "infra" / "prometheus" / "example-policy.yaml")
-    code, out, _ = _run(capsys, "slo", "rules", "--format", "prometheus", "--policy", policy,
-                        "--home", str(tmp_path))
+    code, out, _ = _run(capsys, "slo", "rules", "--format", "prometheus", "--policy", policy, "--home", str(tmp_path))
     assert code == 0 and yaml.safe_load(out)["groups"][0]["name"] == "modelpilot-slo-churn-prod-availability"
-    code, out, _ = _run(capsys, "slo", "rules", "--format", "cloudwatch", "--json", "--policy", policy,
-                        "--home", str(tmp_path))
+    code, out, _ = _run(
+        capsys, "slo", "rules", "--format", "cloudwatch", "--json", "--policy", policy, "--home", str(tmp_path)
+    )
     assert code == 0 and cli_json(out)["AWSTemplateFormatVersion"] == "2010-09-09"
     code, _out, err = _run(capsys, "slo", "rules", "--format", "cloudwatch", "--home", str(tmp_path))
     assert code == 2 and "no SLO reads CloudWatch" in err

@@ -20,9 +20,7 @@ def env(tmp_path):
     clock = FakeClock()
     bus = bootstrap(Settings(backend="local", home=str(tmp_path / "home"), policy=str(policy)), clock=clock)
     for seed in (1, 2, 3):
-        bus.handle(
-            RegisterModel(package_uri=str(make_package(tmp_path / f"p{seed}", seed=seed)), actor="alice")
-        )
+        bus.handle(RegisterModel(package_uri=str(make_package(tmp_path / f"p{seed}", seed=seed)), actor="alice"))
     return bus, clock
 
 
@@ -129,9 +127,7 @@ def test_breached_version_without_rollback_is_excluded_too(tmp_path):
     clock = FakeClock()
     bus = bootstrap(Settings(backend="local", home=str(tmp_path / "home"), policy=str(policy)), clock=clock)
     for seed in (1, 2, 3):
-        bus.handle(
-            RegisterModel(package_uri=str(make_package(tmp_path / f"p{seed}", seed=seed)), actor="alice")
-        )
+        bus.handle(RegisterModel(package_uri=str(make_package(tmp_path / f"p{seed}", seed=seed)), actor="alice"))
     _release(bus, clock, 1)
     _feed(bus, clock, 1, 60)
     _release(bus, clock, 2)

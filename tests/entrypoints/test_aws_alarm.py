@@ -48,8 +48,9 @@ def live(aws_stack, make_package):
     bus = get_bus()
     for n in (1, 2):
         key = upload_package(aws_stack, make_package("churn", auc=0.8 + n / 100), f"models/churn/v{n}")
-        bus.handle(RegisterModel(package_uri=f"s3://{aws_stack.bucket}/{key[:-16]}", actor="system:test",
-                                 auto_promote=True))
+        bus.handle(
+            RegisterModel(package_uri=f"s3://{aws_stack.bucket}/{key[:-16]}", actor="system:test", auto_promote=True)
+        )
         bus.handle(PromoteModel(model="churn", environment="prod", actor="user:ops", version=n))
     assert registry().get_alias("churn", "prod").version == 2
     return aws_stack
@@ -105,17 +106,22 @@ def test_unknown_model_changes_nothing_and_does_not_raise(aws_stack):
     reply = alarm(alarm_change("modelpilot/ghost/prod/error-rate"), LambdaContext())
     [result] = reply["results"]
     # the rollback policy (SLO engine) answers with a typed UnknownModel or a skip: never a retry, never a write
-    assert (result["status"], result.get("error", "unknown_model")) in {("failed", "unknown_model"),
-                                                                       ("skipped", "unknown_model")}
+    assert (result["status"], result.get("error", "unknown_model")) in {
+        ("failed", "unknown_model"),
+        ("skipped", "unknown_model"),
+    }
     assert "ghost" in result["message"]
     assert registry().list_models() == [] and registry().audit_records("ghost") == []
 
 
-@pytest.mark.parametrize("event", [
-    {"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x"}},
-    {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "not json"}}]},
-    {"version": "0"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x"}},
+        {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "not json"}}]},
+        {"version": "0"},
+    ],
+)
 def test_bad_shapes_are_typed_failures(aws_stack, event):
     reply = alarm(event, LambdaContext())
     assert reply["status"] == "failed" and reply["error"] == "invalid_event"
@@ -133,9 +139,17 @@ def put_alarm(stack, name: str, tags: dict[str, str] | None = None) -> str:
     """Create a CloudWatch alarm on moto (tagged when ``tags``) and return its ARN."""
     cloudwatch = stack.client("cloudwatch")
     extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
-    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker",
-                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
-                                ComparisonOperator="GreaterThanThreshold", **extra)
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        **extra,
+    )
     [found] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     return str(found["AlarmArn"])
 

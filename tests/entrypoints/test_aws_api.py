@@ -30,8 +30,9 @@ def call(method, path, body=None, **kw):
 def add_version(stack, make_package, n):
     """Upload and register churn v<n> (the upload promotes it to dev, the first environment)."""
     key = upload_package(stack, make_package("churn", auc=0.8 + n / 100), f"models/churn/v{n}")
-    get_bus().handle(RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test",
-                                   auto_promote=True))
+    get_bus().handle(
+        RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test", auto_promote=True)
+    )
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def churn(aws_stack, make_package):
 
 
 def test_promote_records_the_iam_principal_as_actor(churn):
-    status, body = call("POST", "/models/churn/environments/prod/promote", {"version": 1, "reason": "release"},
-                        user_arn=ALICE)
+    status, body = call(
+        "POST", "/models/churn/environments/prod/promote", {"version": 1, "reason": "release"}, user_arn=ALICE
+    )
     assert status == 200 and body["status"] == "promoted"
     registry = get_bus().services.registry
     assert registry.get_alias("churn", "prod").updated_by == ALICE
@@ -67,7 +69,10 @@ def test_rollback_history_and_status(churn):
     status, body = call("GET", "/models/churn/environments/prod/history")
     assert status == 200
     assert [(c["to_version"], c["action"], c["actor"]) for c in body["history"]] == [
-        (1, "promote", ALICE), (2, "promote", ALICE), (1, "rollback", BOB)]
+        (1, "promote", ALICE),
+        (2, "promote", ALICE),
+        (1, "rollback", BOB),
+    ]
     status, body = call("GET", "/models/churn/status")
     assert {r["environment"]: r["version"] for r in body["status"]} == {"dev": 2, "prod": 1}
     assert call("GET", "/status")[1]["status"] == body["status"]
@@ -75,8 +80,9 @@ def test_rollback_history_and_status(churn):
 
 def test_approve_uses_the_caller_as_approver(churn):
     churn.more(2)
-    status, body = call("POST", "/models/churn/versions/2/approve", {"environment": "prod", "comment": "lgtm"},
-                        user_arn=BOB)
+    status, body = call(
+        "POST", "/models/churn/versions/2/approve", {"environment": "prod", "comment": "lgtm"}, user_arn=BOB
+    )
     assert status == 200 and body["status"] == "approved"
     assert [a.approver for a in get_bus().services.registry.list_approvals("churn", 2, "prod")] == [BOB]
 
@@ -94,15 +100,18 @@ def test_request_without_iam_identity_is_refused(churn):
     assert get_bus().services.registry.get_alias("churn", "prod") is None
 
 
-@pytest.mark.parametrize(("method", "path", "body", "code", "error"), [
-    ("POST", "/models/churn/environments/prod/promote", {"version": "two"}, 400, "invalid_event"),
-    ("POST", "/models/churn/environments/prod/promote", {"nope": 1}, 400, "invalid_event"),
-    ("POST", "/models/churn/environments/prod/rollback", {}, 400, "invalid_event"),
-    ("POST", "/models/churn/environments/moon/promote", {"version": 1}, 400, "unknown_environment"),
-    ("POST", "/models/ghost/environments/prod/promote", {"version": 1}, 404, "unknown_model"),
-    ("POST", "/models/churn/versions/x/approve", {"environment": "prod"}, 400, "invalid_input"),
-    ("GET", "/models/ghost/status", None, 404, "unknown_model"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code", "error"),
+    [
+        ("POST", "/models/churn/environments/prod/promote", {"version": "two"}, 400, "invalid_event"),
+        ("POST", "/models/churn/environments/prod/promote", {"nope": 1}, 400, "invalid_event"),
+        ("POST", "/models/churn/environments/prod/rollback", {}, 400, "invalid_event"),
+        ("POST", "/models/churn/environments/moon/promote", {"version": 1}, 400, "unknown_environment"),
+        ("POST", "/models/ghost/environments/prod/promote", {"version": 1}, 404, "unknown_model"),
+        ("POST", "/models/churn/versions/x/approve", {"environment": "prod"}, 400, "invalid_input"),
+        ("GET", "/models/ghost/status", None, 404, "unknown_model"),
+    ],
+)
 def test_bad_requests_get_typed_errors_and_change_nothing(churn, method, path, body, code, error):
     before = len(get_bus().services.registry.audit_records("churn"))
     status, reply = call(method, path, body)

@@ -41,8 +41,9 @@ def recording_bus(aws_stack, monkeypatch):
 def add_version(stack, make_package, n):
     """Upload and register churn v<n> (the upload promotes it to dev, the first environment)."""
     key = upload_package(stack, make_package("churn", auc=0.8 + n / 100), f"models/churn/v{n}")
-    get_bus().handle(RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test",
-                                   auto_promote=True))
+    get_bus().handle(
+        RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test", auto_promote=True)
+    )
 
 
 @pytest.fixture
@@ -55,29 +56,36 @@ def churn(aws_stack, make_package):
 
 
 def test_console_promote_then_rollback(churn):
-    assert promote({"action": "promote", "model": "churn", "environment": "prod", "version": 1},
-                   LambdaContext())["status"] == "promoted"
+    assert (
+        promote({"action": "promote", "model": "churn", "environment": "prod", "version": 1}, LambdaContext())["status"]
+        == "promoted"
+    )
     churn.more(2)
-    assert promote({"action": "promote", "model": "churn", "environment": "prod", "version": 2},
-                   LambdaContext())["status"] == "promoted"
-    reply = rollback({"action": "rollback", "model": "churn", "environment": "prod", "reason": "p95 latency"},
-                     LambdaContext())
+    assert (
+        promote({"action": "promote", "model": "churn", "environment": "prod", "version": 2}, LambdaContext())["status"]
+        == "promoted"
+    )
+    reply = rollback(
+        {"action": "rollback", "model": "churn", "environment": "prod", "reason": "p95 latency"}, LambdaContext()
+    )
     assert reply["status"] == "rolled_back" and reply["version"] == 1
     records = get_bus().services.registry.audit_records("churn")
     assert records[-1].actor == "console" and records[-1].reason == "p95 latency"
 
 
 def test_console_actor_is_the_cognito_identity_when_lambda_provides_one(churn):
-    context = LambdaContext(identity=SimpleNamespace(cognito_identity_id="us-east-1:1234-abcd",
-                                                     cognito_identity_pool_id="pool"))
+    context = LambdaContext(
+        identity=SimpleNamespace(cognito_identity_id="us-east-1:1234-abcd", cognito_identity_pool_id="pool")
+    )
     promote({"action": "promote", "model": "churn", "environment": "prod", "version": 1}, context)
     assert get_bus().services.registry.get_alias("churn", "prod").updated_by == "cognito:us-east-1:1234-abcd"
 
 
 def test_console_approve(churn):
     churn.more(2)
-    reply = promote({"action": "approve", "model": "churn", "version": 2, "environment": "prod", "comment": "ok"},
-                    LambdaContext())
+    reply = promote(
+        {"action": "approve", "model": "churn", "version": 2, "environment": "prod", "comment": "ok"}, LambdaContext()
+    )
     assert reply["status"] == "approved"
 
 
@@ -93,18 +101,21 @@ def test_async_retry_of_one_invocation_rolls_back_once(churn):
     assert [c.action for c in history] == ["promote", "promote", "rollback"]
 
 
-@pytest.mark.parametrize(("function", "payload"), [
-    ("promote", {"action": "rollback", "model": "churn", "environment": "prod", "reason": "x"}),
-    ("promote", {"action": "promote", "model": "churn"}),
-    ("promote", {"action": "promote", "model": "churn", "environment": "prod", "version": 0}),
-    ("rollback", {"action": "rollback", "model": "churn", "environment": "prod"}),
-    ("rollback", {"action": "rollback", "model": "churn", "environment": "prod", "reason": "x", "extra": 1}),
-    ("rollback", "rollback churn"),
-    ("drift_batch", {"action": "slo_check"}),
-    ("slo_check", {"hello": "world"}),
-    ("drift_batch", {"schedule_arn": "not-an-arn", "scheduled_time": "2026-11-26T04:00:00Z"}),
-    ("slo_check", {"schedule_arn": "arn:aws:scheduler:us-east-1:1:schedule/default/x", "scheduled_time": "soon"}),
-])
+@pytest.mark.parametrize(
+    ("function", "payload"),
+    [
+        ("promote", {"action": "rollback", "model": "churn", "environment": "prod", "reason": "x"}),
+        ("promote", {"action": "promote", "model": "churn"}),
+        ("promote", {"action": "promote", "model": "churn", "environment": "prod", "version": 0}),
+        ("rollback", {"action": "rollback", "model": "churn", "environment": "prod"}),
+        ("rollback", {"action": "rollback", "model": "churn", "environment": "prod", "reason": "x", "extra": 1}),
+        ("rollback", "rollback churn"),
+        ("drift_batch", {"action": "slo_check"}),
+        ("slo_check", {"hello": "world"}),
+        ("drift_batch", {"schedule_arn": "not-an-arn", "scheduled_time": "2026-11-26T04:00:00Z"}),
+        ("slo_check", {"schedule_arn": "arn:aws:scheduler:us-east-1:1:schedule/default/x", "scheduled_time": "soon"}),
+    ],
+)
 def test_bad_console_payloads_are_typed_failures(churn, function, payload):
     before = len(get_bus().services.registry.audit_records("churn"))
     reply = handler(function)(payload, LambdaContext())
@@ -139,8 +150,7 @@ def test_slo_timer_and_rule_schedule_and_console(recording_bus):
 
 
 def test_console_drift_payload(recording_bus):
-    drift_batch({"action": "drift", "model": "churn", "environment": "prod", "window_seconds": 3600},
-                LambdaContext())
+    drift_batch({"action": "drift", "model": "churn", "environment": "prod", "window_seconds": 3600}, LambdaContext())
     [command] = RECEIVED
     assert (command.model, command.environment, command.window_seconds, command.end) == ("churn", "prod", 3600, None)
 

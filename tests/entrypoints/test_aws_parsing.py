@@ -15,20 +15,25 @@ from tests.support.aws_events import load, s3_notification, sagemaker_change, sn
 
 def test_documented_s3_samples_parse():
     [record] = aws_s3.parse_uploads(load("s3_object_created.json"))
-    assert (record.bucket, record.key, record.etag) == ("lambda-artifacts-deafc19498e3f2df",
-                                                        "b21b84d653bb07b05b1e6b33684dc11b",
-                                                        "b21b84d653bb07b05b1e6b33684dc11b")
+    assert (record.bucket, record.key, record.etag) == (
+        "lambda-artifacts-deafc19498e3f2df",
+        "b21b84d653bb07b05b1e6b33684dc11b",
+        "b21b84d653bb07b05b1e6b33684dc11b",
+    )
     [bridge] = aws_s3.parse_uploads(load("eventbridge_s3_object_created.json"))
     assert (bridge.bucket, bridge.key, bridge.sequencer) == ("example-bucket", "IMG_m7fzo3.jpg", "006408CAD69598B05E")
     assert aws_s3.to_command(record) is None and aws_s3.to_command(bridge) is None  # not package manifests
 
 
-@pytest.mark.parametrize(("encoded", "decoded"), [
-    ("models/churn+team/v1/modelpilot.json", "models/churn team/v1/modelpilot.json"),
-    ("models%2Fchurn%2Fv1%2Fmodelpilot.json", "models/churn/v1/modelpilot.json"),  # moto encodes '/'
-    ("models/gr%C3%B6%C3%9Fe/%E2%9C%93+1/modelpilot.json", "models/größe/✓ 1/modelpilot.json"),
-    ("models/a%2Bb/v1/modelpilot.json", "models/a+b/v1/modelpilot.json"),
-])
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("models/churn+team/v1/modelpilot.json", "models/churn team/v1/modelpilot.json"),
+        ("models%2Fchurn%2Fv1%2Fmodelpilot.json", "models/churn/v1/modelpilot.json"),  # moto encodes '/'
+        ("models/gr%C3%B6%C3%9Fe/%E2%9C%93+1/modelpilot.json", "models/größe/✓ 1/modelpilot.json"),
+        ("models/a%2Bb/v1/modelpilot.json", "models/a+b/v1/modelpilot.json"),
+    ],
+)
 def test_s3_notification_keys_are_form_decoded(encoded, decoded):
     event = s3_notification("models-bucket", "x")
     event["Records"][0]["s3"]["object"]["key"] = encoded
@@ -41,8 +46,10 @@ def test_s3_notification_keys_are_form_decoded(encoded, decoded):
 
 def test_sequencers_of_different_length_are_right_padded():
     assert aws_s3.sequencer_key("0A") > aws_s3.sequencer_key("09FFFF")  # "0A0000" > "09FFFF"
-    records = [s3_notification("b-bucket", "models/m/v1/modelpilot.json", sequencer=s, etag=s)["Records"][0]
-               for s in ("0055AED6DCD90281E6", "0055AED6DCD90281E5", "0055AED6DCD90281E7A")]
+    records = [
+        s3_notification("b-bucket", "models/m/v1/modelpilot.json", sequencer=s, etag=s)["Records"][0]
+        for s in ("0055AED6DCD90281E6", "0055AED6DCD90281E5", "0055AED6DCD90281E7A")
+    ]
     [newest] = aws_s3.parse_uploads({"Records": records})
     assert newest.etag == "0055AED6DCD90281E7A"
 
@@ -59,20 +66,29 @@ def test_idempotency_keys_are_business_keys_not_event_ids():
     detail = aws_sagemaker.parse(sagemaker_change("Approved", "s3://b-bucket/models/m/v1"))
     assert aws_sagemaker.idempotency_key(detail) == {"arn": detail.ModelPackageArn, "status": "Approved"}
     [alarm] = aws_alarm.parse_alarms(sns_alarm(changed_at="2026-11-26T04:00:00.000+0000"))
-    assert alarm.idempotency_key() == {"alarm": "modelpilot/churn/prod/latency-p95", "at": "2026-11-26T04:00:00.000+0000"}
-    tick = aws_schedule.parse_tick(load("eventbridge_scheduler_input.json"), aws_schedule.ConsoleDrift,
-                                   request_id="r", console_actor="console")
-    assert tick.key == {"schedule": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/modelpilot-drift",
-                        "at": "2026-11-26T04:00:00+00:00"}
+    assert alarm.idempotency_key() == {
+        "alarm": "modelpilot/churn/prod/latency-p95",
+        "at": "2026-11-26T04:00:00.000+0000",
+    }
+    tick = aws_schedule.parse_tick(
+        load("eventbridge_scheduler_input.json"), aws_schedule.ConsoleDrift, request_id="r", console_actor="console"
+    )
+    assert tick.key == {
+        "schedule": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/modelpilot-drift",
+        "at": "2026-11-26T04:00:00+00:00",
+    }
 
 
-@pytest.mark.parametrize(("name", "target"), [
-    ("modelpilot/churn/prod/error-rate", ("churn", "prod")),
-    ("modelpilot/churn/prod", ("churn", "prod")),
-    ("modelpilot/churn", None),
-    ("modelpilot//prod/x", None),
-    ("ServerCpuTooHigh", None),
-])
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("modelpilot/churn/prod/error-rate", ("churn", "prod")),
+        ("modelpilot/churn/prod", ("churn", "prod")),
+        ("modelpilot/churn", None),
+        ("modelpilot//prod/x", None),
+        ("ServerCpuTooHigh", None),
+    ],
+)
 def test_alarm_naming_convention(name, target):
     assert aws_alarm.target(name) == target
 
@@ -87,8 +103,10 @@ def test_alarm_command_carries_the_business_key_as_trigger():
 
 def test_sagemaker_package_from_metadata_or_model_data_url():
     detail = aws_sagemaker.parse(load("sagemaker_model_package_state_change.json"))
-    assert aws_sagemaker.package_uri(detail) == ("s3://sagemaker-project-p-idy6c3e1fiqj/versionedmp-p-idy6c3e1fiqj/"
-                                                 "AbaloneTrain/pipelines-4r83jejmhorv-TrainAbaloneModel-xw869y8C4a/output")
+    assert aws_sagemaker.package_uri(detail) == (
+        "s3://sagemaker-project-p-idy6c3e1fiqj/versionedmp-p-idy6c3e1fiqj/"
+        "AbaloneTrain/pipelines-4r83jejmhorv-TrainAbaloneModel-xw869y8C4a/output"
+    )
     command = aws_sagemaker.to_command(detail)
     assert (command.status, command.auto_promote, command.source) == ("rejected", False, "sagemaker")
     pending = aws_sagemaker.parse(load("sagemaker_model_package_pending_modelpilot.json"))
@@ -111,10 +129,12 @@ def test_xray_header_becomes_a_w3c_traceparent():
 
 def test_importing_the_handlers_pulls_in_no_boto3_or_numpy():
     # Powertools itself imports the bare ``botocore`` package for its user agent (no client machinery)
-    code = ("import sys; import functions.aws.model_upload, functions.aws.sagemaker_registry, functions.aws.alarm, "
-            "functions.aws.operator_api, functions.aws.promote, functions.aws.rollback, functions.aws.drift_batch, "
-            "functions.aws.slo_check; "
-            "print(sorted(m for m in ('boto3', 'botocore.client', 'botocore.session', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys; import functions.aws.model_upload, functions.aws.sagemaker_registry, functions.aws.alarm, "
+        "functions.aws.operator_api, functions.aws.promote, functions.aws.rollback, functions.aws.drift_batch, "
+        "functions.aws.slo_check; "
+        "print(sorted(m for m in ('boto3', 'botocore.client', 'botocore.session', 'numpy') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

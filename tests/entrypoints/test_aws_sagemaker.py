@@ -71,8 +71,9 @@ def test_each_status_delivered_three_times_changes_state_once(aws_stack, package
     replies = [sagemaker(event, LambdaContext()) for _ in range(3)]
     assert replies[1] == replies[0] == replies[2]
     records = registry().audit_records("churn")
-    expected = {"PendingManualApproval": ["register"], "Approved": ["register", "promote"],
-                "Rejected": ["register"]}[status]
+    expected = {"PendingManualApproval": ["register"], "Approved": ["register", "promote"], "Rejected": ["register"]}[
+        status
+    ]
     assert [r.action for r in records] == expected
     assert verify_chain("churn", records).ok
 
@@ -81,8 +82,9 @@ def test_model_data_url_folder_is_the_package_without_metadata(aws_stack, make_p
     upload_package(aws_stack, make_package("churn"), "models/churn/output")
     event = sagemaker_change("PendingManualApproval", "unused")
     del event["detail"]["CustomerMetadataProperties"]
-    event["detail"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] = \
+    event["detail"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] = (
         f"s3://{aws_stack.bucket}/models/churn/output/model.tar.gz"
+    )
     assert sagemaker(event, LambdaContext())["status"] == "registered"
     assert registry().get_version("churn", 1).package_uri == f"s3://{aws_stack.bucket}/models/churn/output"
 
@@ -94,13 +96,16 @@ def test_documented_sample_without_a_package_fails_cleanly(aws_stack):
     assert registry().list_models() == []
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda e: e["detail"].pop("ModelPackageArn"),
-    lambda e: e["detail"].update(ModelApprovalStatus="Maybe"),
-    lambda e: e.update({"detail-type": "Something Else"}),
-    lambda e: e["detail"].update(CustomerMetadataProperties={"modelpilot:package": "https://example.com/x"}),
-    lambda e: e.pop("detail"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e["detail"].pop("ModelPackageArn"),
+        lambda e: e["detail"].update(ModelApprovalStatus="Maybe"),
+        lambda e: e.update({"detail-type": "Something Else"}),
+        lambda e: e["detail"].update(CustomerMetadataProperties={"modelpilot:package": "https://example.com/x"}),
+        lambda e: e.pop("detail"),
+    ],
+)
 def test_bad_events_are_typed_failures(aws_stack, package, mutate):
     event = sagemaker_change("Approved", package)
     mutate(event)

@@ -90,8 +90,14 @@ def test_url_encoded_key_with_spaces_and_unicode_is_decoded(aws_stack, make_pack
 
 
 def test_s3_test_event_and_other_objects_are_ignored(aws_stack):
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-26T04:00:00.000Z",
-                  "Bucket": aws_stack.bucket, "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3e"}
+    test_event = {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2026-11-26T04:00:00.000Z",
+        "Bucket": aws_stack.bucket,
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3e",
+    }
     assert upload(test_event, LambdaContext())["results"] == []
     reply = upload(s3_notification(aws_stack.bucket, "models/churn/v1/model.bin"), LambdaContext())
     assert reply["status"] == "ignored"
@@ -123,20 +129,24 @@ def test_same_size_wrong_digest(aws_stack, make_package):
 
 
 def test_missing_manifest_object_is_a_typed_failure(aws_stack):
-    [result] = upload(s3_notification(aws_stack.bucket, "models/ghost pkg/v1 ünï/modelpilot.json"),
-                      LambdaContext())["results"]
+    [result] = upload(s3_notification(aws_stack.bucket, "models/ghost pkg/v1 ünï/modelpilot.json"), LambdaContext())[
+        "results"
+    ]
     assert result["status"] == "failed" and result["error"] == "manifest_missing"
     assert "models/ghost pkg/v1 ünï" in result["message"]  # the decoded key, not the form-encoded one
     assert registry().list_models() == []
 
 
-@pytest.mark.parametrize("event", [
-    {},
-    {"Records": "not a list"},
-    {"Records": [{"eventName": "ObjectCreated:Put"}]},
-    {"detail-type": "Object Created", "detail": {"bucket": {}}},
-    ["not", "an", "object"],
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"Records": "not a list"},
+        {"Records": [{"eventName": "ObjectCreated:Put"}]},
+        {"detail-type": "Object Created", "detail": {"bucket": {}}},
+        ["not", "an", "object"],
+    ],
+)
 def test_wrong_shapes_fail_without_raising_or_writing(aws_stack, event, capsys):
     context = LambdaContext()
     reply = upload(event, context)
@@ -188,10 +198,18 @@ def test_upload_with_reference_data_builds_the_drift_profile_in_the_bucket(aws_s
     rng = random.Random(7)
     rows = ["tenure_months,plan"] + [f"{rng.randint(0, 72)},{rng.choice(['basic', 'pro'])}" for _ in range(300)]
     root = tmp_path / "pkg"
-    write_package(root, files={"model.bin": b"weights" * 100, "reference.csv": "\n".join(rows).encode()},
-                  name="churn", framework="numpy-logreg", metrics={"auc": 0.9}, reference_data_uri="reference.csv",
-                  features=[{"name": "tenure_months", "type": "numeric", "minimum": 0},
-                            {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro"]}])
+    write_package(
+        root,
+        files={"model.bin": b"weights" * 100, "reference.csv": "\n".join(rows).encode()},
+        name="churn",
+        framework="numpy-logreg",
+        metrics={"auc": 0.9},
+        reference_data_uri="reference.csv",
+        features=[
+            {"name": "tenure_months", "type": "numeric", "minimum": 0},
+            {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro"]},
+        ],
+    )
     key = upload_package(aws_stack, root, "models/churn/v1")
     [result] = upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"]
     assert result["status"] == "registered"

@@ -37,8 +37,9 @@ def test_blob_that_is_not_a_manifest_is_ignored():
     assert upload_command(envelope_of("eventgrid_blob_created.json"), container="models") is None
 
 
-@pytest.mark.parametrize("name", ["eventgrid_blob_created_manifest.json",
-                                  "eventgrid_blob_created_manifest_cloudevents.json"])
+@pytest.mark.parametrize(
+    "name", ["eventgrid_blob_created_manifest.json", "eventgrid_blob_created_manifest_cloudevents.json"]
+)
 def test_manifest_upload_registers_with_a_key_from_blob_and_etag(name):
     done = upload_command(envelope_of(name), container="models")
     assert isinstance(done.command, RegisterModel)
@@ -67,14 +68,17 @@ def test_path_style_url_of_azurite_is_understood():
     assert done.command.package_uri == "az://models/churn/v2/modelpilot.json"
 
 
-@pytest.mark.parametrize("payload, fragment", [
-    ("not json", "not JSON"),
-    ([{"id": "1"}, {"id": "2"}], "array of 2"),
-    ({"id": "x", "subject": "s", "data": {}}, "eventType"),
-    ({"id": "x", "eventType": "Microsoft.Storage.BlobCreated", "subject": "s"}, "no data object"),
-    ({"id": "", "type": "t", "source": "s", "specversion": "1.0", "data": {}}, "id"),
-    (42, "JSON object"),
-])
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        ("not json", "not JSON"),
+        ([{"id": "1"}, {"id": "2"}], "array of 2"),
+        ({"id": "x", "subject": "s", "data": {}}, "eventType"),
+        ({"id": "x", "eventType": "Microsoft.Storage.BlobCreated", "subject": "s"}, "no data object"),
+        ({"id": "", "type": "t", "source": "s", "specversion": "1.0", "data": {}}, "id"),
+        (42, "JSON object"),
+    ],
+)
 def test_malformed_deliveries_raise_invalid_event(payload, fragment):
     with pytest.raises(InvalidEvent, match=fragment):
         parse_envelope(payload)
@@ -94,9 +98,13 @@ def test_wrong_event_type_for_the_function_is_invalid():
 
 def test_azureml_model_registered_with_package_tag():
     done = model_registered_command(envelope_of("azureml_model_registered_modelpilot.json"))
-    assert done.command == RegisterModel(package_uri="az://models/churn/v1", actor="system:azureml",
-                                         trigger="azureml:mlw-modelpilot/churn:7", source="azureml",
-                                         external_id="azureml:mlw-modelpilot/churn:7")
+    assert done.command == RegisterModel(
+        package_uri="az://models/churn/v1",
+        actor="system:azureml",
+        trigger="azureml:mlw-modelpilot/churn:7",
+        source="azureml",
+        external_id="azureml:mlw-modelpilot/churn:7",
+    )
     assert done.key == "azureml:mlw-modelpilot/churn:7"
 
 

@@ -103,9 +103,13 @@ def test_unreachable_storage_raises_so_the_host_retries(app):
     from tests.support.azure import ACCOUNT, ACCOUNT_KEY
 
     working = app.bus.services.artifacts
-    app.bus.services.artifacts = BlobArtifactStore(BlobServiceClient(
-        f"http://127.0.0.1:9/{ACCOUNT}", credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY},
-        retry_total=0))
+    app.bus.services.artifacts = BlobArtifactStore(
+        BlobServiceClient(
+            f"http://127.0.0.1:9/{ACCOUNT}",
+            credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY},
+            retry_total=0,
+        )
+    )
     etag = app.upload_package("churn/v1")
     event = app.blob_event("churn/v1", etag)
     with pytest.raises(TransientError):

@@ -36,8 +36,14 @@ def promote(model, env, body=None, headers=None):
 
 def approve(version, headers, env="prod"):
     route = f"models/churn/versions/{version}/approve"
-    return call("api_approve", "POST", route, {"model": "churn", "version": str(version)},
-                {"environment": env, "comment": "ok"}, headers)
+    return call(
+        "api_approve",
+        "POST",
+        route,
+        {"model": "churn", "version": str(version)},
+        {"environment": env, "comment": "ok"},
+        headers,
+    )
 
 
 def rollback(env, body, headers=None, model="churn"):
@@ -78,8 +84,10 @@ def test_promote_approve_promote_rollback_status_history(app):
     status, body = call("api_history", "GET", route, {"model": "churn", "env": "prod"})
     assert status == 200
     assert [(h["action"], h["to_version"], h["actor"]) for h in body["history"]] == [
-        ("promote", 1, "alice@contoso.com"), ("promote", 2, "alice@contoso.com"),
-        ("rollback", 1, "carol@contoso.com")]
+        ("promote", 1, "alice@contoso.com"),
+        ("promote", 2, "alice@contoso.com"),
+        ("rollback", 1, "carol@contoso.com"),
+    ]
     assert verify_chain("churn", app.registry.audit_records("churn")).ok
 
 
@@ -87,7 +95,10 @@ def test_status_of_every_model_and_of_an_unknown_one(app):
     registered(app)
     status, body = call("api_status", "GET", "status", {})
     assert status == 200 and {(r["model"], r["environment"]) for r in body["status"]} == {
-        ("churn", "dev"), ("churn", "staging"), ("churn", "prod")}
+        ("churn", "dev"),
+        ("churn", "staging"),
+        ("churn", "prod"),
+    }
     status, body = call("api_model_status", "GET", "models/nope/status", {"model": "nope"})
     assert (status, body["error"]) == (404, "unknown_model")
 
@@ -122,12 +133,15 @@ def test_idempotency_key_makes_a_client_retry_harmless(app):
     assert [r.action for r in app.registry.audit_records("churn")].count("promote") == 1
 
 
-@pytest.mark.parametrize("model, env, body, expected", [
-    ("churn", "prod", {}, (400, "invalid_input")),
-    ("churn", "qa", {"reason": "x"}, (400, "unknown_environment")),
-    ("nope", "prod", {"reason": "x"}, (404, "unknown_model")),
-    ("churn", "prod", b"{not json", (400, "invalid_input")),
-])
+@pytest.mark.parametrize(
+    "model, env, body, expected",
+    [
+        ("churn", "prod", {}, (400, "invalid_input")),
+        ("churn", "qa", {"reason": "x"}, (400, "unknown_environment")),
+        ("nope", "prod", {"reason": "x"}, (404, "unknown_model")),
+        ("churn", "prod", b"{not json", (400, "invalid_input")),
+    ],
+)
 def test_bad_requests_get_typed_errors_and_change_nothing(app, model, env, body, expected):
     registered(app)
     before = app.registry.audit_records("churn")
@@ -158,8 +172,11 @@ def timer_bus(app, monkeypatch):
 
     SEEN.clear()
     app.bus.services.clock = FakeClock()
-    handlers = {**COMMAND_HANDLERS, "RunDriftBatch": f"{__name__}:fake_run_drift_batch",
-                "CheckSlos": f"{__name__}:fake_check_slos"}
+    handlers = {
+        **COMMAND_HANDLERS,
+        "RunDriftBatch": f"{__name__}:fake_run_drift_batch",
+        "CheckSlos": f"{__name__}:fake_check_slos",
+    }
     monkeypatch.setattr(bootstrap, "_bus", MessageBus(app.bus.services, command_handlers=handlers))
     return app
 

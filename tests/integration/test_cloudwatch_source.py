@@ -44,25 +44,47 @@ def endpoint():
 
 @pytest.fixture
 def client(endpoint):
-    return boto3.client("cloudwatch", region_name=REGION, endpoint_url=endpoint,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "cloudwatch",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _put(client, namespace, name, dims, values):
     """values: list of (minutes before END, value)."""
-    data = [{"MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-             "Timestamp": END - timedelta(minutes=m), "Value": v, "Unit": "Count"} for m, v in values]
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+            "Timestamp": END - timedelta(minutes=m),
+            "Value": v,
+            "Unit": "Count",
+        }
+        for m, v in values
+    ]
     for i in range(0, len(data), 20):
-        client.put_metric_data(Namespace=namespace, MetricData=data[i:i + 20])
+        client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
 
 
 def _spec(namespace: str, endpoint_name: str) -> SloSpec:
     dims = {"EndpointName": endpoint_name, "VariantName": "AllTraffic"}
-    return SloSpec.model_validate({
-        "name": "availability", "environment": "prod", "objective": 0.99, "window": "30d",
-        "sli": {"kind": "ratio", "source": "cloudwatch",
+    return SloSpec.model_validate(
+        {
+            "name": "availability",
+            "environment": "prod",
+            "objective": 0.99,
+            "window": "30d",
+            "sli": {
+                "kind": "ratio",
+                "source": "cloudwatch",
                 "total": {"namespace": namespace, "metric_name": "Invocations", "dimensions": dims},
-                "bad": {"namespace": namespace, "metric_name": "Invocation5XXErrors", "dimensions": dims}}})
+                "bad": {"namespace": namespace, "metric_name": "Invocation5XXErrors", "dimensions": dims},
+            },
+        }
+    )
 
 
 def test_put_metric_data_then_get_metric_data_counts(client):
@@ -82,8 +104,11 @@ def test_put_metric_data_then_get_metric_data_counts(client):
 
 def test_missing_metrics_are_missing_data(client):
     source = CloudWatchMetricsSource(client)
-    counts = source.counts(_spec(f"Test/{uuid.uuid4().hex[:8]}", f"nothing-{uuid.uuid4().hex}").query("m", version=1),
-                           END - timedelta(hours=1), END)
+    counts = source.counts(
+        _spec(f"Test/{uuid.uuid4().hex[:8]}", f"nothing-{uuid.uuid4().hex}").query("m", version=1),
+        END - timedelta(hours=1),
+        END,
+    )
     assert counts.points == 0 and counts.total == 0
 
 
@@ -99,7 +124,7 @@ def test_counts_many_batches_windows_in_few_calls(client):
     requests = [(s.query("m", version=1), END - w, END) for s in specs for w in windows]
     source = CloudWatchMetricsSource(client)
     counts = source.counts_many(requests)
-    assert source.calls == len(windows)                 # one call per window, not per SLO
+    assert source.calls == len(windows)  # one call per window, not per SLO
     for index, (spec_n, window) in enumerate([(n, w) for n in range(3) for w in windows]):
         minutes = window.total_seconds() / 60
         assert counts[index].total == pytest.approx(10.0 * (spec_n + 1) * minutes)
@@ -110,7 +135,7 @@ def test_more_than_500_queries_are_split(client):
     ns = f"Test/{uuid.uuid4().hex[:8]}"
     spec = _spec(ns, f"wide-{ns}")
     _put(client, ns, "Invocations", {"EndpointName": f"wide-{ns}", "VariantName": "AllTraffic"}, [(1, 7.0)])
-    requests = [(spec.query("m", version=1), END - timedelta(minutes=10), END)] * 300   # 600 queries
+    requests = [(spec.query("m", version=1), END - timedelta(minutes=10), END)] * 300  # 600 queries
     source = CloudWatchMetricsSource(client)
     counts = source.counts_many(requests)
     assert source.calls == 2 and MAX_QUERIES < 600
@@ -118,23 +143,51 @@ def test_more_than_500_queries_are_split(client):
 
 
 def test_sagemaker_templates_build_the_documented_metrics():
-    avail = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.999, "sli": {
-        "kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability", "endpoint_name": "ep"}})
+    avail = SloSpec.model_validate(
+        {
+            "name": "a",
+            "environment": "prod",
+            "objective": 0.999,
+            "sli": {
+                "kind": "ratio",
+                "source": "cloudwatch",
+                "template": "sagemaker_availability",
+                "endpoint_name": "ep",
+            },
+        }
+    )
     counters = avail.query("m", version=1).params["counters"]
     assert counters["total"]["metric_name"] == "Invocations" and counters["bad"]["metric_name"] == "Invocation5XXErrors"
     assert counters["total"]["namespace"] == "AWS/SageMaker"
     assert counters["total"]["dimensions"] == {"EndpointName": "ep", "VariantName": "AllTraffic"}
-    latency = SloSpec.model_validate({"name": "l", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "threshold", "source": "cloudwatch", "template": "sagemaker_latency", "endpoint_name": "ep",
-        "threshold_ms": 250}})
+    latency = SloSpec.model_validate(
+        {
+            "name": "l",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "threshold",
+                "source": "cloudwatch",
+                "template": "sagemaker_latency",
+                "endpoint_name": "ep",
+                "threshold_ms": 250,
+            },
+        }
+    )
     counters = latency.query("m", version=1).params["counters"]
     # ModelLatency is reported in microseconds: 250 ms → TC(:250000)
     assert (counters["total"]["stat"], counters["good"]["stat"]) == ("SampleCount", "TC(:250000)")
 
 
 def test_metric_specs_are_required(client):
-    spec = SloSpec.model_validate({"name": "x", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "ratio", "source": "cloudwatch", "good": {"query": "a"}, "total": {"query": "b"}}})
+    spec = SloSpec.model_validate(
+        {
+            "name": "x",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {"kind": "ratio", "source": "cloudwatch", "good": {"query": "a"}, "total": {"query": "b"}},
+        }
+    )
     with pytest.raises(InvalidInput, match="namespace"):
         CloudWatchMetricsSource(client).counts(spec.query("m", version=1), END - timedelta(hours=1), END)
 
@@ -143,15 +196,14 @@ def test_generated_alarms_are_valid_cloudformation(tmp_path):
     spec = _spec("AWS/SageMaker", "churn-prod")
     template = cloudwatch_template([("churn", spec)])
     composite = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
-    assert len(composite) == 4                           # one per workbook rule
+    assert len(composite) == 4  # one per workbook rule
     names = {r["Properties"]["AlarmName"] for r in composite}
     assert composite_alarm_name("churn", spec, "page", "1h") in names
     three_day = template["Resources"]["ChurnProdAvailabilityTicket3dLong"]["Properties"]
     assert (three_day["Metrics"][0]["MetricStat"]["Period"], three_day["EvaluationPeriods"]) == (86400, 3)
     path = tmp_path / "alarms.yaml"
     path.write_text(dump_yaml(template), encoding="utf-8")
-    done = subprocess.run(["cfn-lint", str(path)], capture_output=True, text=True,
-                          env={"PATH": _venv_path()})
+    done = subprocess.run(["cfn-lint", str(path)], capture_output=True, text=True, env={"PATH": _venv_path()})
     assert done.returncode == 0, done.stdout + done.stderr
     assert yaml.safe_load(path.read_text())["Resources"].keys() == template["Resources"].keys()
 
@@ -169,10 +221,19 @@ def test_server_error_is_transient_moto_fails_on_percentiles(client):
     from modelpilot.exceptions import TransientError
 
     ns = f"Test/{uuid.uuid4().hex[:8]}"
-    spec = SloSpec.model_validate({"name": "p", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "ratio", "source": "cloudwatch",
-        "total": {"namespace": ns, "metric_name": "ModelLatency", "stat": "SampleCount"},
-        "good": {"namespace": ns, "metric_name": "ModelLatency", "stat": "p99"}}})
+    spec = SloSpec.model_validate(
+        {
+            "name": "p",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "ratio",
+                "source": "cloudwatch",
+                "total": {"namespace": ns, "metric_name": "ModelLatency", "stat": "SampleCount"},
+                "good": {"namespace": ns, "metric_name": "ModelLatency", "stat": "p99"},
+            },
+        }
+    )
     _put(client, ns, "ModelLatency", {}, [(1, 5.0)])
     with pytest.raises(TransientError):
         CloudWatchMetricsSource(client).counts(spec.query("m", version=1), END - timedelta(hours=1), END)

@@ -35,9 +35,12 @@ models:
     drift:
       environments: [dev]
 """
-FEATURES = [{"name": "tenure", "type": "numeric", "minimum": 0}, {"name": "charges", "type": "numeric"},
-            {"name": "calls", "type": "numeric", "minimum": 0},
-            {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro", "max"]}]
+FEATURES = [
+    {"name": "tenure", "type": "numeric", "minimum": 0},
+    {"name": "charges", "type": "numeric"},
+    {"name": "calls", "type": "numeric", "minimum": 0},
+    {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro", "max"]},
+]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -59,12 +62,25 @@ def env(tmp_path):
     bus = bootstrap(Settings(backend="local", home=str(home)), clock=clock)
     rng = np.random.default_rng(42)
     package = tmp_path / "pkg"
-    write_package(package, files={"model.bin": b"weights", "reference.csv":
-                                  ("tenure,charges,calls,plan\n" + rows(3000, rng)).encode()},
-                  artifacts=["model.bin"], name="churn", framework="test", metrics={"auc": 0.8},
-                  features=FEATURES, reference_data_uri="reference.csv")
-    return {"home": home, "bus": bus, "clock": clock, "rng": rng, "package": package, "otel": otel,
-            "data": Path(bus.services.data_root)}
+    write_package(
+        package,
+        files={"model.bin": b"weights", "reference.csv": ("tenure,charges,calls,plan\n" + rows(3000, rng)).encode()},
+        artifacts=["model.bin"],
+        name="churn",
+        framework="test",
+        metrics={"auc": 0.8},
+        features=FEATURES,
+        reference_data_uri="reference.csv",
+    )
+    return {
+        "home": home,
+        "bus": bus,
+        "clock": clock,
+        "rng": rng,
+        "package": package,
+        "otel": otel,
+        "data": Path(bus.services.data_root),
+    }
 
 
 def capture(env, environment: str, hours_back: int, body: str, name: str = "part-0.csv") -> Path:
@@ -80,8 +96,9 @@ def register_and_release(env) -> None:
     outcome = bus.handle(RegisterModel(package_uri=str(env["package"]), actor="alice"))
     assert outcome.follow_ups and outcome.follow_ups[0].status == "built"
     for target in ("dev", "staging"):
-        assert bus.handle(PromoteModel(model="churn", environment=target, actor="alice", version=1)).status == \
-            "promoted"
+        assert (
+            bus.handle(PromoteModel(model="churn", environment=target, actor="alice", version=1)).status == "promoted"
+        )
 
 
 def events(env) -> list[dict]:
@@ -101,11 +118,16 @@ def test_drift_batch_end_to_end(env):
     bus, rng = env["bus"], env["rng"]
     header = "tenure,charges,calls,plan\n"
     for back in range(1, 7):
-        capture(env, "staging", back, header + rows(800, rng, charges_shift=25.0, calls_shift=1.5)
-                + ("oops,1\n" if back == 1 else ""))
+        capture(
+            env,
+            "staging",
+            back,
+            header + rows(800, rng, charges_shift=25.0, calls_shift=1.5) + ("oops,1\n" if back == 1 else ""),
+        )
     capture(env, "staging", 30, "garbage outside the window\n" * 50)  # not in the 6h window: never read
-    outcome = bus.handle(RunDriftBatch(actor="system:drift", model="churn", environment="staging",
-                                       window_seconds=6 * 3600))
+    outcome = bus.handle(
+        RunDriftBatch(actor="system:drift", model="churn", environment="staging", window_seconds=6 * 3600)
+    )
     assert outcome.status == "drift"
     (result,) = outcome.data["reports"]
     assert sorted(result["drifted_features"]) == ["calls", "charges"]
@@ -126,16 +148,16 @@ def test_drift_batch_end_to_end(env):
     assert status.details["report_id"] == result["report_id"]
     # metrics
     points = env["otel"].metric_points("modelpilot.drift.score")
-    assert any(a.get("feature") == "charges" and a.get("method") == "wasserstein_norm" and v > 0.5
-               for a, v in points)
+    assert any(a.get("feature") == "charges" and a.get("method") == "wasserstein_norm" and v > 0.5 for a, v in points)
     assert env["otel"].metric_points("modelpilot.data_quality.missing_rate")
     # the promotion gate reads it
     blocked = bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=1))
     assert blocked.status == "blocked"
     assert "no_drift_alert" in [g["gate"] for g in blocked.data["gate_report"]["gates"] if g["status"] == "failed"]
     # re-running the same window changes nothing and publishes nothing
-    again = bus.handle(RunDriftBatch(actor="system:drift", model="churn", environment="staging",
-                                     window_seconds=6 * 3600))
+    again = bus.handle(
+        RunDriftBatch(actor="system:drift", model="churn", environment="staging", window_seconds=6 * 3600)
+    )
     assert again.status == "unchanged" and not again.events
     assert again.data["reports"][0]["report_id"] == result["report_id"]
     assert len([e for e in events(env) if e["type"] == "DriftDetected"]) == 1
@@ -143,12 +165,12 @@ def test_drift_batch_end_to_end(env):
     env["clock"].advance(6 * 3600)
     for back in range(1, 7):
         capture(env, "staging", back, header + rows(800, rng))
-    healthy = bus.handle(RunDriftBatch(actor="system:drift", model="churn", environment="staging",
-                                       window_seconds=6 * 3600))
+    healthy = bus.handle(
+        RunDriftBatch(actor="system:drift", model="churn", environment="staging", window_seconds=6 * 3600)
+    )
     assert healthy.status == "ok" and healthy.data["reports"][0]["severity"] == "none"
     assert bus.services.registry.get_monitor_status("churn", "staging", "drift").state == "ok"
-    assert bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=1)).status == \
-        "promoted"
+    assert bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=1)).status == "promoted"
 
 
 def test_fleet_batch_checks_monitored_environments_with_a_live_version(env):
@@ -164,17 +186,25 @@ def test_too_many_corrupt_records_fail_the_batch_and_write_nothing(env):
     register_and_release(env)
     capture(env, "staging", 1, "tenure,charges,calls,plan\n" + rows(50, env["rng"]) + "bad,row\n" * 30)
     with pytest.raises(DataError, match="corrupt"):
-        env["bus"].handle(RunDriftBatch(actor="system:drift", model="churn", environment="staging",
-                                        window_seconds=6 * 3600))
+        env["bus"].handle(
+            RunDriftBatch(actor="system:drift", model="churn", environment="staging", window_seconds=6 * 3600)
+        )
     assert not (env["data"] / "reports").exists()
     assert env["bus"].services.registry.get_monitor_status("churn", "staging", "drift") is None
 
 
 def test_bad_reference_data_does_not_fail_the_registration(env, tmp_path):
     package = tmp_path / "bad"
-    write_package(package, files={"model.bin": b"w2", "reference.csv": b"tenure,charges\n1\n2\n3\n"},
-                  artifacts=["model.bin"], name="churn", framework="test", metrics={"auc": 0.8},
-                  features=FEATURES, reference_data_uri="reference.csv")
+    write_package(
+        package,
+        files={"model.bin": b"w2", "reference.csv": b"tenure,charges\n1\n2\n3\n"},
+        artifacts=["model.bin"],
+        name="churn",
+        framework="test",
+        metrics={"auc": 0.8},
+        features=FEATURES,
+        reference_data_uri="reference.csv",
+    )
     outcome = env["bus"].handle(RegisterModel(package_uri=str(package), actor="alice"))
     assert outcome.status == "registered"
     (follow,) = outcome.follow_ups
@@ -187,8 +217,26 @@ def test_cli_run_report_and_profile(env, capsys, tmp_path, monkeypatch):
     data.mkdir()
     (data / "w.csv").write_text("tenure,charges,calls,plan\n" + rows(600, env["rng"], charges_shift=40))
     home = str(env["home"])
-    assert main(["drift", "run", "--model", "churn", "--env", "staging", "--data", str(data), "--home", home,
-                 "--end", "2026-03-01T12:00:00Z", "--json"]) == 0
+    assert (
+        main(
+            [
+                "drift",
+                "run",
+                "--model",
+                "churn",
+                "--env",
+                "staging",
+                "--data",
+                str(data),
+                "--home",
+                home,
+                "--end",
+                "2026-03-01T12:00:00Z",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     (result,) = out["reports"]
     assert "charges" in result["drifted_features"]
@@ -211,8 +259,15 @@ def test_fleet_batch_records_a_failing_target_and_goes_on(env, tmp_path):
     register_and_release(env)
     capture(env, "staging", 1, "tenure,charges,calls,plan\n" + rows(500, env["rng"]))
     fraud = tmp_path / "fraud"
-    write_package(fraud, files={"model.bin": b"f"}, artifacts=["model.bin"], name="fraud", framework="test",
-                  metrics={"auc": 0.7}, features=FEATURES)  # no reference data: it cannot be checked
+    write_package(
+        fraud,
+        files={"model.bin": b"f"},
+        artifacts=["model.bin"],
+        name="fraud",
+        framework="test",
+        metrics={"auc": 0.7},
+        features=FEATURES,
+    )  # no reference data: it cannot be checked
     env["bus"].handle(RegisterModel(package_uri=str(fraud), actor="alice", auto_promote=True))
     outcome = env["bus"].handle(RunDriftBatch(actor="system:drift", window_seconds=6 * 3600))
     by_model = {r["model"]: r for r in outcome.data["reports"]}

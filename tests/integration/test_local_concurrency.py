@@ -35,11 +35,21 @@ def _race(home: str, index: int, queue: mp.Queue, barrier) -> None:
     for op in range(OPERATIONS):
         try:
             if rng.random() < 0.6:
-                cmd = PromoteModel(model="churn", environment="prod", actor=f"system:w{index}",
-                                   version=rng.randint(1, PROCESSES), trigger=f"w{index}-op{op}")
+                cmd = PromoteModel(
+                    model="churn",
+                    environment="prod",
+                    actor=f"system:w{index}",
+                    version=rng.randint(1, PROCESSES),
+                    trigger=f"w{index}-op{op}",
+                )
             else:
-                cmd = RollbackModel(model="churn", environment="prod", actor=f"system:w{index}", reason="race",
-                                    trigger=f"w{index}-op{op}")
+                cmd = RollbackModel(
+                    model="churn",
+                    environment="prod",
+                    actor=f"system:w{index}",
+                    reason="race",
+                    trigger=f"w{index}-op{op}",
+                )
             stats[bus.handle(cmd).status] += 1
         except ConcurrencyConflict:
             stats["conflict"] += 1
@@ -51,8 +61,13 @@ def test_sixteen_processes_keep_alias_history_and_audit_consistent(tmp_path):
     (home).mkdir()
     (home / "modelpilot.yaml").write_text("environments: [prod]\n")
     for i in range(PROCESSES):
-        write_package(home / "packages" / f"p{i}", files={"model.bin": f"w{i}".encode()}, name="churn",
-                      framework="f", metrics={"auc": 0.8 + i / 1000})
+        write_package(
+            home / "packages" / f"p{i}",
+            files={"model.bin": f"w{i}".encode()},
+            name="churn",
+            framework="f",
+            metrics={"auc": 0.8 + i / 1000},
+        )
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     barrier = ctx.Barrier(PROCESSES)

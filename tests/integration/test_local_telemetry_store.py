@@ -16,8 +16,9 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _spec(**sli) -> SloSpec:
-    return SloSpec.model_validate({"name": "s", "environment": "prod", "objective": 0.99,
-                                   "sli": {"source": "local", **sli}})
+    return SloSpec.model_validate(
+        {"name": "s", "environment": "prod", "objective": 0.99, "sli": {"source": "local", **sli}}
+    )
 
 
 RATIO = _spec(kind="ratio", good={"query": "requests.ok"}, total={"query": "requests"})
@@ -26,7 +27,7 @@ RATIO = _spec(kind="ratio", good={"query": "requests.ok"}, total={"query": "requ
 @pytest.fixture
 def store(tmp_path):
     store = SqliteTelemetryStore(tmp_path / "telemetry.db")
-    store.ingest(request_lines("churn", "prod", 1, T0, 60, errors=2, slow=5))      # v1: 12:00-13:00
+    store.ingest(request_lines("churn", "prod", 1, T0, 60, errors=2, slow=5))  # v1: 12:00-13:00
     store.ingest(request_lines("churn", "prod", 2, T0 + timedelta(hours=1), 30, errors=10))  # v2: 13:00-13:30
     return store
 
@@ -45,7 +46,7 @@ def test_ratio_counts_per_version_and_across_versions(store):
 def test_latency_threshold_counts_fast_requests(store):
     spec = _spec(kind="threshold", threshold_ms=300, good={"query": "requests.fast"}, total={"query": "requests"})
     v1 = store.counts(spec.query("churn", version=1), T0, T0 + timedelta(hours=1))
-    assert (v1.good, v1.total) == (60 * 95.0, 6000.0)           # 5 a minute took 900 ms
+    assert (v1.good, v1.total) == (60 * 95.0, 6000.0)  # 5 a minute took 900 ms
 
 
 def test_window_bounds_are_half_open(store):
@@ -74,19 +75,22 @@ def test_ingest_is_idempotent(store, tmp_path):
 
 def test_bad_line_rejects_the_whole_file(store, tmp_path):
     good = request_lines("churn", "prod", 3, T0, 2)
-    for bad, message in (("{not json", "not JSON"),
-                         (json.dumps({"type": "request", "model": "churn", "environment": "prod"}), "time"),
-                         (json.dumps({"type": "request", "model": "churn", "environment": "prod",
-                                      "time": "2026-03-01T12:00:00"}), "timezone"),
-                         (json.dumps({"type": "feedback", "model": "churn", "environment": "prod",
-                                      "time": T0.isoformat()}), "correct")):
+    for bad, message in (
+        ("{not json", "not JSON"),
+        (json.dumps({"type": "request", "model": "churn", "environment": "prod"}), "time"),
+        (
+            json.dumps({"type": "request", "model": "churn", "environment": "prod", "time": "2026-03-01T12:00:00"}),
+            "timezone",
+        ),
+        (json.dumps({"type": "feedback", "model": "churn", "environment": "prod", "time": T0.isoformat()}), "correct"),
+    ):
         path = tmp_path / "bad.jsonl"
         path.write_text("\n".join([*good, bad]) + "\n")
         with pytest.raises(DataError, match=message) as info:
             store.ingest_file(path)
         assert f":{len(good) + 1}:" in str(info.value)
     counts = store.counts(RATIO.query("churn", version=3), T0, T0 + timedelta(hours=1))
-    assert counts.points == 0                                     # nothing of the good lines was written
+    assert counts.points == 0  # nothing of the good lines was written
     with pytest.raises(DataError, match="cannot read"):
         store.ingest_file(tmp_path / "missing.jsonl")
 
@@ -105,14 +109,15 @@ def test_feedback_fraction_correct_and_timeslice_metrics(tmp_path):
     correct = _spec(kind="quality", metric="correct", good={"query": "feedback.correct"}, total={"query": "feedback"})
     counts = store.counts(correct.query("churn", version=1), T0, end)
     assert (counts.good, counts.total) == (23.0, 30.0)
-    accuracy = _spec(kind="quality", metric="accuracy", value={"query": "feedback.accuracy"}, op=">=", limit=0.75,
-                     timeslice="1h")
+    accuracy = _spec(
+        kind="quality", metric="accuracy", value={"query": "feedback.accuracy"}, op=">=", limit=0.75, timeslice="1h"
+    )
     slices = store.counts(accuracy.query("churn", version=1), T0, end)
     # per hour: 9/10, 6/10, 8/10 → the first and the last reach 0.75
     assert (slices.good, slices.total) == (2.0, 3.0)
     mae = _spec(kind="quality", metric="mae", value={"query": "feedback.mae"}, op="<=", limit=1.0, timeslice="1h")
     maes = store.counts(mae.query("price", version=1), T0, end)
-    assert (maes.good, maes.total) == (2.0, 3.0)          # hourly MAE 0.5, 2.0, 1.0
+    assert (maes.good, maes.total) == (2.0, 3.0)  # hourly MAE 0.5, 2.0, 1.0
 
 
 def test_unknown_series_is_invalid_input(tmp_path):

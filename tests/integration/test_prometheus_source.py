@@ -52,10 +52,12 @@ def _openmetrics() -> str:
     for i in range(181):
         fast = 100 * i if i <= 150 else 100 * 150 + 60 * (i - 150)
         ts = f"{(T0 + timedelta(minutes=i)).timestamp():.0f}"
-        lines += [f'lat_seconds_bucket{{{LABELS},le="0.25"}} {fast} {ts}',
-                  f'lat_seconds_bucket{{{LABELS},le="+Inf"}} {100 * i} {ts}',
-                  f"lat_seconds_count{{{LABELS}}} {100 * i} {ts}",
-                  f"lat_seconds_sum{{{LABELS}}} {10 * i} {ts}"]
+        lines += [
+            f'lat_seconds_bucket{{{LABELS},le="0.25"}} {fast} {ts}',
+            f'lat_seconds_bucket{{{LABELS},le="+Inf"}} {100 * i} {ts}',
+            f"lat_seconds_count{{{LABELS}}} {100 * i} {ts}",
+            f"lat_seconds_sum{{{LABELS}}} {10 * i} {ts}",
+        ]
     lines.append("# TYPE accuracy gauge")
     for i in range(181):
         lines.append(f"accuracy{{{LABELS}}} {0.9 if i <= 120 else 0.7} {(T0 + timedelta(minutes=i)).timestamp():.0f}")
@@ -78,12 +80,22 @@ def source(prometheus):
 
 
 def _spec(**sli) -> SloSpec:
-    return SloSpec.model_validate({"name": "s", "environment": "prod", "objective": sli.pop("objective", 0.99),
-                                   "window": "30d", "sli": {"source": "prometheus", **sli}})
+    return SloSpec.model_validate(
+        {
+            "name": "s",
+            "environment": "prod",
+            "objective": sli.pop("objective", 0.99),
+            "window": "30d",
+            "sli": {"source": "prometheus", **sli},
+        }
+    )
 
 
-AVAILABILITY = _spec(kind="ratio", bad={"query": 'req_total{model="$model",code="500"}'},
-                     total={"query": 'req_total{model="$model",environment="$environment"}'})
+AVAILABILITY = _spec(
+    kind="ratio",
+    bad={"query": 'req_total{model="$model",code="500"}'},
+    total={"query": 'req_total{model="$model",environment="$environment"}'},
+)
 
 
 def _counts(source, spec, minutes, end=E):
@@ -111,21 +123,34 @@ def test_counter_reset_and_missing_scrapes_are_bridged(source):
 def test_missing_data_and_no_traffic_are_told_apart(source):
     before = _counts(source, AVAILABILITY, 60, end=T0 - timedelta(hours=2))
     assert before.points == 0
-    quiet = _counts(source, AVAILABILITY, 30, end=T0 + timedelta(minutes=60))   # samples, no errors
+    quiet = _counts(source, AVAILABILITY, 30, end=T0 + timedelta(minutes=60))  # samples, no errors
     assert quiet.points > 0 and quiet.good == quiet.total == 3000.0
 
 
 def test_burn_rates_and_alert_from_the_real_server(source):
     spec = AVAILABILITY.model_copy(update={"name": "availability"})
-    svc = fake_services(parse_policy({"models": {"churn": {"slos": [spec.model_dump(mode="json")]}}}),
-                        metrics_sources={"prometheus": source})
+    svc = fake_services(
+        parse_policy({"models": {"churn": {"slos": [spec.model_dump(mode="json")]}}}),
+        metrics_sources={"prometheus": source},
+    )
     # one live version so the evaluation has something to look at
     reg = svc.registry
-    reg.register_version(manifest=manifest(), manifest_digest="d", package_uri="p", registered_by="a",
-                         registered_at=T0, source="upload", external_id=None, status="registered",
-                         audit=AuditEntry(model="churn", actor="a", action="register", timestamp=T0))
-    reg.move_alias(change=AliasChange("churn", "prod", 1, None, 1, "promote", "a", "r", T0), expected_revision=0,
-                   audit=AuditEntry(model="churn", actor="a", action="promote", timestamp=T0))
+    reg.register_version(
+        manifest=manifest(),
+        manifest_digest="d",
+        package_uri="p",
+        registered_by="a",
+        registered_at=T0,
+        source="upload",
+        external_id=None,
+        status="registered",
+        audit=AuditEntry(model="churn", actor="a", action="register", timestamp=T0),
+    )
+    reg.move_alias(
+        change=AliasChange("churn", "prod", 1, None, 1, "promote", "a", "r", T0),
+        expected_revision=0,
+        audit=AuditEntry(model="churn", actor="a", action="promote", timestamp=T0),
+    )
     report = evaluate_slos(svc, E, "churn")[0]
     assert report.error is None
     # 1h and 5m: error ratio 1/6 → burn (1/6)/0.01
@@ -136,8 +161,7 @@ def test_burn_rates_and_alert_from_the_real_server(source):
 
 
 def test_latency_from_histogram_buckets(source):
-    spec = _spec(kind="threshold", objective=0.95, threshold_ms=250,
-                 histogram={"query": 'lat_seconds{model="$model"}'})
+    spec = _spec(kind="threshold", objective=0.95, threshold_ms=250, histogram={"query": 'lat_seconds{model="$model"}'})
     hour = _counts(source, spec, 60)
     # i=121..180: 30 minutes all fast (3000) + 30 minutes 60 fast (1800) of 6000
     assert (hour.good, hour.total) == (4800.0, 6000.0)
@@ -145,8 +169,14 @@ def test_latency_from_histogram_buckets(source):
 
 
 def test_quality_metric_per_timeslice_uses_query_range(source):
-    spec = _spec(kind="quality", metric="accuracy", op=">=", limit=0.8, timeslice="1h",
-                 value={"query": 'avg_over_time(accuracy{model="$model"}[1h])'})
+    spec = _spec(
+        kind="quality",
+        metric="accuracy",
+        op=">=",
+        limit=0.8,
+        timeslice="1h",
+        value={"query": 'avg_over_time(accuracy{model="$model"}[1h])'},
+    )
     counts = _counts(source, spec, 180)
     # slices ending E-2h, E-1h (accuracy 0.9) and E (0.7)
     assert (counts.good, counts.total) == (2.0, 3.0)
@@ -154,8 +184,9 @@ def test_quality_metric_per_timeslice_uses_query_range(source):
 
 def test_generated_recording_rule_agrees_with_the_exact_count(source):
     rules = prometheus_rules([("churn", AVAILABILITY.model_copy(update={"name": "availability"}))])
-    expr = next(r["expr"] for g in rules["groups"] for r in g["rules"]
-                if r.get("record") == "modelpilot:slo_error_ratio:rate1h")
+    expr = next(
+        r["expr"] for g in rules["groups"] for r in g["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate1h"
+    )
     result = source.query(expr, E)["result"]
     # rate() extrapolates at the window's edges; the ratio of two rates stays within a percent of 1/6
     assert float(result[0]["value"][1]) == pytest.approx(1 / 6, rel=0.01)

@@ -116,8 +116,12 @@ def unique(prefix: str) -> str:
 def create_table(ddb: Any, logical_id: str, name: str) -> str:
     """Create table ``name`` with the keys and billing mode of ``logical_id`` in template.yaml."""
     props = resource(logical_id)
-    ddb.create_table(TableName=name, KeySchema=props["KeySchema"], AttributeDefinitions=props["AttributeDefinitions"],
-                     BillingMode=props["BillingMode"])
+    ddb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+    )
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)

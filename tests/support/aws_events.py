@@ -45,8 +45,15 @@ class LambdaContext:
         return self.remaining_ms
 
 
-def s3_notification(bucket: str, key: str, *, etag: str = "0123456789abcdef", sequencer: str = "0055AED6DCD90281E5",
-                    version_id: str | None = None, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+def s3_notification(
+    bucket: str,
+    key: str,
+    *,
+    etag: str = "0123456789abcdef",
+    sequencer: str = "0055AED6DCD90281E5",
+    version_id: str | None = None,
+    event_name: str = "ObjectCreated:Put",
+) -> dict[str, Any]:
     """An S3 event notification with one record; the key is form-encoded as S3 does."""
     event = load("s3_object_created.json")
     record = event["Records"][0]
@@ -60,8 +67,14 @@ def s3_notification(bucket: str, key: str, *, etag: str = "0123456789abcdef", se
     return event
 
 
-def object_created(bucket: str, key: str, *, etag: str = "0123456789abcdef", sequencer: str = "006408CAD69598B05E",
-                   version_id: str | None = None) -> dict[str, Any]:
+def object_created(
+    bucket: str,
+    key: str,
+    *,
+    etag: str = "0123456789abcdef",
+    sequencer: str = "006408CAD69598B05E",
+    version_id: str | None = None,
+) -> dict[str, Any]:
     """An EventBridge "Object Created" event."""
     event = load("eventbridge_s3_object_created.json")
     event["resources"] = [f"arn:aws:s3:::{bucket}"]
@@ -77,14 +90,22 @@ def sagemaker_change(status: str, package_uri: str, *, version: int = 1) -> dict
     event = load("sagemaker_model_package_pending_modelpilot.json")
     arn = f"arn:aws:sagemaker:us-east-2:123456789012:model-package/churn-models/{version}"
     event["resources"] = [arn]
-    event["detail"].update(ModelApprovalStatus=status, ModelPackageArn=arn, ModelPackageVersion=version,
-                           ModelPackageGroupName="churn-models")
+    event["detail"].update(
+        ModelApprovalStatus=status,
+        ModelPackageArn=arn,
+        ModelPackageVersion=version,
+        ModelPackageGroupName="churn-models",
+    )
     event["detail"]["CustomerMetadataProperties"] = {"modelpilot:package": package_uri}
     return event
 
 
-def alarm_change(name: str = "modelpilot/churn/prod/error-rate", *, state: str = "ALARM",
-                 timestamp: str = "2019-10-02T17:04:40.989+0000") -> dict[str, Any]:
+def alarm_change(
+    name: str = "modelpilot/churn/prod/error-rate",
+    *,
+    state: str = "ALARM",
+    timestamp: str = "2019-10-02T17:04:40.989+0000",
+) -> dict[str, Any]:
     """An EventBridge "CloudWatch Alarm State Change"."""
     event = load("cloudwatch_alarm_state_change_modelpilot.json")
     event["detail"]["alarmName"] = name
@@ -93,8 +114,12 @@ def alarm_change(name: str = "modelpilot/churn/prod/error-rate", *, state: str =
     return event
 
 
-def sns_alarm(name: str = "modelpilot/churn/prod/latency-p95", *, state: str = "ALARM",
-              changed_at: str = "2015-06-03T17:43:27.123+0000") -> dict[str, Any]:
+def sns_alarm(
+    name: str = "modelpilot/churn/prod/latency-p95",
+    *,
+    state: str = "ALARM",
+    changed_at: str = "2015-06-03T17:43:27.123+0000",
+) -> dict[str, Any]:
     """An SNS delivery of an alarm action's notification (``Sns.Message`` is a JSON string)."""
     event = load("sns_cloudwatch_alarm_modelpilot.json")
     message = json.loads(event["Records"][0]["Sns"]["Message"])
@@ -103,8 +128,14 @@ def sns_alarm(name: str = "modelpilot/churn/prod/latency-p95", *, state: str = "
     return event
 
 
-def http_request(method: str, path: str, body: Any = None, *, user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
-                 request_id: str | None = None) -> dict[str, Any]:
+def http_request(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    user_arn: str | None = "arn:aws:iam::123456789012:user/alice",
+    request_id: str | None = None,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) request with IAM authorization."""
     event = copy.deepcopy(load("api_gateway_v2_iam_promote.json"))
     event["rawPath"] = path
@@ -120,12 +151,21 @@ def http_request(method: str, path: str, body: Any = None, *, user_arn: str | No
     return event
 
 
-def scheduler_input(schedule: str = "modelpilot-drift", *, at: str = "2026-11-26T04:00:00Z",
-                    execution_id: str | None = None, **extra: Any) -> dict[str, Any]:
+def scheduler_input(
+    schedule: str = "modelpilot-drift",
+    *,
+    at: str = "2026-11-26T04:00:00Z",
+    execution_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The input EventBridge Scheduler sends (the template's Input with context attributes filled in)."""
     event = load("eventbridge_scheduler_input.json")
-    event.update(schedule_arn=f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{schedule}",
-                 scheduled_time=at, execution_id=execution_id or str(uuid.uuid4()), **extra)
+    event.update(
+        schedule_arn=f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{schedule}",
+        scheduled_time=at,
+        execution_id=execution_id or str(uuid.uuid4()),
+        **extra,
+    )
     return event
 
 

@@ -53,8 +53,10 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint={self.blob_endpoint};TableEndpoint={self.table_endpoint};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};TableEndpoint={self.table_endpoint};"
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -74,8 +76,11 @@ def azurite_binary() -> str:
         return str(local)
     found = shutil.which("azurite")
     if found is None:
-        pytest.fail("Azurite is not installed: run `make tools` (npm install azurite@3.35.0 into .tools/) "
-                    "or put `azurite` on PATH", pytrace=False)
+        pytest.fail(
+            "Azurite is not installed: run `make tools` (npm install azurite@3.35.0 into .tools/) "
+            "or put `azurite` on PATH",
+            pytrace=False,
+        )
     return found
 
 
@@ -83,11 +88,31 @@ def start_azurite(timeout: float = 60.0) -> Azurite:
     """Start Azurite on 127.0.0.1 with ephemeral ports and wait until blob and table answer."""
     workdir = tempfile.mkdtemp(prefix="azurite-")
     process = subprocess.Popen(
-        [azurite_binary(), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence",
-         "--extentMemoryLimit", "512",
-         "--blobHost", "127.0.0.1", "--blobPort", "0", "--queueHost", "127.0.0.1", "--queuePort", "0",
-         "--tableHost", "127.0.0.1", "--tablePort", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir,
+        [
+            azurite_binary(),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--inMemoryPersistence",
+            "--extentMemoryLimit",
+            "512",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            "0",
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=workdir,
     )
     ports: dict[str, int] = {}
     lines: list[str] = []
@@ -180,13 +205,24 @@ def make_idempotency_store(request: pytest.FixtureRequest) -> Any:
     return TableIdempotencyStore(table_client(request, "idem"))
 
 
-def connection_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-                   name: str = "MODELPILOT_TEST_STORAGE") -> str:
+def connection_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, name: str = "MODELPILOT_TEST_STORAGE"
+) -> str:
     """Put Azurite's connection string in env var ``name`` (as an app setting would) and return ``name``."""
     monkeypatch.setenv(name, azurite(request).connection_string)
     return name
 
 
-__all__ = ["Azurite", "azurite", "blob_service", "connection_env", "make_artifact_store",
-           "make_idempotency_store", "make_registry", "new_container", "start_azurite", "table_client",
-           "unique"]
+__all__ = [
+    "Azurite",
+    "azurite",
+    "blob_service",
+    "connection_env",
+    "make_artifact_store",
+    "make_idempotency_store",
+    "make_registry",
+    "new_container",
+    "start_azurite",
+    "table_client",
+    "unique",
+]

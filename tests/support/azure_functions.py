@@ -33,35 +33,55 @@ def host_event(payload: Any) -> Any:
     return EventGridEventInConverter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
 
 
-def host_blob(name: str, data: bytes, *, etag: str | None, account_url: str = "https://modelpilotsa.blob.core.windows.net"
-              ) -> Any:
+def host_blob(
+    name: str, data: bytes, *, etag: str | None, account_url: str = "https://modelpilotsa.blob.core.windows.net"
+) -> Any:
     """Return the ``InputStream`` a blob trigger receives for blob ``<container>/<path>``."""
     from azure.functions.blob import BlobConverter
 
-    properties: dict[str, Any] = {"ContentLength": len(data), "ContentType": "application/json",
-                                  "BlobType": "BlockBlob", "LastModified": "2026-11-20T09:15:02+00:00"}
+    properties: dict[str, Any] = {
+        "ContentLength": len(data),
+        "ContentType": "application/json",
+        "BlobType": "BlockBlob",
+        "LastModified": "2026-11-20T09:15:02+00:00",
+    }
     if etag is not None:
         properties["ETag"] = etag
-    metadata = {"BlobTrigger": meta.Datum(name, "string"), "Uri": meta.Datum(f"{account_url}/{name}", "string"),
-                "Properties": meta.Datum(json.dumps(properties), "json"), "Metadata": meta.Datum("{}", "json")}
+    metadata = {
+        "BlobTrigger": meta.Datum(name, "string"),
+        "Uri": meta.Datum(f"{account_url}/{name}", "string"),
+        "Properties": meta.Datum(json.dumps(properties), "json"),
+        "Metadata": meta.Datum("{}", "json"),
+    }
     return BlobConverter.decode(meta.Datum(data, "bytes"), trigger_metadata=metadata)
 
 
 def host_timer(past_due: bool = False) -> Any:
     """Return the ``TimerRequest`` the host passes to a timer function."""
-    info = {"Schedule": {"AdjustForDST": True}, "IsPastDue": past_due,
-            "ScheduleStatus": {"Last": "2026-11-20T10:00:00+00:00", "Next": "2026-11-20T11:00:00+00:00",
-                               "LastUpdated": "2026-11-20T10:00:00+00:00"}}
+    info = {
+        "Schedule": {"AdjustForDST": True},
+        "IsPastDue": past_due,
+        "ScheduleStatus": {
+            "Last": "2026-11-20T10:00:00+00:00",
+            "Next": "2026-11-20T11:00:00+00:00",
+            "LastUpdated": "2026-11-20T10:00:00+00:00",
+        },
+    }
     return TimerRequestConverter.decode(meta.Datum(json.dumps(info), "json"), trigger_metadata={})
 
 
-def http_request(method: str, route: str, route_params: dict[str, str], *, body: Any = None,
-                 headers: dict[str, str] | None = None) -> func.HttpRequest:
+def http_request(
+    method: str, route: str, route_params: dict[str, str], *, body: Any = None, headers: dict[str, str] | None = None
+) -> func.HttpRequest:
     """Return an ``HttpRequest`` as the HTTP trigger delivers it."""
     raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    return func.HttpRequest(method=method, url=f"https://modelpilot.azurewebsites.net/api/{route}",
-                            headers={"Content-Type": "application/json", **(headers or {})},
-                            route_params=route_params, body=raw)
+    return func.HttpRequest(
+        method=method,
+        url=f"https://modelpilot.azurewebsites.net/api/{route}",
+        headers={"Content-Type": "application/json", **(headers or {})},
+        route_params=route_params,
+        body=raw,
+    )
 
 
 _INDEXED: dict[str, Any] = {}
@@ -91,12 +111,19 @@ def principal_header(name: str, *, provider: str = "aad") -> str:
     import base64
 
     name_typ = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
-    principal = {"auth_typ": provider, "name_typ": name_typ,
-                 "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
-                 "claims": [{"typ": name_typ, "val": name},
-                            {"typ": "preferred_username", "val": name},
-                            {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
-                             "val": "3f1d2c4b-0000-4000-8000-000000000001"}]}
+    principal = {
+        "auth_typ": provider,
+        "name_typ": name_typ,
+        "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+        "claims": [
+            {"typ": name_typ, "val": name},
+            {"typ": "preferred_username", "val": name},
+            {
+                "typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
+                "val": "3f1d2c4b-0000-4000-8000-000000000001",
+            },
+        ],
+    }
     return base64.b64encode(json.dumps(principal).encode()).decode()
 
 
@@ -145,8 +172,12 @@ class AzureApp:
         }
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        for name in ("MODELPILOT_AZURE_EVENTGRID_ENDPOINT", "MODELPILOT_AZURE_KEYVAULT_URL",
-                     "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL", "MODELPILOT_DATA_ROOT"):
+        for name in (
+            "MODELPILOT_AZURE_EVENTGRID_ENDPOINT",
+            "MODELPILOT_AZURE_KEYVAULT_URL",
+            "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL",
+            "MODELPILOT_DATA_ROOT",
+        ):
             monkeypatch.delenv(name, raising=False)
         bootstrap.reset()
         self.bus = bootstrap.get_bus()
@@ -154,15 +185,20 @@ class AzureApp:
         self.publisher = self.bus.services.publisher = RecordingPublisher()
         self.registry = self.bus.services.registry
 
-    def upload_package(self, prefix: str, *, auc: float = 0.85, name: str = "churn",
-                       tamper: bool = False) -> str:
+    def upload_package(self, prefix: str, *, auc: float = 0.85, name: str = "churn", tamper: bool = False) -> str:
         """Write a package under ``az://<container>/<prefix>/`` and return the manifest blob's ETag."""
         from modelpilot.package_builder import write_package
 
         root = self.tmp_path / prefix.replace("/", "_")
-        write_package(root, files={"model.bin": f"weights-{prefix}-{auc}".encode()}, name=name,
-                      framework="numpy-logreg", metrics={"auc": auc}, lineage={"run_id": prefix},
-                      features=[{"name": "x", "type": "numeric", "minimum": 0}])
+        write_package(
+            root,
+            files={"model.bin": f"weights-{prefix}-{auc}".encode()},
+            name=name,
+            framework="numpy-logreg",
+            metrics={"auc": auc},
+            lineage={"run_id": prefix},
+            features=[{"name": "x", "type": "numeric", "minimum": 0}],
+        )
         if tamper:  # same length, other bytes: a digest mismatch
             (root / "model.bin").write_bytes((root / "model.bin").read_bytes()[::-1])
         return self.upload_folder(root, prefix)

@@ -26,8 +26,16 @@ Handler = Callable[[requests.PreparedRequest], tuple[int, Any, dict[str, str]]]
 #: ``samples(metric_name) -> [(time, value), ...]``: the raw samples a metrics API fake aggregates
 Samples = Callable[[str], Iterable[tuple[datetime, float]]]
 #: the Azure Monitor time grains (ISO 8601) and their length
-GRAINS = {"PT1M": 60, "PT5M": 300, "PT15M": 900, "PT30M": 1800, "PT1H": 3600, "PT6H": 21600, "PT12H": 43200,
-          "P1D": 86400}
+GRAINS = {
+    "PT1M": 60,
+    "PT5M": 300,
+    "PT15M": 900,
+    "PT30M": 1800,
+    "PT1H": 3600,
+    "PT6H": 21600,
+    "PT12H": 43200,
+    "P1D": 86400,
+}
 
 
 class CannedAdapter(requests.adapters.BaseAdapter):
@@ -43,13 +51,24 @@ class CannedAdapter(requests.adapters.BaseAdapter):
         status, body, headers = self.handler(request)
         response = requests.Response()
         response.status_code = status
-        response.reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                           429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Status")
+        response.reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            429: "Too Many Requests",
+            503: "Service Unavailable",
+        }.get(status, "Status")
         content = b"" if body is None else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(content)),
-                       **headers}
-        response.raw = urllib3.HTTPResponse(body=io.BytesIO(content), headers=all_headers, status=status,
-                                            preload_content=False)
+        all_headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Content-Length": str(len(content)),
+            **headers,
+        }
+        response.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(content), headers=all_headers, status=status, preload_content=False
+        )
         response._content = content
         response._content_consumed = True
         response.headers = CaseInsensitiveDict(all_headers)
@@ -116,17 +135,38 @@ def metrics_api(samples: Samples) -> Handler:
                 inside = [v for at, v in raw if bucket <= at < min(bucket + grain, end)]
                 point: dict[str, Any] = {"timeStamp": bucket.strftime("%Y-%m-%dT%H:%M:%SZ")}
                 if inside:
-                    every = {"total": sum(inside), "count": float(len(inside)), "average": sum(inside) / len(inside),
-                             "minimum": min(inside), "maximum": max(inside)}
+                    every = {
+                        "total": sum(inside),
+                        "count": float(len(inside)),
+                        "average": sum(inside) / len(inside),
+                        "minimum": min(inside),
+                        "maximum": max(inside),
+                    }
                     point.update({k: v for k, v in every.items() if k in wanted})
                 data.append(point)
                 bucket += grain
-            value.append({"id": f"{resource}/providers/Microsoft.Insights/metrics/{name}",
-                          "type": "Microsoft.Insights/metrics", "name": {"value": name, "localizedValue": name},
-                          "displayDescription": "", "unit": "Count", "errorCode": "Success",
-                          "timeseries": [{"metadatavalues": [], "data": data}]})
-        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
-                     "namespace": query.get("metricnamespace", "microsoft.insights/components"),
-                     "resourceregion": "westeurope"}, {}
+            value.append(
+                {
+                    "id": f"{resource}/providers/Microsoft.Insights/metrics/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "displayDescription": "",
+                    "unit": "Count",
+                    "errorCode": "Success",
+                    "timeseries": [{"metadatavalues": [], "data": data}],
+                }
+            )
+        return (
+            200,
+            {
+                "cost": 0,
+                "timespan": query["timespan"],
+                "interval": query["interval"],
+                "value": value,
+                "namespace": query.get("metricnamespace", "microsoft.insights/components"),
+                "resourceregion": "westeurope",
+            },
+            {},
+        )
 
     return handler

@@ -24,12 +24,31 @@ def manifest(name: str = "churn", *, auc: float = 0.85, seed: str = "a", **metri
 
 
 def entry(model: str = "churn", action: str = "test", **kw: Any) -> AuditEntry:
-    return AuditEntry(model=model, actor=kw.pop("actor", "tester"), action=action,
-                      timestamp=kw.pop("timestamp", T0), **kw)
+    return AuditEntry(
+        model=model, actor=kw.pop("actor", "tester"), action=action, timestamp=kw.pop("timestamp", T0), **kw
+    )
 
 
-def change(model: str, env: str, revision: int, frm: int | None, to: int, *, action: str = "promote",
-           at: datetime | None = None, trigger: str | None = None) -> AliasChange:
-    return AliasChange(model=model, environment=env, revision=revision, from_version=frm, to_version=to,
-                       action=action, actor="tester", reason="test", at=at or T0 + timedelta(minutes=revision),
-                       trigger=trigger)  # type: ignore[arg-type]
+def change(
+    model: str,
+    env: str,
+    revision: int,
+    frm: int | None,
+    to: int,
+    *,
+    action: str = "promote",
+    at: datetime | None = None,
+    trigger: str | None = None,
+) -> AliasChange:
+    return AliasChange(
+        model=model,
+        environment=env,
+        revision=revision,
+        from_version=frm,
+        to_version=to,
+        action=action,
+        actor="tester",
+        reason="test",
+        at=at or T0 + timedelta(minutes=revision),
+        trigger=trigger,
+    )  # type: ignore[arg-type]

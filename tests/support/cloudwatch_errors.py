@@ -36,8 +36,9 @@ def failing_cloudwatch(status: int, code: str | None) -> Iterator[tuple[Any, lis
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             targets.append(str(self.headers.get("X-Amz-Target", "")))
-            body = json.dumps({"__type": f"com.amazonaws.cloudwatch#{code}", "message": "refused"} if code
-                              else {}).encode()
+            body = json.dumps(
+                {"__type": f"com.amazonaws.cloudwatch#{code}", "message": "refused"} if code else {}
+            ).encode()
             self.send_response(status)
             if code:
                 self.send_header("x-amzn-query-error", f"{code};Sender")

@@ -40,8 +40,12 @@ def backfill(openmetrics: str, data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     source = data_dir.parent / "series.om"
     source.write_text(openmetrics, encoding="utf-8")
-    done = subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source),
-                           str(data_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"promtool backfill failed: {done.stderr or done.stdout}")
 
@@ -61,10 +65,17 @@ class PrometheusServer:
             port = free_port()
             log = (self.data_dir.parent / "prometheus.log").open("wb")
             self.process = subprocess.Popen(
-                [binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={self.data_dir}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=3650d",
-                 "--query.lookback-delta=5m"],
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    binary("prometheus"),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.data_dir}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=3650d",
+                    "--query.lookback-delta=5m",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             self.url = f"http://127.0.0.1:{port}"
             if self._wait_ready(timeout):
                 return

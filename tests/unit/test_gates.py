@@ -14,13 +14,19 @@ from tests.support.builders import T0, manifest
 
 
 def version(n: int = 2, *, auc: float = 0.85, latency: float = 20.0, by: str = "alice", status: str = "registered"):
-    return ModelVersion("churn", n, f"d{n}", manifest(auc=auc, seed=str(n), latency_p95_ms=latency), "pkg", by, T0,
-                        status)  # type: ignore[arg-type]
+    return ModelVersion(
+        "churn", n, f"d{n}", manifest(auc=auc, seed=str(n), latency_p95_ms=latency), "pkg", by, T0, status
+    )  # type: ignore[arg-type]
 
 
 def ctx(**kw):
-    base = dict(candidate=version(), environment="prod", now=T0 + timedelta(hours=5), previous_environment="staging",
-                in_previous_since=T0)
+    base = dict(
+        candidate=version(),
+        environment="prod",
+        now=T0 + timedelta(hours=5),
+        previous_environment="staging",
+        in_previous_since=T0,
+    )
     base.update(kw)
     return GateContext(**base)
 
@@ -57,8 +63,13 @@ def test_threshold_on_missing_metric_fails():
         (RegressionRule(metric="auc", min_absolute_change=None, min_relative_change=0.05), 0.83, 0.80, False, 0.84),
         (RegressionRule(metric="latency", greater_is_better=False), 21.0, 20.0, False, 20.0),
         (RegressionRule(metric="latency", greater_is_better=False, min_absolute_change=-2.0), 21.0, 20.0, True, 22.0),
-        (RegressionRule(metric="latency", greater_is_better=False, min_absolute_change=0.0, min_relative_change=0.1),
-         19.0, 20.0, False, 18.0),
+        (
+            RegressionRule(metric="latency", greater_is_better=False, min_absolute_change=0.0, min_relative_change=0.1),
+            19.0,
+            20.0,
+            False,
+            18.0,
+        ),
     ],
 )
 def test_regression_rule_semantics(rule, candidate, baseline, ok, bound):
@@ -122,7 +133,9 @@ def test_monitor_gates_pass_when_nothing_reported_and_say_so():
 
 
 def test_rejected_and_pending_versions_fail_status_gate():
-    assert gate(evaluate_gates(EnvironmentGates(), ctx(candidate=version(status="rejected"))), "status").status == "failed"
+    assert (
+        gate(evaluate_gates(EnvironmentGates(), ctx(candidate=version(status="rejected"))), "status").status == "failed"
+    )
     pending = evaluate_gates(EnvironmentGates(), ctx(candidate=version(status="pending_approval")))
     assert gate(pending, "status").status == "failed"
 

@@ -104,15 +104,28 @@ def _corrupt(pkg, mutate):
         (lambda p: (p / "modelpilot.json").unlink(), ManifestMissing, None),
         (lambda p: (p / "modelpilot.json").write_text("{not json"), ManifestInvalidJSON, None),
         (lambda p: _corrupt(p, lambda d: d.pop("framework")), ManifestSchemaError, ("field", "framework")),
-        (lambda p: _corrupt(p, lambda d: d["metrics"].update(auc="high")), ManifestSchemaError, ("field", "metrics.auc")),
-        (lambda p: _corrupt(p, lambda d: d["artifacts"][0].update(path="../etc/passwd")), ManifestSchemaError,
-         ("field", "artifacts.0.path")),
+        (
+            lambda p: _corrupt(p, lambda d: d["metrics"].update(auc="high")),
+            ManifestSchemaError,
+            ("field", "metrics.auc"),
+        ),
+        (
+            lambda p: _corrupt(p, lambda d: d["artifacts"][0].update(path="../etc/passwd")),
+            ManifestSchemaError,
+            ("field", "artifacts.0.path"),
+        ),
         (lambda p: _corrupt(p, lambda d: d.update(name="Bad Name")), ManifestSchemaError, ("field", "name")),
         (lambda p: (p / "model.bin").unlink(), ArtifactMissing, ("file", "model.bin")),
-        (lambda p: (p / "model.bin").write_bytes(b"tampered-weights-of-other-length"), SizeMismatch,
-         ("file", "model.bin")),
-        (lambda p: (p / "model.bin").write_bytes(b"X" * (p / "model.bin").stat().st_size), DigestMismatch,
-         ("file", "model.bin")),
+        (
+            lambda p: (p / "model.bin").write_bytes(b"tampered-weights-of-other-length"),
+            SizeMismatch,
+            ("file", "model.bin"),
+        ),
+        (
+            lambda p: (p / "model.bin").write_bytes(b"X" * (p / "model.bin").stat().st_size),
+            DigestMismatch,
+            ("file", "model.bin"),
+        ),
     ],
 )
 def test_bad_packages_raise_typed_errors_and_leave_nothing(bus, make_package, breakage, error, detail):
@@ -210,8 +223,11 @@ def test_drift_status_gate_reads_registry(make_package):
     register(bus, make_package(auc=0.85))
     promote(bus, "dev", 1)
     promote(bus, "staging", 1)
-    bus.handle(RecordMonitorStatus(model="churn", environment="staging", kind="drift", state="alert", version=1,
-                                   summary="psi 0.4"))
+    bus.handle(
+        RecordMonitorStatus(
+            model="churn", environment="staging", kind="drift", state="alert", version=1, summary="psi 0.4"
+        )
+    )
     bus.services.clock.advance(3600)
     blocked = promote(bus, "prod", 1)
     assert blocked.status == "blocked" and "open alert in staging" in blocked.message
@@ -225,12 +241,18 @@ def test_rollback_to_last_healthy_version_and_idempotency(bus, make_package):
         register(bus, make_package(auc=auc))
     for v in (1, 2, 3):
         to_prod(bus, v)
-    first = bus.handle(RollbackModel(model="churn", environment="prod", actor="carol", reason="errors",
-                                     from_version=3, trigger="alarm-1"))
+    first = bus.handle(
+        RollbackModel(
+            model="churn", environment="prod", actor="carol", reason="errors", from_version=3, trigger="alarm-1"
+        )
+    )
     assert (first.status, first.data["from_version"], first.data["version"]) == ("rolled_back", 3, 2)
     # the same alarm again: nothing
-    again = bus.handle(RollbackModel(model="churn", environment="prod", actor="carol", reason="errors",
-                                     from_version=3, trigger="alarm-1"))
+    again = bus.handle(
+        RollbackModel(
+            model="churn", environment="prod", actor="carol", reason="errors", from_version=3, trigger="alarm-1"
+        )
+    )
     assert again.status == "noop"
     # conditional on a version no longer live: nothing
     stale = bus.handle(RollbackModel(model="churn", environment="prod", actor="carol", reason="errors", from_version=3))

@@ -46,7 +46,10 @@ def test_unknown_environment():
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ("defaults: {environments: {staging: {thresholds: ['auc => 0.8']}}}", "defaults.environments.staging.thresholds.0"),
+        (
+            "defaults: {environments: {staging: {thresholds: ['auc => 0.8']}}}",
+            "defaults.environments.staging.thresholds.0",
+        ),
         ("defaults: {environments: {staging: {soak: 'soon'}}}", "defaults.environments.staging.soak"),
         ("defaults: {environments: {staging: {approvals: -1}}}", "defaults.environments.staging.approvals"),
         ("defaults: {environments: {qa: {}}}", "<root>"),

@@ -25,10 +25,14 @@ def total(otel, name, **attrs):
 
 def test_commands_produce_spans_metrics_and_traceparent(otel, make_package):
     otel.clear()
-    bus = fake_bus(load_policy_text("defaults: {environments: {staging: {thresholds: ['auc >= 0.9']}}}"),
-                   artifacts=FolderArtifactStore())
-    before = {n: total(otel, n, model="tele") for n in
-              ("modelpilot.promotions", "modelpilot.promotions.blocked", "modelpilot.rollbacks")}
+    bus = fake_bus(
+        load_policy_text("defaults: {environments: {staging: {thresholds: ['auc >= 0.9']}}}"),
+        artifacts=FolderArtifactStore(),
+    )
+    before = {
+        n: total(otel, n, model="tele")
+        for n in ("modelpilot.promotions", "modelpilot.promotions.blocked", "modelpilot.rollbacks")
+    }
     for auc in (0.95, 0.96):
         bus.handle(RegisterModel(package_uri=str(make_package("tele", auc=auc)), actor="alice"))
     bus.handle(PromoteModel(model="tele", environment="dev", actor="alice", version=1))

@@ -54,8 +54,9 @@ class PrometheusMetricsSource(MetricsSource):
         extrapolation error is at most about one scrape interval over the window.
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0, lookback: int = 300,
-                 raw_window_limit: int = 6 * 3600) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, lookback: int = 300, raw_window_limit: int = 6 * 3600
+    ) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise InvalidInput(f"Prometheus URL must be http(s)://host:port, got {url!r}")
@@ -73,9 +74,7 @@ class PrometheusMetricsSource(MetricsSource):
         except urllib.error.HTTPError as exc:
             body = _error_body(exc)
             if exc.code >= 500 or body is None:
-                raise TransientError(
-                    f"Prometheus at {self.url} answered HTTP {exc.code}", url=self.url
-                ) from None
+                raise TransientError(f"Prometheus at {self.url} answered HTTP {exc.code}", url=self.url) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise TransientError(f"cannot reach Prometheus at {self.url}: {exc}", url=self.url) from None
         if body.get("status") != "success":
@@ -122,9 +121,7 @@ class PrometheusMetricsSource(MetricsSource):
         span = seconds + self.lookback
         data = self.query(f"{selector}[{span}s]", end)
         if data.get("resultType") != "matrix":
-            raise InvalidInput(
-                f"{selector!r} is not a plain counter selector (got a {data.get('resultType')})"
-            )
+            raise InvalidInput(f"{selector!r} is not a plain counter selector (got a {data.get('resultType')})")
         lo, hi = start.timestamp(), end.timestamp()
         total, points = 0.0, 0
         for series in data["result"]:

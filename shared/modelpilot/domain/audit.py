@@ -131,12 +131,18 @@ def verify_chain(model: str, records: list[AuditRecord]) -> ChainVerdict:
             return ChainVerdict(model, len(records), False, record.seq, "record belongs to another model")
         if record.seq != expected_seq:
             return ChainVerdict(
-                model, len(records), False, record.seq,
+                model,
+                len(records),
+                False,
+                record.seq,
                 f"sequence gap: expected seq {expected_seq}, found {record.seq} (a record was removed or reordered)",
             )
         if record.prev_hash != prev:
             return ChainVerdict(
-                model, len(records), False, record.seq,
+                model,
+                len(records),
+                False,
+                record.seq,
                 "prev_hash does not match the previous record (a record was removed, inserted or reordered)",
             )
         if compute_hash(record.body()) != record.hash:

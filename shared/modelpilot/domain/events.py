@@ -101,10 +101,7 @@ class PromotionBlocked(Event):
     gate_report_digest: str
 
     def summary(self) -> str:
-        return (
-            f"promotion of {self.model} v{self.version} to {self.environment} blocked: "
-            + "; ".join(self.reasons)
-        )
+        return f"promotion of {self.model} v{self.version} to {self.environment} blocked: " + "; ".join(self.reasons)
 
 
 @dataclass(frozen=True)
@@ -187,10 +184,7 @@ class DriftDetected(Event):
     report_uri: str
 
     def summary(self) -> str:
-        return (
-            f"drift ({self.severity}) on {self.model} {self.environment}: "
-            + ", ".join(self.drifted_features)
-        )
+        return f"drift ({self.severity}) on {self.model} {self.environment}: " + ", ".join(self.drifted_features)
 
 
 @dataclass(frozen=True)

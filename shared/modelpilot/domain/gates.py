@@ -114,8 +114,11 @@ def _status_gate(gate: str, status: MonitorStatus | None, candidate: int, env: s
         return GateResult(gate, "passed", f"no monitor has reported for {env} yet")
     if status.state == "alert":
         return GateResult(
-            gate, "failed", f"open alert in {env} (v{status.version}): {status.summary}",
-            observed=status.state, expected="ok",
+            gate,
+            "failed",
+            f"open alert in {env} (v{status.version}): {status.summary}",
+            observed=status.state,
+            expected="ok",
         )
     return GateResult(gate, "passed", f"{env} healthy as of {status.updated_at.isoformat()}", observed="ok")
 
@@ -128,16 +131,26 @@ def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
     if cand.status == "rejected":
         results.append(GateResult("status", "failed", f"v{cand.version} was rejected", observed="rejected"))
     elif cand.status == "pending_approval":
-        results.append(GateResult("status", "failed", f"v{cand.version} awaits approval in its source registry",
-                                  observed="pending_approval"))
+        results.append(
+            GateResult(
+                "status",
+                "failed",
+                f"v{cand.version} awaits approval in its source registry",
+                observed="pending_approval",
+            )
+        )
     else:
         results.append(GateResult("status", "passed", "version is registered", observed=cand.status))
 
     if ctx.previous_environment is not None:
         if ctx.in_previous_since is None:
-            results.append(GateResult(
-                "order", "failed", f"v{cand.version} is not in {ctx.previous_environment}; promote it there first",
-            ))
+            results.append(
+                GateResult(
+                    "order",
+                    "failed",
+                    f"v{cand.version} is not in {ctx.previous_environment}; promote it there first",
+                )
+            )
         else:
             results.append(GateResult("order", "passed", f"v{cand.version} is in {ctx.previous_environment}"))
 
@@ -145,14 +158,31 @@ def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
         value = cand.manifest.metrics.get(threshold.metric)
         name = f"threshold:{threshold.metric}"
         if value is None:
-            results.append(GateResult(name, "failed", f"metric {threshold.metric!r} missing from the manifest",
-                                      expected=str(threshold)))
+            results.append(
+                GateResult(
+                    name, "failed", f"metric {threshold.metric!r} missing from the manifest", expected=str(threshold)
+                )
+            )
         elif threshold.holds(value):
-            results.append(GateResult(name, "passed", f"{threshold.metric}={value:g} meets {threshold}",
-                                      observed=value, expected=str(threshold)))
+            results.append(
+                GateResult(
+                    name,
+                    "passed",
+                    f"{threshold.metric}={value:g} meets {threshold}",
+                    observed=value,
+                    expected=str(threshold),
+                )
+            )
         else:
-            results.append(GateResult(name, "failed", f"{threshold.metric}={value:g} does not meet {threshold}",
-                                      observed=value, expected=str(threshold)))
+            results.append(
+                GateResult(
+                    name,
+                    "failed",
+                    f"{threshold.metric}={value:g} does not meet {threshold}",
+                    observed=value,
+                    expected=str(threshold),
+                )
+            )
 
     for rule in gates.no_regression:
         name = f"no_regression:{rule.metric}"
@@ -173,27 +203,36 @@ def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
         ok, bound = regression_check(rule, new, old)
         better = "higher" if rule.greater_is_better else "lower"
         verdict: GateStatus = "passed" if ok else "failed"
-        results.append(GateResult(
-            name, verdict,
-            f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{ctx.incumbent.version}={old:g}; "
-            f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
-            observed=new, expected={"baseline": old, "bound": bound},
-        ))
+        results.append(
+            GateResult(
+                name,
+                verdict,
+                f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{ctx.incumbent.version}={old:g}; "
+                f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
+                observed=new,
+                expected={"baseline": old, "bound": bound},
+            )
+        )
 
     if gates.soak:
         if ctx.previous_environment is None:
             results.append(GateResult("soak", "skipped", "first environment: nothing to soak in"))
         elif ctx.in_previous_since is None:
-            results.append(GateResult("soak", "failed", f"not in {ctx.previous_environment}",
-                                      expected=format_duration(gates.soak)))
+            results.append(
+                GateResult("soak", "failed", f"not in {ctx.previous_environment}", expected=format_duration(gates.soak))
+            )
         else:
             soaked = (ctx.now - ctx.in_previous_since).total_seconds()
             ok = soaked >= gates.soak
-            results.append(GateResult(
-                "soak", "passed" if ok else "failed",
-                f"{format_duration(soaked)} in {ctx.previous_environment}, needs {format_duration(gates.soak)}",
-                observed=int(soaked), expected=gates.soak,
-            ))
+            results.append(
+                GateResult(
+                    "soak",
+                    "passed" if ok else "failed",
+                    f"{format_duration(soaked)} in {ctx.previous_environment}, needs {format_duration(gates.soak)}",
+                    observed=int(soaked),
+                    expected=gates.soak,
+                )
+            )
 
     if gates.approvals:
         counted: list[str] = []
@@ -209,8 +248,9 @@ def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
         reason = f"{len(counted)} of {gates.approvals} approvals" + (f" ({', '.join(counted)})" if counted else "")
         if ignored:
             reason += f"; not counted: {', '.join(ignored)}"
-        results.append(GateResult("approvals", "passed" if ok else "failed", reason,
-                                  observed=counted, expected=gates.approvals))
+        results.append(
+            GateResult("approvals", "passed" if ok else "failed", reason, observed=counted, expected=gates.approvals)
+        )
 
     if gates.require_no_drift_alert:
         results.append(_status_gate("no_drift_alert", ctx.drift_status, cand.version, ctx.previous_environment))

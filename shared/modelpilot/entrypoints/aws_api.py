@@ -89,18 +89,33 @@ def promote(model: str, environment: str) -> Response[str]:
     """Promote a version to ``environment`` (gates apply)."""
     body: _PromoteBody = _body(_PromoteBody)
     actor = caller()
-    return _outcome(PromoteModel(model=model, environment=environment, actor=actor, version=body.version,
-                                 reason=body.reason or f"promoted by {actor}", dry_run=body.dry_run,
-                                 trigger=f"api:{app.current_event.request_context.request_id}"))
+    return _outcome(
+        PromoteModel(
+            model=model,
+            environment=environment,
+            actor=actor,
+            version=body.version,
+            reason=body.reason or f"promoted by {actor}",
+            dry_run=body.dry_run,
+            trigger=f"api:{app.current_event.request_context.request_id}",
+        )
+    )
 
 
 @app.post("/models/<model>/environments/<environment>/rollback")
 def rollback(model: str, environment: str) -> Response[str]:
     """Roll ``environment`` back."""
     body: _RollbackBody = _body(_RollbackBody)
-    return _outcome(RollbackModel(model=model, environment=environment, actor=caller(), reason=body.reason,
-                                  to_version=body.to_version,
-                                  trigger=f"api:{app.current_event.request_context.request_id}"))
+    return _outcome(
+        RollbackModel(
+            model=model,
+            environment=environment,
+            actor=caller(),
+            reason=body.reason,
+            to_version=body.to_version,
+            trigger=f"api:{app.current_event.request_context.request_id}",
+        )
+    )
 
 
 @app.post("/models/<model>/versions/<version>/approve")
@@ -109,9 +124,16 @@ def approve(model: str, version: str) -> Response[str]:
     if not version.isdigit():
         raise InvalidInput(f"version must be a number, got {version!r}")
     body: _ApproveBody = _body(_ApproveBody)
-    return _outcome(ApproveModel(model=model, version=int(version), environment=body.environment,
-                                 approver=caller(), comment=body.comment,
-                                 trigger=f"api:{app.current_event.request_context.request_id}"))
+    return _outcome(
+        ApproveModel(
+            model=model,
+            version=int(version),
+            environment=body.environment,
+            approver=caller(),
+            comment=body.comment,
+            trigger=f"api:{app.current_event.request_context.request_id}",
+        )
+    )
 
 
 @app.get("/models/<model>/environments/<environment>/history")

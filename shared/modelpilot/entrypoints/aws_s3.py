@@ -67,9 +67,7 @@ def _from_records(event: dict[str, Any]) -> list[S3Upload]:
             continue
         obj = record.s3.object
         version = obj.versionId if obj.versionId not in (None, "null") else None
-        uploads.append(
-            S3Upload(record.s3.bucket.name, unquote_plus(obj.key), obj.eTag, version, obj.sequencer)
-        )
+        uploads.append(S3Upload(record.s3.bucket.name, unquote_plus(obj.key), obj.eTag, version, obj.sequencer))
     return uploads
 
 

@@ -30,15 +30,28 @@ log = telemetry.get_logger("modelpilot.azure")
 def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: str) -> dict[str, Any]:
     """Surface a permanently bad event: log it and notify humans; return the reply."""
     result: dict[str, Any] = {"status": "failed", "function": function, "source": source, **error.to_dict()}
-    log.error("rejected event from %s: %s", source, error.message,
-              extra={"modelpilot": {"function": function, "error": error.to_dict(), "source": source}})
-    bus.services.notifier.notify(f"[modelpilot] {function} rejected an event", f"{source}: {error.message}",
-                                 attributes={"function": function, "error": error.code})
+    log.error(
+        "rejected event from %s: %s",
+        source,
+        error.message,
+        extra={"modelpilot": {"function": function, "error": error.to_dict(), "source": source}},
+    )
+    bus.services.notifier.notify(
+        f"[modelpilot] {function} rejected an event",
+        f"{source}: {error.message}",
+        attributes={"function": function, "error": error.code},
+    )
     return result
 
 
-def dispatch(bus: MessageBus, translate: Callable[[], tuple[Command, str] | None], *, function: str,
-             source: str, traceparent: str | None = None) -> dict[str, Any]:
+def dispatch(
+    bus: MessageBus,
+    translate: Callable[[], tuple[Command, str] | None],
+    *,
+    function: str,
+    source: str,
+    traceparent: str | None = None,
+) -> dict[str, Any]:
     """Translate, claim the business key, handle the command once; return a JSON-friendly result."""
     try:
         translated = translate()

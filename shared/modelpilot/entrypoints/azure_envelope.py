@@ -96,13 +96,29 @@ def parse_envelope(raw: Any) -> Envelope:
             ce = _CloudEventSchema.model_validate(body)
             extras = dict(ce.model_extra or {})
             data = ce.data
-            envelope = Envelope(ce.id, ce.type, ce.source, ce.subject, ce.time, data if isinstance(data, dict)
-                                else {}, "cloudevents", ce.traceparent, extras)
+            envelope = Envelope(
+                ce.id,
+                ce.type,
+                ce.source,
+                ce.subject,
+                ce.time,
+                data if isinstance(data, dict) else {},
+                "cloudevents",
+                ce.traceparent,
+                extras,
+            )
         else:
             eg = _EventGridSchema.model_validate(body)
             data = eg.data
-            envelope = Envelope(eg.id, eg.event_type, eg.topic or "", eg.subject, eg.event_time,
-                                data if isinstance(data, dict) else {}, "eventgrid")
+            envelope = Envelope(
+                eg.id,
+                eg.event_type,
+                eg.topic or "",
+                eg.subject,
+                eg.event_time,
+                data if isinstance(data, dict) else {},
+                "eventgrid",
+            )
     except ValidationError as exc:
         raise InvalidEvent(f"not an Event Grid event or CloudEvent: {validation_message(exc)}") from None
     if not isinstance(body.get("data"), dict):

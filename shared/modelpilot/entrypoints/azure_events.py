@@ -64,8 +64,11 @@ def _invalid(env: Envelope, exc: ValidationError) -> InvalidEvent:
 
 def _check_type(env: Envelope, *expected: str) -> None:
     if env.type not in expected:
-        raise InvalidEvent(f"event {env.id} is {env.type!r}; this function takes {' or '.join(expected)}",
-                           event_id=env.id, event_type=env.type)
+        raise InvalidEvent(
+            f"event {env.id} is {env.type!r}; this function takes {' or '.join(expected)}",
+            event_id=env.id,
+            event_type=env.type,
+        )
 
 
 class _BlobCreated(BaseModel):
@@ -105,8 +108,16 @@ def upload_command(env: Envelope, *, container: str) -> Translation | None:
         return None
     version_tag = data.e_tag or data.sequencer or env.id
     key = f"blob:{blob_container}/{name}@{version_tag}"
-    return Translation(RegisterModel(package_uri=f"az://{blob_container}/{name}", actor=SYSTEM_ACTOR,
-                                     trigger=key, auto_promote=True, source="upload"), key)
+    return Translation(
+        RegisterModel(
+            package_uri=f"az://{blob_container}/{name}",
+            actor=SYSTEM_ACTOR,
+            trigger=key,
+            auto_promote=True,
+            source="upload",
+        ),
+        key,
+    )
 
 
 def blob_trigger_command(blob_name: str, etag: str | None, *, container: str) -> Translation | None:
@@ -123,8 +134,16 @@ def blob_trigger_command(blob_name: str, etag: str | None, *, container: str) ->
     if not etag:
         raise InvalidEvent(f"blob trigger for {blob_name} carries no ETag; cannot deduplicate it")
     key = f"blob:{blob_container}/{name}@{etag}"
-    return Translation(RegisterModel(package_uri=f"az://{blob_container}/{name}", actor=SYSTEM_ACTOR,
-                                     trigger=key, auto_promote=True, source="upload"), key)
+    return Translation(
+        RegisterModel(
+            package_uri=f"az://{blob_container}/{name}",
+            actor=SYSTEM_ACTOR,
+            trigger=key,
+            auto_promote=True,
+            source="upload",
+        ),
+        key,
+    )
 
 
 class _ModelRegistered(BaseModel):
@@ -151,11 +170,17 @@ def model_registered_command(env: Envelope) -> Translation:
     if not isinstance(package, str) or not package.startswith("az://"):
         raise InvalidEvent(
             f"Azure ML model {data.model_name}:{data.model_version} has no modelpilot_package tag; tag it "
-            "with the package URI (az://<container>/<path>) to register it here", event_id=env.id,
-            model=data.model_name)
+            "with the package URI (az://<container>/<path>) to register it here",
+            event_id=env.id,
+            model=data.model_name,
+        )
     external = f"azureml:{_workspace(env)}/{data.model_name}:{data.model_version}"
-    return Translation(RegisterModel(package_uri=package, actor="system:azureml", trigger=external,
-                                     source="azureml", external_id=external), external)
+    return Translation(
+        RegisterModel(
+            package_uri=package, actor="system:azureml", trigger=external, source="azureml", external_id=external
+        ),
+        external,
+    )
 
 
 class _RunCompleted(BaseModel):
@@ -187,28 +212,47 @@ def alarm_command(env: Envelope) -> Translation:
     tags = {**run.run_properties, **run.run_tags}
     model, environment = tags.get("modelpilot_model"), tags.get("modelpilot_environment")
     if not model or not environment:
-        raise InvalidEvent(f"run {run.run_id} is not a ModelPilot monitor run: tag it with modelpilot_model "
-                           "and modelpilot_environment", event_id=env.id)
+        raise InvalidEvent(
+            f"run {run.run_id} is not a ModelPilot monitor run: tag it with modelpilot_model "
+            "and modelpilot_environment",
+            event_id=env.id,
+        )
     breached = str(tags.get("modelpilot_threshold_breached", "")).strip().lower() in _TRUE
     alarm = str(tags.get("modelpilot_alarm") or run.experiment_name or "azureml-model-monitor")
     key = f"azureml-run:{run.run_id}"
-    return Translation(HandleAlarm(
-        model=str(model), environment=str(environment), alarm_name=alarm, state="ALARM" if breached else "OK",
-        actor="system:azureml",
-        reason=f"Azure ML monitor {alarm} {'breached its threshold' if breached else 'is within threshold'}",
-        trigger=key, evidence={"run_id": run.run_id, "experiment": run.experiment_name, "event_id": env.id},
-    ), key)
+    return Translation(
+        HandleAlarm(
+            model=str(model),
+            environment=str(environment),
+            alarm_name=alarm,
+            state="ALARM" if breached else "OK",
+            actor="system:azureml",
+            reason=f"Azure ML monitor {alarm} {'breached its threshold' if breached else 'is within threshold'}",
+            trigger=key,
+            evidence={"run_id": run.run_id, "experiment": run.experiment_name, "event_id": env.id},
+        ),
+        key,
+    )
 
 
 def _drift_alarm(env: Envelope, drift: _DriftDetected) -> Translation:
     model, sep, environment = drift.drift_name.rpartition("--")
     if not sep or not model or not environment:
-        raise InvalidEvent(f"drift monitor {drift.drift_name!r} does not name a model and environment; "
-                           "name it <model>--<environment>", event_id=env.id)
+        raise InvalidEvent(
+            f"drift monitor {drift.drift_name!r} does not name a model and environment; name it <model>--<environment>",
+            event_id=env.id,
+        )
     key = f"azureml-drift:{drift.run_id}"
-    return Translation(HandleAlarm(
-        model=model, environment=environment, alarm_name=drift.drift_name, state="ALARM",
-        actor="system:azureml",
-        reason=f"Azure ML drift monitor {drift.drift_name} detected drift", trigger=key,
-        evidence={"run_id": drift.run_id, "drift_coefficient": drift.drift_coefficient, "event_id": env.id},
-    ), key)
+    return Translation(
+        HandleAlarm(
+            model=model,
+            environment=environment,
+            alarm_name=drift.drift_name,
+            state="ALARM",
+            actor="system:azureml",
+            reason=f"Azure ML drift monitor {drift.drift_name} detected drift",
+            trigger=key,
+            evidence={"run_id": drift.run_id, "drift_coefficient": drift.drift_coefficient, "event_id": env.id},
+        ),
+        key,
+    )

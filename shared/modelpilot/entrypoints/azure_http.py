@@ -58,9 +58,14 @@ Reply = tuple[dict[str, Any], int]
 KEY_ACTOR = "function-key"
 #: set to "True" by App Service when its authentication module runs in front of the app
 AUTH_ENABLED_SETTING = "WEBSITE_AUTH_ENABLED"
-_NAME_CLAIMS = ("preferred_username", "upn", "email", "name",
-                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
-                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress")
+_NAME_CLAIMS = (
+    "preferred_username",
+    "upn",
+    "email",
+    "name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -147,28 +152,45 @@ def _version(text: str) -> int:
     return value
 
 
-def promote_command(model: str, environment: str, raw: bytes, actor: str,
-                    key: str | None = None) -> PromoteModel:
+def promote_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> PromoteModel:
     """Build ``PromoteModel`` from the route and body."""
     body: PromoteBody = parse_body(raw, PromoteBody)
-    return PromoteModel(model=model, environment=environment, actor=actor, version=body.version,
-                        reason=body.reason or "operator promotion", trigger=key, dry_run=body.dry_run)
+    return PromoteModel(
+        model=model,
+        environment=environment,
+        actor=actor,
+        version=body.version,
+        reason=body.reason or "operator promotion",
+        trigger=key,
+        dry_run=body.dry_run,
+    )
 
 
-def approve_command(model: str, version: str, raw: bytes, actor: str,
-                    key: str | None = None) -> ApproveModel:
+def approve_command(model: str, version: str, raw: bytes, actor: str, key: str | None = None) -> ApproveModel:
     """Build ``ApproveModel`` from the route and body; the approver is the caller."""
     body: ApproveBody = parse_body(raw, ApproveBody)
-    return ApproveModel(model=model, version=_version(version), environment=body.environment, approver=actor,
-                        comment=body.comment, trigger=key)
+    return ApproveModel(
+        model=model,
+        version=_version(version),
+        environment=body.environment,
+        approver=actor,
+        comment=body.comment,
+        trigger=key,
+    )
 
 
-def rollback_command(model: str, environment: str, raw: bytes, actor: str,
-                     key: str | None = None) -> RollbackModel:
+def rollback_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> RollbackModel:
     """Build ``RollbackModel`` from the route and body."""
     body: RollbackBody = parse_body(raw, RollbackBody)
-    return RollbackModel(model=model, environment=environment, actor=actor, reason=body.reason,
-                         to_version=body.to_version, from_version=body.from_version, trigger=key)
+    return RollbackModel(
+        model=model,
+        environment=environment,
+        actor=actor,
+        reason=body.reason,
+        to_version=body.to_version,
+        from_version=body.from_version,
+        trigger=key,
+    )
 
 
 def _error_reply(exc: ModelPilotError) -> Reply:

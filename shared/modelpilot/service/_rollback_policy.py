@@ -75,16 +75,10 @@ def plan_rollback(
         )
     history = registry.alias_history(model, environment)
     if any(c.trigger == trigger for c in history):
-        return Outcome(
-            "unchanged", f"alert {trigger} was already applied", {**base, "version": alias.version}
-        )
+        return Outcome("unchanged", f"alert {trigger} was already applied", {**base, "version": alias.version})
     now = svc.clock()
     last = history[-1] if history else None
-    if (
-        last is not None
-        and last.action == "rollback"
-        and (now - last.at).total_seconds() < policy.cooldown_seconds
-    ):
+    if last is not None and last.action == "rollback" and (now - last.at).total_seconds() < policy.cooldown_seconds:
         return _skip(
             model,
             environment,

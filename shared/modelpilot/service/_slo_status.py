@@ -72,16 +72,10 @@ def store_status(svc: Services, reports: list[SloReport], now: datetime) -> None
         version = live[0].version
         firing = [r for r in live if r.state == "alert"]
         state: Literal["ok", "alert"] = "alert" if firing else "ok"
-        summary = (
-            "; ".join(_line(r) for r in firing)
-            if firing
-            else f"{len(live)} SLO(s) within their burn-rate rules"
-        )
+        summary = "; ".join(_line(r) for r in firing) if firing else f"{len(live)} SLO(s) within their burn-rate rules"
         previous = svc.registry.get_monitor_status(model, env, "slo")
         details: dict[str, Any] = {"slos": [r.to_dict() for r in live]}
-        svc.registry.put_monitor_status(
-            MonitorStatus(model, env, "slo", state, version, now, summary, details)
-        )
+        svc.registry.put_monitor_status(MonitorStatus(model, env, "slo", state, version, now, summary, details))
         if firing and (previous is None or previous.state != "alert" or previous.version != version):
             svc.registry.append_audit(
                 AuditEntry(

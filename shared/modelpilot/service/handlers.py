@@ -85,40 +85,76 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
     if existing is not None and existing.status == "pending_approval" and cmd.status == "registered":
         # the source registry (SageMaker) approved a version registered while it awaited approval
         svc.registry.set_version_status(
-            manifest.name, existing.version, "registered",
-            AuditEntry(model=manifest.name, actor=cmd.actor, action="source_approve", timestamp=svc.clock(),
-                       to_version=existing.version, reason=f"approved in {cmd.source}", trigger=cmd.trigger),
+            manifest.name,
+            existing.version,
+            "registered",
+            AuditEntry(
+                model=manifest.name,
+                actor=cmd.actor,
+                action="source_approve",
+                timestamp=svc.clock(),
+                to_version=existing.version,
+                reason=f"approved in {cmd.source}",
+                trigger=cmd.trigger,
+            ),
         )
-        outcome = Outcome("approved_in_source", f"{manifest.name} v{existing.version} approved in {cmd.source}",
-                          {"model": manifest.name, "version": existing.version, "manifest_digest": digest})
+        outcome = Outcome(
+            "approved_in_source",
+            f"{manifest.name} v{existing.version} approved in {cmd.source}",
+            {"model": manifest.name, "version": existing.version, "manifest_digest": digest},
+        )
     elif existing is not None:
-        outcome = Outcome("unchanged", f"{manifest.name} v{existing.version} is already registered with this manifest",
-                          {"model": manifest.name, "version": existing.version, "manifest_digest": digest})
+        outcome = Outcome(
+            "unchanged",
+            f"{manifest.name} v{existing.version} is already registered with this manifest",
+            {"model": manifest.name, "version": existing.version, "manifest_digest": digest},
+        )
     else:
         now = svc.clock()
         version, created = svc.registry.register_version(
-            manifest=manifest, manifest_digest=digest, package_uri=root, registered_by=cmd.actor,
-            registered_at=now, source=cmd.source, external_id=cmd.external_id, status=cmd.status,
-            audit=AuditEntry(model=manifest.name, actor=cmd.actor, action="register", timestamp=now,
-                             reason=f"registered from {root}", trigger=cmd.trigger,
-                             evidence={"manifest_digest": digest, "source": cmd.source}),
+            manifest=manifest,
+            manifest_digest=digest,
+            package_uri=root,
+            registered_by=cmd.actor,
+            registered_at=now,
+            source=cmd.source,
+            external_id=cmd.external_id,
+            status=cmd.status,
+            audit=AuditEntry(
+                model=manifest.name,
+                actor=cmd.actor,
+                action="register",
+                timestamp=now,
+                reason=f"registered from {root}",
+                trigger=cmd.trigger,
+                evidence={"manifest_digest": digest, "source": cmd.source},
+            ),
         )
         if not created:
-            outcome = Outcome("unchanged", f"{manifest.name} v{version.version} is already registered",
-                              {"model": manifest.name, "version": version.version, "manifest_digest": digest})
+            outcome = Outcome(
+                "unchanged",
+                f"{manifest.name} v{version.version} is already registered",
+                {"model": manifest.name, "version": version.version, "manifest_digest": digest},
+            )
         else:
             telemetry.counter_add("modelpilot.registrations", 1, {"model": manifest.name, "source": cmd.source})
             outcome = Outcome(
-                "registered", f"{manifest.name} v{version.version} registered",
+                "registered",
+                f"{manifest.name} v{version.version} registered",
                 {"model": manifest.name, "version": version.version, "manifest_digest": digest},
                 [ModelRegistered(manifest.name, version.version, digest, cmd.actor, version.status)],
             )
     if cmd.auto_promote and outcome.data.get("version"):
         first = svc.policy.environments[0]
         promoted = promote_model(
-            PromoteModel(model=manifest.name, environment=first, actor=cmd.actor,
-                         version=int(outcome.data["version"]), reason="auto-promotion on upload",
-                         trigger=cmd.trigger),
+            PromoteModel(
+                model=manifest.name,
+                environment=first,
+                actor=cmd.actor,
+                version=int(outcome.data["version"]),
+                reason="auto-promotion on upload",
+                trigger=cmd.trigger,
+            ),
             svc,
         )
         outcome.data["promotion"] = promoted.to_dict()
@@ -163,15 +199,28 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
         candidate = _pick_candidate(cmd, svc, previous)
         alias = registry.get_alias(cmd.model, cmd.environment)
         if alias is not None and alias.version == candidate.version:
-            return Outcome("unchanged", f"{cmd.model} v{candidate.version} is already in {cmd.environment}",
-                           {"model": cmd.model, "environment": cmd.environment, "version": candidate.version,
-                            "revision": alias.revision})
+            return Outcome(
+                "unchanged",
+                f"{cmd.model} v{candidate.version} is already in {cmd.environment}",
+                {
+                    "model": cmd.model,
+                    "environment": cmd.environment,
+                    "version": candidate.version,
+                    "revision": alias.revision,
+                },
+            )
         if cmd.trigger and any(c.trigger == cmd.trigger for c in registry.alias_history(cmd.model, cmd.environment)):
-            return Outcome("unchanged", f"trigger {cmd.trigger} was already applied to {cmd.model} {cmd.environment}",
-                           {"model": cmd.model, "environment": cmd.environment})
+            return Outcome(
+                "unchanged",
+                f"trigger {cmd.trigger} was already applied to {cmd.model} {cmd.environment}",
+                {"model": cmd.model, "environment": cmd.environment},
+            )
         now = svc.clock()
         ctx = GateContext(
-            candidate=candidate, environment=cmd.environment, now=now, previous_environment=previous,
+            candidate=candidate,
+            environment=cmd.environment,
+            now=now,
+            previous_environment=previous,
             in_previous_since=_entered_at(registry, cmd.model, previous, candidate.version) if previous else None,
             incumbent=registry.get_version(cmd.model, alias.version) if alias else None,
             approvals=registry.list_approvals(cmd.model, candidate.version, cmd.environment),
@@ -179,48 +228,88 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
             slo_status=registry.get_monitor_status(cmd.model, previous, "slo") if previous else None,
         )
         report = evaluate_gates(policy.gates_for(cmd.model, cmd.environment), ctx)
-        data = {"model": cmd.model, "environment": cmd.environment, "version": candidate.version,
-                "from_version": alias.version if alias else None, "gate_report": report.to_dict(),
-                "gate_report_digest": report.digest()}
+        data = {
+            "model": cmd.model,
+            "environment": cmd.environment,
+            "version": candidate.version,
+            "from_version": alias.version if alias else None,
+            "gate_report": report.to_dict(),
+            "gate_report_digest": report.digest(),
+        }
         if not report.passed:
-            telemetry.counter_add("modelpilot.promotions.blocked", 1,
-                                  {"model": cmd.model, "environment": cmd.environment})
+            telemetry.counter_add(
+                "modelpilot.promotions.blocked", 1, {"model": cmd.model, "environment": cmd.environment}
+            )
             failures = report.failures
             return Outcome(
                 "blocked",
                 f"promotion of {cmd.model} v{candidate.version} to {cmd.environment} blocked: "
                 + "; ".join(f.reason for f in failures),
                 data,
-                [PromotionBlocked(cmd.model, cmd.environment, candidate.version, cmd.actor,
-                                  [f.gate for f in failures], [f.reason for f in failures], report.digest())],
+                [
+                    PromotionBlocked(
+                        cmd.model,
+                        cmd.environment,
+                        candidate.version,
+                        cmd.actor,
+                        [f.gate for f in failures],
+                        [f.reason for f in failures],
+                        report.digest(),
+                    )
+                ],
             )
         if cmd.dry_run:
             return Outcome("dry_run", f"{cmd.model} v{candidate.version} would be promoted to {cmd.environment}", data)
         expected = alias.revision if alias else 0
         change = AliasChange(
-            model=cmd.model, environment=cmd.environment, revision=expected + 1,
-            from_version=alias.version if alias else None, to_version=candidate.version, action="promote",
-            actor=cmd.actor, reason=cmd.reason or "promotion", at=now, trigger=cmd.trigger,
+            model=cmd.model,
+            environment=cmd.environment,
+            revision=expected + 1,
+            from_version=alias.version if alias else None,
+            to_version=candidate.version,
+            action="promote",
+            actor=cmd.actor,
+            reason=cmd.reason or "promotion",
+            at=now,
+            trigger=cmd.trigger,
         )
         try:
             moved = registry.move_alias(
-                change=change, expected_revision=expected,
-                audit=AuditEntry(model=cmd.model, actor=cmd.actor, action="promote", timestamp=now,
-                                 environment=cmd.environment, from_version=change.from_version,
-                                 to_version=candidate.version, reason=change.reason,
-                                 gate_report_digest=report.digest(), trigger=cmd.trigger,
-                                 evidence={"revision": change.revision,
-                                           "gates": {r.gate: r.status for r in report.results}}),
+                change=change,
+                expected_revision=expected,
+                audit=AuditEntry(
+                    model=cmd.model,
+                    actor=cmd.actor,
+                    action="promote",
+                    timestamp=now,
+                    environment=cmd.environment,
+                    from_version=change.from_version,
+                    to_version=candidate.version,
+                    reason=change.reason,
+                    gate_report_digest=report.digest(),
+                    trigger=cmd.trigger,
+                    evidence={"revision": change.revision, "gates": {r.gate: r.status for r in report.results}},
+                ),
             )
         except ConcurrencyConflict:
             continue
         telemetry.counter_add("modelpilot.promotions", 1, {"model": cmd.model, "environment": cmd.environment})
         data["revision"] = moved.revision
         return Outcome(
-            "promoted", f"{cmd.model} v{candidate.version} promoted to {cmd.environment} (revision {moved.revision})",
+            "promoted",
+            f"{cmd.model} v{candidate.version} promoted to {cmd.environment} (revision {moved.revision})",
             data,
-            [ModelPromoted(cmd.model, cmd.environment, candidate.version, change.from_version, moved.revision,
-                           cmd.actor, report.digest())],
+            [
+                ModelPromoted(
+                    cmd.model,
+                    cmd.environment,
+                    candidate.version,
+                    change.from_version,
+                    moved.revision,
+                    cmd.actor,
+                    report.digest(),
+                )
+            ],
         )
     raise ConcurrencyConflict(f"{cmd.model} {cmd.environment} kept moving; try again", model=cmd.model)
 
@@ -242,15 +331,28 @@ def approve_model(cmd: ApproveModel, svc: Services) -> Outcome:
     now = svc.clock()
     added = svc.registry.add_approval(
         Approval(cmd.model, cmd.version, cmd.environment, cmd.approver, now, cmd.comment),
-        AuditEntry(model=cmd.model, actor=cmd.approver, action="approve", timestamp=now,
-                   environment=cmd.environment, to_version=cmd.version, reason=cmd.comment, trigger=cmd.trigger),
+        AuditEntry(
+            model=cmd.model,
+            actor=cmd.approver,
+            action="approve",
+            timestamp=now,
+            environment=cmd.environment,
+            to_version=cmd.version,
+            reason=cmd.comment,
+            trigger=cmd.trigger,
+        ),
     )
     data = {"model": cmd.model, "version": cmd.version, "environment": cmd.environment, "approver": cmd.approver}
     if not added:
-        return Outcome("unchanged", f"{cmd.approver} already approved {cmd.model} v{cmd.version} for {cmd.environment}",
-                       data)
-    return Outcome("approved", f"{cmd.approver} approved {cmd.model} v{cmd.version} for {cmd.environment}", data,
-                   [ModelApproved(cmd.model, cmd.version, cmd.environment, cmd.approver)])
+        return Outcome(
+            "unchanged", f"{cmd.approver} already approved {cmd.model} v{cmd.version} for {cmd.environment}", data
+        )
+    return Outcome(
+        "approved",
+        f"{cmd.approver} approved {cmd.model} v{cmd.version} for {cmd.environment}",
+        data,
+        [ModelApproved(cmd.model, cmd.version, cmd.environment, cmd.approver)],
+    )
 
 
 def reject_model(cmd: RejectModel, svc: Services) -> Outcome:
@@ -258,15 +360,28 @@ def reject_model(cmd: RejectModel, svc: Services) -> Outcome:
     svc.registry.get_version(cmd.model, cmd.version)
     now = svc.clock()
     changed = svc.registry.set_version_status(
-        cmd.model, cmd.version, "rejected",
-        AuditEntry(model=cmd.model, actor=cmd.actor, action="reject", timestamp=now, to_version=cmd.version,
-                   reason=cmd.reason, trigger=cmd.trigger),
+        cmd.model,
+        cmd.version,
+        "rejected",
+        AuditEntry(
+            model=cmd.model,
+            actor=cmd.actor,
+            action="reject",
+            timestamp=now,
+            to_version=cmd.version,
+            reason=cmd.reason,
+            trigger=cmd.trigger,
+        ),
     )
     data = {"model": cmd.model, "version": cmd.version}
     if not changed:
         return Outcome("unchanged", f"{cmd.model} v{cmd.version} is already rejected", data)
-    return Outcome("rejected", f"{cmd.model} v{cmd.version} rejected", data,
-                   [ModelRejected(cmd.model, cmd.version, cmd.actor, cmd.reason)])
+    return Outcome(
+        "rejected",
+        f"{cmd.model} v{cmd.version} rejected",
+        data,
+        [ModelRejected(cmd.model, cmd.version, cmd.actor, cmd.reason)],
+    )
 
 
 # -- rollback ---------------------------------------------------------------------
@@ -292,39 +407,68 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
             return _skip(cmd, f"{cmd.model} has no version in {cmd.environment}", base)
         history = registry.alias_history(cmd.model, cmd.environment)
         if cmd.trigger and any(c.trigger == cmd.trigger for c in history):
-            return _skip(cmd, f"trigger {cmd.trigger} was already applied", {**base, "version": alias.version},
-                         event=False)
+            return _skip(
+                cmd, f"trigger {cmd.trigger} was already applied", {**base, "version": alias.version}, event=False
+            )
         if cmd.from_version is not None and alias.version != cmd.from_version:
-            return _skip(cmd, f"{cmd.environment} no longer runs v{cmd.from_version} (it runs v{alias.version}); "
-                              "nothing to roll back", {**base, "version": alias.version}, event=False)
+            return _skip(
+                cmd,
+                f"{cmd.environment} no longer runs v{cmd.from_version} (it runs v{alias.version}); "
+                "nothing to roll back",
+                {**base, "version": alias.version},
+                event=False,
+            )
         if cmd.to_version is not None:
             target = registry.get_version(cmd.model, cmd.to_version)
             if target.status == "rejected":
                 raise InvalidInput(f"{cmd.model} v{cmd.to_version} was rejected; choose another version")
             if cmd.to_version == alias.version:
-                return _skip(cmd, f"{cmd.environment} already runs v{alias.version}",
-                             {**base, "version": alias.version},
-                             event=False)
+                return _skip(
+                    cmd,
+                    f"{cmd.environment} already runs v{alias.version}",
+                    {**base, "version": alias.version},
+                    event=False,
+                )
             to_version: int | None = cmd.to_version
         else:
             to_version = select_rollback_target(
                 history, alias.version, excluded=_excluded_versions(svc, cmd.model, cmd.environment)
             )
         if to_version is None:
-            return _skip(cmd, f"no earlier healthy version of {cmd.model} in {cmd.environment} to roll back to",
-                         {**base, "version": alias.version})
+            return _skip(
+                cmd,
+                f"no earlier healthy version of {cmd.model} in {cmd.environment} to roll back to",
+                {**base, "version": alias.version},
+            )
         now = svc.clock()
         change = AliasChange(
-            model=cmd.model, environment=cmd.environment, revision=alias.revision + 1, from_version=alias.version,
-            to_version=to_version, action="rollback", actor=cmd.actor, reason=cmd.reason, at=now, trigger=cmd.trigger,
+            model=cmd.model,
+            environment=cmd.environment,
+            revision=alias.revision + 1,
+            from_version=alias.version,
+            to_version=to_version,
+            action="rollback",
+            actor=cmd.actor,
+            reason=cmd.reason,
+            at=now,
+            trigger=cmd.trigger,
         )
         try:
             moved = registry.move_alias(
-                change=change, expected_revision=alias.revision,
-                audit=AuditEntry(model=cmd.model, actor=cmd.actor, action="rollback", timestamp=now,
-                                 environment=cmd.environment, from_version=alias.version, to_version=to_version,
-                                 reason=cmd.reason, trigger=cmd.trigger,
-                                 evidence={"revision": change.revision, **cmd.evidence}),
+                change=change,
+                expected_revision=alias.revision,
+                audit=AuditEntry(
+                    model=cmd.model,
+                    actor=cmd.actor,
+                    action="rollback",
+                    timestamp=now,
+                    environment=cmd.environment,
+                    from_version=alias.version,
+                    to_version=to_version,
+                    reason=cmd.reason,
+                    trigger=cmd.trigger,
+                    evidence={"revision": change.revision, **cmd.evidence},
+                ),
             )
         except ConcurrencyConflict:
             continue
@@ -333,8 +477,19 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
             "rolled_back",
             f"{cmd.model} {cmd.environment} rolled back v{alias.version} -> v{to_version} (revision {moved.revision})",
             {**base, "from_version": alias.version, "version": to_version, "revision": moved.revision},
-            [ModelRolledBack(cmd.model, cmd.environment, alias.version, to_version, moved.revision, cmd.actor,
-                             cmd.reason, cmd.trigger, dict(cmd.evidence))],
+            [
+                ModelRolledBack(
+                    cmd.model,
+                    cmd.environment,
+                    alias.version,
+                    to_version,
+                    moved.revision,
+                    cmd.actor,
+                    cmd.reason,
+                    cmd.trigger,
+                    dict(cmd.evidence),
+                )
+            ],
         )
     raise ConcurrencyConflict(f"{cmd.model} {cmd.environment} kept moving; try again", model=cmd.model)
 
@@ -355,9 +510,20 @@ def record_monitor_status(cmd: RecordMonitorStatus, svc: Services) -> Outcome:
             svc.registry.get_version(cmd.model, cmd.version)
         except UnknownVersion:
             raise
-    svc.registry.put_monitor_status(MonitorStatus(
-        cmd.model, cmd.environment, cmd.kind, cmd.state, cmd.version, svc.clock(),  # type: ignore[arg-type]
-        cmd.summary, dict(cmd.details),
-    ))
-    return Outcome("recorded", f"{cmd.kind} status of {cmd.model} {cmd.environment}: {cmd.state}",
-                   {"model": cmd.model, "environment": cmd.environment, "kind": cmd.kind, "state": cmd.state})
+    svc.registry.put_monitor_status(
+        MonitorStatus(
+            cmd.model,
+            cmd.environment,
+            cmd.kind,
+            cmd.state,
+            cmd.version,
+            svc.clock(),  # type: ignore[arg-type]
+            cmd.summary,
+            dict(cmd.details),
+        )
+    )
+    return Outcome(
+        "recorded",
+        f"{cmd.kind} status of {cmd.model} {cmd.environment}: {cmd.state}",
+        {"model": cmd.model, "environment": cmd.environment, "kind": cmd.kind, "state": cmd.state},
+    )

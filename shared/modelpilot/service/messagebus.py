@@ -164,8 +164,12 @@ class MessageBus:
         with telemetry.command_span(name, _attributes(command)) as span:
             outcome = handler(command, self.services)
             span.set_attribute("modelpilot.outcome", outcome.status)
-            log.info("handled %s: %s", name, outcome.message,
-                     extra={"modelpilot": {"command": name, "status": outcome.status}})
+            log.info(
+                "handled %s: %s",
+                name,
+                outcome.message,
+                extra={"modelpilot": {"command": name, "status": outcome.status}},
+            )
             if outcome.events:
                 self._dispatch(outcome)
         return outcome

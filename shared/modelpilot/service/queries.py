@@ -30,17 +30,19 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
             alias = registry.get_alias(name, env)
             drift = monitors.get((env, "drift"))
             slo = monitors.get((env, "slo"))
-            rows.append({
-                "model": name,
-                "environment": env,
-                "version": alias.version if alias else None,
-                "revision": alias.revision if alias else 0,
-                "updated_at": alias.updated_at.isoformat() if alias else None,
-                "updated_by": alias.updated_by if alias else None,
-                "latest_version": latest,
-                "drift": drift.state if drift else None,
-                "slo": slo.state if slo else None,
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "environment": env,
+                    "version": alias.version if alias else None,
+                    "revision": alias.revision if alias else 0,
+                    "updated_at": alias.updated_at.isoformat() if alias else None,
+                    "updated_by": alias.updated_by if alias else None,
+                    "latest_version": latest,
+                    "drift": drift.state if drift else None,
+                    "slo": slo.state if slo else None,
+                }
+            )
     return rows
 
 

@@ -116,9 +116,7 @@ def evaluate_slos(
     return reports
 
 
-def _run_source(
-    svc: Services, name: str, todo: list[tuple[SloReport, int, SliQuery, datetime, datetime]]
-) -> None:
+def _run_source(svc: Services, name: str, todo: list[tuple[SloReport, int, SliQuery, datetime, datetime]]) -> None:
     source = svc.metrics_sources.get(name)
     if source is None:
         for report, *_rest in todo:

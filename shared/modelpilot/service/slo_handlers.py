@@ -63,9 +63,15 @@ def on_slo_burn_alert(event: SloBurnAlert, bus: MessageBus) -> Outcome | None:
     policy = rollback_policy(bus.services, event.model, event.environment)
     if policy is None or not policy.rolls_back_on(event.severity):
         return None
-    return _roll_back(bus, event, policy, actor="system:slo", trigger=f"slo:{event.alert_id}",
-                      evidence={"alert": event.to_dict()},
-                      alert_at=parse_time(event.alert_id.rpartition("@")[2]))
+    return _roll_back(
+        bus,
+        event,
+        policy,
+        actor="system:slo",
+        trigger=f"slo:{event.alert_id}",
+        evidence={"alert": event.to_dict()},
+        alert_at=parse_time(event.alert_id.rpartition("@")[2]),
+    )
 
 
 def on_drift_detected(event: DriftDetected, bus: MessageBus) -> Outcome | None:
@@ -73,16 +79,39 @@ def on_drift_detected(event: DriftDetected, bus: MessageBus) -> Outcome | None:
     policy = rollback_policy(bus.services, event.model, event.environment)
     if policy is None or not policy.on_critical_drift or event.severity != "critical":
         return None
-    return _roll_back(bus, event, policy, actor="system:drift", trigger=f"drift:{event.report_id}",
-                      evidence={"drift": event.to_dict()}, alert_at=None)
+    return _roll_back(
+        bus,
+        event,
+        policy,
+        actor="system:drift",
+        trigger=f"drift:{event.report_id}",
+        evidence={"drift": event.to_dict()},
+        alert_at=None,
+    )
 
 
-def _roll_back(bus: MessageBus, event: SloBurnAlert | DriftDetected, policy: RollbackPolicy, *, actor: str,
-               trigger: str, evidence: dict[str, Any], alert_at: datetime | None) -> Outcome | None:
+def _roll_back(
+    bus: MessageBus,
+    event: SloBurnAlert | DriftDetected,
+    policy: RollbackPolicy,
+    *,
+    actor: str,
+    trigger: str,
+    evidence: dict[str, Any],
+    alert_at: datetime | None,
+) -> Outcome | None:
     """Plan and apply the rollback of the version ``event`` reports, with the event as evidence."""
-    plan = plan_rollback(bus.services, model=event.model, environment=event.environment,
-                         from_version=event.version, policy=policy, actor=actor, trigger=trigger,
-                         reason=event.summary(), evidence=evidence)
+    plan = plan_rollback(
+        bus.services,
+        model=event.model,
+        environment=event.environment,
+        from_version=event.version,
+        policy=policy,
+        actor=actor,
+        trigger=trigger,
+        reason=event.summary(),
+        evidence=evidence,
+    )
     return apply_rollback(bus, plan, alert_at=alert_at)
 
 
@@ -128,8 +157,7 @@ def _record_alarm(cmd: HandleAlarm, svc: Services, trigger: str, base: dict[str,
             action="alarm",
             timestamp=svc.clock(),
             environment=cmd.environment,
-            reason=f"alarm {cmd.alarm_name} in ALARM; not in the rollback policy of {cmd.environment}: "
-            "recorded only",
+            reason=f"alarm {cmd.alarm_name} in ALARM; not in the rollback policy of {cmd.environment}: recorded only",
             trigger=trigger,
             evidence={"alarm": cmd.alarm_name, **cmd.evidence},
         )

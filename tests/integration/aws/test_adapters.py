@@ -53,8 +53,10 @@ class _FlakyEvents:
     def put_events(self, Entries):
         self.calls.append(len(Entries))
         if len(self.calls) <= self.fail_times:
-            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}] + [{"EventId": "x"}] *
-                    (len(Entries) - 1)}
+            return {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "ThrottlingException"}] + [{"EventId": "x"}] * (len(Entries) - 1),
+            }
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "x"}] * len(Entries)}
 
 
@@ -80,8 +82,9 @@ def test_sns_notifier_publishes_with_a_valid_subject(stack):
     inbox = sqs.create_queue(QueueName="inbox-notify")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=arn)
-    SnsNotifier(stack.topic_arn, sns).notify("[modelpilot] ModelRolledBack ✓ " + "x" * 200, "churn prod v2 -> v1",
-                                             attributes={"event": "ModelRolledBack"})
+    SnsNotifier(stack.topic_arn, sns).notify(
+        "[modelpilot] ModelRolledBack ✓ " + "x" * 200, "churn prod v2 -> v1", attributes={"event": "ModelRolledBack"}
+    )
     [message] = sqs.receive_message(QueueUrl=inbox)["Messages"]
     body = json.loads(message["Body"])
     assert body["Message"] == "churn prod v2 -> v1"
@@ -131,8 +134,9 @@ def test_s3_writes_are_encrypted_and_write_once_races_have_one_winner(stack):
 
 def test_error_translation_keeps_retryable_and_permanent_apart():
     def error(code, status):
-        return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                           "Op")
+        return ClientError(
+            {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+        )
 
     assert isinstance(translate(error("ProvisionedThroughputExceededException", 400), "x"), TransientError)
     assert isinstance(translate(error("ThrottlingException", 400), "x"), TransientError)
@@ -146,9 +150,16 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     put_policy(stack, "version: 1\nenvironments: [staging, prod]\n")
-    settings = Settings(backend="aws", registry_table=stack.registry_table, model_bucket=stack.bucket,
-                        event_bus=stack.event_bus, topic_arn=stack.topic_arn, aws_endpoint_url=stack.endpoint,
-                        aws_region=REGION, idempotency_table=stack.idempotency_table)
+    settings = Settings(
+        backend="aws",
+        registry_table=stack.registry_table,
+        model_bucket=stack.bucket,
+        event_bus=stack.event_bus,
+        topic_arn=stack.topic_arn,
+        aws_endpoint_url=stack.endpoint,
+        aws_region=REGION,
+        idempotency_table=stack.idempotency_table,
+    )
     services = build_services(settings)
     assert services.idempotency.begin("wiring-check") is None  # the port on the stack's idempotency table
     assert isinstance(services.registry, DynamoDbRegistry) and isinstance(services.artifacts, S3ArtifactStore)
@@ -168,11 +179,23 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
 def test_named_policy_that_is_missing_is_an_error_not_a_silent_default(stack, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    settings = Settings(backend="aws", registry_table=stack.registry_table, model_bucket=stack.bucket,
-                        policy=f"s3://{stack.bucket}/policies/missing.yaml", aws_endpoint_url=stack.endpoint,
-                        aws_region=REGION)
+    settings = Settings(
+        backend="aws",
+        registry_table=stack.registry_table,
+        model_bucket=stack.bucket,
+        policy=f"s3://{stack.bucket}/policies/missing.yaml",
+        aws_endpoint_url=stack.endpoint,
+        aws_region=REGION,
+    )
     with pytest.raises(ModelPilotError):
         build_services(settings).policy
-    default = build_services(Settings(backend="aws", registry_table=stack.registry_table, model_bucket=stack.bucket,
-                                      aws_endpoint_url=stack.endpoint, aws_region=REGION))
+    default = build_services(
+        Settings(
+            backend="aws",
+            registry_table=stack.registry_table,
+            model_bucket=stack.bucket,
+            aws_endpoint_url=stack.endpoint,
+            aws_region=REGION,
+        )
+    )
     assert default.policy.environments == ["dev", "staging", "prod"]

@@ -22,16 +22,27 @@ def cloudwatch(request):
 def put_alarm(cloudwatch, name: str, tags: dict[str, str] | None = None) -> str:
     """Create an alarm on moto and return its ARN as CloudWatch reports it."""
     extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
-    cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Invocation5XXErrors", Namespace="AWS/SageMaker",
-                                Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5.0,
-                                ComparisonOperator="GreaterThanThreshold", **extra)
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="Invocation5XXErrors",
+        Namespace="AWS/SageMaker",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanThreshold",
+        **extra,
+    )
     [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     return str(alarm["AlarmArn"])
 
 
 def test_reads_the_tags_of_a_tagged_alarm(cloudwatch):
-    arn = put_alarm(cloudwatch, unique("churn-prod-errors"),
-                    {"modelpilot:model": "churn", "modelpilot:environment": "prod", "team": "growth"})
+    arn = put_alarm(
+        cloudwatch,
+        unique("churn-prod-errors"),
+        {"modelpilot:model": "churn", "modelpilot:environment": "prod", "team": "growth"},
+    )
     tags = CloudWatchAlarmTags(cloudwatch)
     assert tags(arn) == {"modelpilot:model": "churn", "modelpilot:environment": "prod", "team": "growth"}
     assert tags.calls == 1
@@ -54,20 +65,24 @@ def test_tags_changed_later_are_read_fresh(cloudwatch):
 def test_alarms_of_another_region_are_not_looked_up(request):
     endpoint = moto_endpoint(request)
     elsewhere = cloudwatch_client(endpoint, region="us-east-2")
-    arn = put_alarm(elsewhere, unique("churn-prod-errors"), {"modelpilot:model": "churn",
-                                                            "modelpilot:environment": "prod"})
+    arn = put_alarm(
+        elsewhere, unique("churn-prod-errors"), {"modelpilot:model": "churn", "modelpilot:environment": "prod"}
+    )
     assert ":us-east-2:" in arn
     tags = CloudWatchAlarmTags(client("cloudwatch", endpoint))  # this function's region: us-east-1
     assert tags(arn) == {}
     assert tags.calls == 0
 
 
-@pytest.mark.parametrize("arn", [
-    "arn:aws:cloudwatch:REGION:ACCOUNT_NUMBER:alarm:EXAMPLE",  # the documented SNS sample
-    "arn:aws:sns:us-east-1:123456789012:alarms",
-    "ServerCpuTooHigh",
-    "",
-])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:cloudwatch:REGION:ACCOUNT_NUMBER:alarm:EXAMPLE",  # the documented SNS sample
+        "arn:aws:sns:us-east-1:123456789012:alarms",
+        "ServerCpuTooHigh",
+        "",
+    ],
+)
 def test_what_is_not_an_alarm_arn_is_not_looked_up(cloudwatch, arn):
     tags = CloudWatchAlarmTags(cloudwatch)
     assert tags(arn) == {}
@@ -77,8 +92,12 @@ def test_what_is_not_an_alarm_arn_is_not_looked_up(cloudwatch, arn):
 def test_alarm_arns_keep_names_with_slashes_and_colons():
     parts = parse_alarm_arn("arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:team/a:b c")
     assert parts is not None
-    assert (parts.partition, parts.region, parts.account, parts.name) == ("aws-us-gov", "us-gov-west-1",
-                                                                          "123456789012", "team/a:b c")
+    assert (parts.partition, parts.region, parts.account, parts.name) == (
+        "aws-us-gov",
+        "us-gov-west-1",
+        "123456789012",
+        "team/a:b c",
+    )
 
 
 def test_the_client_is_built_on_first_lookup_only(cloudwatch):
@@ -129,10 +148,13 @@ def test_an_unreachable_endpoint_is_transient():
 
 def test_importing_the_adapter_and_the_entrypoint_loads_no_boto3():
     # the entrypoint's Powertools parser models load botocore themselves; boto3 stays out of both
-    code = ("import sys, modelpilot.adapters.aws.alarm_tags; a = 'botocore' in sys.modules; "
-            "import modelpilot.entrypoints.aws_alarm; print([a, 'boto3' in sys.modules])")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                            check=True)
+    code = (
+        "import sys, modelpilot.adapters.aws.alarm_tags; a = 'botocore' in sys.modules; "
+        "import modelpilot.entrypoints.aws_alarm; print([a, 'boto3' in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[False, False]"
 
 
@@ -144,10 +166,12 @@ def test_only_the_alarm_function_reads_alarm_tags_and_only_of_its_own_account_an
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "cloudwatch:ListTagsForResource" in actions:
                 readers[name] = (actions, statement["Resource"])
-    assert readers == {"AlarmFunction": (
-        ["cloudwatch:ListTagsForResource"],
-        "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
-    )}
+    assert readers == {
+        "AlarmFunction": (
+            ["cloudwatch:ListTagsForResource"],
+            "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*",
+        )
+    }
     # a tagged alarm may have any name: the rule filters on the state only, never on the name
     pattern = functions["AlarmFunction"]["Properties"]["Events"]["AlarmStateChange"]["Properties"]["Pattern"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}

@@ -26,9 +26,15 @@ def stack(request, make_package, tmp_path):
 
 def run(stack, tmp_path, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELPILOT_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", HOME=str(tmp_path),
-               MODELPILOT_REGISTRY_TABLE=stack.registry_table, MODELPILOT_MODEL_BUCKET=stack.bucket,
-               MODELPILOT_EVENT_BUS=stack.event_bus, MODELPILOT_TOPIC_ARN=stack.topic_arn)
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        HOME=str(tmp_path),
+        MODELPILOT_REGISTRY_TABLE=stack.registry_table,
+        MODELPILOT_MODEL_BUCKET=stack.bucket,
+        MODELPILOT_EVENT_BUS=stack.event_bus,
+        MODELPILOT_TOPIC_ARN=stack.topic_arn,
+    )
     command = [str(CLI), *args, "--backend", "aws", "--endpoint-url", stack.endpoint, "--region", REGION]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
@@ -57,6 +63,12 @@ def test_cli_errors_keep_their_exit_codes_on_aws(stack, tmp_path):
 def test_cli_without_a_registry_table_says_what_to_set(stack, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELPILOT_"))}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", HOME=str(tmp_path))
-    done = subprocess.run([str(CLI), "status", "--backend", "aws", "--endpoint-url", stack.endpoint, "--region",
-                           REGION], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [str(CLI), "status", "--backend", "aws", "--endpoint-url", stack.endpoint, "--region", REGION],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and "MODELPILOT_REGISTRY_TABLE" in done.stderr

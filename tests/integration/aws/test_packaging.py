@@ -13,8 +13,12 @@ from tests.support.aws import REPO
 
 @pytest.mark.slow
 def test_layer_and_functions_zips_for_python312_arm64(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "infra" / "aws" / "package.py"), "--arch", "arm64", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "infra" / "aws" / "package.py"), "--arch", "arm64", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "total unpacked" in done.stdout
     layer = zipfile.ZipFile(tmp_path / "layer.zip").namelist()
@@ -25,7 +29,15 @@ def test_layer_and_functions_zips_for_python312_arm64(tmp_path):
     assert native and all("cpython-312-aarch64-linux-gnu" in n for n in native)
     assert not any(n.startswith(("python/boto3/", "python/botocore/")) for n in layer)  # the runtime has them
     assert not any("__pycache__" in n for n in layer + functions)
-    assert {"model_upload.py", "sagemaker_registry.py", "alarm.py", "operator_api.py", "promote.py", "rollback.py",
-            "drift_batch.py", "slo_check.py"} <= set(functions)
+    assert {
+        "model_upload.py",
+        "sagemaker_registry.py",
+        "alarm.py",
+        "operator_api.py",
+        "promote.py",
+        "rollback.py",
+        "drift_batch.py",
+        "slo_check.py",
+    } <= set(functions)
     unpacked = sum(i.file_size for i in zipfile.ZipFile(tmp_path / "layer.zip").infolist())
     assert unpacked < 250 * 1024 * 1024

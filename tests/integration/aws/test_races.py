@@ -21,9 +21,15 @@ def bus(request, monkeypatch, make_package):
     put_policy(stack, "version: 1\nenvironments: [prod]\n")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
-    settings = Settings(backend="aws", registry_table=stack.registry_table, model_bucket=stack.bucket,
-                        event_bus=stack.event_bus, topic_arn=stack.topic_arn, aws_endpoint_url=stack.endpoint,
-                        aws_region="us-east-1")
+    settings = Settings(
+        backend="aws",
+        registry_table=stack.registry_table,
+        model_bucket=stack.bucket,
+        event_bus=stack.event_bus,
+        topic_arn=stack.topic_arn,
+        aws_endpoint_url=stack.endpoint,
+        aws_region="us-east-1",
+    )
     bus = bootstrap(settings)
     for n in range(1, 6):
         key = upload_package(stack, make_package("churn", auc=0.8 + n / 100), f"models/churn/v{n}")
@@ -39,11 +45,13 @@ def test_ten_threads_promote_and_roll_back_one_alias(bus):
 
     def worker(i):
         start.wait()
-        command = (PromoteModel(model="churn", environment="prod", actor=f"user:op{i}", version=1 + i % 5,
-                                trigger=f"race-{i}")
-                   if i % 2 == 0 else
-                   RollbackModel(model="churn", environment="prod", actor=f"user:op{i}", reason=f"race {i}",
-                                 trigger=f"race-{i}"))
+        command = (
+            PromoteModel(model="churn", environment="prod", actor=f"user:op{i}", version=1 + i % 5, trigger=f"race-{i}")
+            if i % 2 == 0
+            else RollbackModel(
+                model="churn", environment="prod", actor=f"user:op{i}", reason=f"race {i}", trigger=f"race-{i}"
+            )
+        )
         try:
             outcomes.append(bus.handle(command))
         except ConcurrencyConflict as exc:  # a loser after every CAS retry: retryable, changes nothing

@@ -18,8 +18,10 @@ BIN = Path(sys.executable).parent
 def _tool(name: str) -> str:
     path = BIN / name if (BIN / name).exists() else shutil.which(name)
     if not path:
-        pytest.fail(f"{name} is not installed: run 'make tools' (checkov goes to .tools/bin) and "
-                    "pip install -e '.[dev]' (cfn-lint)")
+        pytest.fail(
+            f"{name} is not installed: run 'make tools' (checkov goes to .tools/bin) and "
+            "pip install -e '.[dev]' (cfn-lint)"
+        )
     return str(path)
 
 
@@ -28,14 +30,18 @@ def functions() -> dict:
 
 
 def test_cfn_lint_passes_with_the_serverless_transform():
-    result = subprocess.run([_tool("cfn-lint"), "template.yaml"], cwd=REPO, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([_tool("cfn-lint"), "template.yaml"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_checkov_passes_and_every_skip_has_a_reason():
-    result = subprocess.run([_tool("checkov"), "-f", "template.yaml", "--framework", "cloudformation", "-o", "json",
-                             "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [_tool("checkov"), "-f", "template.yaml", "--framework", "cloudformation", "-o", "json", "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(result.stdout)
     summary = report["summary"]
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]

@@ -65,8 +65,13 @@ def test_cli_errors_name_the_missing_setting(app, capsys, monkeypatch):
 def test_cli_binary_reads_azure_app_settings_from_the_environment(app):
     app.upload_package("churn/v1")
     binary = Path(sys.executable).with_name("modelpilot")
-    done = subprocess.run([str(binary), "register", f"az://{app.container}/churn/v1", "--json"],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    done = subprocess.run(
+        [str(binary), "register", f"az://{app.container}/churn/v1", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["version"] == 1
     assert [v.version for v in app.registry.list_versions("churn")] == [1]

@@ -28,8 +28,11 @@ models:
       environments: [staging]
       window: 6h
 """
-FEATURES = [{"name": "tenure", "type": "numeric", "minimum": 0}, {"name": "charges", "type": "numeric"},
-            {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro"]}]
+FEATURES = [
+    {"name": "tenure", "type": "numeric", "minimum": 0},
+    {"name": "charges", "type": "numeric"},
+    {"name": "plan", "type": "categorical", "allowed_values": ["basic", "pro"]},
+]
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HEADER = "tenure,charges,plan\n"
 
@@ -51,9 +54,16 @@ def app(request, monkeypatch, tmp_path):
 def test_drift_on_azure_blob_captures_alerts_and_blocks_prod(app, tmp_path):
     rng = np.random.default_rng(7)
     root = tmp_path / "pkg"
-    write_package(root, files={"model.bin": b"weights", "reference.csv": (HEADER + rows(2000, rng)).encode()},
-                  artifacts=["model.bin"], name="churn", framework="test", metrics={"auc": 0.8},
-                  features=FEATURES, reference_data_uri="reference.csv")
+    write_package(
+        root,
+        files={"model.bin": b"weights", "reference.csv": (HEADER + rows(2000, rng)).encode()},
+        artifacts=["model.bin"],
+        name="churn",
+        framework="test",
+        metrics={"auc": 0.8},
+        features=FEATURES,
+        reference_data_uri="reference.csv",
+    )
     etag = app.upload_folder(root, "churn/v1")
     user_function("model_upload")(host_event(app.blob_event("churn/v1", etag)))
     blob = app.blob.get_container_client(app.container)
@@ -63,8 +73,9 @@ def test_drift_on_azure_blob_captures_alerts_and_blocks_prod(app, tmp_path):
 
     for back in range(1, 7):
         hour = T0 - timedelta(hours=back)
-        blob.upload_blob(f"monitoring/captures/churn/staging/{hour:%Y/%m/%d/%H}/part-0.csv",
-                         HEADER + rows(500, rng, shift=30.0))
+        blob.upload_blob(
+            f"monitoring/captures/churn/staging/{hour:%Y/%m/%d/%H}/part-0.csv", HEADER + rows(500, rng, shift=30.0)
+        )
     user_function("drift_batch")(host_timer())
     user_function("drift_batch")(host_timer())  # the same occurrence again: one report, one event
     drift_events = [e for e in app.publisher.events if e.name == "DriftDetected"]

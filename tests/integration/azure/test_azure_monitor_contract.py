@@ -22,9 +22,12 @@ from modelpilot.policy_slo import SloSpec
 from tests.support.azure_transport import Samples, StaticCredential, canned_transport, metrics_api, query_of
 
 APPI = "/subscriptions/0000/resourceGroups/rg/providers/microsoft.insights/components/appi"
-SLI = {"kind": "ratio", "source": "azure_monitor",
-       "bad": {"query": APPI, "metric_name": "requests/failed", "dimensions": {"cloud/roleName": "$model"}},
-       "total": {"query": APPI, "metric_name": "requests/count", "dimensions": {"cloud/roleName": "$model"}}}
+SLI = {
+    "kind": "ratio",
+    "source": "azure_monitor",
+    "bad": {"query": APPI, "metric_name": "requests/failed", "dimensions": {"cloud/roleName": "$model"}},
+    "total": {"query": APPI, "metric_name": "requests/count", "dimensions": {"cloud/roleName": "$model"}},
+}
 
 
 def load(samples: Samples) -> tuple[AzureMonitorMetricsSource, SloSpec, Any]:
@@ -44,8 +47,10 @@ T = END - timedelta(hours=1)
 
 def traffic(name: str) -> list[tuple[datetime, float]]:
     """100 requests a minute at :30 for the hour before END, 5 failing from minute 30 on."""
-    return [(T + timedelta(minutes=i, seconds=30), 100.0 if name == "requests/count" else 5.0 * (i >= 30))
-            for i in range(60)]
+    return [
+        (T + timedelta(minutes=i, seconds=30), 100.0 if name == "requests/count" else 5.0 * (i >= 30))
+        for i in range(60)
+    ]
 
 
 @pytest.fixture

@@ -50,12 +50,22 @@ def test_ten_operators_on_one_alias_leave_a_consistent_history(app):
     def work(i):
         who = {"X-MS-CLIENT-PRINCIPAL": principal_header(f"op{i}@contoso.com")}
         if i % 3 == 2:
-            req = http_request("POST", "models/churn/environments/dev/rollback", {"model": "churn", "env": "dev"},
-                               body={"reason": f"operator {i} rolls back"}, headers=who)
+            req = http_request(
+                "POST",
+                "models/churn/environments/dev/rollback",
+                {"model": "churn", "env": "dev"},
+                body={"reason": f"operator {i} rolls back"},
+                headers=who,
+            )
             response = user_function("api_rollback")(req)
         else:
-            req = http_request("POST", "models/churn/environments/dev/promote", {"model": "churn", "env": "dev"},
-                               body={"version": i % 4 + 1}, headers=who)
+            req = http_request(
+                "POST",
+                "models/churn/environments/dev/promote",
+                {"model": "churn", "env": "dev"},
+                body={"version": i % 4 + 1},
+                headers=who,
+            )
             response = user_function("api_promote")(req)
         return response.status_code, json.loads(response.get_body())
 

@@ -19,9 +19,17 @@ def registry(request):
 
 
 def register(registry, m, digest="a" * 64):
-    return registry.register_version(manifest=m, manifest_digest=digest, package_uri="az://models/churn/v1",
-                                     registered_by="alice", registered_at=T0, source="upload", external_id=None,
-                                     status="registered", audit=entry())
+    return registry.register_version(
+        manifest=m,
+        manifest_digest=digest,
+        package_uri="az://models/churn/v1",
+        registered_by="alice",
+        registered_at=T0,
+        source="upload",
+        external_id=None,
+        status="registered",
+        audit=entry(),
+    )
 
 
 def test_a_manifest_too_large_for_a_table_property_is_refused_and_nothing_is_written(registry):
@@ -43,8 +51,14 @@ def test_rows_are_one_partition_per_model_with_documented_keys(registry):
     register(registry, manifest())
     registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote"))
     keys = sorted(e["RowKey"] for e in registry.table.query_entities("PartitionKey eq 'churn'"))
-    assert keys == ["ALIAS:prod", "AUDIT:0000000001", "AUDIT:0000000002", "HIST:prod:0000000001", "META",
-                    "VERSION:0000000001"]
+    assert keys == [
+        "ALIAS:prod",
+        "AUDIT:0000000001",
+        "AUDIT:0000000002",
+        "HIST:prod:0000000001",
+        "META",
+        "VERSION:0000000001",
+    ]
     assert not any(c in k for k in keys for c in "#/\\?")
     meta = registry.table.get_entity("churn", "META")
     records = registry.audit_records("churn")
@@ -107,8 +121,9 @@ def test_a_committed_transaction_whose_answer_was_lost_counts_as_done(registry):
     version, created = register(flaky, manifest())
     assert (version.version, created) == (1, True)
     flaky.lost = 0
-    alias = flaky.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0,
-                             audit=entry(action="promote"))
+    alias = flaky.move_alias(
+        change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote")
+    )
     assert (alias.version, alias.revision) == (1, 1)
     flaky.lost = 0
     assert flaky.add_approval(Approval("churn", 1, "prod", "bob", T0), entry(action="approve")) is True

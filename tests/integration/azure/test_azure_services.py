@@ -54,8 +54,10 @@ def test_domain_events_are_published_as_cloudevents_with_traceparent(topic):
     endpoint, received = topic
     client = EventGridPublisherClient(endpoint, AzureKeyCredential("topic-key"))
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    events = [ModelPromoted("churn", "prod", 3, 2, 7, "alice", "d" * 64),
-              ModelRolledBack("churn", "prod", 3, 2, 8, "system:slo", "burn", "alert-1", {"burn_rate": 14.4})]
+    events = [
+        ModelPromoted("churn", "prod", 3, 2, 7, "alice", "d" * 64),
+        ModelRolledBack("churn", "prod", 3, 2, 8, "system:slo", "burn", "alert-1", {"burn_rate": 14.4}),
+    ]
     EventGridPublisher(client, source="/subscriptions/x/sites/modelpilot").publish(events, traceparent=traceparent)
     EventGridNotifier(client).notify("[modelpilot] ModelRolledBack", "churn prod rolled back")
     (_, headers, batch), (_, _, notes) = received
@@ -86,21 +88,46 @@ def test_unreachable_topic_is_a_transient_error():
 
 # -- Key Vault ---------------------------------------------------------------------------
 VAULT = "https://mp-kv-test.vault.azure.net"
-CHALLENGE = {"WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/'
-                                 '00000000-0000-0000-0000-000000000000", resource="https://vault.azure.net"'}
+CHALLENGE = {
+    "WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/'
+    '00000000-0000-0000-0000-000000000000", resource="https://vault.azure.net"'
+}
 
 
 def vault_handler(request):
     if "Authorization" not in request.headers:
-        return 401, {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token."}}, \
-            CHALLENGE
+        return (
+            401,
+            {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token."}},
+            CHALLENGE,
+        )
     name = urlparse(request.url).path.split("/")[2]
     if name == "webhook-key":
-        return 200, {"value": "s3cret-value", "id": f"{VAULT}/secrets/webhook-key/5c2b4f0e8a1d4e6f",
-                     "attributes": {"enabled": True, "created": 1763000000, "updated": 1763000000,
-                                    "recoveryLevel": "Recoverable"}, "tags": {}}, {}
-    return 404, {"error": {"code": "SecretNotFound",
-                           "message": f"A secret with (name/id) {name} was not found in this key vault."}}, {}
+        return (
+            200,
+            {
+                "value": "s3cret-value",
+                "id": f"{VAULT}/secrets/webhook-key/5c2b4f0e8a1d4e6f",
+                "attributes": {
+                    "enabled": True,
+                    "created": 1763000000,
+                    "updated": 1763000000,
+                    "recoveryLevel": "Recoverable",
+                },
+                "tags": {},
+            },
+            {},
+        )
+    return (
+        404,
+        {
+            "error": {
+                "code": "SecretNotFound",
+                "message": f"A secret with (name/id) {name} was not found in this key vault.",
+            }
+        },
+        {},
+    )
 
 
 def test_key_vault_secrets_through_the_sdk():
@@ -130,8 +157,7 @@ def test_wiring_from_a_named_connection_setting(request, monkeypatch):
 
     name = az.connection_env(request, monkeypatch, "MODELPILOT_STORAGE")
     container = az.new_container(request)
-    az.blob_service(request).get_blob_client(container, "modelpilot.yaml").upload_blob(
-        b"environments: [dev, prod]\n")
+    az.blob_service(request).get_blob_client(container, "modelpilot.yaml").upload_blob(b"environments: [dev, prod]\n")
     svc = build_services(Settings(backend="azure", azure_storage_connection_setting=name, azure_container=container))
     assert isinstance(svc.registry, TableRegistry) and isinstance(svc.artifacts, BlobArtifactStore)
     assert isinstance(svc.publisher, LogPublisher)
@@ -154,10 +180,16 @@ def test_wiring_with_account_url_and_managed_identity_builds_clients_without_io(
     from modelpilot.adapters.azure.keyvault import KeyVaultSecrets
     from modelpilot.bootstrap import build_services
 
-    svc = build_services(Settings(
-        backend="azure", azure_storage_account_url="https://mpsa.blob.core.windows.net",
-        azure_keyvault_url=VAULT, azure_eventgrid_endpoint="https://topic.westeurope-1.eventgrid.azure.net/api/events",
-        policy=None), credential=StaticCredential())
+    svc = build_services(
+        Settings(
+            backend="azure",
+            azure_storage_account_url="https://mpsa.blob.core.windows.net",
+            azure_keyvault_url=VAULT,
+            azure_eventgrid_endpoint="https://topic.westeurope-1.eventgrid.azure.net/api/events",
+            policy=None,
+        ),
+        credential=StaticCredential(),
+    )
     assert svc.registry.table.url.startswith("https://mpsa.table.core.windows.net")
     assert isinstance(svc.secrets, KeyVaultSecrets)
     assert type(svc.publisher).__name__ == "EventGridPublisher"
@@ -170,4 +202,3 @@ def test_blob_uris_are_checked():
     for bad in ("s3://bucket/key", "az:///no-container"):
         with pytest.raises(DataError):
             split_uri(bad)
-

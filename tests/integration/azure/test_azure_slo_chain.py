@@ -18,8 +18,10 @@ from modelpilot.policy_slo import SloSpec
 from tests.support.azure_functions import AzureApp, host_timer, user_function
 from tests.support.azure_transport import StaticCredential, canned_transport
 
-APPI = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/modelpilot/providers/"
-        "microsoft.insights/components/appi-modelpilot")
+APPI = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/modelpilot/providers/"
+    "microsoft.insights/components/appi-modelpilot"
+)
 POLICY = f"""\
 environments: [dev, staging, prod]
 defaults:
@@ -48,11 +50,31 @@ def metrics_answer(failed_per_minute):
         value = []
         for name in query["metricnames"].split(","):
             per_minute = 100 if name == "requests/count" else failed_per_minute
-            value.append({"name": {"value": name, "localizedValue": name}, "unit": "Count", "errorCode": "Success",
-                          "timeseries": [{"metadatavalues": [], "data": [
-                              {"timeStamp": query["timespan"].split("/")[0], "total": per_minute * minutes}]}]})
-        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
-                     "namespace": "microsoft.insights/components", "resourceregion": "westeurope"}, {}
+            value.append(
+                {
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Count",
+                    "errorCode": "Success",
+                    "timeseries": [
+                        {
+                            "metadatavalues": [],
+                            "data": [{"timeStamp": query["timespan"].split("/")[0], "total": per_minute * minutes}],
+                        }
+                    ],
+                }
+            )
+        return (
+            200,
+            {
+                "cost": 0,
+                "timespan": query["timespan"],
+                "interval": query["interval"],
+                "value": value,
+                "namespace": "microsoft.insights/components",
+                "resourceregion": "westeurope",
+            },
+            {},
+        )
 
     return handler
 
@@ -104,17 +126,30 @@ def test_healthy_slo_changes_nothing(app):
 
 
 def test_policy_counters_become_one_metrics_call_per_window():
-    spec = SloSpec.model_validate({
-        "name": "availability", "environment": "prod", "objective": 0.99,
-        "sli": {"kind": "ratio", "source": "azure_monitor",
+    spec = SloSpec.model_validate(
+        {
+            "name": "availability",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "ratio",
+                "source": "azure_monitor",
                 "total": {"query": APPI, "metric_name": "requests/count", "dimensions": {"cloud/roleName": "$model"}},
-                "good": {"query": APPI, "metric_name": "requests/ok", "dimensions": {"cloud/roleName": "$model"}}}})
+                "good": {"query": APPI, "metric_name": "requests/ok", "dimensions": {"cloud/roleName": "$model"}},
+            },
+        }
+    )
     from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
 
     def handler(request):
-        value = [{"name": {"value": n}, "errorCode": "Success",
-                  "timeseries": [{"data": [{"timeStamp": "2026-11-20T10:00:00Z", "total": t}]}]}
-                 for n, t in (("requests/count", 50.0), ("requests/ok", 48.0))]
+        value = [
+            {
+                "name": {"value": n},
+                "errorCode": "Success",
+                "timeseries": [{"data": [{"timeStamp": "2026-11-20T10:00:00Z", "total": t}]}],
+            }
+            for n, t in (("requests/count", 50.0), ("requests/ok", 48.0))
+        ]
         return 200, {"value": value}, {}
 
     transport, adapter = canned_transport(handler)

@@ -29,9 +29,14 @@ def checkov_binary():
 
 def test_checkov_passes_with_every_skip_explained(bicep, tmp_path):
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
-    done = subprocess.run([checkov_binary(), "-f", str(BICEP), "--framework", "bicep", "-o", "json",
-                           "--skip-download"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=300)
+    done = subprocess.run(
+        [checkov_binary(), "-f", str(BICEP), "--framework", "bicep", "-o", "json", "--skip-download"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     report = json.loads(done.stdout)
     summary = report["summary"]
     assert summary["failed"] == 0, [c["check_id"] for c in report["results"]["failed_checks"]]
@@ -43,9 +48,14 @@ def test_checkov_passes_with_every_skip_explained(bicep, tmp_path):
 
 
 def test_storage_is_private_encrypted_and_keyless(bicep):
-    for setting in ("allowBlobPublicAccess: false", "allowSharedKeyAccess: false", "minimumTlsVersion: 'TLS1_2'",
-                    "supportsHttpsTrafficOnly: true", "requireInfrastructureEncryption: true",
-                    "defaultToOAuthAuthentication: true"):
+    for setting in (
+        "allowBlobPublicAccess: false",
+        "allowSharedKeyAccess: false",
+        "minimumTlsVersion: 'TLS1_2'",
+        "supportsHttpsTrafficOnly: true",
+        "requireInfrastructureEncryption: true",
+        "defaultToOAuthAuthentication: true",
+    ):
         assert setting in bicep
     assert bicep.count("publicAccess: 'None'") == 3
 
@@ -55,8 +65,14 @@ def test_function_app_is_flex_consumption_with_managed_identity_and_app_settings
     assert "identity: { type: 'SystemAssigned' }" in bicep
     assert "httpsOnly: true" in bicep and "ftpsState: 'Disabled'" in bicep
     assert "runtime: { name: 'python', version: '3.11' }" in bicep
-    for setting in ("DRIFT_SCHEDULE", "SLO_SCHEDULE", "MODELPILOT_BACKEND", "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL",
-                    "MODELPILOT_AZURE_EVENTGRID_ENDPOINT", "MODELPILOT_AZURE_KEYVAULT_URL"):
+    for setting in (
+        "DRIFT_SCHEDULE",
+        "SLO_SCHEDULE",
+        "MODELPILOT_BACKEND",
+        "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL",
+        "MODELPILOT_AZURE_EVENTGRID_ENDPOINT",
+        "MODELPILOT_AZURE_KEYVAULT_URL",
+    ):
         assert f"name: '{setting}'" in bicep
     assert "ConnectionString'" not in bicep.replace("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
     assert "listKeys" not in bicep  # no account keys anywhere
@@ -79,9 +95,16 @@ def test_every_subscription_retries_and_dead_letters(bicep):
 
 def test_role_assignments_are_data_plane_roles_scoped_to_resources(bicep):
     assigned = re.findall(r"roles\.(\w+)\)\n", bicep)
-    assert set(assigned) == {"blobDataOwner", "queueDataContributor", "tableDataContributor", "eventGridDataSender",
-                             "keyVaultSecretsUser", "monitoringReader", "monitoringMetricsPublisher",
-                             "blobDataContributor"}
+    assert set(assigned) == {
+        "blobDataOwner",
+        "queueDataContributor",
+        "tableDataContributor",
+        "eventGridDataSender",
+        "keyVaultSecretsUser",
+        "monitoringReader",
+        "monitoringMetricsPublisher",
+        "blobDataContributor",
+    }
     assert "scope: subscription()" not in bicep and "scope: resourceGroup()" not in bicep
     for broad in ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c"):  # Owner, Contributor
         assert broad not in bicep

@@ -15,12 +15,15 @@ def loaded_after(statement: str) -> set[str]:
     return {m.split(".")[0] for m in json.loads(out)}
 
 
-@pytest.mark.parametrize("statement", [
-    "import modelpilot.service.drift_handlers",
-    "import modelpilot.policy_drift, modelpilot.policy",
-    "import modelpilot.cli_drift",
-    "import modelpilot.demo",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import modelpilot.service.drift_handlers",
+        "import modelpilot.policy_drift, modelpilot.policy",
+        "import modelpilot.cli_drift",
+        "import modelpilot.demo",
+    ],
+)
 def test_no_numpy_at_import(statement):
     assert not loaded_after(statement) & {"numpy", "pyarrow", "scipy"}
 

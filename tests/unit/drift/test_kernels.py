@@ -36,11 +36,15 @@ def test_grid_binner_equals_searchsorted(make):
     rng = np.random.default_rng(11)
     edges = edges_of(make(rng, 20_000))
     binner = NumericBinner(edges)
-    x = np.concatenate([
-        make(rng, 50_000),
-        edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf),  # values on and beside every edge
-        [np.nan, np.inf, -np.inf, np.nan, 0.0, -0.0],
-    ])
+    x = np.concatenate(
+        [
+            make(rng, 50_000),
+            edges,
+            np.nextafter(edges, np.inf),
+            np.nextafter(edges, -np.inf),  # values on and beside every edge
+            [np.nan, np.inf, -np.inf, np.nan, 0.0, -0.0],
+        ]
+    )
     rng.shuffle(x)
     assert np.array_equal(binner.count(x), reference_counts(edges, x))
     counts, sums = binner.count_and_sum(x)

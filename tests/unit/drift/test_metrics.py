@@ -24,8 +24,10 @@ DISTRIBUTIONS = {
     "normal": (lambda n: RNG.normal(size=n), lambda n: RNG.normal(0.2, 1.1, size=n)),
     "lognormal": (lambda n: RNG.lognormal(size=n), lambda n: RNG.lognormal(0.1, 1.0, size=n)),
     "ties": (lambda n: RNG.integers(0, 12, n).astype(float), lambda n: RNG.integers(1, 12, n).astype(float)),
-    "mixture": (lambda n: np.where(RNG.random(n) < 0.3, 0.0, RNG.exponential(3.0, n)),
-                lambda n: np.where(RNG.random(n) < 0.5, 0.0, RNG.exponential(2.0, n))),
+    "mixture": (
+        lambda n: np.where(RNG.random(n) < 0.3, 0.0, RNG.exponential(3.0, n)),
+        lambda n: np.where(RNG.random(n) < 0.5, 0.0, RNG.exponential(2.0, n)),
+    ),
     "uniform-vs-shifted": (lambda n: RNG.uniform(0, 1, n), lambda n: RNG.uniform(0.5, 1.5, n)),
 }
 
@@ -79,8 +81,10 @@ ADVERSARIAL = {
     "constant-reference": (np.full(500, 7.0), RNG.normal(7.0, 1.0, 300)),
     "single-row": (RNG.normal(size=1000), np.array([0.25])),
     "single-row-reference": (np.array([1.5]), RNG.normal(size=200)),
-    "nan-and-inf": (np.r_[RNG.normal(size=1000), [np.nan] * 50, [np.inf] * 3, [-np.inf] * 2],
-                    np.r_[RNG.normal(0.5, 1, size=900), [np.nan] * 10, [np.inf] * 20]),
+    "nan-and-inf": (
+        np.r_[RNG.normal(size=1000), [np.nan] * 50, [np.inf] * 3, [-np.inf] * 2],
+        np.r_[RNG.normal(0.5, 1, size=900), [np.nan] * 10, [np.inf] * 20],
+    ),
     "huge": (RNG.normal(size=2000) * 1e150, RNG.normal(0.1, 1, size=1500) * 1e150),
     "tiny": (RNG.normal(size=2000) * 1e-200, RNG.normal(size=1500) * 1e-200),
 }

@@ -18,10 +18,18 @@ def test_defaults_and_rules():
 
 
 def test_policy_file_drift_block():
-    policy = parse_policy({
-        "defaults": {"drift": {"window": "6h", "thresholds": {"psi": 0.3}, "critical_features": ["age"],
-                               "features": {"income": {"method": "psi"}, "plan": {"method": "ks"}}}},
-    })
+    policy = parse_policy(
+        {
+            "defaults": {
+                "drift": {
+                    "window": "6h",
+                    "thresholds": {"psi": 0.3},
+                    "critical_features": ["age"],
+                    "features": {"income": {"method": "psi"}, "plan": {"method": "ks"}},
+                }
+            },
+        }
+    )
     drift = policy.model_policy("churn").drift
     assert drift is not None and drift.window_seconds == 6 * 3600
     assert drift.rule_for("income", "numeric") == ("psi", 0.3, False, False)
@@ -30,15 +38,18 @@ def test_policy_file_drift_block():
     assert drift.rule_for("plan", "categorical")[0] == "jensen_shannon"
 
 
-@pytest.mark.parametrize("block, field", [
-    ({"thresholds": {"magic": 0.1}}, "thresholds"),
-    ({"thresholds": {"psi": -1}}, "thresholds"),
-    ({"correction": "holm"}, "correction"),
-    ({"window": "soon"}, "window"),
-    ({"numeric_method": "linf"}, "numeric_method"),
-    ({"max_corrupt_share": 2}, "max_corrupt_share"),
-    ({"unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "block, field",
+    [
+        ({"thresholds": {"magic": 0.1}}, "thresholds"),
+        ({"thresholds": {"psi": -1}}, "thresholds"),
+        ({"correction": "holm"}, "correction"),
+        ({"window": "soon"}, "window"),
+        ({"numeric_method": "linf"}, "numeric_method"),
+        ({"max_corrupt_share": 2}, "max_corrupt_share"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
 def test_bad_drift_blocks_name_the_field(block, field):
     with pytest.raises(PolicyError) as err:
         parse_policy({"defaults": {"drift": block}})

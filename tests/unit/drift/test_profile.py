@@ -15,13 +15,16 @@ from modelpilot.exceptions import DataError
 
 RNG = np.random.default_rng(7)
 REFERENCE = build_reference(
-    {"x": RNG.normal(size=5000), "y": RNG.integers(0, 5, 5000).astype(float),
-     "c": np.array(RNG.choice(["a", "b", "c", "d"], 5000), dtype=object)},
-    bins=200, top_k=2,
+    {
+        "x": RNG.normal(size=5000),
+        "y": RNG.integers(0, 5, 5000).astype(float),
+        "c": np.array(RNG.choice(["a", "b", "c", "d"], 5000), dtype=object),
+    },
+    bins=200,
+    top_k=2,
 )
 
-values = st.floats(min_value=-1e12, max_value=1e12) | st.sampled_from(
-    [np.nan, np.inf, -np.inf, 0.0, 2.0])
+values = st.floats(min_value=-1e12, max_value=1e12) | st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 2.0])
 
 
 def chunk(x: np.ndarray, y: np.ndarray, c: list[str | None]) -> Chunk:
@@ -37,7 +40,12 @@ def assert_same(a: Profile, b: Profile) -> None:
         if isinstance(fa, NumericProfile):
             assert isinstance(fb, NumericProfile)
             assert (fa.n_finite, fa.posinf, fa.neginf, fa.n_below, fa.n_above) == (
-                fb.n_finite, fb.posinf, fb.neginf, fb.n_below, fb.n_above)
+                fb.n_finite,
+                fb.posinf,
+                fb.neginf,
+                fb.n_below,
+                fb.n_above,
+            )
             assert fa.minimum == fb.minimum and fa.maximum == fb.maximum
             scale = max(1.0, abs(fa.mean))
             assert fa.mean == pytest.approx(fb.mean, rel=1e-9, abs=1e-9 * scale)
@@ -62,14 +70,17 @@ def test_merged_chunk_profiles_equal_the_whole(data, cats, cuts):
     c = cats[:n]
     whole = ProfileAccumulator(REFERENCE).add_all([chunk(data, y, c)])
     bounds = sorted({0, n, *(min(k, n) for k in cuts)})
-    parts = [ProfileAccumulator(REFERENCE).add_all([chunk(data[s:e], y[s:e], c[s:e])])
-             for s, e in zip(bounds, bounds[1:], strict=False)]
+    parts = [
+        ProfileAccumulator(REFERENCE).add_all([chunk(data[s:e], y[s:e], c[s:e])])
+        for s, e in zip(bounds, bounds[1:], strict=False)
+    ]
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)
     assert_same(merged, whole)
     streamed = ProfileAccumulator(REFERENCE).add_all(
-        [chunk(data[s:e], y[s:e], c[s:e]) for s, e in zip(bounds, bounds[1:], strict=False)])
+        [chunk(data[s:e], y[s:e], c[s:e]) for s, e in zip(bounds, bounds[1:], strict=False)]
+    )
     assert_same(streamed, whole)
 
 
@@ -99,16 +110,24 @@ def test_reference_profile_shape():
 
 
 def test_merging_profiles_on_other_edges_is_refused():
-    other = build_reference({"x": RNG.normal(size=100), "y": RNG.normal(size=100),
-                             "c": np.array(["a"] * 100, dtype=object)}, bins=50)
+    other = build_reference(
+        {"x": RNG.normal(size=100), "y": RNG.normal(size=100), "c": np.array(["a"] * 100, dtype=object)}, bins=50
+    )
     with pytest.raises(DataError, match="edges differ"):
         REFERENCE.merge(other)
     with pytest.raises(DataError, match="different feature sets"):
         REFERENCE.merge(build_reference({"z": RNG.normal(size=50)}))
 
 
-@pytest.mark.parametrize("blob", [b"{}", b"not json", b'{"format": "modelpilot.drift.profile", "version": 99}',
-                                  b'{"format": "modelpilot.drift.profile", "version": 1}'])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"{}",
+        b"not json",
+        b'{"format": "modelpilot.drift.profile", "version": 99}',
+        b'{"format": "modelpilot.drift.profile", "version": 1}',
+    ],
+)
 def test_bad_profiles_are_typed_errors(blob):
     with pytest.raises(DataError):
         Profile.from_json(blob)
@@ -128,6 +147,7 @@ def test_in_memory_categorical_codes_are_counted_like_strings():
     cats = ["a", "b", "c", "zz"]
     as_codes = ProfileAccumulator(REFERENCE).add_all({"c": Categorical(codes, cats)})
     as_text = ProfileAccumulator(REFERENCE).add_all(
-        {"c": np.array([cats[k] if k >= 0 else None for k in codes], dtype=object)})
+        {"c": np.array([cats[k] if k >= 0 else None for k in codes], dtype=object)}
+    )
     assert np.array_equal(as_codes.features["c"].counts, as_text.features["c"].counts)
     assert as_codes.features["c"].missing == int((codes < 0).sum())

@@ -41,8 +41,9 @@ def column(chunks: list[Chunk], name: str) -> list:
 
 @pytest.mark.parametrize("use_arrow", [False, True], ids=["stdlib", "pyarrow"])
 def test_csv_with_corrupt_lines(tmp_path, use_arrow):
-    (tmp_path / "a.csv").write_text("tenure,charges,calls,plan\n1,2.5,0,basic\n3,4\n5,abc,1,pro\n,7,2,\n"
-                                    "8,9,1,basic,extra\n")
+    (tmp_path / "a.csv").write_text(
+        "tenure,charges,calls,plan\n1,2.5,0,basic\n3,4\n5,abc,1,pro\n,7,2,\n8,9,1,basic,extra\n"
+    )
     chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), use_arrow=use_arrow)
     assert stats.rows == 3 and stats.corrupt_rows == 2 and stats.files == 1
     assert sum(c.corrupt_rows for c in chunks) == 2
@@ -59,8 +60,9 @@ def test_csv_is_streamed_in_chunks(tmp_path, use_arrow):
     n = 50_000
     body = "x,c\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(n))
     (tmp_path / "big.csv").write_text(body)
-    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path / "big.csv"), ["x", "c"], use_arrow=use_arrow,
-                             chunk_rows=4096)
+    chunks, stats = read_all(
+        FolderArtifactStore(), str(tmp_path / "big.csv"), ["x", "c"], use_arrow=use_arrow, chunk_rows=4096
+    )
     assert stats.rows == n and len(chunks) > 1
     x, _ = to_float(np.array(column(chunks, "x"), dtype=object))
     assert x.sum() == n * (n - 1) / 2
@@ -78,8 +80,9 @@ def test_json_lines_and_gzip(tmp_path):
 
 def test_sagemaker_capture_sample(tmp_path):
     sample = (EVENTS / "sagemaker_data_capture.jsonl").read_text()
-    widths = [len(json.loads(line)["captureData"]["endpointInput"]["data"].strip().split(","))
-              for line in sample.splitlines()]
+    widths = [
+        len(json.loads(line)["captureData"]["endpointInput"]["data"].strip().split(",")) for line in sample.splitlines()
+    ]
     store = InMemoryArtifactStore()
     store.write_bytes("mem://cap/2022/02/14/17/capture.jsonl", sample.encode())
     names = [f"f{i}" for i in range(widths[0])]
@@ -162,8 +165,7 @@ def test_read_then_profile_end_to_end(tmp_path):
         buf.write(f"{v:.3f},a,1\n")
     (tmp_path / "w.csv").write_text(buf.getvalue())
     stats = ReadStats()
-    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["tenure", "plan"],
-                                                       stats))
+    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["tenure", "plan"], stats))
     assert cur.rows == 500 and cur.features["tenure"].n == 500
     assert cur.extra_columns == {"extra": 500}
 
@@ -175,7 +177,8 @@ def test_a_stray_word_deep_in_a_numeric_column_is_a_type_error(tmp_path, use_arr
     (tmp_path / "w.csv").write_text("\n".join(lines) + "\n")
     ref = build_reference({"x": np.arange(100.0), "c": np.array(["a", "b"] * 50, dtype=object)})
     stats = ReadStats()
-    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats,
-                                                       use_arrow=use_arrow, chunk_rows=2048))
+    cur = ProfileAccumulator(ref).add_all(
+        read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats, use_arrow=use_arrow, chunk_rows=2048)
+    )
     assert stats.corrupt_files == 0 and cur.rows == 30_000
     assert cur.features["x"].type_errors == 1 and cur.features["x"].n == 29_999

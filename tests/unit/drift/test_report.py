@@ -19,13 +19,21 @@ from modelpilot.policy_drift import DriftPolicy, QualityThresholds
 
 RNG = np.random.default_rng(5)
 N = 5000
-SCHEMA = [FeatureSpec("age", "numeric", 0.0, 120.0), FeatureSpec("income", "numeric"),
-          FeatureSpec("score", "numeric"), FeatureSpec("plan", "categorical", allowed_values=("a", "b", "c"))]
+SCHEMA = [
+    FeatureSpec("age", "numeric", 0.0, 120.0),
+    FeatureSpec("income", "numeric"),
+    FeatureSpec("score", "numeric"),
+    FeatureSpec("plan", "categorical", allowed_values=("a", "b", "c")),
+]
 
 
 def frames():
-    ref = {"age": RNG.uniform(18, 90, N), "income": RNG.lognormal(10, 0.5, N), "score": RNG.normal(size=N),
-           "plan": Categorical(RNG.integers(0, 3, N), ["a", "b", "c"])}
+    ref = {
+        "age": RNG.uniform(18, 90, N),
+        "income": RNG.lognormal(10, 0.5, N),
+        "score": RNG.normal(size=N),
+        "plan": Categorical(RNG.integers(0, 3, N), ["a", "b", "c"]),
+    }
     age = RNG.uniform(18, 90, N)
     age[:200] = -5.0  # out of the schema's bounds
     income = RNG.lognormal(10.6, 0.5, N)  # drifted
@@ -40,9 +48,18 @@ def frames():
 @pytest.fixture(scope="module")
 def report() -> DriftReport:
     ref, cur = frames()
-    return compare_frames(ref, cur, SCHEMA, context={"report_id": "churn-prod-x", "model": "churn",
-                                                      "environment": "prod", "version": 3,
-                                                      "window": {"start": "s", "end": "e"}})
+    return compare_frames(
+        ref,
+        cur,
+        SCHEMA,
+        context={
+            "report_id": "churn-prod-x",
+            "model": "churn",
+            "environment": "prod",
+            "version": 3,
+            "window": {"start": "s", "end": "e"},
+        },
+    )
 
 
 def test_report_validates_against_its_schema(report):
@@ -90,8 +107,9 @@ def test_missing_columns_are_critical_by_default():
     r = compare_frames(ref, cur)
     assert r.data["quality"]["missing_columns"] == ["y"] and r.severity == "critical"
     assert r.feature("y")["quality"]["missing_rate"] == 1.0 and not r.feature("y")["drifted"]
-    relaxed = compare_frames(ref, cur, policy=DriftPolicy(quality=QualityThresholds(missing_columns="ignore",
-                                                                                    max_missing_rate=1.0)))
+    relaxed = compare_frames(
+        ref, cur, policy=DriftPolicy(quality=QualityThresholds(missing_columns="ignore", max_missing_rate=1.0))
+    )
     assert relaxed.severity == "none"
 
 

@@ -55,16 +55,27 @@ def test_small_samples_need_significance():
 
 def test_per_feature_overrides_and_critical_features():
     n = 20_000
-    ref = {"a": RNG.normal(size=n), "b": RNG.normal(size=n), "c": RNG.normal(size=n), "d": RNG.normal(size=n),
-           "k": Categorical(RNG.integers(0, 3, n), ["x", "y", "z"])}
-    cur = {"a": RNG.normal(0.3, 1, size=n), "b": RNG.normal(0.3, 1, size=n), "c": RNG.normal(size=n),
-           "d": RNG.normal(size=n), "k": Categorical(RNG.integers(0, 3, n), ["x", "y", "z"])}
+    ref = {
+        "a": RNG.normal(size=n),
+        "b": RNG.normal(size=n),
+        "c": RNG.normal(size=n),
+        "d": RNG.normal(size=n),
+        "k": Categorical(RNG.integers(0, 3, n), ["x", "y", "z"]),
+    }
+    cur = {
+        "a": RNG.normal(0.3, 1, size=n),
+        "b": RNG.normal(0.3, 1, size=n),
+        "c": RNG.normal(size=n),
+        "d": RNG.normal(size=n),
+        "k": Categorical(RNG.integers(0, 3, n), ["x", "y", "z"]),
+    }
     base = compare_frames(ref, cur)
     assert base.drifted_features == ["a", "b"] or base.drifted_features == ["b", "a"]
     assert base.severity == "warning"  # 2 of 5 < critical share 0.5
     assert [f["name"] for f in base.features][:2] == base.drifted_features
-    policy = DriftPolicy(features={"a": FeatureDriftRule(method="psi", threshold=5.0),
-                                   "b": FeatureDriftRule(critical=True)})
+    policy = DriftPolicy(
+        features={"a": FeatureDriftRule(method="psi", threshold=5.0), "b": FeatureDriftRule(critical=True)}
+    )
     tuned = compare_frames(ref, cur, policy=policy)
     assert tuned.drifted_features == ["b"] and tuned.severity == "critical"
     a = tuned.feature("a")

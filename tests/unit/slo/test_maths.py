@@ -56,7 +56,7 @@ def test_no_traffic_burns_nothing():
 
 
 def test_inconsistent_counts_are_clamped():
-    assert error_ratio(WindowCounts(good=120, total=100)) == 0.0     # good > total (skew between counters)
+    assert error_ratio(WindowCounts(good=120, total=100)) == 0.0  # good > total (skew between counters)
     assert error_ratio(WindowCounts(good=-5, total=100)) == 1.0
 
 
@@ -78,7 +78,7 @@ def test_counter_reset_counts_as_restart_from_zero():
 
 def test_counter_missing_points_and_single_sample():
     assert counter_increase([]) == 0.0
-    assert counter_increase([(0, 42.0)]) == 0.0              # born inside the window: no known growth
+    assert counter_increase([(0, 42.0)]) == 0.0  # born inside the window: no known growth
     # a gap (missing scrapes) is bridged: growth between the samples we have
     assert counter_increase([(0, 10.0), (600, 70.0)]) == 60.0
 
@@ -100,7 +100,8 @@ def test_multiwindow_rule_needs_both_windows():
 
 
 counts_st = st.tuples(st.integers(0, 10**9), st.integers(0, 10**9)).map(
-    lambda t: WindowCounts(good=min(t), total=max(t)))
+    lambda t: WindowCounts(good=min(t), total=max(t))
+)
 objective_st = st.floats(0.5, 0.99999)
 
 

@@ -12,8 +12,9 @@ RATIO = {"kind": "ratio", "source": "local", "good": {"query": "requests.ok"}, "
 
 
 def _policy(slo: dict | None = None, rollback: dict | None = None):
-    block: dict = {"slos": [{"name": "availability", "environment": "prod", "objective": 0.99, "sli": RATIO,
-                             **(slo or {})}]}
+    block: dict = {
+        "slos": [{"name": "availability", "environment": "prod", "objective": 0.99, "sli": RATIO, **(slo or {})}]
+    }
     if rollback is not None:
         block["rollback"] = {"prod": rollback}
     return parse_policy({"models": {"churn": block}})
@@ -23,29 +24,46 @@ def test_defaults_are_the_workbook_table_for_30_days():
     spec = _policy().model_policy("churn").slos[0]
     assert spec.window == "30d" and spec.alerts is None
     assert [(r.severity, r.burn_rate, r.long_window, r.short_window) for r in spec.rules] == [
-        ("page", 14.4, "1h", "5m"), ("page", 6.0, "6h", "30m"), ("ticket", 3.0, "1d", "2h"), ("ticket", 1.0, "3d", "6h")]
+        ("page", 14.4, "1h", "5m"),
+        ("page", 6.0, "6h", "30m"),
+        ("ticket", 3.0, "1d", "2h"),
+        ("ticket", 1.0, "3d", "6h"),
+    ]
     assert spec.alert_windows() == [300, 1800, 3600, 7200, 21600, 86400, 259200]
     assert [r.burn_rate for r in default_alert_rules("28d")] == [13.44, 5.6, 2.8, 0.9333]
 
 
 def test_custom_rules_replace_the_defaults():
-    spec = _policy({"alerts": [{"severity": "page", "burn_rate": 10, "long_window": "2h", "short_window": 600}]}
-                   ).model_policy("churn").slos[0]
+    spec = (
+        _policy({"alerts": [{"severity": "page", "burn_rate": 10, "long_window": "2h", "short_window": 600}]})
+        .model_policy("churn")
+        .slos[0]
+    )
     assert [(r.burn_rate, r.long_seconds, r.short_seconds) for r in spec.rules] == [(10.0, 7200, 600)]
 
 
-@pytest.mark.parametrize(("slo", "field", "message"), [
-    ({"environment": "qa"}, "", "not in"),
-    ({"objective": 1.0}, "objective", "less than 1"),
-    ({"window": "a month"}, "window", "invalid duration"),
-    ({"sli": {"kind": "ratio", "total": {"query": "requests"}}}, "sli", "exactly one of good or bad"),
-    ({"sli": {"kind": "threshold", "histogram": {"query": "h"}}}, "sli", "threshold_ms"),
-    ({"sli": {"kind": "quality", "metric": "mae", "value": {"query": "feedback.mae"}}}, "sli", "op and limit"),
-    ({"sli": {"kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability"}}, "sli", "endpoint_name"),
-    ({"alerts": [{"severity": "page", "burn_rate": 2, "long_window": "5m", "short_window": "1h"}]}, "alerts",
-     "shorter"),
-    ({"name": "Has Spaces"}, "name", "pattern"),
-])
+@pytest.mark.parametrize(
+    ("slo", "field", "message"),
+    [
+        ({"environment": "qa"}, "", "not in"),
+        ({"objective": 1.0}, "objective", "less than 1"),
+        ({"window": "a month"}, "window", "invalid duration"),
+        ({"sli": {"kind": "ratio", "total": {"query": "requests"}}}, "sli", "exactly one of good or bad"),
+        ({"sli": {"kind": "threshold", "histogram": {"query": "h"}}}, "sli", "threshold_ms"),
+        ({"sli": {"kind": "quality", "metric": "mae", "value": {"query": "feedback.mae"}}}, "sli", "op and limit"),
+        (
+            {"sli": {"kind": "ratio", "source": "cloudwatch", "template": "sagemaker_availability"}},
+            "sli",
+            "endpoint_name",
+        ),
+        (
+            {"alerts": [{"severity": "page", "burn_rate": 2, "long_window": "5m", "short_window": "1h"}]},
+            "alerts",
+            "shorter",
+        ),
+        ({"name": "Has Spaces"}, "name", "pattern"),
+    ],
+)
 def test_invalid_slos_name_the_field(slo, field, message):
     with pytest.raises(PolicyError) as info:
         _policy(slo)
@@ -69,9 +87,19 @@ def test_rollback_policy_cooldown_patterns_and_severities():
 
 
 def test_query_fills_placeholders_and_labels():
-    spec = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "ratio", "source": "prometheus", "good": {"query": 'ok{model="$model",version="$version"}'},
-        "total": {"query": 'all{environment="$environment"}'}}})
+    spec = SloSpec.model_validate(
+        {
+            "name": "a",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "ratio",
+                "source": "prometheus",
+                "good": {"query": 'ok{model="$model",version="$version"}'},
+                "total": {"query": 'all{environment="$environment"}'},
+            },
+        }
+    )
     query = spec.query("churn", version=4)
     assert (query.good, query.total) == ('ok{model="churn",version="4"}', 'all{environment="prod"}')
     assert query.params["labels"] == {"model": "churn", "environment": "prod", "version": 4}

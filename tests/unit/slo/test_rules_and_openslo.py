@@ -29,11 +29,15 @@ def test_prometheus_rules_follow_the_workbook_table():
     group = next(g for g in rules["groups"] if g["name"] == "modelpilot-slo-churn-prod-availability")
     alerts = [r for r in group["rules"] if "alert" in r]
     assert [(a["labels"]["severity"], a["labels"]["long_window"], a["labels"]["short_window"]) for a in alerts] == [
-        ("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"), ("ticket", "3d", "6h")]
+        ("page", "1h", "5m"),
+        ("page", "6h", "30m"),
+        ("ticket", "1d", "2h"),
+        ("ticket", "3d", "6h"),
+    ]
     page = alerts[0]["expr"]
     assert "modelpilot:slo_burn_rate:rate1h" in page and "> 14.4" in page and "modelpilot:slo_burn_rate:rate5m" in page
     burn = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_burn_rate:rate1h")
-    assert burn["expr"].endswith("/ 0.005")                       # 1 - 0.995
+    assert burn["expr"].endswith("/ 0.005")  # 1 - 0.995
     ratio = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate1h")
     assert 'code=~"5.."' in ratio["expr"] and "$model" not in ratio["expr"] and 'model="churn"' in ratio["expr"]
 
@@ -44,7 +48,7 @@ def test_28_day_window_scales_burn_rates_and_keeps_day_units():
     assert thresholds == [13.44, 5.6, 2.8, 0.9333]
     assert any(r.get("record") == "modelpilot:slo_error_ratio:rate28d" for r in group["rules"])
     bucket = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate5m")
-    assert 'modelpilot_request_duration_seconds_bucket{' in bucket["expr"] and 'le="0.25"' in bucket["expr"]
+    assert "modelpilot_request_duration_seconds_bucket{" in bucket["expr"] and 'le="0.25"' in bucket["expr"]
 
 
 def test_only_prometheus_slos_get_prometheus_rules_and_only_cloudwatch_get_alarms():
@@ -57,8 +61,19 @@ def test_only_prometheus_slos_get_prometheus_rules_and_only_cloudwatch_get_alarm
 
 
 def test_version_placeholder_cannot_be_used_in_static_rules():
-    spec = SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": {
-        "kind": "ratio", "source": "prometheus", "bad": {"query": 'x{version="$version"}'}, "total": {"query": "y"}}})
+    spec = SloSpec.model_validate(
+        {
+            "name": "a",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "ratio",
+                "source": "prometheus",
+                "bad": {"query": 'x{version="$version"}'},
+                "total": {"query": "y"},
+            },
+        }
+    )
     with pytest.raises(InvalidInput, match=r"\$version"):
         prometheus_rules([("m", spec)])
 
@@ -91,7 +106,9 @@ def test_openslo_export_resolves_queries_for_other_tools():
     ratio = doc["spec"]["indicator"]["spec"]["ratioMetric"]
     assert ratio["counter"] is True
     assert ratio["total"]["metricSource"] == {
-        "type": "Prometheus", "spec": {"query": 'modelpilot_requests_total{model="churn",environment="prod"}'}}
+        "type": "Prometheus",
+        "spec": {"query": 'modelpilot_requests_total{model="churn",environment="prod"}'},
+    }
     assert doc["spec"]["objectives"][0]["target"] == 0.995
     assert doc["spec"]["timeWindow"] == [{"duration": "30d", "isRolling": True}]
 
@@ -135,7 +152,12 @@ spec:
 def test_import_of_a_foreign_openslo_file_with_refs():
     [(model, spec)] = import_openslo(FOREIGN, model="churn", environment="prod")
     assert (model, spec.name, spec.environment, spec.objective, spec.window) == (
-        "churn", "web-availability", "prod", 0.999, "28d")
+        "churn",
+        "web-availability",
+        "prod",
+        0.999,
+        "28d",
+    )
     assert spec.sli.kind == "ratio" and spec.sli.good.query == 'http_requests_total{code!~"5.."}'
     [rule] = spec.rules
     assert (rule.severity, rule.burn_rate, rule.long_window, rule.short_window) == ("page", 10.0, "2h", "10m")

@@ -35,22 +35,37 @@ class ScriptedSource(MetricsSource):
         if self.fail:
             raise TransientError("metrics store down")
         version = (query.params or {})["labels"].get("version")
-        ratio = self.ratio.get(version) if version is not None else max(
-            (r for r in self.ratio.values() if r is not None), default=None)
+        ratio = (
+            self.ratio.get(version)
+            if version is not None
+            else max((r for r in self.ratio.values() if r is not None), default=None)
+        )
         if ratio is None:
             return EventCounts(0, 0, 0)
-        total = (end - start).total_seconds()            # one request a second
+        total = (end - start).total_seconds()  # one request a second
         return EventCounts(good=total * (1 - ratio), total=total, points=10)
 
 
 def _policy(rollback: dict | None = None, **slo_extra):
-    slo = {"name": "availability", "environment": "prod", "objective": 0.99, "window": "30d",
-           "sli": {"kind": "ratio", "source": "local", "good": {"query": "ok"}, "total": {"query": "all"}},
-           **slo_extra}
-    return parse_policy({
-        "environments": ["staging", "prod"],
-        "models": {"churn": {"slos": [slo, {**slo, "name": "staging-availability", "environment": "staging"}],
-                             "rollback": {"prod": rollback or {"on_slo_page": True, "cooldown": "1h"}}}}})
+    slo = {
+        "name": "availability",
+        "environment": "prod",
+        "objective": 0.99,
+        "window": "30d",
+        "sli": {"kind": "ratio", "source": "local", "good": {"query": "ok"}, "total": {"query": "all"}},
+        **slo_extra,
+    }
+    return parse_policy(
+        {
+            "environments": ["staging", "prod"],
+            "models": {
+                "churn": {
+                    "slos": [slo, {**slo, "name": "staging-availability", "environment": "staging"}],
+                    "rollback": {"prod": rollback or {"on_slo_page": True, "cooldown": "1h"}},
+                }
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -64,9 +79,15 @@ def _make(policy):
     bus = fake_bus(policy, metrics_sources={"local": source}, artifacts=FolderArtifactStore())
     root = Path(tempfile.mkdtemp(prefix="slo-handlers-"))
     for seed in (1, 2, 3):
-        write_package(root / f"p{seed}", files={"m.bin": f"w{seed}".encode()}, name="churn", framework="f",
-                            metrics={"auc": 0.9}, lineage={"run_id": str(seed)},
-                            features=[{"name": "x", "type": "numeric"}])
+        write_package(
+            root / f"p{seed}",
+            files={"m.bin": f"w{seed}".encode()},
+            name="churn",
+            framework="f",
+            metrics={"auc": 0.9},
+            lineage={"run_id": str(seed)},
+            features=[{"name": "x", "type": "numeric"}],
+        )
         bus.handle(RegisterModel(package_uri=str(root / f"p{seed}"), actor="alice"))
     return bus, source
 
@@ -91,12 +112,18 @@ def test_gauges_status_and_alert_of_a_burning_slo(setup):
     assert (alert.severity, alert.long_window, alert.short_window) == ("page", "1h", "5m")
     assert alert.burn_rate_long == pytest.approx(20.0) and alert.threshold == 14.4
     assert alert.budget_remaining == pytest.approx(1 - 20.0)
-    points = {(a["slo"], a["window"]): v for a, v in mem.metric_points("modelpilot.slo.burn_rate")
-              if a.get("model") == "churn" and a.get("environment") == "prod"}
+    points = {
+        (a["slo"], a["window"]): v
+        for a, v in mem.metric_points("modelpilot.slo.burn_rate")
+        if a.get("model") == "churn" and a.get("environment") == "prod"
+    }
     assert points[("availability", "1h")] == pytest.approx(20.0)
     assert points[("availability", "3d")] == pytest.approx(20.0)
-    budget = [v for a, v in mem.metric_points("modelpilot.slo.error_budget_remaining")
-              if a.get("slo") == "availability" and a.get("environment") == "prod"]
+    budget = [
+        v
+        for a, v in mem.metric_points("modelpilot.slo.error_budget_remaining")
+        if a.get("slo") == "availability" and a.get("environment") == "prod"
+    ]
     assert budget and budget[-1] == pytest.approx(-19.0)
     status = bus.services.registry.get_monitor_status("churn", "prod", "slo")
     assert status.state == "alert" and status.version == 1 and "availability page" in status.summary
@@ -107,9 +134,13 @@ def test_alert_id_is_deterministic_for_the_same_check(setup):
     _live(bus, 1)
     source.ratio = {1: 0.5}
     now = bus.services.clock()
-    policy = parse_policy({"environments": ["staging", "prod"], "models": {"churn": {
-        "slos": [s.model_dump(mode="json") for s in _policy().models["churn"].slos]}}})
-    bus.services.policy_loader = lambda: policy          # no rollback: the alias stays, the check repeats
+    policy = parse_policy(
+        {
+            "environments": ["staging", "prod"],
+            "models": {"churn": {"slos": [s.model_dump(mode="json") for s in _policy().models["churn"].slos]}},
+        }
+    )
+    bus.services.policy_loader = lambda: policy  # no rollback: the alias stays, the check repeats
     first = _check(bus, environment="prod", now=now)
     second = _check(bus, environment="prod", now=now)
     assert first.events[0].alert_id == second.events[0].alert_id
@@ -129,8 +160,9 @@ def test_check_with_a_trigger_runs_once(setup):
 
 
 def test_slo_alert_in_staging_blocks_promotion_to_prod_until_healthy():
-    policy = parse_policy({**_policy().model_dump(mode="json"),
-                           "defaults": {"environments": {"prod": {"require_slo_healthy": True}}}})
+    policy = parse_policy(
+        {**_policy().model_dump(mode="json"), "defaults": {"environments": {"prod": {"require_slo_healthy": True}}}}
+    )
     bus, source = _make(policy)
     bus.handle(PromoteModel(model="churn", environment="staging", actor="alice", version=1))
     source.ratio = {1: 0.3}
@@ -146,7 +178,7 @@ def test_ticket_does_not_roll_back_unless_the_policy_says_so(setup):
     bus, source = setup
     _live(bus, 1)
     _live(bus, 2)
-    source.ratio = {2: 0.04}                              # burn 4: ticket (1d/2h > 3), no page
+    source.ratio = {2: 0.04}  # burn 4: ticket (1d/2h > 3), no page
     outcome = _check(bus, environment="prod")
     assert [e.severity for e in outcome.events] == ["ticket"] and outcome.follow_ups == []
     bus2, source2 = _make(_policy({"on_slo_page": True, "on_slo_ticket": True}))
@@ -163,7 +195,7 @@ def test_rollback_latency_is_recorded(setup):
     _live(bus, 2)
     source.ratio = {2: 0.5}
     outcome = _check(bus, environment="prod")
-    assert outcome.follow_ups[0].data["alert_to_rollback_seconds"] == 0.0       # same simulated instant
+    assert outcome.follow_ups[0].data["alert_to_rollback_seconds"] == 0.0  # same simulated instant
     assert any(a.get("environment") == "prod" for a, _v in mem.metric_points("modelpilot.rollback.latency_seconds"))
 
 
@@ -181,8 +213,17 @@ def test_missing_or_failing_source_is_reported_and_changes_no_status(setup):
 
 
 def _alarm(bus, name, state="ALARM", trigger="t1"):
-    return bus.handle(HandleAlarm(model="churn", environment="prod", alarm_name=name, state=state,
-                                  actor="system:cloudwatch", trigger=trigger, evidence={"region": "us-east-1"}))
+    return bus.handle(
+        HandleAlarm(
+            model="churn",
+            environment="prod",
+            alarm_name=name,
+            state=state,
+            actor="system:cloudwatch",
+            trigger=trigger,
+            evidence={"region": "us-east-1"},
+        )
+    )
 
 
 def test_alarm_named_in_policy_rolls_back_once_and_others_are_recorded():
@@ -197,16 +238,19 @@ def test_alarm_named_in_policy_rolls_back_once_and_others_are_recorded():
     assert len(records) == 1 and records[0].evidence["alarm"] == "some-other-alarm"
     rolled = _alarm(bus, "churn-prod-latency-p99", trigger="t2")
     assert rolled.status == "rolled_back" and rolled.data["version"] == 1
-    assert _alarm(bus, "churn-prod-latency-p99", trigger="t2").status == "unchanged"   # redelivery
-    again = _alarm(bus, "churn-prod-5xx", trigger="t3")                                # same incident
+    assert _alarm(bus, "churn-prod-latency-p99", trigger="t2").status == "unchanged"  # redelivery
+    again = _alarm(bus, "churn-prod-5xx", trigger="t3")  # same incident
     assert again.status == "skipped" and "cooldown" in again.message
     rollback = [r for r in bus.services.registry.audit_records("churn") if r.action == "rollback"]
     assert len(rollback) == 1 and rollback[0].evidence["alarm"] == "churn-prod-latency-p99"
 
 
 def test_critical_drift_rolls_back_only_when_the_policy_says_so():
-    for flag, severity, expected in ((True, "critical", "rolled_back"), (True, "warning", None),
-                                     (False, "critical", None)):
+    for flag, severity, expected in (
+        (True, "critical", "rolled_back"),
+        (True, "warning", None),
+        (False, "critical", None),
+    ):
         bus, _source = _make(_policy({"on_critical_drift": flag}))
         _live(bus, 1)
         _live(bus, 2)

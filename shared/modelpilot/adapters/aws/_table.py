@@ -26,6 +26,7 @@ class TableOps:
 
     table: str
     client: Any
+
     def _call(self, what: str, method: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(**kwargs)
@@ -38,9 +39,7 @@ class TableOps:
         ).get("Item")
         return found
 
-    def _query(
-        self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
-    ) -> list[Item]:
+    def _query(self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None) -> list[Item]:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "ConsistentRead": True,

@@ -45,9 +45,7 @@ class CloudWatchMetricsSource(MetricsSource):
         Used only to build the client.
     """
 
-    def __init__(
-        self, client: Any = None, *, region: str | None = None, endpoint_url: str | None = None
-    ) -> None:
+    def __init__(self, client: Any = None, *, region: str | None = None, endpoint_url: str | None = None) -> None:
         self._client = client
         self.region = region
         self.endpoint_url = endpoint_url

@@ -71,16 +71,13 @@ class EventBridgePublisher(EventPublisher):
             raise translate(exc, f"EventBridge PutEvents on {self.bus_name}") from exc
         if not response.get("FailedEntryCount"):
             return
-        failed = [
-            (e, r) for e, r in zip(batch, response.get("Entries", []), strict=False) if r.get("ErrorCode")
-        ]
+        failed = [(e, r) for e, r in zip(batch, response.get("Entries", []), strict=False) if r.get("ErrorCode")]
         if retry and failed:
             self._put([e for e, _ in failed], retry=False)
             return
         codes = sorted({str(r.get("ErrorCode")) for _, r in failed})
         raise TransientError(
-            f"EventBridge refused {response['FailedEntryCount']} event(s) on {self.bus_name}: "
-            f"{', '.join(codes)}",
+            f"EventBridge refused {response['FailedEntryCount']} event(s) on {self.bus_name}: {', '.join(codes)}",
             bus=self.bus_name,
         )
 

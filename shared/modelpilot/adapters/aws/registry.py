@@ -91,9 +91,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                     "TableName": self.table,
                     "Key": items.key(model, items.counter_key()),
                     "UpdateExpression": "SET last_version = :n",
-                    "ConditionExpression": "attribute_not_exists(sk)"
-                    if last == 0
-                    else "last_version = :last",
+                    "ConditionExpression": "attribute_not_exists(sk)" if last == 0 else "last_version = :last",
                     "ExpressionAttributeValues": {
                         ":n": {"N": str(number)},
                         **({":last": {"N": str(last)}} if last else {}),
@@ -224,9 +222,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
             if reasons[0] == _FAILED:
                 return False
             self._backoff(attempt)
-        raise ConcurrencyConflict(
-            f"approving {approval.model} kept racing other writers", model=approval.model
-        )
+        raise ConcurrencyConflict(f"approving {approval.model} kept racing other writers", model=approval.model)
 
     def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
         found = [

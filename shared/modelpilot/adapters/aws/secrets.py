@@ -53,9 +53,7 @@ class PowertoolsSecrets(SecretsProvider):
             value = self._provider(kind).get(ref, max_age=self.max_age, **extra)
         except GetParameterError as exc:
             cause = exc.__cause__
-            if isinstance(cause, ClientError | BotoCoreError) and isinstance(
-                translate(cause, name), TransientError
-            ):
+            if isinstance(cause, ClientError | BotoCoreError) and isinstance(translate(cause, name), TransientError):
                 raise translate(cause, f"reading secret {name!r}") from exc
             raise NotFound(f"secret {name!r} cannot be read from {kind}: {exc}", secret=name) from None
         if isinstance(value, bytes):

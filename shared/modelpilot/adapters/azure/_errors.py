@@ -38,6 +38,7 @@ def azure_errors(what: str) -> Iterator[None]:
         raise NotAuthorized(f"{what}: the identity may not access this resource ({exc.reason})") from exc
     except HttpResponseError as exc:
         if exc.status_code in RETRYABLE_STATUS:
-            raise TransientError(f"{what}: Azure answered {exc.status_code} ({exc.reason}); retry later",
-                                 status=exc.status_code) from exc
+            raise TransientError(
+                f"{what}: Azure answered {exc.status_code} ({exc.reason}); retry later", status=exc.status_code
+            ) from exc
         raise

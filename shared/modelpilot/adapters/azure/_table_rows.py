@@ -101,71 +101,135 @@ def _base(model: str, row: str) -> dict[str, Any]:
 
 def to_version(v: ModelVersion) -> dict[str, Any]:
     """Entity of a version."""
-    return _put(_base(v.model, version_key(v.version)), version=v.version, manifest_digest=v.manifest_digest,
-                manifest=json.dumps(v.manifest.to_dict(), sort_keys=True), package_uri=v.package_uri,
-                registered_by=v.registered_by, registered_at=v.registered_at.isoformat(), status=v.status,
-                source=v.source, external_id=v.external_id)
+    return _put(
+        _base(v.model, version_key(v.version)),
+        version=v.version,
+        manifest_digest=v.manifest_digest,
+        manifest=json.dumps(v.manifest.to_dict(), sort_keys=True),
+        package_uri=v.package_uri,
+        registered_by=v.registered_by,
+        registered_at=v.registered_at.isoformat(),
+        status=v.status,
+        source=v.source,
+        external_id=v.external_id,
+    )
 
 
 def from_version(e: dict[str, Any]) -> ModelVersion:
     """Version of an entity."""
     return ModelVersion(
-        model=e["PartitionKey"], version=int(e["version"]), manifest_digest=e["manifest_digest"],
-        manifest=Manifest.from_dict(json.loads(e["manifest"])), package_uri=e["package_uri"],
-        registered_by=e["registered_by"], registered_at=datetime.fromisoformat(e["registered_at"]),
-        status=e["status"], source=e["source"], external_id=e.get("external_id"),
+        model=e["PartitionKey"],
+        version=int(e["version"]),
+        manifest_digest=e["manifest_digest"],
+        manifest=Manifest.from_dict(json.loads(e["manifest"])),
+        package_uri=e["package_uri"],
+        registered_by=e["registered_by"],
+        registered_at=datetime.fromisoformat(e["registered_at"]),
+        status=e["status"],
+        source=e["source"],
+        external_id=e.get("external_id"),
     )
 
 
 def to_alias(a: Alias) -> dict[str, Any]:
     """Entity of an alias."""
-    return _put(_base(a.model, alias_key(a.environment)), environment=a.environment, version=a.version,
-                revision=a.revision, updated_at=a.updated_at.isoformat(), updated_by=a.updated_by)
+    return _put(
+        _base(a.model, alias_key(a.environment)),
+        environment=a.environment,
+        version=a.version,
+        revision=a.revision,
+        updated_at=a.updated_at.isoformat(),
+        updated_by=a.updated_by,
+    )
 
 
 def from_alias(e: dict[str, Any]) -> Alias:
     """Alias of an entity."""
-    return Alias(e["PartitionKey"], e["environment"], int(e["version"]), int(e["revision"]),
-                 datetime.fromisoformat(e["updated_at"]), e["updated_by"])
+    return Alias(
+        e["PartitionKey"],
+        e["environment"],
+        int(e["version"]),
+        int(e["revision"]),
+        datetime.fromisoformat(e["updated_at"]),
+        e["updated_by"],
+    )
 
 
 def to_change(c: AliasChange) -> dict[str, Any]:
     """Entity of an alias move."""
-    return _put(_base(c.model, hist_key(c.environment, c.revision)), environment=c.environment,
-                revision=c.revision, from_version=c.from_version, to_version=c.to_version, action=c.action,
-                actor=c.actor, reason=c.reason, at=c.at.isoformat(), trigger=c.trigger)
+    return _put(
+        _base(c.model, hist_key(c.environment, c.revision)),
+        environment=c.environment,
+        revision=c.revision,
+        from_version=c.from_version,
+        to_version=c.to_version,
+        action=c.action,
+        actor=c.actor,
+        reason=c.reason,
+        at=c.at.isoformat(),
+        trigger=c.trigger,
+    )
 
 
 def from_change(e: dict[str, Any]) -> AliasChange:
     """Alias move of an entity."""
     frm = e.get("from_version")
     return AliasChange(
-        model=e["PartitionKey"], environment=e["environment"], revision=int(e["revision"]),
-        from_version=int(frm) if frm is not None else None, to_version=int(e["to_version"]),
+        model=e["PartitionKey"],
+        environment=e["environment"],
+        revision=int(e["revision"]),
+        from_version=int(frm) if frm is not None else None,
+        to_version=int(e["to_version"]),
         action=e["action"],
-        actor=e["actor"], reason=e["reason"], at=datetime.fromisoformat(e["at"]), trigger=e.get("trigger"),
+        actor=e["actor"],
+        reason=e["reason"],
+        at=datetime.fromisoformat(e["at"]),
+        trigger=e.get("trigger"),
     )
 
 
 def to_approval(a: Approval) -> dict[str, Any]:
     """Entity of an approval."""
-    return _put(_base(a.model, approval_key(a.version, a.environment, a.approver)), version=a.version,
-                environment=a.environment, approver=a.approver, at=a.at.isoformat(), comment=a.comment)
+    return _put(
+        _base(a.model, approval_key(a.version, a.environment, a.approver)),
+        version=a.version,
+        environment=a.environment,
+        approver=a.approver,
+        at=a.at.isoformat(),
+        comment=a.comment,
+    )
 
 
 def from_approval(e: dict[str, Any]) -> Approval:
     """Approval of an entity."""
-    return Approval(e["PartitionKey"], int(e["version"]), e["environment"], e["approver"],
-                    datetime.fromisoformat(e["at"]), e.get("comment", ""))
+    return Approval(
+        e["PartitionKey"],
+        int(e["version"]),
+        e["environment"],
+        e["approver"],
+        datetime.fromisoformat(e["at"]),
+        e.get("comment", ""),
+    )
 
 
 def to_audit(r: AuditRecord) -> dict[str, Any]:
     """Entity of a sealed audit record."""
-    return _put(_base(r.model, audit_key(r.seq)), seq=r.seq, actor=r.actor, action=r.action,
-                timestamp=r.timestamp.isoformat(), environment=r.environment, from_version=r.from_version,
-                to_version=r.to_version, reason=r.reason, gate_report_digest=r.gate_report_digest,
-                trigger=r.trigger, evidence=json.dumps(r.evidence, sort_keys=True), prev_hash=r.prev_hash,
-                hash=r.hash)
+    return _put(
+        _base(r.model, audit_key(r.seq)),
+        seq=r.seq,
+        actor=r.actor,
+        action=r.action,
+        timestamp=r.timestamp.isoformat(),
+        environment=r.environment,
+        from_version=r.from_version,
+        to_version=r.to_version,
+        reason=r.reason,
+        gate_report_digest=r.gate_report_digest,
+        trigger=r.trigger,
+        evidence=json.dumps(r.evidence, sort_keys=True),
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )
 
 
 def _opt_int(value: Any) -> int | None:
@@ -175,23 +239,46 @@ def _opt_int(value: Any) -> int | None:
 def from_audit(e: dict[str, Any]) -> AuditRecord:
     """Audit record of an entity, exactly as stored."""
     return AuditRecord(
-        model=e["PartitionKey"], seq=int(e["seq"]), actor=e["actor"], action=e["action"],
-        timestamp=datetime.fromisoformat(e["timestamp"]), environment=e.get("environment"),
-        from_version=_opt_int(e.get("from_version")), to_version=_opt_int(e.get("to_version")),
-        reason=e.get("reason", ""), gate_report_digest=e.get("gate_report_digest"), trigger=e.get("trigger"),
-        evidence=json.loads(e["evidence"]), prev_hash=e["prev_hash"], hash=e["hash"],
+        model=e["PartitionKey"],
+        seq=int(e["seq"]),
+        actor=e["actor"],
+        action=e["action"],
+        timestamp=datetime.fromisoformat(e["timestamp"]),
+        environment=e.get("environment"),
+        from_version=_opt_int(e.get("from_version")),
+        to_version=_opt_int(e.get("to_version")),
+        reason=e.get("reason", ""),
+        gate_report_digest=e.get("gate_report_digest"),
+        trigger=e.get("trigger"),
+        evidence=json.loads(e["evidence"]),
+        prev_hash=e["prev_hash"],
+        hash=e["hash"],
     )
 
 
 def to_status(s: MonitorStatus) -> dict[str, Any]:
     """Entity of a monitor verdict."""
-    return _put(_base(s.model, monitor_key(s.environment, s.kind)), environment=s.environment, kind=s.kind,
-                state=s.state, version=s.version, updated_at=s.updated_at.isoformat(), summary=s.summary,
-                details=json.dumps(s.details, default=str, sort_keys=True))
+    return _put(
+        _base(s.model, monitor_key(s.environment, s.kind)),
+        environment=s.environment,
+        kind=s.kind,
+        state=s.state,
+        version=s.version,
+        updated_at=s.updated_at.isoformat(),
+        summary=s.summary,
+        details=json.dumps(s.details, default=str, sort_keys=True),
+    )
 
 
 def from_status(e: dict[str, Any]) -> MonitorStatus:
     """Monitor verdict of an entity."""
-    return MonitorStatus(e["PartitionKey"], e["environment"], e["kind"], e["state"],
-                         _opt_int(e.get("version")), datetime.fromisoformat(e["updated_at"]),
-                         e.get("summary", ""), json.loads(e["details"]))
+    return MonitorStatus(
+        e["PartitionKey"],
+        e["environment"],
+        e["kind"],
+        e["state"],
+        _opt_int(e.get("version")),
+        datetime.fromisoformat(e["updated_at"]),
+        e.get("summary", ""),
+        json.loads(e["details"]),
+    )

@@ -30,7 +30,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     """Return ``(container, blob path)`` of an ``az://container/path`` URI."""
     if not uri.startswith(SCHEME):
         raise DataError(f"{uri} is not a blob URI; use az://<container>/<path>", uri=uri)
-    container, _, path = uri[len(SCHEME):].partition("/")
+    container, _, path = uri[len(SCHEME) :].partition("/")
     if not container:
         raise DataError(f"{uri} names no container; use az://<container>/<path>", uri=uri)
     return container, path.strip("/")
@@ -65,7 +65,8 @@ class BlobArtifactStore(ArtifactStore):
                 downloader = blob.download_blob()
                 if downloader.size > max_bytes:
                     raise DataError(
-                        f"{uri} is {downloader.size} bytes, more than the {max_bytes} allowed here", uri=uri)
+                        f"{uri} is {downloader.size} bytes, more than the {max_bytes} allowed here", uri=uri
+                    )
                 return downloader.readall()
         except ResourceNotFoundError:
             raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
@@ -99,8 +100,9 @@ class BlobArtifactStore(ArtifactStore):
             raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
         return ObjectInfo(uri, int(props.size), props.etag, props.last_modified)
 
-    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
-                    write_once: bool = False) -> str:
+    def write_bytes(
+        self, uri: str, data: bytes, *, content_type: str = "application/octet-stream", write_once: bool = False
+    ) -> str:
         blob = self._blob(uri)
         settings = ContentSettings(content_type=content_type)
         try:
@@ -127,6 +129,5 @@ class BlobArtifactStore(ArtifactStore):
                 name = item.name
                 if start is not None and name != path and not name.startswith(start):
                     continue
-                found.append(ObjectInfo(f"{SCHEME}{container}/{name}", int(item.size), item.etag,
-                                        item.last_modified))
+                found.append(ObjectInfo(f"{SCHEME}{container}/{name}", int(item.size), item.etag, item.last_modified))
         return sorted(found, key=lambda o: o.uri)

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
 
-__all__ = ["SOURCE", "EventGridNotifier", "EventGridPublisher", "LogNotifier", "LogPublisher",
-           "to_cloud_event"]
+__all__ = ["SOURCE", "EventGridNotifier", "EventGridPublisher", "LogNotifier", "LogPublisher", "to_cloud_event"]
 
 SOURCE = "/modelpilot"
 TYPE_PREFIX = "ModelPilot."
@@ -42,8 +41,14 @@ def to_cloud_event(event: Event, *, source: str = SOURCE, traceparent: str | Non
     """Return the CloudEvent that carries ``event``."""
     detail = event.to_dict()
     extensions = {"traceparent": traceparent} if traceparent else None
-    return CloudEvent(source=source, type=TYPE_PREFIX + event.name, data=detail, subject=_subject(detail),
-                      datacontenttype="application/json", extensions=extensions)
+    return CloudEvent(
+        source=source,
+        type=TYPE_PREFIX + event.name,
+        data=detail,
+        subject=_subject(detail),
+        datacontenttype="application/json",
+        extensions=extensions,
+    )
 
 
 class EventGridPublisher(EventPublisher):
@@ -78,9 +83,13 @@ class EventGridNotifier(Notifier):
         self.source = source
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
-        event = CloudEvent(source=self.source, type=TYPE_PREFIX + "Notification", subject="notifications",
-                           data={"subject": subject, "message": message, "attributes": attributes or {}},
-                           datacontenttype="application/json")
+        event = CloudEvent(
+            source=self.source,
+            type=TYPE_PREFIX + "Notification",
+            subject="notifications",
+            data={"subject": subject, "message": message, "attributes": attributes or {}},
+            datacontenttype="application/json",
+        )
         with azure_errors("notify through Event Grid"):
             self.client.send([event])
 
@@ -93,8 +102,9 @@ class LogPublisher(EventPublisher):
 
         log = get_logger("modelpilot.events")
         for event in events:
-            log.info("event %s", event.name,
-                     extra={"modelpilot": {"event": event.to_dict(), "traceparent": traceparent}})
+            log.info(
+                "event %s", event.name, extra={"modelpilot": {"event": event.to_dict(), "traceparent": traceparent}}
+            )
 
 
 class LogNotifier(Notifier):
@@ -104,4 +114,5 @@ class LogNotifier(Notifier):
         from modelpilot.telemetry import get_logger
 
         get_logger("modelpilot.notifications").warning(
-            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes or {}}})
+            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes or {}}}
+        )

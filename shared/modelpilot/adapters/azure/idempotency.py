@@ -45,10 +45,14 @@ class TableIdempotencyStore(IdempotencyStore):
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
-    def _entity(self, key: str, status: str, expires_at: float,
-                result: dict[str, Any] | None = None) -> dict[str, Any]:
-        entity: dict[str, Any] = {"PartitionKey": _PARTITION, "RowKey": _row(key), "key": key[:1024],
-                                  "status": status, "expires_at": float(expires_at)}
+    def _entity(self, key: str, status: str, expires_at: float, result: dict[str, Any] | None = None) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": _PARTITION,
+            "RowKey": _row(key),
+            "key": key[:1024],
+            "status": status,
+            "expires_at": float(expires_at),
+        }
         if result is not None:
             entity["result"] = json.dumps(result, default=str, sort_keys=True)
         return entity
@@ -73,16 +77,21 @@ class TableIdempotencyStore(IdempotencyStore):
             raise ConcurrencyConflict(f"event {key} is being processed by another run", key=key)
         try:
             with azure_errors("idempotency claim"):
-                self.table.update_entity(claim, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                         match_condition=MatchConditions.IfNotModified)
+                self.table.update_entity(
+                    claim,
+                    mode=UpdateMode.REPLACE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise ConcurrencyConflict(f"event {key} was claimed by another run", key=key) from None
         return None
 
     def complete(self, key: str, result: dict[str, Any], *, ttl_seconds: int = 7 * 86400) -> None:
         with azure_errors("idempotency complete"):
-            self.table.upsert_entity(self._entity(key, "completed", time.time() + ttl_seconds, result),
-                                     mode=UpdateMode.REPLACE)
+            self.table.upsert_entity(
+                self._entity(key, "completed", time.time() + ttl_seconds, result), mode=UpdateMode.REPLACE
+            )
 
     def release(self, key: str) -> None:
         try:
@@ -90,7 +99,8 @@ class TableIdempotencyStore(IdempotencyStore):
                 current = self.table.get_entity(_PARTITION, _row(key))
                 if current["status"] != "in_progress":
                     return
-                self.table.delete_entity(_PARTITION, _row(key), etag=current.metadata["etag"],
-                                         match_condition=MatchConditions.IfNotModified)
+                self.table.delete_entity(
+                    _PARTITION, _row(key), etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                )
         except (ResourceNotFoundError, ResourceModifiedError):
             return

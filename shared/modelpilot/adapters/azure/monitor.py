@@ -55,11 +55,29 @@ __all__ = ["ARM", "AzureMonitorMetricsSource"]
 
 #: the public cloud's Resource Manager endpoint (sovereign clouds have their own)
 ARM = "https://management.azure.com"
-_AGGREGATION = {"sum": "Total", "total": "Total", "samplecount": "Count", "count": "Count", "average": "Average",
-                "avg": "Average", "maximum": "Maximum", "max": "Maximum", "minimum": "Minimum", "min": "Minimum"}
+_AGGREGATION = {
+    "sum": "Total",
+    "total": "Total",
+    "samplecount": "Count",
+    "count": "Count",
+    "average": "Average",
+    "avg": "Average",
+    "maximum": "Maximum",
+    "max": "Maximum",
+    "minimum": "Minimum",
+    "min": "Minimum",
+}
 #: the time grains the metrics API accepts: seconds → ISO 8601
-_GRAINS = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H", 21600: "PT6H", 43200: "PT12H",
-           86400: "P1D"}
+_GRAINS = {
+    60: "PT1M",
+    300: "PT5M",
+    900: "PT15M",
+    1800: "PT30M",
+    3600: "PT1H",
+    21600: "PT6H",
+    43200: "PT12H",
+    86400: "P1D",
+}
 _GRAIN_SECONDS = {iso: seconds for seconds, iso in _GRAINS.items()}
 
 _Group = tuple[str, str | None, str | None, str]
@@ -97,8 +115,10 @@ def _filter(dimensions: dict[str, str] | None) -> str | None:
 def _aggregation(stat: str, role: str) -> str:
     found = _AGGREGATION.get(stat.lower())
     if found is None:
-        raise InvalidInput(f"Azure Monitor counter {role!r}: stat {stat!r} is not one of "
-                           f"{sorted(set(_AGGREGATION.values()))} (or Sum, SampleCount, Avg, Max, Min)")
+        raise InvalidInput(
+            f"Azure Monitor counter {role!r}: stat {stat!r} is not one of "
+            f"{sorted(set(_AGGREGATION.values()))} (or Sum, SampleCount, Avg, Max, Min)"
+        )
     return found
 
 
@@ -107,20 +127,30 @@ def _metrics(query: SliQuery) -> dict[str, _Metric]:
     params = dict(query.params or {})
     counters: dict[str, dict[str, Any]] = dict(params.get("counters") or {})
     if not counters:
-        counters = {role: {"metric_name": name} for role, name in
-                    (("total", query.total), ("good", query.good), ("bad", query.bad)) if name}
+        counters = {
+            role: {"metric_name": name}
+            for role, name in (("total", query.total), ("good", query.good), ("bad", query.bad))
+            if name
+        }
     found: dict[str, _Metric] = {}
     for role, spec in counters.items():
         resource = str(spec.get("query") or params.get("resource_uri") or "")
         if not resource.startswith("/subscriptions/"):
-            raise InvalidInput(f"Azure Monitor counter {role!r} needs the resource id (/subscriptions/…) in its "
-                               "query (or params.resource_uri)", sli=query.kind)
+            raise InvalidInput(
+                f"Azure Monitor counter {role!r} needs the resource id (/subscriptions/…) in its "
+                "query (or params.resource_uri)",
+                sli=query.kind,
+            )
         if not spec.get("metric_name"):
             raise InvalidInput(f"Azure Monitor counter {role!r} needs metric_name", sli=query.kind)
         stat = str(spec.get("stat") or params.get("aggregation") or "Sum")
-        found[role] = _Metric(resource, spec.get("namespace") or params.get("namespace"),
-                              _filter(spec.get("dimensions")) or params.get("filter"),
-                              _aggregation(stat, role), str(spec["metric_name"]))
+        found[role] = _Metric(
+            resource,
+            spec.get("namespace") or params.get("namespace"),
+            _filter(spec.get("dimensions")) or params.get("filter"),
+            _aggregation(stat, role),
+            str(spec["metric_name"]),
+        )
     if "total" not in found and "value" not in found:
         raise InvalidInput("an azure_monitor SLI needs a total counter (or a value for timeslices)")
     return found
@@ -134,8 +164,10 @@ def _checked(pipeline_response: Any, body: Any, headers: Any) -> Any:
         if not isinstance(item, dict) or not isinstance(item.get("name"), dict):
             raise DataError("Azure Monitor answered with a metric that has no name")
         if item.get("errorCode", "Success") != "Success":
-            raise DataError(f"Azure Monitor could not read metric {item['name'].get('value')}: "
-                            f"{item.get('errorMessage', item['errorCode'])}")
+            raise DataError(
+                f"Azure Monitor could not read metric {item['name'].get('value')}: "
+                f"{item.get('errorMessage', item['errorCode'])}"
+            )
     return body
 
 
@@ -152,11 +184,14 @@ def _monitor_errors(resource: str) -> Iterator[None]:
         if status in RETRYABLE_STATUS or status >= 500:
             raise TransientError(f"Azure Monitor answered {status} ({detail}); retry later", status=status) from exc
         if isinstance(exc, ClientAuthenticationError) or status == 403:
-            raise NotAuthorized(f"the identity may not read metrics of {resource} (needs Monitoring Reader): "
-                                f"{detail}") from exc
-        raise InvalidInput(f"Azure Monitor refused the metrics query of {resource} ({status} {detail}); check "
-                           "the resource id, metric names, namespace and dimensions of the SLI",
-                           status=status) from exc
+            raise NotAuthorized(
+                f"the identity may not read metrics of {resource} (needs Monitoring Reader): {detail}"
+            ) from exc
+        raise InvalidInput(
+            f"Azure Monitor refused the metrics query of {resource} ({status} {detail}); check "
+            "the resource id, metric names, namespace and dimensions of the SLI",
+            status=status,
+        ) from exc
 
 
 class AzureMonitorMetricsSource(MetricsSource):
@@ -176,9 +211,15 @@ class AzureMonitorMetricsSource(MetricsSource):
         A ready ``MetricsQueryClient``; ``credential``, ``endpoint``, ``transport`` and ``retries`` are then unused.
     """
 
-    def __init__(self, credential: TokenCredential | None = None, *, endpoint: str = ARM,
-                 transport: HttpTransport[Any, Any] | None = None, retries: int = 3,
-                 client: MetricsQueryClient | None = None) -> None:
+    def __init__(
+        self,
+        credential: TokenCredential | None = None,
+        *,
+        endpoint: str = ARM,
+        transport: HttpTransport[Any, Any] | None = None,
+        retries: int = 3,
+        client: MetricsQueryClient | None = None,
+    ) -> None:
         if client is None:
             if credential is None:
                 raise InvalidInput("AzureMonitorMetricsSource needs a credential or a MetricsQueryClient")
@@ -209,22 +250,33 @@ class AzureMonitorMetricsSource(MetricsSource):
         groups: dict[_Group, list[str]] = {}
         for metric in metrics.values():
             groups.setdefault(metric[:4], []).append(metric.name)
-        fetched = {(*group, name): points for group, names in groups.items()
-                   for name, points in self._fetch(group, names, start, end, grain).items()}
+        fetched = {
+            (*group, name): points
+            for group, names in groups.items()
+            for name, points in self._fetch(group, names, start, end, grain).items()
+        }
         series = {role: fetched[(*m[:4], m.name)] for role, m in metrics.items()}
         total = float(sum(series["total"]))
         good = float(sum(series["good"])) if "good" in series else total - float(sum(series.get("bad", [])))
         return EventCounts(good=max(good, 0.0), total=total, points=len(series["total"]))
 
-    def _fetch(self, group: _Group, names: list[str], start: datetime, end: datetime,
-               grain: int) -> dict[str, list[float]]:
+    def _fetch(
+        self, group: _Group, names: list[str], start: datetime, end: datetime, grain: int
+    ) -> dict[str, list[float]]:
         """Return the non-empty data points of metrics ``names`` of one resource (one ``query_resource``)."""
         resource, namespace, flt, aggregation = group
         unique = list(dict.fromkeys(names))
         with _monitor_errors(resource):
             result = self.client.query_resource(
-                resource, metric_names=unique, timespan=(start, end), granularity=timedelta(seconds=grain),
-                aggregations=[aggregation], filter=flt, metric_namespace=namespace, cls=_checked)
+                resource,
+                metric_names=unique,
+                timespan=(start, end),
+                granularity=timedelta(seconds=grain),
+                aggregations=[aggregation],
+                filter=flt,
+                metric_namespace=namespace,
+                cls=_checked,
+            )
         self.calls += 1
         return {name: _points(result, name, aggregation) for name in unique}
 
@@ -234,6 +286,10 @@ def _points(result: MetricsQueryResult, name: str, aggregation: str) -> list[flo
     key = aggregation.lower()
     for metric in result.metrics:
         if metric.name == name:
-            return [float(value) for series in metric.timeseries for point in series.data
-                    if (value := getattr(point, key)) is not None]
+            return [
+                float(value)
+                for series in metric.timeseries
+                for point in series.data
+                if (value := getattr(point, key)) is not None
+            ]
     raise DataError(f"Azure Monitor returned no series for metric {name}")

@@ -78,9 +78,13 @@ class TableRegistry(RegistryStore):
         """Return every row of ``model`` whose key starts with ``prefix``, in key order."""
         low, high = rows.prefix_range(prefix)
         with azure_errors("registry query"):
-            return [dict(e) for e in self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": model, "lo": low, "hi": high})]
+            return [
+                dict(e)
+                for e in self.table.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": model, "lo": low, "hi": high},
+                )
+            ]
 
     def _submit(self, ops: list[Op]) -> bool:
         """Commit ``ops`` atomically; return False when a precondition failed (a lost race)."""
@@ -97,8 +101,9 @@ class TableRegistry(RegistryStore):
             raise
         return True
 
-    def _audit_ops(self, model: str, entries: list[AuditEntry], *,
-                   versions_added: int = 0) -> tuple[list[Op], list[AuditRecord]]:
+    def _audit_ops(
+        self, model: str, entries: list[AuditEntry], *, versions_added: int = 0
+    ) -> tuple[list[Op], list[AuditRecord]]:
         """Return the ops that append ``entries`` after the current head (META If-Match)."""
         meta = self._get(model, rows.META)
         seq = int(meta["seq"]) if meta else 0
@@ -112,8 +117,13 @@ class TableRegistry(RegistryStore):
             prev = record.hash
             records.append(record)
             ops.append(("create", rows.to_audit(record)))
-        head = {"PartitionKey": model, "RowKey": rows.META, "seq": seq, "head": prev,
-                "versions": versions + versions_added}
+        head = {
+            "PartitionKey": model,
+            "RowKey": rows.META,
+            "seq": seq,
+            "head": prev,
+            "versions": versions + versions_added,
+        }
         if meta is None:
             ops.append(("create", head))
         else:
@@ -131,9 +141,19 @@ class TableRegistry(RegistryStore):
         return ConcurrencyConflict(f"{model}: too many concurrent writers; try again", model=model)
 
     # -- versions ------------------------------------------------------------------
-    def register_version(self, *, manifest: Manifest, manifest_digest: str, package_uri: str,
-                         registered_by: str, registered_at: datetime, source: str, external_id: str | None,
-                         status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
+    def register_version(
+        self,
+        *,
+        manifest: Manifest,
+        manifest_digest: str,
+        package_uri: str,
+        registered_by: str,
+        registered_at: datetime,
+        source: str,
+        external_id: str | None,
+        status: str,
+        audit: AuditEntry,
+    ) -> tuple[ModelVersion, bool]:
         model = manifest.name
         tried = False
         for attempt in range(self.attempts):
@@ -141,11 +161,24 @@ class TableRegistry(RegistryStore):
             if existing is not None:
                 # our own earlier attempt committed though its answer was lost (an SDK retry then saw 409)
                 ours = tried and (existing.registered_at, existing.registered_by, existing.package_uri) == (
-                    registered_at, registered_by, package_uri)
+                    registered_at,
+                    registered_by,
+                    package_uri,
+                )
                 return existing, ours
             number = self._version_count(model) + 1
-            version = ModelVersion(model, number, manifest_digest, manifest, package_uri, registered_by,
-                                   registered_at, status, source, external_id)  # type: ignore[arg-type]
+            version = ModelVersion(
+                model,
+                number,
+                manifest_digest,
+                manifest,
+                package_uri,
+                registered_by,
+                registered_at,
+                status,
+                source,
+                external_id,
+            )  # type: ignore[arg-type]
             ops, _ = self._audit_ops(model, [replace(audit, to_version=number)], versions_added=1)
             if int(ops[-1][1]["versions"]) != number:
                 continue  # the head moved between the two reads
@@ -163,8 +196,9 @@ class TableRegistry(RegistryStore):
             raise UnknownModel(f"unknown model {model!r}", model=model)
         raise UnknownVersion(f"{model} has no version {version}", model=model, version=version)
 
-    def find_version(self, model: str, *, manifest_digest: str | None = None,
-                     external_id: str | None = None) -> ModelVersion | None:
+    def find_version(
+        self, model: str, *, manifest_digest: str | None = None, external_id: str | None = None
+    ) -> ModelVersion | None:
         if manifest_digest is not None:
             field, value = "manifest_digest", manifest_digest
         elif external_id is not None:
@@ -173,9 +207,12 @@ class TableRegistry(RegistryStore):
             return None
         low, high = rows.prefix_range("VERSION:")
         with azure_errors("registry query"):
-            found = list(self.table.query_entities(
-                f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and {field} eq @v",
-                parameters={"pk": model, "lo": low, "hi": high, "v": value}))
+            found = list(
+                self.table.query_entities(
+                    f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and {field} eq @v",
+                    parameters={"pk": model, "lo": low, "hi": high, "v": value},
+                )
+            )
         return rows.from_version(dict(found[0])) if found else None
 
     def list_versions(self, model: str) -> list[ModelVersion]:
@@ -183,8 +220,9 @@ class TableRegistry(RegistryStore):
 
     def list_models(self) -> list[str]:
         with azure_errors("registry query"):
-            metas = self.table.query_entities("RowKey eq @meta and versions gt 0",
-                                              parameters={"meta": rows.META}, select=["PartitionKey"])
+            metas = self.table.query_entities(
+                "RowKey eq @meta and versions gt 0", parameters={"meta": rows.META}, select=["PartitionKey"]
+            )
             return sorted({str(e["PartitionKey"]) for e in metas})
 
     def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
@@ -222,7 +260,9 @@ class TableRegistry(RegistryStore):
                     return rows.from_alias(current)
                 raise ConcurrencyConflict(
                     f"{model} {env} is at revision {revision}, expected {expected_revision}",
-                    model=model, environment=env)
+                    model=model,
+                    environment=env,
+                )
             if current is None:
                 alias_op: Op = ("create", rows.to_alias(alias))
             else:

@@ -37,14 +37,17 @@ __all__ = ["build_services", "policy_loader", "storage_clients"]
 def _connection_string(setting: str) -> str:
     value = os.environ.get(setting)
     if not value:
-        raise InvalidInput(f"app setting {setting} (named by MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING) "
-                           "is empty; set it to the storage connection string or use an account URL",
-                           setting=setting)
+        raise InvalidInput(
+            f"app setting {setting} (named by MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING) "
+            "is empty; set it to the storage connection string or use an account URL",
+            setting=setting,
+        )
     return value
 
 
-def storage_clients(settings: Settings, credential: TokenCredential | None) -> tuple[BlobServiceClient,
-                                                                                     TableServiceClient]:
+def storage_clients(
+    settings: Settings, credential: TokenCredential | None
+) -> tuple[BlobServiceClient, TableServiceClient]:
     """Return the blob and table service clients of ``settings``."""
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
@@ -54,12 +57,16 @@ def storage_clients(settings: Settings, credential: TokenCredential | None) -> t
         return BlobServiceClient.from_connection_string(conn), TableServiceClient.from_connection_string(conn)
     account_url = settings.azure_storage_account_url
     if not account_url:
-        raise InvalidInput("the Azure backend needs MODELPILOT_AZURE_STORAGE_ACCOUNT_URL "
-                           "(https://<account>.blob.core.windows.net) or "
-                           "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING")
+        raise InvalidInput(
+            "the Azure backend needs MODELPILOT_AZURE_STORAGE_ACCOUNT_URL "
+            "(https://<account>.blob.core.windows.net) or "
+            "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING"
+        )
     table_url = settings.azure_table_endpoint or account_url.replace(".blob.", ".table.")
-    return (BlobServiceClient(account_url, credential=credential),
-            TableServiceClient(endpoint=table_url, credential=credential))
+    return (
+        BlobServiceClient(account_url, credential=credential),
+        TableServiceClient(endpoint=table_url, credential=credential),
+    )
 
 
 def policy_loader(settings: Settings, artifacts: ArtifactStore) -> Callable[[], Policy]:

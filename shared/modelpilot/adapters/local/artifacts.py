@@ -63,8 +63,9 @@ class FolderArtifactStore(ArtifactStore):
             raise ArtifactMissing(f"{uri} is not a file", uri=uri)
         return ObjectInfo(str(path), st.st_size, None, datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def write_bytes(self, uri: str, data: bytes, *, content_type: str = "application/octet-stream",
-                    write_once: bool = False) -> str:
+    def write_bytes(
+        self, uri: str, data: bytes, *, content_type: str = "application/octet-stream", write_once: bool = False
+    ) -> str:
         path = to_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         if write_once and path.exists():

@@ -39,8 +39,10 @@ class JsonlEventLog(EventPublisher):
 
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
         for event in events:
-            _append(self.path, {"at": utcnow().isoformat(), "type": event.name, "traceparent": traceparent,
-                                "detail": event.to_dict()})
+            _append(
+                self.path,
+                {"at": utcnow().isoformat(), "type": event.name, "traceparent": traceparent, "detail": event.to_dict()},
+            )
 
     def read(self) -> list[dict[str, object]]:
         """Return every logged event, oldest first."""
@@ -56,5 +58,7 @@ class JsonlNotifier(Notifier):
         self.path = Path(path)
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
-        _append(self.path, {"at": utcnow().isoformat(), "subject": subject, "message": message,
-                            "attributes": attributes or {}})
+        _append(
+            self.path,
+            {"at": utcnow().isoformat(), "subject": subject, "message": message, "attributes": attributes or {}},
+        )

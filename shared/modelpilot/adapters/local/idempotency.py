@@ -21,8 +21,10 @@ class SqliteIdempotencyStore(IdempotencyStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                         "result TEXT, expires_at REAL NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                "result TEXT, expires_at REAL NOT NULL)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -40,8 +42,9 @@ class SqliteIdempotencyStore(IdempotencyStore):
                 if row[0] == "completed":
                     return dict(json.loads(row[1]))
                 raise ConcurrencyConflict(f"event {key} is being processed by another run", key=key)
-            conn.execute("INSERT OR REPLACE INTO idempotency VALUES (?, 'in_progress', NULL, ?)",
-                         (key, now + lock_seconds))
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency VALUES (?, 'in_progress', NULL, ?)", (key, now + lock_seconds)
+            )
             conn.execute("COMMIT")
             return None
         finally:
@@ -50,8 +53,10 @@ class SqliteIdempotencyStore(IdempotencyStore):
     def complete(self, key: str, result: dict[str, Any], *, ttl_seconds: int = 7 * 86400) -> None:
         conn = self._connect()
         try:
-            conn.execute("INSERT OR REPLACE INTO idempotency VALUES (?, 'completed', ?, ?)",
-                         (key, json.dumps(result, default=str), time.time() + ttl_seconds))
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency VALUES (?, 'completed', ?, ?)",
+                (key, json.dumps(result, default=str), time.time() + ttl_seconds),
+            )
         finally:
             conn.close()
 

@@ -102,36 +102,80 @@ class SqliteRegistry(RegistryStore):
 
     # -- audit helpers ---------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
-        row = conn.execute("SELECT seq, hash FROM audit WHERE model=? ORDER BY seq DESC LIMIT 1",
-                           (entry.model,)).fetchone()
+        row = conn.execute(
+            "SELECT seq, hash FROM audit WHERE model=? ORDER BY seq DESC LIMIT 1", (entry.model,)
+        ).fetchone()
         seq, prev = (row["seq"] + 1, row["hash"]) if row else (1, GENESIS)
         record = seal(entry, seq=seq, prev_hash=prev)
         conn.execute(
             "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (record.model, record.seq, record.actor, record.action, record.timestamp.isoformat(),
-             record.environment, record.from_version, record.to_version, record.reason,
-             record.gate_report_digest, record.trigger, json.dumps(record.evidence, sort_keys=True),
-             record.prev_hash, record.hash),
+            (
+                record.model,
+                record.seq,
+                record.actor,
+                record.action,
+                record.timestamp.isoformat(),
+                record.environment,
+                record.from_version,
+                record.to_version,
+                record.reason,
+                record.gate_report_digest,
+                record.trigger,
+                json.dumps(record.evidence, sort_keys=True),
+                record.prev_hash,
+                record.hash,
+            ),
         )
         return record
 
     # -- versions --------------------------------------------------------------------
-    def register_version(self, *, manifest: Manifest, manifest_digest: str, package_uri: str,
-                         registered_by: str, registered_at: datetime, source: str, external_id: str | None,
-                         status: str, audit: AuditEntry) -> tuple[ModelVersion, bool]:
+    def register_version(
+        self,
+        *,
+        manifest: Manifest,
+        manifest_digest: str,
+        package_uri: str,
+        registered_by: str,
+        registered_at: datetime,
+        source: str,
+        external_id: str | None,
+        status: str,
+        audit: AuditEntry,
+    ) -> tuple[ModelVersion, bool]:
         with self._write() as conn:
-            row = conn.execute("SELECT * FROM versions WHERE model=? AND manifest_digest=?",
-                               (manifest.name, manifest_digest)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM versions WHERE model=? AND manifest_digest=?", (manifest.name, manifest_digest)
+            ).fetchone()
             if row is not None:
                 return _version(row), False
             top = conn.execute("SELECT MAX(version) AS v FROM versions WHERE model=?", (manifest.name,)).fetchone()
             number = (top["v"] or 0) + 1
-            version = ModelVersion(manifest.name, number, manifest_digest, manifest, package_uri, registered_by,
-                                   registered_at, status, source, external_id)  # type: ignore[arg-type]
+            version = ModelVersion(
+                manifest.name,
+                number,
+                manifest_digest,
+                manifest,
+                package_uri,
+                registered_by,
+                registered_at,
+                status,
+                source,
+                external_id,
+            )  # type: ignore[arg-type]
             conn.execute(
                 "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (version.model, number, manifest_digest, json.dumps(manifest.to_dict(), sort_keys=True),
-                 package_uri, registered_by, registered_at.isoformat(), status, source, external_id),
+                (
+                    version.model,
+                    number,
+                    manifest_digest,
+                    json.dumps(manifest.to_dict(), sort_keys=True),
+                    package_uri,
+                    registered_by,
+                    registered_at.isoformat(),
+                    status,
+                    source,
+                    external_id,
+                ),
             )
             self._append(conn, _with_version(audit, number))
             return version, True
@@ -144,8 +188,9 @@ class SqliteRegistry(RegistryStore):
             raise UnknownModel(f"unknown model {model!r}", model=model)
         raise UnknownVersion(f"{model} has no version {version}", model=model, version=version)
 
-    def find_version(self, model: str, *, manifest_digest: str | None = None,
-                     external_id: str | None = None) -> ModelVersion | None:
+    def find_version(
+        self, model: str, *, manifest_digest: str | None = None, external_id: str | None = None
+    ) -> ModelVersion | None:
         if manifest_digest is not None:
             rows = self._read("SELECT * FROM versions WHERE model=? AND manifest_digest=?", model, manifest_digest)
         elif external_id is not None:
@@ -180,8 +225,9 @@ class SqliteRegistry(RegistryStore):
         if change.revision != expected_revision + 1:
             raise ValueError("change.revision must be expected_revision + 1")
         with self._write() as conn:
-            row = conn.execute("SELECT * FROM aliases WHERE model=? AND environment=?",
-                               (change.model, change.environment)).fetchone()
+            row = conn.execute(
+                "SELECT * FROM aliases WHERE model=? AND environment=?", (change.model, change.environment)
+            ).fetchone()
             current = row["revision"] if row else 0
             if current != expected_revision:
                 done = conn.execute(
@@ -192,27 +238,44 @@ class SqliteRegistry(RegistryStore):
                     return _alias(row)
                 raise ConcurrencyConflict(
                     f"{change.model} {change.environment} is at revision {current}, expected {expected_revision}",
-                    model=change.model, environment=change.environment,
+                    model=change.model,
+                    environment=change.environment,
                 )
             conn.execute(
                 "INSERT INTO aliases VALUES (?,?,?,?,?,?) ON CONFLICT(model, environment) DO UPDATE SET "
                 "version=excluded.version, revision=excluded.revision, updated_at=excluded.updated_at, "
                 "updated_by=excluded.updated_by",
-                (change.model, change.environment, change.to_version, change.revision, change.at.isoformat(),
-                 change.actor),
+                (
+                    change.model,
+                    change.environment,
+                    change.to_version,
+                    change.revision,
+                    change.at.isoformat(),
+                    change.actor,
+                ),
             )
             conn.execute(
                 "INSERT INTO alias_history VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (change.model, change.environment, change.revision, change.from_version, change.to_version,
-                 change.action, change.actor, change.reason, change.at.isoformat(), change.trigger),
+                (
+                    change.model,
+                    change.environment,
+                    change.revision,
+                    change.from_version,
+                    change.to_version,
+                    change.action,
+                    change.actor,
+                    change.reason,
+                    change.at.isoformat(),
+                    change.trigger,
+                ),
             )
             self._append(conn, audit)
-            return Alias(change.model, change.environment, change.to_version, change.revision, change.at,
-                         change.actor)
+            return Alias(change.model, change.environment, change.to_version, change.revision, change.at, change.actor)
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
-        rows = self._read("SELECT * FROM alias_history WHERE model=? AND environment=? ORDER BY revision",
-                          model, environment)
+        rows = self._read(
+            "SELECT * FROM alias_history WHERE model=? AND environment=? ORDER BY revision", model, environment
+        )
         return [_change(r) for r in rows]
 
     # -- approvals -------------------------------------------------------------------
@@ -220,8 +283,14 @@ class SqliteRegistry(RegistryStore):
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?)",
-                (approval.model, approval.version, approval.environment, approval.approver,
-                 approval.at.isoformat(), approval.comment),
+                (
+                    approval.model,
+                    approval.version,
+                    approval.environment,
+                    approval.approver,
+                    approval.at.isoformat(),
+                    approval.comment,
+                ),
             )
             if cur.rowcount == 0:
                 return False
@@ -229,10 +298,18 @@ class SqliteRegistry(RegistryStore):
             return True
 
     def list_approvals(self, model: str, version: int, environment: str) -> list[Approval]:
-        rows = self._read("SELECT * FROM approvals WHERE model=? AND version=? AND environment=? ORDER BY at",
-                          model, version, environment)
-        return [Approval(r["model"], r["version"], r["environment"], r["approver"],
-                         datetime.fromisoformat(r["at"]), r["comment"]) for r in rows]
+        rows = self._read(
+            "SELECT * FROM approvals WHERE model=? AND version=? AND environment=? ORDER BY at",
+            model,
+            version,
+            environment,
+        )
+        return [
+            Approval(
+                r["model"], r["version"], r["environment"], r["approver"], datetime.fromisoformat(r["at"]), r["comment"]
+            )
+            for r in rows
+        ]
 
     # -- audit -----------------------------------------------------------------------
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
@@ -241,31 +318,54 @@ class SqliteRegistry(RegistryStore):
 
     def audit_records(self, model: str) -> list[AuditRecord]:
         rows = self._read("SELECT * FROM audit WHERE model=? ORDER BY seq", model)
-        return [AuditRecord(
-            model=r["model"], seq=r["seq"], actor=r["actor"], action=r["action"],
-            timestamp=datetime.fromisoformat(r["timestamp"]), environment=r["environment"],
-            from_version=r["from_version"], to_version=r["to_version"], reason=r["reason"],
-            gate_report_digest=r["gate_report_digest"], trigger=r["trigger"], evidence=json.loads(r["evidence"]),
-            prev_hash=r["prev_hash"], hash=r["hash"],
-        ) for r in rows]
+        return [
+            AuditRecord(
+                model=r["model"],
+                seq=r["seq"],
+                actor=r["actor"],
+                action=r["action"],
+                timestamp=datetime.fromisoformat(r["timestamp"]),
+                environment=r["environment"],
+                from_version=r["from_version"],
+                to_version=r["to_version"],
+                reason=r["reason"],
+                gate_report_digest=r["gate_report_digest"],
+                trigger=r["trigger"],
+                evidence=json.loads(r["evidence"]),
+                prev_hash=r["prev_hash"],
+                hash=r["hash"],
+            )
+            for r in rows
+        ]
 
     # -- monitor status ----------------------------------------------------------------
     def put_monitor_status(self, status: MonitorStatus) -> None:
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO monitor_status VALUES (?,?,?,?,?,?,?,?)",
-                (status.model, status.environment, status.kind, status.state, status.version,
-                 status.updated_at.isoformat(), status.summary, json.dumps(status.details, default=str)),
+                (
+                    status.model,
+                    status.environment,
+                    status.kind,
+                    status.state,
+                    status.version,
+                    status.updated_at.isoformat(),
+                    status.summary,
+                    json.dumps(status.details, default=str),
+                ),
             )
 
     def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
-        rows = self._read("SELECT * FROM monitor_status WHERE model=? AND environment=? AND kind=?",
-                          model, environment, kind)
+        rows = self._read(
+            "SELECT * FROM monitor_status WHERE model=? AND environment=? AND kind=?", model, environment, kind
+        )
         return _status(rows[0]) if rows else None
 
     def list_monitor_status(self, model: str) -> list[MonitorStatus]:
-        return [_status(r) for r in self._read("SELECT * FROM monitor_status WHERE model=? ORDER BY environment, kind",
-                                               model)]
+        return [
+            _status(r)
+            for r in self._read("SELECT * FROM monitor_status WHERE model=? ORDER BY environment, kind", model)
+        ]
 
 
 def _with_version(entry: AuditEntry, number: int) -> AuditEntry:
@@ -275,32 +375,63 @@ def _with_version(entry: AuditEntry, number: int) -> AuditEntry:
 
 
 def _same_change(row: sqlite3.Row, change: AliasChange) -> bool:
-    return bool(row["to_version"] == change.to_version and row["from_version"] == change.from_version
-                and row["at"] == change.at.isoformat() and row["actor"] == change.actor)
+    return bool(
+        row["to_version"] == change.to_version
+        and row["from_version"] == change.from_version
+        and row["at"] == change.at.isoformat()
+        and row["actor"] == change.actor
+    )
 
 
 def _version(row: sqlite3.Row) -> ModelVersion:
     return ModelVersion(
-        model=row["model"], version=row["version"], manifest_digest=row["manifest_digest"],
-        manifest=Manifest.from_dict(json.loads(row["manifest"])), package_uri=row["package_uri"],
-        registered_by=row["registered_by"], registered_at=datetime.fromisoformat(row["registered_at"]),
-        status=row["status"], source=row["source"], external_id=row["external_id"],
+        model=row["model"],
+        version=row["version"],
+        manifest_digest=row["manifest_digest"],
+        manifest=Manifest.from_dict(json.loads(row["manifest"])),
+        package_uri=row["package_uri"],
+        registered_by=row["registered_by"],
+        registered_at=datetime.fromisoformat(row["registered_at"]),
+        status=row["status"],
+        source=row["source"],
+        external_id=row["external_id"],
     )
 
 
 def _alias(row: sqlite3.Row) -> Alias:
-    return Alias(row["model"], row["environment"], row["version"], row["revision"],
-                 datetime.fromisoformat(row["updated_at"]), row["updated_by"])
+    return Alias(
+        row["model"],
+        row["environment"],
+        row["version"],
+        row["revision"],
+        datetime.fromisoformat(row["updated_at"]),
+        row["updated_by"],
+    )
 
 
 def _change(row: sqlite3.Row) -> AliasChange:
     return AliasChange(
-        model=row["model"], environment=row["environment"], revision=row["revision"],
-        from_version=row["from_version"], to_version=row["to_version"], action=row["action"],
-        actor=row["actor"], reason=row["reason"], at=datetime.fromisoformat(row["at"]), trigger=row["trigger"],
+        model=row["model"],
+        environment=row["environment"],
+        revision=row["revision"],
+        from_version=row["from_version"],
+        to_version=row["to_version"],
+        action=row["action"],
+        actor=row["actor"],
+        reason=row["reason"],
+        at=datetime.fromisoformat(row["at"]),
+        trigger=row["trigger"],
     )
 
 
 def _status(row: sqlite3.Row) -> MonitorStatus:
-    return MonitorStatus(row["model"], row["environment"], row["kind"], row["state"], row["version"],
-                         datetime.fromisoformat(row["updated_at"]), row["summary"], json.loads(row["details"]))
+    return MonitorStatus(
+        row["model"],
+        row["environment"],
+        row["kind"],
+        row["state"],
+        row["version"],
+        datetime.fromisoformat(row["updated_at"]),
+        row["summary"],
+        json.loads(row["details"]),
+    )

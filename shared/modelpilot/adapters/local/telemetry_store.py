@@ -142,9 +142,7 @@ class SqliteTelemetryStore(MetricsSource):
                 )
             else:
                 correct, abs_error = _judge(line, number, source)
-                feedback.append(
-                    (key, line.model, line.environment, line.version, ts, line.count, correct, abs_error)
-                )
+                feedback.append((key, line.model, line.environment, line.version, ts, line.count, correct, abs_error))
         with self._lock, closing(self._connect()) as conn, conn:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?)", requests)
@@ -186,9 +184,7 @@ class SqliteTelemetryStore(MetricsSource):
                 good = total - bad
         return EventCounts(good=good, total=total, points=points)
 
-    def _sum(
-        self, conn: sqlite3.Connection, series: str, where: str, args: dict[str, Any]
-    ) -> tuple[float, int]:
+    def _sum(self, conn: sqlite3.Connection, series: str, where: str, args: dict[str, Any]) -> tuple[float, int]:
         table, condition = _series(series)
         if ":threshold" in condition and args["threshold"] is None:
             raise InvalidInput(f"series {series} needs threshold_ms")
