@@ -52,7 +52,7 @@ def report(endpoint: str, runs: int) -> None:
     from tests.support import aws, aws_events
 
     from modelpilot import bootstrap
-    from modelpilot.package_builder import write_package
+    from modelpilot.package.builder import write_package
 
     ddb, s3, events, sns = (aws.client(s, endpoint) for s in ("dynamodb", "s3", "events", "sns"))
     names = {

@@ -129,7 +129,8 @@ def compare_in_memory(blob: bytes, cur: dict[str, Any]) -> Any:
 
 def compare_file(blob: bytes, path: Path) -> Any:
     from modelpilot.adapters.local.artifacts import FolderArtifactStore
-    from modelpilot.drift import Profile, ProfileAccumulator, ReadStats, compare_profiles, read_capture
+    from modelpilot.drift import Profile, ProfileAccumulator, compare_profiles
+    from modelpilot.drift.io import ReadStats, read_capture
 
     reference = Profile.from_json(blob)
     acc = ProfileAccumulator(reference)

@@ -25,7 +25,7 @@ from modelpilot.bootstrap import bootstrap
 from modelpilot.config import Settings
 from modelpilot.domain.commands import CheckSlos, PromoteModel, RegisterModel
 from modelpilot.domain.slo import WindowCounts, counter_increase, evaluate_rules
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 from modelpilot.testing import FakeClock
 
 SLOS = """\

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -26,7 +26,7 @@ def _isolated_modelpilot_logger():
     changed = list(root.handlers) != saved["handlers"] or vars(root).keys() != saved.keys()
     root.__dict__.clear()
     root.__dict__.update(saved)
-    module = sys.modules.get("modelpilot.entrypoints.aws_lambda")
+    module = sys.modules.get("modelpilot.entrypoints.aws.runtime")
     if changed and module is not None and hasattr(getattr(module, "logger", None), "cache_clear"):
         module.logger.cache_clear()  # the next test builds (and attaches) a fresh Powertools logger
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints import aws_alarm
-from modelpilot.entrypoints.aws_lambda import lambda_entry, reply, run_once
+from modelpilot.entrypoints.aws import alarm as aws_alarm
+from modelpilot.entrypoints.aws.runtime import lambda_entry, reply, run_once
 
 IGNORED = (
     f"names no model/environment: its name is not {aws_alarm.NAME_PREFIX}<model>/<environment>/… "

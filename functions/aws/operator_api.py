@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from modelpilot.entrypoints.aws_api import app
-from modelpilot.entrypoints.aws_lambda import logger
+from modelpilot.entrypoints.aws.api import app
+from modelpilot.entrypoints.aws.runtime import logger
 
 
 @logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints import aws_console
-from modelpilot.entrypoints.aws_lambda import lambda_entry, reply, run_once
+from modelpilot.entrypoints.aws import console as aws_console
+from modelpilot.entrypoints.aws.runtime import lambda_entry, reply, run_once
 
 
 @lambda_entry("rollback")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints import aws_sagemaker
-from modelpilot.entrypoints.aws_lambda import lambda_entry, reply, run_once
+from modelpilot.entrypoints.aws import sagemaker as aws_sagemaker
+from modelpilot.entrypoints.aws.runtime import lambda_entry, reply, run_once
 
 
 def _apply(detail: aws_sagemaker.SageMakerDetail) -> dict[str, Any]:

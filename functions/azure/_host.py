@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints.azure_dispatch import dispatch
-from modelpilot.entrypoints.azure_envelope import parse_envelope
+from modelpilot.entrypoints.azure.envelope import parse_envelope
+from modelpilot.service.dispatch import dispatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from modelpilot.entrypoints.azure_envelope import Envelope
-    from modelpilot.entrypoints.azure_events import Translation
+    from modelpilot.entrypoints.azure.envelope import Envelope
+    from modelpilot.entrypoints.azure.events import Translation
 
 __all__ = ["event_payload", "json_response", "run_event", "run_translation"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.azure._host import run_event
 
 import azure.functions as func
-from modelpilot.entrypoints.azure_events import alarm_command, model_registered_command
+from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command
 
 bp = func.Blueprint()
 

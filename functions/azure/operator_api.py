@@ -5,7 +5,7 @@ from __future__ import annotations
 from functions.azure._host import json_response
 
 import azure.functions as func
-from modelpilot.entrypoints import azure_http as http
+from modelpilot.entrypoints.azure import http as http
 
 bp = func.Blueprint()
 KEY = func.AuthLevel.FUNCTION

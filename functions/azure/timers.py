@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints.azure_dispatch import dispatch
-from modelpilot.entrypoints.azure_timers import timer_command
+from modelpilot.entrypoints.azure.timers import timer_command
+from modelpilot.service.dispatch import dispatch
 
 bp = func.Blueprint()
 

@@ -12,7 +12,7 @@ from functions.azure._host import run_event, run_translation
 
 import azure.functions as func
 from modelpilot.config import Settings
-from modelpilot.entrypoints.azure_events import blob_trigger_command, upload_command
+from modelpilot.entrypoints.azure.events import blob_trigger_command, upload_command
 
 bp = func.Blueprint()
 

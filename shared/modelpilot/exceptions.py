@@ -33,6 +33,11 @@ drop the event as poison (log and return).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
     "AlreadyExists",
     "ArtifactMissing",
@@ -57,6 +62,7 @@ __all__ = [
     "UnknownModel",
     "UnknownReport",
     "UnknownVersion",
+    "describe_validation",
 ]
 
 
@@ -238,3 +244,15 @@ class TransientError(ModelPilotError):
     code = "transient"
     retryable = True
     http_status = 503
+
+
+def describe_validation(exc: ValidationError, *, root: str = "<root>", limit: int = 10) -> tuple[str, str, list[str]]:
+    """Return ``(field path of the first error, its message, "path: message" for up to ``limit`` errors)``.
+
+    Policy, manifest, telemetry and event errors all name the field this way.
+    """
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or root
+    listed = [f"{'.'.join(str(p) for p in e['loc']) or root}: {e['msg']}" for e in errors[:limit]]
+    return where, str(first["msg"]), listed

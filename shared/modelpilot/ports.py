@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.audit import AuditEntry, AuditRecord
     from modelpilot.domain.events import Event
-    from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+    from modelpilot.domain.model import (
+        Alias,
+        AliasChange,
+        Approval,
+        Manifest,
+        ModelVersion,
+        MonitorKind,
+        MonitorStatus,
+        VersionStatus,
+    )
 
 __all__ = [
     "ArtifactStore",
@@ -53,7 +62,7 @@ class RegistryStore(abc.ABC):
         registered_at: datetime,
         source: str,
         external_id: str | None,
-        status: str,
+        status: VersionStatus,
         audit: AuditEntry,
     ) -> tuple[ModelVersion, bool]:
         """Store a new version with the next number, or return the existing one.
@@ -84,7 +93,7 @@ class RegistryStore(abc.ABC):
         """Return the names of all registered models, sorted."""
 
     @abc.abstractmethod
-    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+    def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         """Set a version's status; return False (and write nothing) if it already had it."""
 
     # -- aliases ------------------------------------------------------------------
@@ -131,7 +140,7 @@ class RegistryStore(abc.ABC):
         """Store the latest verdict of a monitor (overwrites the previous one)."""
 
     @abc.abstractmethod
-    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+    def get_monitor_status(self, model: str, environment: str, kind: MonitorKind) -> MonitorStatus | None:
         """Return the latest verdict of a monitor, or None if it never reported."""
 
     @abc.abstractmethod

@@ -15,7 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
-from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.domain.model import (
+    Alias,
+    AliasChange,
+    Approval,
+    Manifest,
+    ModelVersion,
+    MonitorKind,
+    MonitorStatus,
+    VersionStatus,
+)
 from modelpilot.exceptions import (
     AlreadyExists,
     ArtifactMissing,
@@ -98,7 +107,7 @@ class InMemoryRegistry(RegistryStore):
         registered_at: datetime,
         source: str,
         external_id: str | None,
-        status: str,
+        status: VersionStatus,
         audit: AuditEntry,
     ) -> tuple[ModelVersion, bool]:
         with self._lock:
@@ -118,7 +127,7 @@ class InMemoryRegistry(RegistryStore):
                 status,
                 source,
                 external_id,
-            )  # type: ignore[arg-type]
+            )
             versions[number] = version
             self._append(replace(audit, to_version=number))
             return version, True
@@ -149,12 +158,12 @@ class InMemoryRegistry(RegistryStore):
     def list_models(self) -> list[str]:
         return sorted(self.versions)
 
-    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+    def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         with self._lock:
             current = self.get_version(model, version)
             if current.status == status:
                 return False
-            self.versions[model][version] = replace(current, status=status)  # type: ignore[arg-type]
+            self.versions[model][version] = replace(current, status=status)
             self._append(audit)
             return True
 
@@ -206,7 +215,7 @@ class InMemoryRegistry(RegistryStore):
     def put_monitor_status(self, status: MonitorStatus) -> None:
         self.monitors[(status.model, status.environment, status.kind)] = status
 
-    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+    def get_monitor_status(self, model: str, environment: str, kind: MonitorKind) -> MonitorStatus | None:
         return self.monitors.get((model, environment, kind))
 
     def list_monitor_status(self, model: str) -> list[MonitorStatus]:

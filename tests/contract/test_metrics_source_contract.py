@@ -17,7 +17,7 @@ import pytest
 from modelpilot.adapters.aws.cloudwatch import CloudWatchMetricsSource
 from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
 from modelpilot.adapters.prometheus import PrometheusMetricsSource
-from modelpilot.policy_slo import SloSpec
+from modelpilot.policy.slo import SloSpec
 from tests.support.prometheus import PrometheusServer, backfill
 
 END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)

@@ -15,7 +15,7 @@ from tests.support.builders import T0, change, entry, manifest
 
 def register(registry, name="churn", seed="a", **kw):
     m = manifest(name, seed=seed, **kw)
-    from modelpilot.manifest import manifest_digest
+    from modelpilot.package.manifest import manifest_digest
 
     return registry.register_version(
         manifest=m,

@@ -1,4 +1,4 @@
-"""The SLO and telemetry commands as a user runs them (in-process ``modelpilot.cli.main``)."""
+"""The SLO and telemetry commands as a user runs them (in-process ``modelpilot.cli.app``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from modelpilot.bootstrap import bootstrap
 from modelpilot.config import Settings
 from modelpilot.domain.commands import CheckSlos, PromoteModel, RegisterModel
 from modelpilot.service.queries import verify_audit
-from modelpilot.service.slo_handlers import on_slo_burn_alert
+from modelpilot.service.slo.handlers import on_slo_burn_alert
 from modelpilot.testing import FakeClock
 from tests.support.slo import SLO_POLICY, make_package, request_lines
 

@@ -7,8 +7,11 @@ import sys
 
 import pytest
 
-from modelpilot.entrypoints import aws_alarm, aws_s3, aws_sagemaker, aws_schedule
-from modelpilot.entrypoints.aws_lambda import xray_traceparent
+from modelpilot.entrypoints.aws import alarm as aws_alarm
+from modelpilot.entrypoints.aws import s3 as aws_s3
+from modelpilot.entrypoints.aws import sagemaker as aws_sagemaker
+from modelpilot.entrypoints.aws import schedule as aws_schedule
+from modelpilot.entrypoints.aws.runtime import xray_traceparent
 from modelpilot.exceptions import InvalidEvent
 from tests.support.aws_events import load, s3_notification, sagemaker_change, sns_alarm
 
@@ -143,7 +146,7 @@ def test_importing_the_handlers_pulls_in_no_boto3_or_numpy():
 def test_function_logging_leaves_the_core_logger_alone():
     import logging
 
-    from modelpilot.entrypoints.aws_lambda import logger
+    from modelpilot.entrypoints.aws.runtime import logger
     from tests.support.aws_events import LambdaContext, handler
 
     reply = handler("rollback")({"action": "rollback"}, LambdaContext())

@@ -193,7 +193,7 @@ def test_records_for_one_key_are_ordered_by_sequencer(aws_stack, make_package):
 def test_upload_with_reference_data_builds_the_drift_profile_in_the_bucket(aws_stack, tmp_path):
     import random
 
-    from modelpilot.package_builder import write_package
+    from modelpilot.package.builder import write_package
 
     rng = random.Random(7)
     rows = ["tenure_months,plan"] + [f"{rng.randint(0, 72)},{rng.choice(['basic', 'pro'])}" for _ in range(300)]

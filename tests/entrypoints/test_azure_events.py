@@ -9,10 +9,10 @@ import pytest
 from functions.azure._host import event_payload
 
 from modelpilot.domain.commands import HandleAlarm, RegisterModel
-from modelpilot.entrypoints.azure_envelope import parse_envelope
-from modelpilot.entrypoints.azure_events import alarm_command, model_registered_command, upload_command
-from modelpilot.entrypoints.azure_http import KEY_ACTOR, actor_from_headers, approve_command, rollback_command
-from modelpilot.entrypoints.azure_timers import timer_command
+from modelpilot.entrypoints.azure.envelope import parse_envelope
+from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command, upload_command
+from modelpilot.entrypoints.azure.http import KEY_ACTOR, actor_from_headers, approve_command, rollback_command
+from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.exceptions import InvalidEvent, InvalidInput
 from tests.support.azure_functions import host_event, load_event, principal_header
 

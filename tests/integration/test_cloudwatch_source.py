@@ -20,8 +20,8 @@ import yaml
 
 from modelpilot.adapters.aws.cloudwatch import MAX_QUERIES, CloudWatchMetricsSource
 from modelpilot.exceptions import InvalidInput
-from modelpilot.policy_slo import SloSpec
-from modelpilot.slo_rules import cloudwatch_template, composite_alarm_name, dump_yaml
+from modelpilot.policy.slo import SloSpec
+from modelpilot.slo.rules import cloudwatch_template, composite_alarm_name, dump_yaml
 
 pytestmark = pytest.mark.integration
 

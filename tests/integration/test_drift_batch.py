@@ -15,7 +15,7 @@ from modelpilot.cli import main
 from modelpilot.config import Settings
 from modelpilot.domain.commands import PromoteModel, RegisterModel, RunDriftBatch
 from modelpilot.exceptions import DataError, UnknownModel
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 from modelpilot.testing import FakeClock
 
 POLICY = """\

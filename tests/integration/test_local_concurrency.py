@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from modelpilot.config import Settings
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 
 PROCESSES = 16
 OPERATIONS = 50

@@ -9,7 +9,7 @@ import pytest
 
 from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
 from modelpilot.exceptions import DataError, InvalidInput
-from modelpilot.policy_slo import SloSpec
+from modelpilot.policy.slo import SloSpec
 from tests.support.slo import request_lines
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

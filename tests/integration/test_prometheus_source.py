@@ -24,9 +24,9 @@ from modelpilot.domain.audit import AuditEntry
 from modelpilot.domain.model import AliasChange
 from modelpilot.exceptions import InvalidInput, TransientError
 from modelpilot.policy import load_policy, parse_policy
-from modelpilot.policy_slo import SloSpec
-from modelpilot.service.slo_evaluation import evaluate_slos
-from modelpilot.slo_rules import dump_yaml, prometheus_rules
+from modelpilot.policy.slo import SloSpec
+from modelpilot.service.slo.evaluation import evaluate_slos
+from modelpilot.slo.rules import dump_yaml, prometheus_rules
 from modelpilot.testing import fake_services
 from tests.support.builders import manifest
 from tests.support.prometheus import PrometheusServer, backfill, binary, free_port

@@ -181,7 +181,7 @@ def handler_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
     Test modules wrap it in their ``aws_stack`` fixture.
     """
-    from modelpilot.entrypoints import aws_lambda
+    from modelpilot.entrypoints.aws import runtime as aws_lambda
     from tests.support.aws import create_stack, stack_environment
 
     stack = create_stack(request)

@@ -187,7 +187,7 @@ class AzureApp:
 
     def upload_package(self, prefix: str, *, auc: float = 0.85, name: str = "churn", tamper: bool = False) -> str:
         """Write a package under ``az://<container>/<prefix>/`` and return the manifest blob's ETag."""
-        from modelpilot.package_builder import write_package
+        from modelpilot.package.builder import write_package
 
         root = self.tmp_path / prefix.replace("/", "_")
         write_package(

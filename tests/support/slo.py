@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 
 
 def request_lines(

@@ -23,9 +23,9 @@ def loaded_after(statement: str) -> set[str]:
         "import modelpilot",
         "import modelpilot.domain.model, modelpilot.domain.gates, modelpilot.domain.audit, modelpilot.domain.rollback,"
         " modelpilot.domain.commands, modelpilot.domain.events",
-        "import modelpilot.service.messagebus, modelpilot.service.handlers, modelpilot.service.queries",
+        "import modelpilot.service.messagebus, modelpilot.service.lifecycle, modelpilot.service.queries",
         "import modelpilot.bootstrap, modelpilot.config, modelpilot.ports, modelpilot.exceptions",
-        "import modelpilot.cli; modelpilot.cli.build_parser()",
+        "import modelpilot.cli.app; modelpilot.cli.app.build_parser()",
     ],
 )
 def test_core_imports_no_heavy_dependency(statement):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from modelpilot.domain.model import MonitorKind, MonitorState, VersionStatus
+
 __all__ = [
     "ApproveModel",
     "BuildReferenceProfile",
@@ -48,7 +50,7 @@ class RegisterModel(Command):
     auto_promote: bool = False
     source: str = "upload"
     external_id: str | None = None
-    status: str = "registered"
+    status: VersionStatus = "registered"
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,8 @@ class RecordMonitorStatus(Command):
 
     model: str
     environment: str
-    kind: str
-    state: str
+    kind: MonitorKind
+    state: MonitorState
     version: int | None
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)

@@ -20,7 +20,10 @@ __all__ = [
     "Lineage",
     "Manifest",
     "ModelVersion",
+    "MonitorKind",
+    "MonitorState",
     "MonitorStatus",
+    "VersionStatus",
     "canonical_json",
     "sha256_hex",
     "utcnow",
@@ -28,6 +31,8 @@ __all__ = [
 
 FeatureType = Literal["numeric", "categorical"]
 VersionStatus = Literal["registered", "rejected", "pending_approval"]
+MonitorKind = Literal["drift", "slo"]
+MonitorState = Literal["ok", "alert"]
 
 
 def utcnow() -> datetime:
@@ -229,8 +234,8 @@ class MonitorStatus:
 
     model: str
     environment: str
-    kind: Literal["drift", "slo"]
-    state: Literal["ok", "alert"]
+    kind: MonitorKind
+    state: MonitorState
     version: int | None
     updated_at: datetime
     summary: str = ""

@@ -21,7 +21,7 @@ from modelpilot.drift.profile import CategoricalProfile, NumericProfile
 from modelpilot.drift.quality import feature_quality, missing_columns
 from modelpilot.drift.report import REPORT_SCHEMA, REPORT_VERSION, DriftReport
 from modelpilot.drift.verdict import adjust_pvalues, dataset_severity, max_severity
-from modelpilot.policy_drift import DriftPolicy
+from modelpilot.policy.drift import DriftPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -16,7 +16,7 @@ from modelpilot.drift.profile import CategoricalProfile, NumericProfile
 
 if TYPE_CHECKING:
     from modelpilot.drift.profile import FeatureProfile, Profile
-    from modelpilot.policy_drift import QualityThresholds
+    from modelpilot.policy.drift import QualityThresholds
 
 __all__ = ["feature_quality", "missing_columns"]
 

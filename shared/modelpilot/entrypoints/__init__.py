@@ -1,5 +1,5 @@
 """Translators at the edge: raw cloud payloads (validated with pydantic) → commands.
 
-One module per source (``aws_*``, ``azure_*``); a payload that does not have its
-documented shape raises ``InvalidEvent`` and nothing is changed.
+One sub-package per cloud (:mod:`.aws`, :mod:`.azure`), one module per source; a payload that
+does not have its documented shape raises ``InvalidEvent`` and nothing is changed.
 """

@@ -6,8 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from modelpilot._errors import describe_validation
-from modelpilot.exceptions import InvalidEvent
+from modelpilot.exceptions import InvalidEvent, describe_validation
 
 __all__ = ["validate", "validate_as"]
 

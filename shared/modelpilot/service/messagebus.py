@@ -42,23 +42,23 @@ log = telemetry.get_logger("modelpilot.bus")
 
 #: command class name → "module:function"
 COMMAND_HANDLERS: dict[str, str] = {
-    "RegisterModel": "modelpilot.service.handlers:register_model",
-    "PromoteModel": "modelpilot.service.handlers:promote_model",
-    "ApproveModel": "modelpilot.service.handlers:approve_model",
-    "RejectModel": "modelpilot.service.handlers:reject_model",
-    "RollbackModel": "modelpilot.service.handlers:rollback_model",
-    "RecordMonitorStatus": "modelpilot.service.handlers:record_monitor_status",
-    "BuildReferenceProfile": "modelpilot.service.drift_handlers:build_reference_profile",
-    "RunDriftBatch": "modelpilot.service.drift_handlers:run_drift_batch",
-    "CheckSlos": "modelpilot.service.slo_handlers:check_slos",
-    "HandleAlarm": "modelpilot.service.slo_handlers:handle_alarm",
+    "RegisterModel": "modelpilot.service.lifecycle:register_model",
+    "PromoteModel": "modelpilot.service.lifecycle:promote_model",
+    "ApproveModel": "modelpilot.service.lifecycle:approve_model",
+    "RejectModel": "modelpilot.service.lifecycle:reject_model",
+    "RollbackModel": "modelpilot.service.lifecycle:rollback_model",
+    "RecordMonitorStatus": "modelpilot.service.lifecycle:record_monitor_status",
+    "BuildReferenceProfile": "modelpilot.service.drift.handlers:build_reference_profile",
+    "RunDriftBatch": "modelpilot.service.drift.handlers:run_drift_batch",
+    "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
+    "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
 EVENT_HANDLERS: dict[str, list[str]] = {
-    "ModelRegistered": ["modelpilot.service.drift_handlers:on_model_registered"],
-    "DriftDetected": ["modelpilot.service.slo_handlers:on_drift_detected"],
-    "SloBurnAlert": ["modelpilot.service.slo_handlers:on_slo_burn_alert"],
+    "ModelRegistered": ["modelpilot.service.drift.handlers:on_model_registered"],
+    "DriftDetected": ["modelpilot.service.slo.handlers:on_drift_detected"],
+    "SloBurnAlert": ["modelpilot.service.slo.handlers:on_slo_burn_alert"],
 }
 
 

@@ -150,7 +150,7 @@ def test_importing_the_adapter_and_the_entrypoint_loads_no_boto3():
     # the entrypoint's Powertools parser models load botocore themselves; boto3 stays out of both
     code = (
         "import sys, modelpilot.adapters.aws.alarm_tags; a = 'botocore' in sys.modules; "
-        "import modelpilot.entrypoints.aws_alarm; print([a, 'boto3' in sys.modules])"
+        "import modelpilot.entrypoints.aws.alarm; print([a, 'boto3' in sys.modules])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True

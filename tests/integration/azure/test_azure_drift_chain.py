@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from modelpilot.domain.commands import PromoteModel
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 from modelpilot.testing import FakeClock
 from tests.support.azure_functions import AzureApp, host_event, host_timer, user_function
 

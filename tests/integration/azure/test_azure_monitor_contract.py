@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 
 from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
-from modelpilot.policy_slo import SloSpec
+from modelpilot.policy.slo import SloSpec
 from tests.support.azure_transport import Samples, StaticCredential, canned_transport, metrics_api, query_of
 
 APPI = "/subscriptions/0000/resourceGroups/rg/providers/microsoft.insights/components/appi"

@@ -14,7 +14,7 @@ import pytest
 
 from modelpilot.domain.audit import verify_chain
 from modelpilot.domain.commands import PromoteModel, RegisterModel
-from modelpilot.policy_slo import SloSpec
+from modelpilot.policy.slo import SloSpec
 from tests.support.azure_functions import AzureApp, host_timer, user_function
 from tests.support.azure_transport import StaticCredential, canned_transport
 

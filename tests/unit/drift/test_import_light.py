@@ -18,9 +18,9 @@ def loaded_after(statement: str) -> set[str]:
 @pytest.mark.parametrize(
     "statement",
     [
-        "import modelpilot.service.drift_handlers",
-        "import modelpilot.policy_drift, modelpilot.policy",
-        "import modelpilot.cli_drift",
+        "import modelpilot.service.drift.handlers",
+        "import modelpilot.policy.drift, modelpilot.policy",
+        "import modelpilot.cli.drift",
         "import modelpilot.demo",
     ],
 )
@@ -29,5 +29,5 @@ def test_no_numpy_at_import(statement):
 
 
 def test_engine_needs_no_scipy_or_pyarrow():
-    loaded = loaded_after("import modelpilot.drift, modelpilot.drift.batch")
+    loaded = loaded_after("import modelpilot.drift, modelpilot.service.drift.batch")
     assert "numpy" in loaded and not loaded & {"scipy", "pyarrow"}

@@ -14,7 +14,7 @@ from modelpilot.drift.engine import compare_frames
 from modelpilot.drift.frames import Categorical
 from modelpilot.drift.metrics import categorical_metrics, coarse_groups, hellinger, jensen_shannon, numeric_metrics
 from modelpilot.drift.metrics import psi as psi_of
-from modelpilot.policy_drift import DriftPolicy
+from modelpilot.policy.drift import DriftPolicy
 
 from .conftest import numeric_pair
 

@@ -6,7 +6,7 @@ import pytest
 
 from modelpilot.exceptions import PolicyError
 from modelpilot.policy import parse_policy
-from modelpilot.policy_drift import DriftPolicy
+from modelpilot.policy.drift import DriftPolicy
 
 
 def test_defaults_and_rules():

@@ -13,7 +13,7 @@ import pytest
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.drift.builder import ProfileAccumulator, build_reference
 from modelpilot.drift.frames import Chunk, to_float
-from modelpilot.drift.readers import ReadStats, detect_format, iter_lines, read_capture
+from modelpilot.drift.io.readers import ReadStats, detect_format, iter_lines, read_capture
 from modelpilot.exceptions import ArtifactMissing
 from modelpilot.testing import InMemoryArtifactStore
 

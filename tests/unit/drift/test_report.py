@@ -15,7 +15,7 @@ from modelpilot.drift.frames import Categorical
 from modelpilot.drift.html import render_html
 from modelpilot.drift.report import DriftReport, report_id, report_schema
 from modelpilot.exceptions import DataError
-from modelpilot.policy_drift import DriftPolicy, QualityThresholds
+from modelpilot.policy.drift import DriftPolicy, QualityThresholds
 
 RNG = np.random.default_rng(5)
 N = 5000

@@ -9,7 +9,7 @@ from scipy import stats
 from modelpilot.drift.engine import compare_frames
 from modelpilot.drift.frames import Categorical
 from modelpilot.drift.verdict import adjust_pvalues, dataset_severity, max_severity
-from modelpilot.policy_drift import DriftPolicy, FeatureDriftRule
+from modelpilot.policy.drift import DriftPolicy, FeatureDriftRule
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -6,7 +6,7 @@ import pytest
 
 from modelpilot.exceptions import PolicyError
 from modelpilot.policy import parse_policy
-from modelpilot.policy_slo import RollbackPolicy, SloSpec, default_alert_rules
+from modelpilot.policy.slo import RollbackPolicy, SloSpec, default_alert_rules
 
 RATIO = {"kind": "ratio", "source": "local", "good": {"query": "requests.ok"}, "total": {"query": "requests"}}
 

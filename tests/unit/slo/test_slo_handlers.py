@@ -13,10 +13,10 @@ from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.domain.commands import CheckSlos, HandleAlarm, PromoteModel, RegisterModel
 from modelpilot.domain.events import DriftDetected
 from modelpilot.exceptions import TransientError
-from modelpilot.package_builder import write_package
+from modelpilot.package.builder import write_package
 from modelpilot.policy import parse_policy
 from modelpilot.ports import EventCounts, MetricsSource
-from modelpilot.service.slo_handlers import on_drift_detected
+from modelpilot.service.slo.handlers import on_drift_detected
 from modelpilot.testing import fake_bus
 
 HOUR = 3600

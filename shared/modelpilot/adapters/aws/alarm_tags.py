@@ -3,7 +3,7 @@
 The alarm function maps an alarm whose name does not follow
 ``modelpilot/<model>/<environment>/…`` to a model by its tags
 (``modelpilot:model``, ``modelpilot:environment``). This adapter only reads
-them; what they mean is decided by :mod:`modelpilot.entrypoints.aws_alarm`.
+them; what they mean is decided by :mod:`modelpilot.entrypoints.aws.alarm`.
 
 Only alarms of the client's own region are looked up: the alarm function may
 read tags of this account and region's alarms and nothing else, so an alarm of

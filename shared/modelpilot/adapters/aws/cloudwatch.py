@@ -6,7 +6,7 @@ value (or a few, which are added). One ``GetMetricData`` call serves one time
 range; :meth:`CloudWatchMetricsSource.counts_many` groups requests by window and
 sends up to 500 queries per call (the API's limit), following ``NextToken``.
 
-The SageMaker templates of :class:`modelpilot.policy_slo.SliSpec` read
+The SageMaker templates of :class:`modelpilot.policy.slo.SliSpec` read
 ``Invocations``/``Invocation5XXErrors`` (``Sum``) and ``ModelLatency``
 (``SampleCount`` and the trimmed count ``TC(:threshold)``) in ``AWS/SageMaker``.
 A window with no returned value for the total is missing data (``points == 0``).

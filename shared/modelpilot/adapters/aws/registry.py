@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.adapters.aws import _registry_items as items
 from modelpilot.adapters.aws._table import TableOps
-from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.domain.model import (
+    Alias,
+    AliasChange,
+    Approval,
+    Manifest,
+    ModelVersion,
+    MonitorKind,
+    MonitorStatus,
+    VersionStatus,
+)
 from modelpilot.exceptions import ConcurrencyConflict, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
@@ -62,7 +71,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
         registered_at: datetime,
         source: str,
         external_id: str | None,
-        status: str,
+        status: VersionStatus,
         audit: AuditEntry,
     ) -> tuple[ModelVersion, bool]:
         model = manifest.name
@@ -81,7 +90,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                 package_uri,
                 registered_by,
                 registered_at,
-                status,  # type: ignore[arg-type]
+                status,
                 source,
                 external_id,
             )
@@ -139,7 +148,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
     def list_models(self) -> list[str]:
         return sorted(i["sk"]["S"].removeprefix("MODEL#") for i in self._query(items.MODELS_PK, "MODEL#"))
 
-    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+    def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         for attempt in range(self.attempts):
             audit_put, _ = self._audit_write(audit)
             update = {
@@ -251,7 +260,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
         }
         self._call("PutItem", "put_item", TableName=self.table, Item=item)
 
-    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+    def get_monitor_status(self, model: str, environment: str, kind: MonitorKind) -> MonitorStatus | None:
         item = self._get(model, items.monitor_key(environment, kind))
         return items.decode_status(item) if item else None
 

@@ -44,7 +44,7 @@ def client_factory(settings: Settings) -> Callable[[str], Any]:
 
     @functools.cache
     def make(service: str) -> Any:
-        return session.client(service, endpoint_url=settings.aws_endpoint_url, config=config)  # type: ignore[call-overload]
+        return session.client(service, endpoint_url=settings.aws_endpoint_url, config=config)
 
     return make
 

@@ -5,7 +5,7 @@ Counts come from azure-monitor-query's :class:`~azure.monitor.query.MetricsQuery
 with the injected credential (role *Monitoring Reader*), the SDK's retry policy and
 an injectable transport or client.
 
-An SLI's counters (``params["counters"]``, as :meth:`modelpilot.policy_slo.SloSpec.query`
+An SLI's counters (``params["counters"]``, as :meth:`modelpilot.policy.slo.SloSpec.query`
 builds them) name the metric: ``query`` is the resource id, ``metric_name`` the
 metric, ``namespace`` the metric namespace, ``dimensions`` become the ``$filter``
 and ``stat`` the aggregation (``Sum`` → ``Total``). In the policy file::

@@ -22,7 +22,16 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from modelpilot.adapters.azure import _table_rows as rows
 from modelpilot.adapters.azure._errors import RETRYABLE_STATUS, azure_errors
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
-from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.domain.model import (
+    Alias,
+    AliasChange,
+    Approval,
+    Manifest,
+    ModelVersion,
+    MonitorKind,
+    MonitorStatus,
+    VersionStatus,
+)
 from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, TransientError, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
@@ -151,7 +160,7 @@ class TableRegistry(RegistryStore):
         registered_at: datetime,
         source: str,
         external_id: str | None,
-        status: str,
+        status: VersionStatus,
         audit: AuditEntry,
     ) -> tuple[ModelVersion, bool]:
         model = manifest.name
@@ -178,7 +187,7 @@ class TableRegistry(RegistryStore):
                 status,
                 source,
                 external_id,
-            )  # type: ignore[arg-type]
+            )
             ops, _ = self._audit_ops(model, [replace(audit, to_version=number)], versions_added=1)
             if int(ops[-1][1]["versions"]) != number:
                 continue  # the head moved between the two reads
@@ -225,7 +234,7 @@ class TableRegistry(RegistryStore):
             )
             return sorted({str(e["PartitionKey"]) for e in metas})
 
-    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+    def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         for attempt in range(self.attempts):
             entity = self._get(model, rows.version_key(version))
             if entity is None:
@@ -312,7 +321,7 @@ class TableRegistry(RegistryStore):
         with azure_errors("registry write"):
             self.table.upsert_entity(rows.to_status(status), mode=UpdateMode.REPLACE)
 
-    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+    def get_monitor_status(self, model: str, environment: str, kind: MonitorKind) -> MonitorStatus | None:
         entity = self._get(model, rows.monitor_key(environment, kind))
         return rows.from_status(entity) if entity else None
 

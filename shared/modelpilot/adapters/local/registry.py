@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
-from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.domain.model import (
+    Alias,
+    AliasChange,
+    Approval,
+    Manifest,
+    ModelVersion,
+    MonitorKind,
+    MonitorStatus,
+    VersionStatus,
+)
 from modelpilot.exceptions import ConcurrencyConflict, TransientError, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
@@ -139,7 +148,7 @@ class SqliteRegistry(RegistryStore):
         registered_at: datetime,
         source: str,
         external_id: str | None,
-        status: str,
+        status: VersionStatus,
         audit: AuditEntry,
     ) -> tuple[ModelVersion, bool]:
         with self._write() as conn:
@@ -161,7 +170,7 @@ class SqliteRegistry(RegistryStore):
                 status,
                 source,
                 external_id,
-            )  # type: ignore[arg-type]
+            )
             conn.execute(
                 "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -205,7 +214,7 @@ class SqliteRegistry(RegistryStore):
     def list_models(self) -> list[str]:
         return [r["model"] for r in self._read("SELECT DISTINCT model FROM versions ORDER BY model")]
 
-    def set_version_status(self, model: str, version: int, status: str, audit: AuditEntry) -> bool:
+    def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         with self._write() as conn:
             row = conn.execute("SELECT status FROM versions WHERE model=? AND version=?", (model, version)).fetchone()
             if row is None:
@@ -355,7 +364,7 @@ class SqliteRegistry(RegistryStore):
                 ),
             )
 
-    def get_monitor_status(self, model: str, environment: str, kind: str) -> MonitorStatus | None:
+    def get_monitor_status(self, model: str, environment: str, kind: MonitorKind) -> MonitorStatus | None:
         rows = self._read(
             "SELECT * FROM monitor_status WHERE model=? AND environment=? AND kind=?", model, environment, kind
         )

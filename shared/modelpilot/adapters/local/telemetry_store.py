@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelpilot._errors import describe_validation
-from modelpilot.exceptions import DataError, InvalidInput
+from modelpilot.exceptions import DataError, InvalidInput, describe_validation
 from modelpilot.ports import EventCounts, MetricsSource
 
 if TYPE_CHECKING:

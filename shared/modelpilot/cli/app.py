@@ -1,0 +1,483 @@
+"""The ``modelpilot`` command: operators drive the same handlers the functions run.
+
+Human-readable tables by default, ``--json`` for machines. Expected errors go to
+stderr as one line (no traceback) with an exit code that says what happened:
+
+====  ==========================================================
+code  meaning
+====  ==========================================================
+0     done (or nothing to do: the command was already applied)
+1     unexpected or transient error (retry may help)
+2     invalid input: bad arguments, package, policy or payload
+3     promotion blocked by a gate
+4     not found: unknown model, version or report
+5     not authorised (e.g. four-eyes)
+6     conflict: the alias moved concurrently
+7     audit chain verification failed
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from modelpilot.cli._common import (
+    EXIT,
+    CliError,
+    actor,
+    add_command,
+    emit,
+    make_bus,
+    parse_time,
+    print_outcome,
+    table,
+)
+from modelpilot.config import ENV
+from modelpilot.exceptions import (
+    Conflict,
+    InvalidInput,
+    ModelPilotError,
+    NotAuthorized,
+    NotFound,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+__all__ = ["EXIT", "add_command", "main"]
+
+#: modules that add command groups: each has ``register(subparsers, common)``
+PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo"]
+
+
+# -- commands ------------------------------------------------------------------------
+def cmd_register(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import RegisterModel
+
+    bus = make_bus(args)
+    return print_outcome(
+        args,
+        bus.handle(
+            RegisterModel(package_uri=args.package, actor=actor(args), auto_promote=args.promote, trigger=args.trigger)
+        ),
+    )
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import PromoteModel
+
+    bus = make_bus(args)
+    return print_outcome(
+        args,
+        bus.handle(
+            PromoteModel(
+                model=args.model,
+                environment=args.env,
+                actor=actor(args),
+                version=args.version,
+                reason=args.reason or "",
+                dry_run=args.dry_run,
+            )
+        ),
+    )
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import ApproveModel
+
+    bus = make_bus(args)
+    return print_outcome(
+        args,
+        bus.handle(
+            ApproveModel(
+                model=args.model,
+                version=args.version,
+                environment=args.env,
+                approver=actor(args),
+                comment=args.comment or "",
+            )
+        ),
+    )
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import RejectModel
+
+    bus = make_bus(args)
+    return print_outcome(
+        args, bus.handle(RejectModel(model=args.model, version=args.version, actor=actor(args), reason=args.reason))
+    )
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import RollbackModel
+
+    bus = make_bus(args)
+    return print_outcome(
+        args,
+        bus.handle(
+            RollbackModel(
+                model=args.model,
+                environment=args.env,
+                actor=actor(args),
+                reason=args.reason,
+                to_version=args.to_version,
+                from_version=args.from_version,
+            )
+        ),
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from modelpilot.service.queries import status
+
+    bus = make_bus(args)
+    rows = status(bus.services.registry, bus.services.policy, args.model)
+    emit(
+        args,
+        rows,
+        table(
+            rows,
+            [
+                "model",
+                "environment",
+                "version",
+                "revision",
+                "latest_version",
+                "updated_by",
+                "updated_at",
+                "drift",
+                "slo",
+            ],
+        ),
+    )
+    return EXIT["ok"]
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from modelpilot.service.queries import alias_history, version_at
+
+    bus = make_bus(args)
+    bus.services.policy.check_environment(args.env)
+    if args.at:
+        when = parse_time(args.at)
+        version = version_at(bus.services.registry, args.model, args.env, when)
+        data = {"model": args.model, "environment": args.env, "at": when.isoformat(), "version": version}
+        text = f"{args.model} {args.env} at {when.isoformat()}: " + (
+            f"v{version}" if version is not None else "no version yet"
+        )
+        emit(args, data, text)
+        return EXIT["ok"]
+    rows = alias_history(bus.services.registry, args.model, args.env)
+    emit(args, rows, table(rows, ["revision", "action", "from_version", "to_version", "actor", "at", "reason"]))
+    return EXIT["ok"]
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from modelpilot.service.queries import verify_audit
+
+    bus = make_bus(args)
+    if args.model and args.model not in bus.services.registry.list_models():
+        raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
+    verdicts = verify_audit(bus.services.registry, args.model)
+    rows = [v.to_dict() for v in verdicts]
+    bad = [v for v in verdicts if not v.ok]
+    text = table(rows, ["model", "records", "ok", "first_bad_seq", "problem"])
+    text += (
+        "\naudit chain verified: every record intact"
+        if not bad
+        else f"\naudit chain BROKEN in {len(bad)} model(s): first bad record "
+        + ", ".join(f"{v.model}#{v.first_bad_seq}" for v in bad)
+    )
+    emit(args, {"ok": not bad, "models": rows}, text)
+    return EXIT["audit_failed"] if bad else EXIT["ok"]
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    bus = make_bus(args)
+    if args.model not in bus.services.registry.list_models():
+        raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
+    rows = [r.to_dict() for r in bus.services.registry.audit_records(args.model)]
+    emit(
+        args,
+        rows,
+        table(rows, ["seq", "timestamp", "actor", "action", "environment", "from_version", "to_version", "reason"]),
+    )
+    return EXIT["ok"]
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    from modelpilot.policy import load_policy
+
+    policy = load_policy(args.file)
+    emit(
+        args,
+        {"ok": True, "file": args.file, "environments": policy.environments, "models": sorted(policy.models)},
+        f"{args.file}: valid (environments {' -> '.join(policy.environments)}; "
+        f"{len(policy.models)} model-specific block(s))",
+    )
+    return EXIT["ok"]
+
+
+def cmd_policy_schema(args: argparse.Namespace) -> int:
+    from modelpilot.policy import policy_schema
+
+    print(json.dumps(policy_schema(), indent=2))
+    return EXIT["ok"]
+
+
+def cmd_manifest_schema(args: argparse.Namespace) -> int:
+    from modelpilot.package.manifest import manifest_schema
+
+    print(json.dumps(manifest_schema(), indent=2))
+    return EXIT["ok"]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from modelpilot.demo import run_demo
+
+    return run_demo(home=args.home or os.environ.get(ENV.HOME) or None, as_json=args.json)
+
+
+# -- parser --------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full argument parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="home folder of the local backend (default $MODELPILOT_HOME or ./.modelpilot)")
+    common.add_argument("--backend", choices=["local", "aws", "azure"], help="where the registry lives (default local)")
+    common.add_argument("--policy", help="policy file (default $MODELPILOT_POLICY or <home>/modelpilot.yaml)")
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    common.add_argument("--verbose", "-v", action="store_true", help="print every gate, not only failures")
+    common.add_argument("--actor", help="who is acting (default $MODELPILOT_ACTOR or user:<login>)")
+    common.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
+    common.add_argument("--region", help="AWS region (default from the usual AWS settings)")
+    common.add_argument("--profile", help="AWS profile")
+    common.add_argument(
+        "--azure-account-url",
+        metavar="URL",
+        help="Azure Storage blob endpoint (https://<account>.blob.core.windows.net), signed in "
+        "with DefaultAzureCredential",
+    )
+    common.add_argument(
+        "--azure-connection-setting",
+        metavar="ENV_NAME",
+        help="name of the environment variable holding an Azure Storage connection string (Azurite, local runs)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="modelpilot",
+        description="Take ML models from upload to production and keep them healthy there.",
+        epilog="Run 'modelpilot demo' to see the whole lifecycle in a throwaway home.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = add_command(
+        sub,
+        "register",
+        cmd_register,
+        "verify a model package and register it as a new version",
+        "modelpilot register ./packages/churn-v3 --promote",
+        [common],
+    )
+    p.add_argument("package", help="package folder (or its modelpilot.json)")
+    p.add_argument("--promote", action="store_true", help="then promote to the first environment if the gates pass")
+    p.add_argument("--trigger", help="id of the event that caused this (recorded in the audit log)")
+
+    p = add_command(
+        sub,
+        "promote",
+        cmd_promote,
+        "evaluate the gates and promote a version into an environment",
+        "modelpilot promote churn --env prod --version 3 --reason 'weekly release'",
+        [common],
+    )
+    p.add_argument("model")
+    p.add_argument("--env", required=True, help="target environment")
+    p.add_argument("--version", type=int, help="version (default: the one in the previous environment)")
+    p.add_argument("--reason", help="why (recorded in the audit log)")
+    p.add_argument("--dry-run", action="store_true", help="evaluate the gates only")
+
+    p = add_command(
+        sub,
+        "approve",
+        cmd_approve,
+        "approve a version for an environment (four-eyes)",
+        "modelpilot approve churn 3 --env prod --actor bob@example.com",
+        [common],
+    )
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--env", required=True)
+    p.add_argument("--comment")
+
+    p = add_command(
+        sub,
+        "reject",
+        cmd_reject,
+        "mark a version rejected so it can never be promoted",
+        "modelpilot reject churn 4 --reason 'leaks labels'",
+        [common],
+    )
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--reason", required=True)
+
+    p = add_command(
+        sub,
+        "rollback",
+        cmd_rollback,
+        "roll an environment back to its last healthy version",
+        "modelpilot rollback churn --env prod --reason 'error spike after release'",
+        [common],
+    )
+    p.add_argument("model")
+    p.add_argument("--env", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--to", dest="to_version", type=int, help="explicit target version")
+    p.add_argument(
+        "--from", dest="from_version", type=int, help="only roll back if the environment still runs this version"
+    )
+
+    p = add_command(
+        sub,
+        "status",
+        cmd_status,
+        "show which version runs in every environment",
+        "modelpilot status churn --json",
+        [common],
+    )
+    p.add_argument("model", nargs="?")
+
+    p = add_command(
+        sub,
+        "history",
+        cmd_history,
+        "show an alias's history, or the version live at a time",
+        "modelpilot history churn --env prod --at 2026-11-20T12:00:00Z",
+        [common],
+    )
+    p.add_argument("model")
+    p.add_argument("--env", required=True)
+    p.add_argument("--at", help="ISO 8601 time: print the version live then")
+
+    audit = sub.add_parser(
+        "audit", help="inspect and verify the audit log", description="inspect and verify the hash-chained audit log"
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = add_command(
+        audit_sub,
+        "verify",
+        cmd_audit_verify,
+        "recompute every hash chain and name the first bad record",
+        "modelpilot audit verify",
+        [common],
+    )
+    p.add_argument("model", nargs="?")
+    p = add_command(
+        audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn", [common]
+    )
+    p.add_argument("model")
+
+    pol = sub.add_parser(
+        "policy",
+        help="validate the policy file or print its JSON Schema",
+        description="validate the policy file or print its JSON Schema",
+    )
+    pol_sub = pol.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    p = add_command(
+        pol_sub,
+        "validate",
+        cmd_policy_validate,
+        "check a policy file",
+        "modelpilot policy validate modelpilot.yaml",
+        [common],
+    )
+    p.add_argument("file")
+    add_command(
+        pol_sub,
+        "schema",
+        cmd_policy_schema,
+        "print the policy JSON Schema",
+        "modelpilot policy schema > policy.json",
+        [common],
+    )
+
+    man = sub.add_parser(
+        "manifest",
+        help="print the package manifest's JSON Schema",
+        description="print the package manifest's JSON Schema",
+    )
+    man_sub = man.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
+    add_command(
+        man_sub,
+        "schema",
+        cmd_manifest_schema,
+        "print the manifest JSON Schema",
+        "modelpilot manifest schema > modelpilot.schema.json",
+        [common],
+    )
+
+    add_command(
+        sub,
+        "demo",
+        cmd_demo,
+        "run the whole lifecycle on synthetic models in a throwaway home",
+        "modelpilot demo --home ./demo-home",
+        [common],
+    )
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from modelpilot.telemetry import logs_to_stderr
+
+    try:
+        with logs_to_stderr():
+            code: int = args.func(args)
+        return code
+    except CliError as exc:
+        print(f"modelpilot: error: {exc}", file=sys.stderr)
+        return exc.code
+    except ModelPilotError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps(exc.to_dict(), default=str), file=sys.stderr)
+        else:
+            print(f"modelpilot: error: {exc.message}", file=sys.stderr)
+        return _code_for(exc)
+    except KeyboardInterrupt:
+        print("modelpilot: interrupted", file=sys.stderr)
+        return 130
+
+
+def _code_for(exc: ModelPilotError) -> int:
+    from modelpilot.exceptions import AuditChainBroken
+
+    if isinstance(exc, InvalidInput):
+        return EXIT["invalid"]
+    if isinstance(exc, NotFound):
+        return EXIT["not_found"]
+    if isinstance(exc, NotAuthorized):
+        return EXIT["not_authorized"]
+    if isinstance(exc, Conflict):
+        return EXIT["conflict"]
+    if isinstance(exc, AuditChainBroken):
+        return EXIT["audit_failed"]
+    return EXIT["error"]
+

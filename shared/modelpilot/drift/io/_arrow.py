@@ -1,0 +1,171 @@
+"""pyarrow-backed readers: streaming CSV (fast path) and Parquet (the ``parquet`` extra)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelpilot.drift.frames import Categorical, Chunk
+from modelpilot.exceptions import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from modelpilot.drift.io.stats import ReadStats
+
+__all__ = ["read_csv_arrow", "read_parquet"]
+
+
+def _block_bytes(chunk_rows: int) -> int:
+    """CSV block size: about ``chunk_rows`` rows of a 25-column file, 64 KiB to 4 MiB."""
+    return min(1 << 22, max(1 << 16, chunk_rows * 16))
+
+
+NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+class _StreamFile(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bad: list[int] = [0]
+
+    def invalid(row: Any) -> str:
+        bad[0] += 1
+        stats.corrupt(
+            f"{uri}:{row.number}" if row.number is not None else uri,
+            f"{row.actual_columns} fields, the header has {row.expected_columns}",
+            rows=1,
+        )
+        return "skip"
+
+    head, raw = _header(raw)
+    # every column as text: a stray word in a numeric column is a type error, not a failed file
+    types = {name: pa.string() for name in head}
+    stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=_block_bytes(chunk_rows), use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULLS),
+        )
+    except (pa.ArrowInvalid, StopIteration) as exc:
+        raise DataError(f"cannot read CSV {uri}: {exc}") from None
+    try:
+        text_columns: set[str] = set()
+        for batch in reader:
+            before, bad[0] = bad[0], 0
+            stats.rows += batch.num_rows
+            yield Chunk(
+                {name: _column(batch.column(i), name, text_columns) for i, name in enumerate(batch.schema.names)},
+                batch.num_rows,
+                before + bad[0],
+            )
+            bad[0] = 0
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"cannot read CSV {uri}: {exc}") from None
+
+
+def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
+    """Return the CSV header's column names and the byte stream, header included."""
+    import csv
+    import itertools
+
+    seen = b""
+    for chunk in raw:
+        seen += chunk
+        if b"\n" in seen:
+            break
+    line = seen.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    names = next(csv.reader([line]), [])
+    if not any(n.strip() for n in names):
+        raise DataError("the CSV file has no header line")
+    return names, itertools.chain([seen], raw)
+
+
+def _column(array: Any, name: str = "", text_columns: set[str] | None = None) -> Any:
+    """Return a float64 array when every value parses as a number, else dictionary-encoded text.
+
+    ``text_columns`` remembers the columns that did not parse, so later batches skip the attempt.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_float64(array.type):
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
+        return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    text = text_columns if text_columns is not None else set()
+    if (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name not in text:
+        try:
+            return np.asarray(
+                pc.cast(pc.utf8_trim_whitespace(array), pa.float64()).to_numpy(zero_copy_only=False),
+                dtype=np.float64,
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            text.add(name)
+    if pa.types.is_dictionary(array.type):
+        encoded = array
+    else:
+        try:
+            encoded = pc.dictionary_encode(array)
+        except pa.ArrowNotImplementedError:
+            return np.asarray(array.to_pylist(), dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    return Categorical(codes, encoded.dictionary.to_pylist())
+
+
+def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+    """Spool the object to a temporary file (Parquet needs seeks) and yield its record batches."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra (pip install 'modelpilot[parquet]')"
+        ) from None
+    with tempfile.TemporaryFile() as spool:
+        for part in raw:
+            spool.write(part)
+        spool.seek(0)
+        try:
+            schema = pq.read_schema(spool)
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            spool.seek(0)
+            # no pre-buffering and a bounded read buffer: memory stays at about one row group
+            parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
+            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
+                stats.rows += batch.num_rows
+                yield Chunk(
+                    {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
+                    batch.num_rows,
+                )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"cannot read Parquet {uri}: {exc}") from None

@@ -1,0 +1,253 @@
+"""Readers that stream capture data through the ``ArtifactStore`` port, in chunks.
+
+Formats, chosen by file name (``.gz`` is decompressed on the fly):
+
+* ``.csv`` — a header line, then rows; rows with the wrong number of fields are
+  corrupt. Parsed by pyarrow's streaming CSV reader when pyarrow is installed,
+  else by the standard library.
+* ``.jsonl`` / ``.ndjson`` / ``.json`` — one JSON object per line (name → value).
+  A line that is no JSON object is corrupt. Lines holding SageMaker data-capture
+  records (``captureData.endpointInput``) are unpacked: CSV or JSON payloads,
+  base64-decoded when ``encoding`` is ``BASE64``; CSV fields map by position to
+  the model's features.
+* ``.parquet`` — when pyarrow is installed (the ``parquet`` extra); otherwise
+  each such file fails with a clear message and counts as a corrupt file.
+
+A file that cannot be read at all counts as a corrupt file; the batch goes on.
+:class:`ReadStats` holds what was read and what was skipped, with examples.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelpilot.drift.frames import DEFAULT_CHUNK_ROWS, Chunk
+from modelpilot.drift.io._capture import capture_rows
+from modelpilot.drift.io.stats import ReadStats
+from modelpilot.exceptions import ArtifactMissing, DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from modelpilot.ports import ArtifactStore
+
+__all__ = ["FORMATS", "ReadStats", "detect_format", "read_capture"]
+
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def detect_format(uri: str) -> str | None:
+    """Return the format of a file name, or None when it is not a data file."""
+    name = uri.rsplit("/", 1)[-1].lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, fmt in FORMATS.items():
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def read_capture(
+    store: ArtifactStore,
+    uri: str,
+    features: Sequence[str],
+    stats: ReadStats,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    use_arrow: bool | None = None,
+) -> Iterator[Chunk]:
+    """Yield chunks of every data file under ``uri`` (a file or a prefix), in URI order.
+
+    Parameters
+    ----------
+    features:
+        The model's feature names, in order (to map positional CSV payloads).
+    stats:
+        Filled in while reading.
+    use_arrow:
+        Force (True) or forbid (False) pyarrow for CSV; None uses it when installed.
+    """
+    objects = store.list(uri)
+    if not objects:
+        raise ArtifactMissing(f"no capture data under {uri}", uri=uri)
+    for obj in objects:
+        name = obj.uri.rsplit("/", 1)[-1]
+        if name.startswith(".") or name.startswith("_"):
+            continue
+        fmt = detect_format(obj.uri)
+        if fmt is None:
+            stats.skipped_files.append(obj.uri)
+            continue
+        stats.files += 1
+        try:
+            yield from _read_file(store, obj.uri, fmt, features, stats, chunk_rows, use_arrow)
+        except (DataError, ValueError, OSError, zlib.error, EOFError) as exc:
+            stats.corrupt_file(obj.uri, str(exc) or type(exc).__name__)
+
+
+def _read_file(
+    store: ArtifactStore,
+    uri: str,
+    fmt: str,
+    features: Sequence[str],
+    stats: ReadStats,
+    chunk_rows: int,
+    use_arrow: bool | None,
+) -> Iterator[Chunk]:
+    raw = _decompressed(store.open_chunks(uri)) if uri.lower().endswith(".gz") else store.open_chunks(uri)
+    if fmt == "parquet":
+        from modelpilot.drift.io._arrow import read_parquet
+
+        yield from read_parquet(raw, uri, stats, chunk_rows)
+    elif fmt == "csv":
+        if use_arrow is not False and _has_arrow():
+            from modelpilot.drift.io._arrow import read_csv_arrow
+
+            yield from read_csv_arrow(raw, uri, stats, chunk_rows)
+        else:
+            yield from _read_csv(raw, uri, stats, chunk_rows)
+    else:
+        yield from _read_jsonl(raw, uri, features, stats, chunk_rows)
+
+
+def _has_arrow() -> bool:
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _decompressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        out = inflater.decompress(chunk)
+        if out:
+            yield out
+    tail = inflater.flush()
+    if tail:
+        yield tail
+
+
+def iter_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """Split a byte stream into text lines (UTF-8, invalid bytes replaced)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    carry = ""
+    for chunk in chunks:
+        text = carry + decoder.decode(chunk)
+        lines = text.split("\n")
+        carry = lines.pop()
+        for line in lines:
+            yield line.rstrip("\r")
+    carry += decoder.decode(b"", final=True)
+    if carry:
+        yield carry.rstrip("\r")
+
+
+class _Columns:
+    """Row-wise records collected into columns, flushed as chunks."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self.columns: dict[str, list[Any]] = {}
+        self.rows = 0
+        self.corrupt = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        for key in record:
+            if key not in self.columns:
+                self.columns[key] = [None] * self.rows
+        for key, values in self.columns.items():
+            values.append(record.get(key))
+        self.rows += 1
+
+    def full(self) -> bool:
+        return self.rows >= self.chunk_rows
+
+    def flush(self) -> Chunk | None:
+        if not self.rows and not self.corrupt:
+            return None
+        chunk = Chunk({k: _array(v) for k, v in self.columns.items()}, self.rows, self.corrupt)
+        self.columns, self.rows, self.corrupt = {}, 0, 0
+        return chunk
+
+
+def _array(values: list[Any]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _read_csv(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+    lines = iter_lines(raw)
+    header = next(csv.reader([next(lines, "")]), [])
+    if not header or not any(h.strip() for h in header):
+        raise DataError(f"{uri} has no header line")
+    names = [h.strip() for h in header]
+    out = _Columns(chunk_rows)
+    for number, row in enumerate(csv.reader(lines), start=2):
+        if not row:
+            continue
+        if len(row) != len(names):
+            out.corrupt += 1
+            stats.corrupt(f"{uri}:{number}", f"{len(row)} fields, the header has {len(names)}")
+            continue
+        out.add(dict(zip(names, row, strict=True)))
+        stats.rows += 1
+        if out.full():
+            yield out.flush()  # type: ignore[misc]
+    last = out.flush()
+    if last is not None:
+        yield last
+
+
+def _read_jsonl(
+    raw: Iterator[bytes], uri: str, features: Sequence[str], stats: ReadStats, chunk_rows: int
+) -> Iterator[Chunk]:
+    out = _Columns(chunk_rows)
+    for number, line in enumerate(iter_lines(raw), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            out.corrupt += 1
+            stats.corrupt(f"{uri}:{number}", f"not JSON ({exc.msg})")
+            continue
+        if isinstance(record, dict) and "captureData" in record:
+            rows, problem = capture_rows(record, features)
+        elif isinstance(record, dict):
+            rows, problem = [record], None
+        else:
+            rows, problem = [], "not a JSON object"
+        if problem:
+            out.corrupt += 1
+            stats.corrupt(f"{uri}:{number}", problem)
+            continue
+        for row in rows:
+            out.add(row)
+            stats.rows += 1
+        if out.full():
+            yield out.flush()  # type: ignore[misc]
+    last = out.flush()
+    if last is not None:
+        yield last
+
+
+def parse_csv_payload(text: str) -> list[list[str]]:
+    """Parse a headerless CSV payload into rows of fields."""
+    return [row for row in csv.reader(io.StringIO(text)) if row]

@@ -1,0 +1,143 @@
+"""SageMaker Model Registry: the EventBridge "SageMaker Model Package State Change" event.
+
+How a SageMaker model package maps to a ModelPilot package: the model package's
+customer metadata property ``modelpilot:package`` names the package prefix
+(``s3://bucket/models/churn/v7``); without it, the folder of the first
+container's ``ModelDataUrl`` is the package (``.../output/model.tar.gz`` →
+``.../output/``, which must hold ``modelpilot.json`` beside the model). The
+model package ARN is the version's ``external_id``.
+
+=========================  ==========================================================
+ModelApprovalStatus        action
+=========================  ==========================================================
+``PendingManualApproval``  register as ``pending_approval`` (gates refuse to promote it)
+``Approved``               register (or mark the pending version registered), then
+                           promote to the first environment when its gates pass
+``Rejected``               register as ``rejected``, or reject the registered version
+=========================  ==========================================================
+
+The idempotency key is the ARN plus the status: AWS may deliver the same change
+more than once, and a package can move Pending → Approved → Rejected.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelpilot.domain.commands import Command, RegisterModel, RejectModel
+from modelpilot.entrypoints._validation import validate
+from modelpilot.exceptions import InvalidEvent
+
+if TYPE_CHECKING:
+    from modelpilot.domain.model import VersionStatus
+    from modelpilot.service.messagebus import Outcome
+
+__all__ = [
+    "ACTOR",
+    "PACKAGE_PROPERTY",
+    "SageMakerDetail",
+    "SageMakerEvent",
+    "follow_up",
+    "idempotency_key",
+    "package_uri",
+    "parse",
+    "to_command",
+]
+
+ACTOR = "system:sagemaker"
+PACKAGE_PROPERTY = "modelpilot:package"
+DETAIL_TYPE = "SageMaker Model Package State Change"
+
+
+class _Container(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ModelDataUrl: str | None = None
+
+
+class _Inference(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    Containers: list[_Container] = Field(default_factory=list)
+
+
+class SageMakerDetail(BaseModel):
+    """The ``detail`` of a model package state change (the fields ModelPilot reads)."""
+
+    model_config = ConfigDict(extra="allow")
+    ModelPackageArn: str = Field(pattern=r"^arn:aws[a-z-]*:sagemaker:")
+    ModelPackageGroupName: str | None = None
+    ModelPackageVersion: int | None = None
+    ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
+    InferenceSpecification: _Inference | None = None
+    CustomerMetadataProperties: dict[str, str] = Field(default_factory=dict)
+
+
+class SageMakerEvent(EventBridgeModel):
+    """The EventBridge envelope with a typed SageMaker ``detail``."""
+
+    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
+    source: Literal["aws.sagemaker"]
+    detail: SageMakerDetail
+
+
+def parse(event: Any) -> SageMakerDetail:
+    """Return the validated detail of a SageMaker model package state change."""
+    parsed: SageMakerEvent = validate(SageMakerEvent, event, "SageMaker Model Package State Change event")
+    return parsed.detail
+
+
+def package_uri(detail: SageMakerDetail) -> str:
+    """Return the ModelPilot package prefix of a model package (see the module docstring)."""
+    uri = detail.CustomerMetadataProperties.get(PACKAGE_PROPERTY)
+    if uri is None:
+        containers = detail.InferenceSpecification.Containers if detail.InferenceSpecification else []
+        data_url = next((c.ModelDataUrl for c in containers if c.ModelDataUrl), None)
+        if data_url is None:
+            raise InvalidEvent(
+                f"{detail.ModelPackageArn} has neither the customer metadata property "
+                f"{PACKAGE_PROPERTY!r} nor a container ModelDataUrl",
+                field="detail",
+            )
+        uri = posixpath.dirname(data_url)
+    if not uri.startswith("s3://"):
+        raise InvalidEvent(f"{detail.ModelPackageArn}: package {uri!r} is not an s3:// URI", field="detail")
+    return uri.rstrip("/")
+
+
+def idempotency_key(detail: SageMakerDetail) -> dict[str, str]:
+    """The business key: model package ARN + approval status."""
+    return {"arn": detail.ModelPackageArn, "status": detail.ModelApprovalStatus}
+
+
+def to_command(detail: SageMakerDetail) -> RegisterModel:
+    """Return the registration this state change asks for."""
+    status: dict[str, VersionStatus] = {
+        "Approved": "registered",
+        "Rejected": "rejected",
+        "PendingManualApproval": "pending_approval",
+    }
+    return RegisterModel(
+        package_uri=package_uri(detail),
+        actor=ACTOR,
+        source="sagemaker",
+        external_id=detail.ModelPackageArn,
+        status=status[detail.ModelApprovalStatus],
+        auto_promote=detail.ModelApprovalStatus == "Approved",
+        trigger=f"{detail.ModelPackageArn}#{detail.ModelApprovalStatus}",
+    )
+
+
+def follow_up(detail: SageMakerDetail, registered: Outcome) -> Command | None:
+    """Return the command that completes a rejection of an already registered version, if needed."""
+    if detail.ModelApprovalStatus != "Rejected" or registered.status != "unchanged":
+        return None
+    return RejectModel(
+        model=str(registered.data["model"]),
+        version=int(registered.data["version"]),
+        actor=ACTOR,
+        reason=f"rejected in SageMaker Model Registry ({detail.ModelPackageArn})",
+        trigger=f"{detail.ModelPackageArn}#Rejected",
+    )

@@ -1,0 +1,238 @@
+"""The operator HTTP API on Azure Functions: caller identity and request bodies → commands.
+
+Routes (all ``auth_level=FUNCTION``; put App Service authentication with Entra ID
+in front to know *who* calls)::
+
+    POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false}
+    POST /api/models/{model}/versions/{version}/approve     {"environment": "prod", "comment": "..."}
+    POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2}
+    GET  /api/status and /api/models/{model}/status
+    GET  /api/models/{model}/environments/{env}/history
+
+The actor is the Entra ID principal from ``X-MS-CLIENT-PRINCIPAL`` (base64 JSON, its
+name claim) or ``X-MS-CLIENT-PRINCIPAL-NAME``. Only App Service authentication can
+vouch for these (it sets them and strips any a client sends), so they are read
+only when the platform says authentication is on (``WEBSITE_AUTH_ENABLED``);
+otherwise a key holder could claim to be anyone. Without them the caller only
+proved it holds a function key, and the actor is :data:`KEY_ACTOR`. An ``Idempotency-Key`` header
+becomes the command's trigger, so a client's retry changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
+from modelpilot.entrypoints.azure.envelope import validation_message
+from modelpilot.exceptions import InvalidInput, ModelPilotError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from modelpilot.domain.commands import Command
+
+__all__ = [
+    "AUTH_ENABLED_SETTING",
+    "KEY_ACTOR",
+    "Reply",
+    "actor_from_headers",
+    "approve_command",
+    "history_reply",
+    "parse_body",
+    "platform_auth_enabled",
+    "promote_command",
+    "rollback_command",
+    "run_command",
+    "status_reply",
+]
+
+#: a JSON body and its HTTP status
+Reply = tuple[dict[str, Any], int]
+
+KEY_ACTOR = "function-key"
+#: set to "True" by App Service when its authentication module runs in front of the app
+AUTH_ENABLED_SETTING = "WEBSITE_AUTH_ENABLED"
+_NAME_CLAIMS = (
+    "preferred_username",
+    "upn",
+    "email",
+    "name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def platform_auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Return True when App Service authentication fronts the app (its headers can be trusted)."""
+    env = os.environ if environ is None else environ
+    return env.get(AUTH_ENABLED_SETTING, "").strip().lower() == "true"
+
+
+def actor_from_headers(headers: Mapping[str, str], *, trusted: bool = True) -> str:
+    """Return the caller's identity from App Service authentication headers, else :data:`KEY_ACTOR`.
+
+    ``trusted`` says whether App Service authentication set the headers; when False
+    they are ignored.
+    """
+    if not trusted:
+        return KEY_ACTOR
+    encoded = _header(headers, "X-MS-CLIENT-PRINCIPAL")
+    if encoded:
+        try:
+            principal = json.loads(base64.b64decode(encoded, validate=False))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise InvalidInput("X-MS-CLIENT-PRINCIPAL is not base64-encoded JSON") from None
+        claims = {c.get("typ"): c.get("val") for c in principal.get("claims", []) if isinstance(c, dict)}
+        for typ in (principal.get("name_typ"), *_NAME_CLAIMS):
+            if typ and claims.get(typ):
+                return str(claims[typ])
+    name = _header(headers, "X-MS-CLIENT-PRINCIPAL-NAME")
+    return name.strip() if name and name.strip() else KEY_ACTOR
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PromoteBody(_Body):
+    """Body of ``promote``."""
+
+    version: int | None = Field(default=None, ge=1)
+    reason: str = ""
+    dry_run: bool = False
+
+
+class ApproveBody(_Body):
+    """Body of ``approve``."""
+
+    environment: str = Field(min_length=1)
+    comment: str = ""
+
+
+class RollbackBody(_Body):
+    """Body of ``rollback``."""
+
+    reason: str = Field(min_length=1)
+    to_version: int | None = Field(default=None, ge=1)
+    from_version: int | None = Field(default=None, ge=1)
+
+
+def parse_body(raw: bytes, model: type[_Body]) -> Any:
+    """Validate a JSON request body (empty means ``{}``); raise ``InvalidInput`` naming the field."""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("request body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid request body: {validation_message(exc)}") from None
+
+
+def _version(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"version must be a number, not {text!r}") from None
+    if value < 1:
+        raise InvalidInput("version must be 1 or more")
+    return value
+
+
+def promote_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> PromoteModel:
+    """Build ``PromoteModel`` from the route and body."""
+    body: PromoteBody = parse_body(raw, PromoteBody)
+    return PromoteModel(
+        model=model,
+        environment=environment,
+        actor=actor,
+        version=body.version,
+        reason=body.reason or "operator promotion",
+        trigger=key,
+        dry_run=body.dry_run,
+    )
+
+
+def approve_command(model: str, version: str, raw: bytes, actor: str, key: str | None = None) -> ApproveModel:
+    """Build ``ApproveModel`` from the route and body; the approver is the caller."""
+    body: ApproveBody = parse_body(raw, ApproveBody)
+    return ApproveModel(
+        model=model,
+        version=_version(version),
+        environment=body.environment,
+        approver=actor,
+        comment=body.comment,
+        trigger=key,
+    )
+
+
+def rollback_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> RollbackModel:
+    """Build ``RollbackModel`` from the route and body."""
+    body: RollbackBody = parse_body(raw, RollbackBody)
+    return RollbackModel(
+        model=model,
+        environment=environment,
+        actor=actor,
+        reason=body.reason,
+        to_version=body.to_version,
+        from_version=body.from_version,
+        trigger=key,
+    )
+
+
+def _error_reply(exc: ModelPilotError) -> Reply:
+    return exc.to_dict(), 503 if exc.retryable else exc.http_status
+
+
+def run_command(headers: Mapping[str, str], build: Callable[[str, str | None], Command]) -> Reply:
+    """Build a command from the caller (actor, ``Idempotency-Key``), handle it, and shape the reply.
+
+    A blocked promotion answers 409, a retryable failure 503, other typed errors their own status.
+    """
+    from modelpilot.bootstrap import get_bus
+
+    try:
+        actor = actor_from_headers(headers, trusted=platform_auth_enabled())
+        outcome = get_bus().handle(build(actor, headers.get("Idempotency-Key")))
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+    return outcome.to_dict(), 409 if outcome.status == "blocked" else 200
+
+
+def status_reply(model: str | None) -> Reply:
+    """Which version runs in every environment (of one model, or of all)."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.queries import status
+
+    try:
+        services = get_bus().services
+        return {"status": status(services.registry, services.policy, model)}, 200
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+
+
+def history_reply(model: str, environment: str) -> Reply:
+    """Every move of an environment's alias, oldest first."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.queries import alias_history
+
+    try:
+        services = get_bus().services
+        services.policy.check_environment(environment)
+        rows = alias_history(services.registry, model, environment)
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+    return {"model": model, "environment": environment, "history": rows}, 200

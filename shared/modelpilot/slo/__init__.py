@@ -1,0 +1,1 @@
+"""SLO exporters: Prometheus recording and alerting rules, CloudWatch composite alarms, OpenSLO documents."""
