@@ -6,16 +6,16 @@ or ``{"action": "approve", "model": "churn", "version": 3, "environment": "prod"
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints.aws import console as aws_console
-from modelpilot.entrypoints.aws.runtime import lambda_entry, reply, run_once
+from modelpilot.entrypoints.aws import console
+from modelpilot.entrypoints.aws.runtime import lambda_entry
+
+if TYPE_CHECKING:
+    from modelpilot.service.dispatch import Delivery
 
 
 @lambda_entry("promote")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> Delivery:
     """Validate the payload, then promote or approve once per invocation."""
-    request = context.aws_request_id
-    command = aws_console.promote_command(event, aws_console.console_actor(context), f"console:{request}")
-    return run_once("console", {"request": request}, lambda: reply(get_bus().handle(command)), context)
+    return console.promote_delivery(event, context)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.azure.envelope import parse_envelope
-from modelpilot.service.dispatch import dispatch
+from modelpilot.service.dispatch import Delivery, dispatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,13 +48,13 @@ def event_payload(event: Any) -> dict[str, Any]:
 def run_translation(
     function: str, source: str, translate: Callable[[], Translation | None], traceparent: str | None = None
 ) -> dict[str, Any]:
-    """Dispatch the command ``translate`` returns, once per business key (see ``azure_dispatch``)."""
+    """Handle the command ``translate`` returns once per business key (``modelpilot.service.dispatch``)."""
 
-    def command() -> tuple[Any, str] | None:
+    def delivery() -> Delivery | None:
         done = translate()
-        return (done.command, done.key) if done else None
+        return None if done is None else Delivery(source, done.command, done.key, traceparent=traceparent)
 
-    return dispatch(get_bus(), command, function=function, source=source, traceparent=traceparent)
+    return dispatch(get_bus(), delivery, function=function, source=source)
 
 
 def run_event(event: Any, function: str, translate: Callable[[Envelope], Translation | None]) -> dict[str, Any]:

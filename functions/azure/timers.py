@@ -10,27 +10,21 @@ from modelpilot.service.dispatch import dispatch
 bp = func.Blueprint()
 
 
+def _run(kind: str, function: str, timer: func.TimerRequest) -> None:
+    bus = get_bus()
+    now = bus.services.clock()
+    dispatch(bus, lambda: timer_command(kind, now, past_due=timer.past_due), function=function, source=f"timer {kind}")
+
+
 @bp.function_name("drift_batch")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def drift_batch(timer: func.TimerRequest) -> None:
     """Run ``RunDriftBatch`` over every monitored model and environment."""
-    bus = get_bus()
-    dispatch(
-        bus,
-        lambda: timer_command("drift", bus.services.clock()),
-        function="drift_batch",
-        source="timer drift_batch" + (" (past due)" if timer.past_due else ""),
-    )
+    _run("drift", "drift_batch", timer)
 
 
 @bp.function_name("slo_check")
 @bp.timer_trigger(arg_name="timer", schedule="%SLO_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def slo_check(timer: func.TimerRequest) -> None:
     """Run ``CheckSlos`` over every SLO."""
-    bus = get_bus()
-    dispatch(
-        bus,
-        lambda: timer_command("slo", bus.services.clock()),
-        function="slo_check",
-        source="timer slo_check" + (" (past due)" if timer.past_due else ""),
-    )
+    _run("slo", "slo_check", timer)

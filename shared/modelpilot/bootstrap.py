@@ -1,12 +1,18 @@
-"""The composition root: settings → adapters → services → message bus.
+"""The composition root: settings → the backend's adapters → typed ``Services`` → message bus.
+
+The only place where adapters are assembled into the service layer. Each backend's
+``adapters/<backend>/wiring.py`` builds its adapters (one shared client
+configuration per cloud) and returns them as :class:`~modelpilot.ports.Adapters`;
+this module adds the policy loader and the clock and hands the result to the bus.
 
 Built lazily on first use and cached per process (one Lambda or Functions
 container), so importing a handler creates no client and opens no connection.
-Tests and the CLI call :func:`bootstrap` with overrides (fakes, other clients).
+Tests and the CLI call :func:`bootstrap` with overrides (fakes, a simulated clock).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 from typing import TYPE_CHECKING, Any
@@ -14,29 +20,65 @@ from typing import TYPE_CHECKING, Any
 from modelpilot.config import Settings
 
 if TYPE_CHECKING:
+    from modelpilot.ports import Adapters
     from modelpilot.service.messagebus import MessageBus, Services
 
-__all__ = ["bootstrap", "build_services", "get_bus", "reset"]
+__all__ = ["Settings", "bootstrap", "build_adapters", "build_services", "get_bus", "reset"]
 
 _BACKENDS = {
     "local": "modelpilot.adapters.local.wiring",
     "aws": "modelpilot.adapters.aws.wiring",
     "azure": "modelpilot.adapters.azure.wiring",
 }
+#: keyword options a backend's ``build_adapters`` takes (not adapters): boto3 clients, an Azure credential
+_BACKEND_OPTIONS = {"local": frozenset(), "aws": frozenset({"clients"}), "azure": frozenset({"credential"})}
 _lock = threading.Lock()
 _bus: MessageBus | None = None
 
 
-def build_services(settings: Settings, **overrides: Any) -> Services:
-    """Build the :class:`Services` of ``settings.backend``; keyword overrides replace adapters."""
+def build_adapters(settings: Settings, **options: Any) -> Adapters:
+    """Return the adapters of ``settings.backend`` (``options``: that backend's client options)."""
     module_name = _BACKENDS.get(settings.backend)
     if module_name is None:
         from modelpilot.exceptions import InvalidInput
 
         raise InvalidInput(f"unknown backend {settings.backend!r}; use one of {', '.join(_BACKENDS)}")
-    module = importlib.import_module(module_name)
-    services: Services = module.build_services(settings, **overrides)
-    return services
+    adapters: Adapters = importlib.import_module(module_name).build_adapters(settings, **options)
+    return adapters
+
+
+def build_services(settings: Settings, **overrides: Any) -> Services:
+    """Build the :class:`Services` of ``settings.backend``.
+
+    ``overrides`` replace adapters (``registry=…``, ``notifier=…``) or set a Services
+    field (``clock=…``, ``policy_loader=…``); a backend's client options
+    (``clients`` on AWS, ``credential`` on Azure) are passed to its wiring.
+    """
+    from modelpilot.policy.loader import PolicyLoader
+    from modelpilot.ports import Adapters
+    from modelpilot.service.messagebus import Services
+
+    options = {k: overrides.pop(k) for k in list(overrides) if k in _BACKEND_OPTIONS.get(settings.backend, ())}
+    adapters = build_adapters(settings, **options)
+    for f in dataclasses.fields(Adapters):
+        if f.name in overrides:
+            setattr(adapters, f.name, overrides.pop(f.name))
+    loader = overrides.pop("policy_loader", None) or PolicyLoader(
+        adapters.artifacts, named=adapters.policy_location, conventional=adapters.default_policy_location
+    )
+    return Services(
+        registry=adapters.registry,
+        artifacts=adapters.artifacts,
+        publisher=adapters.publisher,
+        notifier=adapters.notifier,
+        policy_loader=loader,
+        idempotency=adapters.idempotency,
+        secrets=adapters.secrets,
+        metrics_sources=dict(adapters.metrics_sources),
+        alarm_tags=adapters.alarm_tags,
+        data_root=adapters.data_root,
+        **overrides,
+    )
 
 
 def bootstrap(settings: Settings | None = None, *, react: bool = True, **overrides: Any) -> MessageBus:

@@ -1,20 +1,27 @@
-"""Typed settings, read once from environment variables whose names are constants here.
+"""Typed settings: the only module that reads environment variables.
 
 Resource names flow from infrastructure-as-code into these variables (SAM ``!Ref``,
-Azure app settings); no secret is ever read from the environment: secrets come
-from the platform's secret store through the ``SecretsProvider`` port.
+Azure app settings); their names are constants of :class:`ENV`. No secret is ever
+read from the environment: secrets come from the platform's secret store through
+the ``SecretsProvider`` port. The one exception is Azure's storage connection
+string, which the Functions host keeps in an app setting *named* by
+``MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING`` (:func:`app_setting` reads it).
+
+:class:`Settings` is read once per process; the helpers below read values that the
+platform sets per invocation (the X-Ray trace header) or that logging needs before
+any settings exist.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ENV", "Settings"]
+__all__ = ["ENV", "Settings", "app_setting", "log_level", "otlp_endpoint", "xray_trace_header"]
 
 
 class ENV:
@@ -43,6 +50,17 @@ class ENV:
     AZURE_IDEMPOTENCY_TABLE = "MODELPILOT_AZURE_IDEMPOTENCY_TABLE"
     AZURE_EVENTGRID_ENDPOINT = "MODELPILOT_AZURE_EVENTGRID_ENDPOINT"
     AZURE_KEYVAULT_URL = "MODELPILOT_AZURE_KEYVAULT_URL"
+    #: set to "True" by App Service when its authentication module (Entra ID) fronts the app
+    AZURE_AUTH_ENABLED = "WEBSITE_AUTH_ENABLED"
+    # the CLI and the platforms
+    ACTOR = "MODELPILOT_ACTOR"
+    AWS_PROFILE = "AWS_PROFILE"
+    AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+    OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+    SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    #: set by Lambda for each invocation: the X-Ray trace header
+    XRAY_TRACE_HEADER = "_X_AMZN_TRACE_ID"
 
 
 @dataclass(frozen=True)
@@ -71,7 +89,12 @@ class Settings:
     azure_idempotency_table: str = "modelpilotidempotency"
     azure_eventgrid_endpoint: str | None = None
     azure_keyvault_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    azure_auth_enabled: bool = False
+    # the CLI and the platforms
+    actor: str | None = None
+    aws_profile: str | None = None
+    metrics_namespace: str = "ModelPilot"
+    service_name: str = "modelpilot"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +104,8 @@ class Settings:
         def get(name: str) -> str | None:
             value = env.get(name)
             return value if value else None
+
+        auth = (get(ENV.AZURE_AUTH_ENABLED) or "").strip().lower() == "true"
 
         settings = cls(
             backend=(get(ENV.BACKEND) or "local").lower(),
@@ -94,7 +119,7 @@ class Settings:
             event_bus=get(ENV.EVENT_BUS),
             topic_arn=get(ENV.TOPIC_ARN),
             aws_endpoint_url=get(ENV.AWS_ENDPOINT_URL),
-            aws_region=get(ENV.AWS_REGION) or get("AWS_DEFAULT_REGION"),
+            aws_region=get(ENV.AWS_REGION) or get(ENV.AWS_DEFAULT_REGION),
             azure_storage_account_url=get(ENV.AZURE_STORAGE_ACCOUNT_URL),
             azure_table_endpoint=get(ENV.AZURE_TABLE_ENDPOINT),
             azure_storage_connection_setting=get(ENV.AZURE_STORAGE_CONNECTION_SETTING),
@@ -103,6 +128,32 @@ class Settings:
             azure_idempotency_table=get(ENV.AZURE_IDEMPOTENCY_TABLE) or "modelpilotidempotency",
             azure_eventgrid_endpoint=get(ENV.AZURE_EVENTGRID_ENDPOINT),
             azure_keyvault_url=get(ENV.AZURE_KEYVAULT_URL),
+            azure_auth_enabled=auth,
+            actor=get(ENV.ACTOR),
+            aws_profile=get(ENV.AWS_PROFILE),
+            metrics_namespace=get(ENV.METRICS_NAMESPACE) or "ModelPilot",
+            service_name=get(ENV.SERVICE_NAME) or "modelpilot",
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings
+
+
+def app_setting(name: str) -> str | None:
+    """Return the app setting (environment variable) ``name``, or None when unset or empty."""
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def log_level() -> str:
+    """Return the level of ModelPilot's logs (``MODELPILOT_LOG_LEVEL``, default WARNING)."""
+    return (os.environ.get(ENV.LOG_LEVEL) or "WARNING").upper()
+
+
+def otlp_endpoint() -> str | None:
+    """Return the OTLP endpoint traces and metrics are exported to, if one is configured."""
+    return app_setting(ENV.OTLP_ENDPOINT)
+
+
+def xray_trace_header() -> str:
+    """Return this invocation's X-Ray trace header (Lambda sets it per invocation), or ``""``."""
+    return os.environ.get(ENV.XRAY_TRACE_HEADER, "")

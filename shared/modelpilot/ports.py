@@ -8,11 +8,11 @@ against every implementation.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from datetime import datetime
 
     from modelpilot.domain.audit import AuditEntry, AuditRecord
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Adapters",
+    "AlarmTags",
     "ArtifactStore",
     "EventCounts",
     "EventPublisher",
@@ -294,3 +296,37 @@ class MetricsSource(abc.ABC):
     def counts_many(self, requests: Sequence[tuple[SliQuery, datetime, datetime]]) -> list[EventCounts]:
         """Return counts for several windows; sources that can batch (GetMetricData) override this."""
         return [self.counts(q, s, e) for q, s, e in requests]
+
+
+class AlarmTags(abc.ABC):
+    """Reads the tags of a cloud alarm (the alarm function maps an alarm to a model by them)."""
+
+    @abc.abstractmethod
+    def __call__(self, alarm_arn: str) -> Mapping[str, str]:
+        """Return the tags of the alarm ``alarm_arn`` (empty when it has none that can be read).
+
+        Raises ``TransientError`` when a retry may succeed (throttling, 5xx, no connection).
+        """
+
+
+@dataclass
+class Adapters:
+    """What one backend provides: an adapter for every port, built by its ``wiring`` module.
+
+    ``modelpilot.bootstrap`` (the composition root) asks the backend's wiring for these
+    and assembles the service layer's ``Services`` from them; nothing else builds adapters.
+    ``policy_location`` names a policy that must exist; ``default_policy_location`` is
+    where the policy is looked for when none is named (missing there: the default policy).
+    """
+
+    registry: RegistryStore
+    artifacts: ArtifactStore
+    publisher: EventPublisher
+    notifier: Notifier
+    idempotency: IdempotencyStore | None = None
+    secrets: SecretsProvider | None = None
+    metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
+    alarm_tags: AlarmTags | None = None
+    data_root: str = ""
+    policy_location: str | None = None
+    default_policy_location: str | None = None

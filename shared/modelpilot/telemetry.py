@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from modelpilot.config import log_level, otlp_endpoint
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -124,7 +125,7 @@ def _configure() -> None:
         if _configured:
             return
         _configured = True
-        if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if not otlp_endpoint():
             return
         try:
             from opentelemetry import metrics, trace
@@ -270,7 +271,7 @@ def logs_to_stderr() -> Iterator[None]:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
-    root.setLevel(os.environ.get("MODELPILOT_LOG_LEVEL", "WARNING").upper())
+    root.setLevel(log_level())
     root.propagate = False
     try:
         yield
@@ -290,7 +291,7 @@ def get_logger(name: str = SCOPE) -> logging.Logger:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
-        root.setLevel(os.environ.get("MODELPILOT_LOG_LEVEL", "WARNING").upper())
+        root.setLevel(log_level())
         root.propagate = False
         root._modelpilot_configured = True  # type: ignore[attr-defined]
     return logging.getLogger(name if name.startswith(SCOPE) else f"{SCOPE}.{name}")

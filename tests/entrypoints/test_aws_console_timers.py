@@ -11,7 +11,7 @@ from modelpilot.bootstrap import get_bus
 from modelpilot.domain.commands import RegisterModel
 from modelpilot.service.messagebus import COMMAND_HANDLERS, MessageBus, Outcome
 from tests.support.aws import put_policy, upload_package
-from tests.support.aws_events import LambdaContext, handler, handler_stack, load, scheduler_input
+from tests.support.aws_events import LambdaContext, first_reply_again, handler, handler_stack, load, scheduler_input
 
 promote, rollback = handler("promote"), handler("rollback")
 drift_batch, slo_check = handler("drift_batch"), handler("slo_check")
@@ -96,7 +96,7 @@ def test_async_retry_of_one_invocation_rolls_back_once(churn):
     context = LambdaContext()  # Lambda keeps the request id when it retries an asynchronous invocation
     payload = {"action": "rollback", "model": "churn", "environment": "prod", "reason": "incident 42"}
     replies = [rollback(payload, context) for _ in range(3)]
-    assert replies[0] == replies[1] == replies[2]
+    assert first_reply_again(replies)
     history = get_bus().services.registry.alias_history("churn", "prod")
     assert [c.action for c in history] == ["promote", "promote", "rollback"]
 
@@ -161,4 +161,5 @@ def test_timers_reach_the_real_drift_and_slo_handlers(churn):
     # the policy monitors nothing yet: the drift batch finds no model to check, the SLO check evaluates none
     assert drift["status"] != "failed" and "monitored" in drift["message"], drift
     assert slo["status"] != "failed" and "0 SLO" in slo["message"], slo
-    assert drift_batch(drift_tick, LambdaContext()) == drift and slo_check(slo_tick, LambdaContext()) == slo
+    assert first_reply_again([drift, drift_batch(drift_tick, LambdaContext())])
+    assert first_reply_again([slo, slo_check(slo_tick, LambdaContext())])

@@ -65,14 +65,11 @@ def test_non_create_records_and_test_events_are_skipped():
 
 def test_idempotency_keys_are_business_keys_not_event_ids():
     [upload] = aws_s3.parse_uploads(s3_notification("b-bucket", "models/m/v1/modelpilot.json", version_id="v-9"))
-    assert upload.idempotency_key() == {"bucket": "b-bucket", "key": "models/m/v1/modelpilot.json", "object": "v-9"}
+    assert upload.idempotency_key() == "upload:s3://b-bucket/models/m/v1/modelpilot.json@v-9"
     detail = aws_sagemaker.parse(sagemaker_change("Approved", "s3://b-bucket/models/m/v1"))
-    assert aws_sagemaker.idempotency_key(detail) == {"arn": detail.ModelPackageArn, "status": "Approved"}
+    assert aws_sagemaker.idempotency_key(detail) == f"sagemaker:{detail.ModelPackageArn}#Approved"
     [alarm] = aws_alarm.parse_alarms(sns_alarm(changed_at="2026-11-26T04:00:00.000+0000"))
-    assert alarm.idempotency_key() == {
-        "alarm": "modelpilot/churn/prod/latency-p95",
-        "at": "2026-11-26T04:00:00.000+0000",
-    }
+    assert alarm.idempotency_key() == "modelpilot/churn/prod/latency-p95@2026-11-26T04:00:00.000+0000"
     tick = aws_schedule.parse_tick(
         load("eventbridge_scheduler_input.json"), aws_schedule.ConsoleDrift, request_id="r", console_actor="console"
     )

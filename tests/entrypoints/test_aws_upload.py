@@ -61,7 +61,9 @@ def test_duplicate_delivery_three_times_registers_and_promotes_once(aws_stack, m
     key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
     event = s3_notification(aws_stack.bucket, key, etag="etag-1")
     replies = [upload(event, LambdaContext()) for _ in range(3)]
-    assert replies[0] == replies[1] == replies[2]
+    first, *again = (r["results"][0] for r in replies)
+    assert "duplicate" not in first and all(r.pop("duplicate") is True for r in again)
+    assert again == [first, first]  # a redelivery answers the stored result
     assert [v.version for v in registry().list_versions("churn")] == [1]
     assert len(registry().alias_history("churn", "dev")) == 1
     records = registry().audit_records("churn")
@@ -106,16 +108,24 @@ def test_s3_test_event_and_other_objects_are_ignored(aws_stack):
 
 def test_wrong_digest_is_a_typed_failure_and_writes_nothing(aws_stack, make_package):
     root = make_package("churn")
+    good = (root / "model.bin").read_bytes()
     (root / "model.bin").write_bytes(b"tampered weights of another length")
     key = upload_package(aws_stack, root, "models/churn/v1")
-    reply = upload(s3_notification(aws_stack.bucket, key), LambdaContext())
+    reply = upload(s3_notification(aws_stack.bucket, key, version_id="v-bad"), LambdaContext())
+    assert reply["status"] == "failed"
     [result] = reply["results"]
     assert result["status"] == "failed" and result["error"] in {"digest_mismatch", "size_mismatch"}
     assert "model.bin" in result["message"]
     assert registry().list_models() == []
     assert bus_events(aws_stack) == []
-    items = aws_stack.client("dynamodb").scan(TableName=aws_stack.idempotency_table)["Items"]
-    assert items == []  # nothing remembered either: a fixed package can be uploaded again
+    # the failure is remembered under the object version: a redelivery answers it without re-reading the package
+    again = upload(s3_notification(aws_stack.bucket, key, version_id="v-bad"), LambdaContext())
+    assert again["results"][0]["duplicate"] is True and again["results"][0]["error"] == result["error"]
+    # the fixed package is a new object version: it registers
+    (root / "model.bin").write_bytes(good)
+    key = upload_package(aws_stack, root, "models/churn/v1")
+    fixed = upload(s3_notification(aws_stack.bucket, key, version_id="v-fixed"), LambdaContext())
+    assert fixed["results"][0]["status"] == "registered"
 
 
 def test_same_size_wrong_digest(aws_stack, make_package):

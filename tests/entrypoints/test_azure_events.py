@@ -176,9 +176,10 @@ def test_http_bodies_are_validated():
 def test_timer_keys_are_per_minute():
     from datetime import UTC, datetime
 
-    cmd, key = timer_command("drift", datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC))
-    assert key == "timer:drift:2026-11-20T11:00" and cmd.trigger == key
-    _, again = timer_command("drift", datetime(2026, 11, 20, 11, 0, 59, tzinfo=UTC))
-    assert again == key
+    first = timer_command("drift", datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC))
+    key = first.key
+    assert key == "timer:drift:2026-11-20T11:00" and first.command.trigger == key
+    again = timer_command("drift", datetime(2026, 11, 20, 11, 0, 59, tzinfo=UTC), past_due=True)
+    assert again.key == key and again.source == "timer drift (past due)"
     with pytest.raises(InvalidInput):
         timer_command("backup", datetime(2026, 11, 20, tzinfo=UTC))

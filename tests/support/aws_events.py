@@ -181,7 +181,6 @@ def handler_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
     Test modules wrap it in their ``aws_stack`` fixture.
     """
-    from modelpilot.entrypoints.aws import runtime as aws_lambda
     from tests.support.aws import create_stack, stack_environment
 
     stack = create_stack(request)
@@ -190,7 +189,24 @@ def handler_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     for name in ("AWS_PROFILE", "MODELPILOT_POLICY", "MODELPILOT_HOME", "POWERTOOLS_IDEMPOTENCY_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     bootstrap.reset()
-    aws_lambda._persistence.cache_clear()
     yield stack
     bootstrap.reset()
-    aws_lambda._persistence.cache_clear()
+
+
+def first_reply_again(replies: list[dict[str, Any]]) -> bool:
+    """True when every later reply is the first one answered again from the idempotency store.
+
+    The first reply is the handler's own; a redelivery's reply is the stored result marked
+    ``"duplicate": true`` (per delivery, inside ``results`` for batches).
+    """
+
+    def strip(reply: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        if "results" in reply:
+            items = [strip(r) for r in reply["results"]]
+            return {**reply, "results": [i for i, _ in items]}, all(d for _, d in items)
+        rest = {k: v for k, v in reply.items() if k != "duplicate"}
+        return rest, reply.get("duplicate") is True
+
+    first, first_dup = strip(replies[0])
+    later = [strip(r) for r in replies[1:]]
+    return not first_dup and all(r == first and dup for r, dup in later)

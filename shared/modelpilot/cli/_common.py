@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +94,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         aws_region=getattr(args, "region", None),
         azure_storage_account_url=getattr(args, "azure_account_url", None),
         azure_storage_connection_setting=getattr(args, "azure_connection_setting", None),
+        aws_profile=getattr(args, "profile", None),
     )
 
 
@@ -102,18 +102,16 @@ def make_bus(args: argparse.Namespace) -> MessageBus:
     """Build the bus for the selected backend."""
     from modelpilot.bootstrap import bootstrap
 
-    settings = settings_from(args)
-    if settings.backend == "aws" and getattr(args, "profile", None):
-        os.environ["AWS_PROFILE"] = args.profile
-    return bootstrap(settings)
+    return bootstrap(settings_from(args))
 
 
 def actor(args: argparse.Namespace) -> str:
     """Return who is acting: ``--actor``, ``$MODELPILOT_ACTOR`` or ``user:<login>``."""
     if getattr(args, "actor", None):
         return str(args.actor)
-    if os.environ.get("MODELPILOT_ACTOR"):
-        return os.environ["MODELPILOT_ACTOR"]
+    claimed = Settings.from_env().actor
+    if claimed:
+        return claimed
     try:
         return f"user:{getpass.getuser()}"
     except (KeyError, OSError):  # pragma: no cover - no login name

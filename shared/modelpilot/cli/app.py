@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -37,7 +36,6 @@ from modelpilot.cli._common import (
     print_outcome,
     table,
 )
-from modelpilot.config import ENV
 from modelpilot.exceptions import (
     Conflict,
     InvalidInput,
@@ -240,9 +238,10 @@ def cmd_manifest_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from modelpilot.config import ENV, app_setting
     from modelpilot.demo import run_demo
 
-    return run_demo(home=args.home or os.environ.get(ENV.HOME) or None, as_json=args.json)
+    return run_demo(home=args.home or app_setting(ENV.HOME), as_json=args.json)
 
 
 # -- parser --------------------------------------------------------------------------
@@ -480,4 +479,3 @@ def _code_for(exc: ModelPilotError) -> int:
     if isinstance(exc, AuditChainBroken):
         return EXIT["audit_failed"]
     return EXIT["error"]
-

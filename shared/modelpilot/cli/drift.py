@@ -54,13 +54,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise CliError("give the DATA to profile, or --model and --version", EXIT["invalid"])
     from pathlib import Path
 
-    from modelpilot.adapters.local.artifacts import FolderArtifactStore
     from modelpilot.drift import build_reference
     from modelpilot.drift.io import ReadStats, read_capture
 
     stats = ReadStats()
     profile = build_reference(
-        read_capture(FolderArtifactStore(), args.data, [], stats),
+        read_capture(make_bus(args).services.artifacts, args.data, [], stats),
         bins=args.bins,
         top_k=args.top_k,
         meta={"source": args.data},
@@ -101,9 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from modelpilot.cli._common import parse_time as _parse_time
 
         end = _parse_time(args.end)
-    progress = _progress()
-    if progress:
-        bus.services.extras["drift_progress"] = progress
+    progress = bus.services.drift_progress = _progress()
     outcome = bus.handle(
         RunDriftBatch(
             actor=actor(args),

@@ -24,7 +24,11 @@ CHECK_EVERY = timedelta(minutes=5)
 
 def _feed(ctx: DemoContext, version: int, minutes: int, *, errors: int = 0, slow: int = 0) -> int:
     """Write ``minutes`` of prod request telemetry for ``version`` ending now+minutes; ingest it; move the clock."""
+    from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
+
     store = ctx.bus.services.metrics_sources["local"]
+    if not isinstance(store, SqliteTelemetryStore):  # pragma: no cover - the demo wires the local backend
+        raise TypeError("the demo needs the local telemetry store")
     folder = ctx.home / "telemetry"
     folder.mkdir(parents=True, exist_ok=True)
     start = ctx.clock.now

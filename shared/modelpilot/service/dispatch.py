@@ -1,37 +1,74 @@
-"""Run a translated event through the bus once, and decide what the Functions host sees.
+"""The one dispatch path of every trigger: run a translated command once per business key.
 
-* A duplicate (same business key, already completed) returns the stored result.
-* A retryable error (``TransientError``, ``ConcurrencyConflict``, an unexpected
-  exception) releases the claim and is raised, so the host and Event Grid retry,
-  and after the last retry the event lands in the dead-letter container.
-* A permanent error (bad payload, bad package, unknown model) will never succeed:
-  it is recorded under the key, logged and sent to the notifier (surfaced, not
-  lost), and the function returns normally so the platform stops retrying.
+Every runtime (Lambda, Azure Functions, the timers, the operator APIs) sends what its
+trigger asks for through :func:`handle_once` (or :func:`handle_all` for a batch), so
+all of them share one idempotency store (the ``IdempotencyStore`` port) and one error
+policy:
+
+* **duplicate** — a key already completed returns the stored result, marked
+  ``"duplicate": true``; nothing runs again;
+* **retryable** (``TransientError``, ``ConcurrencyConflict``, an unexpected
+  exception) — the claim is released and the error raised, so the platform retries
+  the event (Lambda's async retries then the DLQ; the Functions host and Event Grid
+  retries then the dead-letter container);
+* **permanent** (bad payload, bad package, unknown model, not authorised) — retrying
+  never helps: the failure is logged, sent to the notifier (surfaced, not lost),
+  stored under the key (a redelivery answers the same) and replied as
+  ``{"status": "failed", …}`` so the platform stops retrying.
+
+A translation error (the payload itself is malformed, so there is no key yet) follows
+the same policy through :func:`reject`, without storing anything.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
 from modelpilot.exceptions import ModelPilotError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from modelpilot.domain.commands import Command
     from modelpilot.service.messagebus import MessageBus
 
-__all__ = ["dispatch", "reject"]
+__all__ = ["Delivery", "dispatch", "handle_all", "handle_once", "reject", "summary_status"]
 
-log = telemetry.get_logger("modelpilot.azure")
+log = telemetry.get_logger("modelpilot.dispatch")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One unit of work a trigger asks for: a command and its business key, or why nothing is to be done.
+
+    ``key`` is derived from the event (S3 bucket/key/version, event id, alarm name +
+    state + time, webhook delivery id, ``Idempotency-Key`` header); None means the
+    request is not de-duplicated (an operator request that names no key).
+    ``source`` says where it came from, for logs and notifications.
+    """
+
+    source: str
+    command: Command | None = None
+    key: str | None = None
+    ignored: str = ""
+    #: the W3C trace context the event carried, continued by the command's span
+    traceparent: str | None = None
+
+
+def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return result
 
 
 def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: str) -> dict[str, Any]:
-    """Surface a permanently bad event: log it and notify humans; return the reply."""
-    result: dict[str, Any] = {"status": "failed", "function": function, "source": source, **error.to_dict()}
+    """Surface a permanently bad event or command: log it, notify humans; return the ``failed`` reply."""
+    result = _json_safe({"status": "failed", "function": function, "source": source, **error.to_dict()})
     log.error(
-        "rejected event from %s: %s",
+        "%s rejected %s: %s",
+        function,
         source,
         error.message,
         extra={"modelpilot": {"function": function, "error": error.to_dict(), "source": source}},
@@ -44,15 +81,75 @@ def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: st
     return result
 
 
+def handle_once(bus: MessageBus, delivery: Delivery, *, function: str) -> dict[str, Any]:
+    """Handle ``delivery``'s command once per key (see the module docstring); return a JSON-safe reply."""
+    if delivery.command is None:
+        return {"status": "ignored", "source": delivery.source, "message": delivery.ignored}
+    key = delivery.key
+    store = bus.services.idempotency if key is not None else None
+    if store is not None and key is not None:
+        earlier = store.begin(key)
+        if earlier is not None:
+            log.info("duplicate delivery of %s ignored", key, extra={"modelpilot": {"key": key}})
+            return {**earlier, "duplicate": True}
+    try:
+        with telemetry.continue_trace(delivery.traceparent):
+            outcome = bus.handle(delivery.command)
+    except ModelPilotError as exc:
+        if exc.retryable:
+            if store is not None and key is not None:
+                store.release(key)
+            raise
+        result = reject(bus, exc, function=function, source=delivery.source)
+        if store is not None and key is not None:
+            store.complete(key, {**result, "key": key})
+        return {**result, "key": key} if key is not None else result
+    except BaseException:
+        if store is not None and key is not None:
+            store.release(key)
+        raise
+    result = _json_safe({**outcome.to_dict(), "key": key} if key is not None else outcome.to_dict())
+    if store is not None and key is not None:
+        store.complete(key, result)
+    return result
+
+
+def summary_status(results: Iterable[dict[str, Any]]) -> str:
+    """The status of a batch: ``ignored`` (nothing to do), ``failed`` (every item that ran failed),
+    ``partial`` (some failed), else ``ok``."""
+    statuses = [r.get("status") for r in results]
+    ran = [s for s in statuses if s != "ignored"]
+    if not ran:
+        return "ignored"
+    failed = sum(1 for s in ran if s == "failed")
+    if failed == len(ran):
+        return "failed"
+    return "partial" if failed else "ok"
+
+
+def handle_all(bus: MessageBus, deliveries: Iterable[Delivery], *, function: str) -> dict[str, Any]:
+    """Handle every delivery of one trigger in order; return ``{"status": …, "results": […]}``.
+
+    A retryable error of one delivery raises at once (the platform retries the whole
+    trigger; deliveries already done answer from the idempotency store the next time).
+    """
+    results = [handle_once(bus, d, function=function) for d in deliveries]
+    return {"status": summary_status(results), "results": results}
+
+
 def dispatch(
     bus: MessageBus,
-    translate: Callable[[], tuple[Command, str] | None],
+    translate: Callable[[], Delivery | list[Delivery] | None],
     *,
     function: str,
     source: str,
-    traceparent: str | None = None,
 ) -> dict[str, Any]:
-    """Translate, claim the business key, handle the command once; return a JSON-friendly result."""
+    """Translate a trigger's payload and handle what it asks for: the whole path of every function.
+
+    A payload that cannot be translated follows the same error policy (retryable: raised;
+    permanent: rejected, logged and notified, replied ``failed``); None means the trigger
+    asks for nothing (replied ``ignored``); a list is a batch (:func:`handle_all`).
+    """
     try:
         translated = translate()
     except ModelPilotError as exc:
@@ -61,30 +158,6 @@ def dispatch(
         return reject(bus, exc, function=function, source=source)
     if translated is None:
         return {"status": "ignored", "function": function, "source": source}
-    command, key = translated
-    store = bus.services.idempotency
-    if store is not None:
-        earlier = store.begin(key)
-        if earlier is not None:
-            log.info("duplicate delivery of %s ignored", key, extra={"modelpilot": {"key": key}})
-            return {**earlier, "duplicate": True}
-    try:
-        with telemetry.continue_trace(traceparent):
-            outcome = bus.handle(command)
-    except ModelPilotError as exc:
-        if exc.retryable:
-            if store is not None:
-                store.release(key)
-            raise
-        result = reject(bus, exc, function=function, source=source)
-        if store is not None:
-            store.complete(key, result)
-        return result
-    except BaseException:
-        if store is not None:
-            store.release(key)
-        raise
-    result = {**outcome.to_dict(), "key": key}
-    if store is not None:
-        store.complete(key, result)
-    return result
+    if isinstance(translated, list):
+        return handle_all(bus, translated, function=function)
+    return handle_once(bus, translated, function=function)

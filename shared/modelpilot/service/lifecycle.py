@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
-from modelpilot.domain.commands import PromoteModel
+from modelpilot.domain.commands import PromoteModel, RejectModel
 from modelpilot.domain.events import (
     ModelApproved,
     ModelPromoted,
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
         ApproveModel,
         RecordMonitorStatus,
         RegisterModel,
-        RejectModel,
         RollbackModel,
     )
     from modelpilot.domain.model import ModelVersion
@@ -109,6 +108,20 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
             f"{manifest.name} v{existing.version} is already registered with this manifest",
             {"model": manifest.name, "version": existing.version, "manifest_digest": digest},
         )
+        if cmd.status == "rejected":
+            # the source registry (SageMaker) rejected a version ModelPilot already holds: reject it here too
+            rejected = reject_model(
+                RejectModel(
+                    model=manifest.name,
+                    version=existing.version,
+                    actor=cmd.actor,
+                    reason=f"rejected in {cmd.source}" + (f" ({cmd.external_id})" if cmd.external_id else ""),
+                    trigger=cmd.trigger,
+                ),
+                svc,
+            )
+            outcome.follow_ups.append(rejected)
+            outcome.events.extend(rejected.events)
     else:
         now = svc.clock()
         version, created = svc.registry.register_version(

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from modelpilot.domain.events import Event
     from modelpilot.policy import Policy
     from modelpilot.ports import (
+        AlarmTags,
         ArtifactStore,
         EventPublisher,
         IdempotencyStore,
+        MetricsSource,
         Notifier,
         RegistryStore,
         SecretsProvider,
@@ -64,7 +66,11 @@ EVENT_HANDLERS: dict[str, list[str]] = {
 
 @dataclass
 class Services:
-    """The adapters a handler may use, wired by ``modelpilot.bootstrap``."""
+    """Everything a handler may use: the adapters of every port, the policy and the clock.
+
+    Assembled only by ``modelpilot.bootstrap`` (the composition root) from the adapters
+    a backend's wiring provides; handlers never build an adapter themselves.
+    """
 
     registry: RegistryStore
     artifacts: ArtifactStore
@@ -72,13 +78,16 @@ class Services:
     notifier: Notifier
     policy_loader: Callable[[], Policy]
     clock: Callable[[], datetime] = utcnow
-    secrets: SecretsProvider | None = None
     idempotency: IdempotencyStore | None = None
+    secrets: SecretsProvider | None = None
     #: SLO metric sources by name ("local", "cloudwatch", "prometheus", "azure_monitor")
-    metrics_sources: dict[str, Any] = field(default_factory=dict)
+    metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
+    #: reads a cloud alarm's tags (the alarm function maps alarms to models by them); None where alarms carry none
+    alarm_tags: AlarmTags | None = None
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens
+    drift_progress: Callable[[int], None] | None = None
 
     @property
     def policy(self) -> Policy:

@@ -13,7 +13,7 @@ from modelpilot.adapters.aws.artifacts import S3ArtifactStore
 from modelpilot.adapters.aws.events import EventBridgePublisher, SnsNotifier
 from modelpilot.adapters.aws.registry import DynamoDbRegistry
 from modelpilot.adapters.aws.secrets import PowertoolsSecrets
-from modelpilot.adapters.aws.wiring import build_services
+from modelpilot.bootstrap import build_services
 from modelpilot.config import Settings
 from modelpilot.domain.events import ModelPromoted, ModelRegistered
 from modelpilot.exceptions import AlreadyExists, InvalidInput, ModelPilotError, NotFound, TransientError
@@ -171,7 +171,9 @@ def test_wiring_builds_aws_services_and_reads_the_policy_from_the_bucket(stack, 
     head = stack.client("s3").head_object(Bucket=stack.bucket, Key="monitoring/x.json")
     assert head["ServerSideEncryption"] == "aws:kms"  # the bucket's default encryption
     source = services.metrics_sources["cloudwatch"]  # the SLO engine's CloudWatch source, wired lazily
-    assert type(source).__name__ == "CloudWatchMetricsSource" and source.endpoint_url == stack.endpoint
+    assert type(source).__name__ == "CloudWatchMetricsSource" and source._client is None
+    assert source.client.meta.endpoint_url == stack.endpoint  # built on first use by the shared client factory
+    assert source.client is services.alarm_tags.client  # one client per service for the whole process
     with pytest.raises(InvalidInput, match="MODELPILOT_REGISTRY_TABLE"):
         build_services(Settings(backend="aws", aws_endpoint_url=stack.endpoint, aws_region=REGION))
 

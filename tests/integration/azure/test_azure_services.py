@@ -150,9 +150,9 @@ def test_key_vault_secrets_through_the_sdk():
 # -- wiring ------------------------------------------------------------------------------
 def test_wiring_from_a_named_connection_setting(request, monkeypatch):
     from modelpilot.adapters.azure.blob import BlobArtifactStore
-    from modelpilot.adapters.azure.eventgrid import LogPublisher
     from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
     from modelpilot.adapters.azure.registry import TableRegistry
+    from modelpilot.adapters.log import LogPublisher
     from modelpilot.bootstrap import build_services
 
     name = az.connection_env(request, monkeypatch, "MODELPILOT_STORAGE")

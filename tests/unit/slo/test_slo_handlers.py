@@ -149,14 +149,18 @@ def test_alert_id_is_deterministic_for_the_same_check(setup):
     assert later.events[0].alert_id != first.events[0].alert_id
 
 
-def test_check_with_a_trigger_runs_once(setup):
+def test_check_of_one_tick_runs_once_through_the_dispatch(setup):
+    from modelpilot.service.dispatch import Delivery, handle_once
+
     bus, source = setup
     _live(bus, 1)
     source.ratio = {1: 0.0}
-    first = _check(bus, trigger="schedule-1")
+    tick = Delivery("timer slo", CheckSlos(actor="system:scheduler", model="churn", trigger="schedule-1"), "slo:1")
+    first = handle_once(bus, tick, function="slo_check")
     calls = source.calls
-    second = _check(bus, trigger="schedule-1")
-    assert first.status == "checked" and second.status == "unchanged" and source.calls == calls
+    second = handle_once(bus, tick, function="slo_check")
+    assert first["status"] == "checked" and "duplicate" not in first
+    assert second == {**first, "duplicate": True} and source.calls == calls
 
 
 def test_slo_alert_in_staging_blocks_promotion_to_prod_until_healthy():

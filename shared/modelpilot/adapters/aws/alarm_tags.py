@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelpilot.ports import AlarmTags
 from modelpilot.telemetry import get_logger
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def parse_alarm_arn(arn: str) -> AlarmArn | None:
     return AlarmArn(found["partition"], found["region"], found["account"], found["name"])
 
 
-class CloudWatchAlarmTags:
+class CloudWatchAlarmTags(AlarmTags):
     """Reads the tags of CloudWatch alarms of one region.
 
     Parameters

@@ -11,7 +11,7 @@ The SageMaker templates of :class:`modelpilot.policy.slo.SliSpec` read
 (``SampleCount`` and the trimmed count ``TC(:threshold)``) in ``AWS/SageMaker``.
 A window with no returned value for the total is missing data (``points == 0``).
 
-boto3 is imported only when a client has to be built.
+The client is built on first use, by the factory the composition root passes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from modelpilot.exceptions import InvalidInput, TransientError
 from modelpilot.ports import EventCounts, MetricsSource
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from modelpilot.ports import SliQuery
@@ -40,25 +40,25 @@ class CloudWatchMetricsSource(MetricsSource):
     Parameters
     ----------
     client:
-        A boto3 CloudWatch client (built lazily from ``region``/``endpoint_url`` when None).
-    region, endpoint_url:
-        Used only to build the client.
+        A boto3 CloudWatch client.
+    factory:
+        Builds the client on first use when ``client`` is None (the composition root passes
+        the shared client factory, so functions that never evaluate an SLO never build it).
     """
 
-    def __init__(self, client: Any = None, *, region: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(self, client: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
+        if client is None and factory is None:
+            raise ValueError("CloudWatchMetricsSource needs a client or a factory that builds one")
         self._client = client
-        self.region = region
-        self.endpoint_url = endpoint_url
+        self._factory = factory
         #: number of GetMetricData calls made (for tests and benchmarks)
         self.calls = 0
 
     @property
     def client(self) -> Any:
         """The boto3 client, built on first use."""
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("cloudwatch", region_name=self.region, endpoint_url=self.endpoint_url)
+        if self._client is None and self._factory is not None:
+            self._client = self._factory()
         return self._client
 
     def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:

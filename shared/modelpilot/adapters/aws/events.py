@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
 
-__all__ = ["SOURCE", "EventBridgePublisher", "LoggingPublisher", "SnsNotifier"]
+__all__ = ["SOURCE", "EventBridgePublisher", "SnsNotifier"]
 
 #: the ``source`` of every event ModelPilot puts on the bus (rules match on it)
 SOURCE = "modelpilot"
@@ -80,14 +80,6 @@ class EventBridgePublisher(EventPublisher):
             f"EventBridge refused {response['FailedEntryCount']} event(s) on {self.bus_name}: {', '.join(codes)}",
             bus=self.bus_name,
         )
-
-
-class LoggingPublisher(EventPublisher):
-    """Logs events when no bus is configured (the CLI against a stack without ``MODELPILOT_EVENT_BUS``)."""
-
-    def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
-        for event in events:
-            log.info("event %s (no event bus configured)", event.name, extra={"modelpilot": event.to_dict()})
 
 
 class SnsNotifier(Notifier):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
 
-__all__ = ["SOURCE", "EventGridNotifier", "EventGridPublisher", "LogNotifier", "LogPublisher", "to_cloud_event"]
+__all__ = ["SOURCE", "EventGridNotifier", "EventGridPublisher", "to_cloud_event"]
 
 SOURCE = "/modelpilot"
 TYPE_PREFIX = "ModelPilot."
@@ -92,27 +92,3 @@ class EventGridNotifier(Notifier):
         )
         with azure_errors("notify through Event Grid"):
             self.client.send([event])
-
-
-class LogPublisher(EventPublisher):
-    """Writes events as JSON log lines: the publisher when no Event Grid topic is configured."""
-
-    def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
-        from modelpilot.telemetry import get_logger
-
-        log = get_logger("modelpilot.events")
-        for event in events:
-            log.info(
-                "event %s", event.name, extra={"modelpilot": {"event": event.to_dict(), "traceparent": traceparent}}
-            )
-
-
-class LogNotifier(Notifier):
-    """Writes notifications as JSON log lines (Application Insights alerts can match them)."""
-
-    def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
-        from modelpilot.telemetry import get_logger
-
-        get_logger("modelpilot.notifications").warning(
-            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes or {}}}
-        )

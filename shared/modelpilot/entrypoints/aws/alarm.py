@@ -4,7 +4,7 @@ An alarm belongs to a model and environment by its name,
 ``modelpilot/<model>/<environment>[/<anything>]`` (for example
 ``modelpilot/churn/prod/error-rate``), or else by its tags ``modelpilot:model``
 and ``modelpilot:environment``, read through an :data:`AlarmTagReader` (on AWS
-``Services.extras["alarm_tags"]``, :class:`modelpilot.adapters.aws.alarm_tags.CloudWatchAlarmTags`).
+``Services.alarm_tags``, :class:`modelpilot.adapters.aws.alarm_tags.CloudWatchAlarmTags`).
 The name wins when it follows the convention; tags are read only otherwise.
 Alarms mapped neither way are ignored. The idempotency key and the command's
 trigger are the alarm name plus the state-change timestamp, so a redelivered
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelpilot.domain.commands import HandleAlarm
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
+from modelpilot.service.dispatch import Delivery
 
 __all__ = [
     "ACTOR",
@@ -34,6 +35,7 @@ __all__ = [
     "AlarmEvent",
     "AlarmTagReader",
     "SnsAlarmMessage",
+    "deliveries",
     "find_target",
     "parse_alarms",
     "tag_target",
@@ -93,9 +95,9 @@ class Alarm:
     timestamp: str
     arn: str | None
 
-    def idempotency_key(self) -> dict[str, str]:
+    def idempotency_key(self) -> str:
         """The business key: alarm name + state-change time."""
-        return {"alarm": self.name, "at": self.timestamp}
+        return f"{self.name}@{self.timestamp}"
 
 
 def parse_alarms(event: Any) -> list[Alarm]:
@@ -184,3 +186,22 @@ def to_command(alarm: Alarm, tags: AlarmTagReader | None = None) -> HandleAlarm 
             "state_changed_at": alarm.timestamp,
         },
     )
+
+
+IGNORED = (
+    f"names no model/environment: its name is not {NAME_PREFIX}<model>/<environment>/… "
+    f"and it has no {MODEL_TAG} and {ENVIRONMENT_TAG} tags"
+)
+
+
+def deliveries(event: Any, tags: AlarmTagReader | None = None) -> list[Delivery]:
+    """Return one delivery per alarm of the event: ``HandleAlarm`` for alarms named or tagged for a model.
+
+    A tag lookup that CloudWatch throttles or fails raises ``TransientError``, so the invocation is retried.
+    """
+    out = []
+    for alarm in parse_alarms(event):
+        command = to_command(alarm, tags)
+        ignored = "" if command is not None else f"alarm {alarm.name} {IGNORED}"
+        out.append(Delivery(f"alarm {alarm.name}", command, "alarm:" + alarm.idempotency_key(), ignored))
+    return out

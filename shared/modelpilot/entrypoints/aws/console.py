@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from modelpilot.domain.commands import ApproveModel, Command, PromoteModel, RollbackModel
 from modelpilot.entrypoints._validation import validate, validate_as
+from modelpilot.service.dispatch import Delivery
 
 __all__ = [
     "ApprovePayload",
@@ -26,7 +27,9 @@ __all__ = [
     "RollbackPayload",
     "console_actor",
     "promote_command",
+    "promote_delivery",
     "rollback_command",
+    "rollback_delivery",
 ]
 
 
@@ -107,3 +110,17 @@ def rollback_command(event: Any, actor: str, trigger: str) -> RollbackModel:
         to_version=payload.to_version,
         trigger=trigger,
     )
+
+
+def promote_delivery(event: Any, context: Any) -> Delivery:
+    """Return the promotion or approval a console invocation asks for, once per request id."""
+    request = str(context.aws_request_id)
+    command = promote_command(event, console_actor(context), f"console:{request}")
+    return Delivery(f"console request {request}", command, f"console:{request}")
+
+
+def rollback_delivery(event: Any, context: Any) -> Delivery:
+    """Return the rollback a console invocation asks for, once per request id."""
+    request = str(context.aws_request_id)
+    command = rollback_command(event, console_actor(context), f"console:{request}")
+    return Delivery(f"console request {request}", command, f"console:{request}")

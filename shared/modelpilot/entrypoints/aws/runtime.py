@@ -1,41 +1,38 @@
-"""The Lambda side of every AWS handler: Powertools Logger and Metrics, idempotency, error replies.
+"""The Lambda side of every AWS handler: Powertools Logger and Metrics, tracing, the one error policy.
 
-``lambda_entry`` wraps a handler so that
+``lambda_entry`` wraps a handler ``(event, context) -> list[Delivery] | Delivery`` so that
 
+* each delivery runs through :func:`modelpilot.service.dispatch.handle_once` (once per
+  business key, on the ``IdempotencyStore`` port: the stack's idempotency table);
 * logs are Powertools JSON with the Lambda context and a correlation id;
-* EMF metrics (``Succeeded``, ``Failed``, ``Ignored``) are flushed per invocation;
-* an error a retry can help (``TransientError``, ``ConcurrencyConflict``, an
-  idempotency record still in progress, anything unexpected) is raised, so
-  Lambda retries the event and finally sends it to the DLQ;
-* a permanent error (``InvalidInput``, ``NotFound``, ``NotAuthorized``) is
-  logged and answered with ``{"status": "failed", "error": …}`` without raising:
-  retrying invalid input never helps.
-
-``run_once`` runs one unit of work under the Powertools idempotency utility,
-keyed on a business key, on the table named by ``MODELPILOT_IDEMPOTENCY_TABLE``.
+* EMF metrics are flushed per invocation: one ``Succeeded``, ``Failed``, ``Ignored`` or
+  ``Duplicate`` per delivery, ``Retried`` when the invocation raises for a retry;
+* an error a retry can help (``TransientError``, ``ConcurrencyConflict``, anything
+  unexpected) is raised, so Lambda retries the event and finally sends it to the DLQ;
+* a permanent error — of a delivery or of the payload itself — is logged, notified and
+  answered ``{"status": "failed", …}`` without raising: retrying it never helps.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.config import ENV
+from modelpilot.config import Settings, xray_trace_header
 from modelpilot.exceptions import ModelPilotError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from modelpilot.service.messagebus import Outcome
+    from modelpilot.service.dispatch import Delivery
 
-__all__ = ["failure", "lambda_entry", "logger", "metrics", "reply", "run_once", "xray_traceparent"]
+__all__ = ["lambda_entry", "logger", "metrics", "xray_traceparent"]
 
-IDEMPOTENCY_SECONDS = 7 * 86400
 #: the ``service`` of the functions' Powertools logs (and the name of their logging.Logger)
 LOGGER_SERVICE = "modelpilot-functions"
+#: a delivery's reply status → the EMF metric it counts as
+_METRIC = {"failed": "Failed", "ignored": "Ignored"}
 
 
 @functools.cache
@@ -64,10 +61,8 @@ def metrics() -> Any:
     """Return the Powertools EMF metrics of the functions."""
     from aws_lambda_powertools import Metrics
 
-    return Metrics(
-        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ModelPilot"),
-        service=os.environ.get("POWERTOOLS_SERVICE_NAME", "modelpilot"),
-    )
+    settings = Settings.from_env()
+    return Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 
 
 @functools.cache
@@ -87,7 +82,7 @@ def xray_traceparent(header: str | None = None) -> str | None:
     ``00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01``: the chain of
     functions shares one trace id with X-Ray.
     """
-    header = header if header is not None else os.environ.get("_X_AMZN_TRACE_ID", "")
+    header = header if header is not None else xray_trace_header()
     parts = dict(p.split("=", 1) for p in header.split(";") if "=" in p)
     root, parent = parts.get("Root", ""), parts.get("Parent", "")
     pieces = root.split("-")
@@ -102,60 +97,10 @@ def _count(name: str) -> None:
     metrics().add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def reply(outcome: Outcome) -> dict[str, Any]:
-    """Return a JSON-safe reply for an outcome (stored by the idempotency utility as is)."""
-    result: dict[str, Any] = json.loads(json.dumps(outcome.to_dict(), default=str))
-    return result
-
-
-def failure(exc: ModelPilotError) -> dict[str, Any]:
-    """Return the reply of a permanent error."""
-    result: dict[str, Any] = json.loads(json.dumps({"status": "failed", **exc.to_dict()}, default=str))
-    return result
-
-
-@functools.cache
-def _persistence() -> Any:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    from modelpilot.bootstrap import get_bus
-
-    make = get_bus().services.extras.get("client_factory")
-    client = make("dynamodb") if make else None
-    return DynamoDBPersistenceLayer(table_name=os.environ[ENV.IDEMPOTENCY_TABLE], boto3_client=client)
-
-
-def run_once(kind: str, key: dict[str, Any], work: Callable[[], dict[str, Any]], context: Any) -> dict[str, Any]:
-    """Run ``work`` once per business ``key`` (a duplicate returns the first run's result).
-
-    A permanent error is returned as a failure reply and not stored, so nothing
-    is remembered for input that changed nothing; a retryable error propagates.
-    """
-    try:
-        if not os.environ.get(ENV.IDEMPOTENCY_TABLE):
-            return work()
-        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-        config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS, raise_on_no_idempotency_key=True)
-        config.register_lambda_context(context)
-
-        @idempotent_function(  # type: ignore[untyped-decorator]
-            data_keyword_argument="key",
-            persistence_store=_persistence(),
-            config=config,
-            key_prefix=f"modelpilot.{kind}",
-        )
-        def once(key: dict[str, Any]) -> dict[str, Any]:
-            return work()
-
-        result: dict[str, Any] = once(key=key)
-        return result
-    except ModelPilotError as exc:
-        if exc.retryable:
-            raise
-        logger().warning("%s refused: %s", kind, exc.message, extra={"error": exc.to_dict(), "key": key})
-        _count("Failed")
-        return failure(exc)
+def _count_results(results: list[dict[str, Any]]) -> None:
+    for result in results:
+        name = "Duplicate" if result.get("duplicate") else _METRIC.get(str(result.get("status")), "Succeeded")
+        _count(name)
 
 
 #: the correlation id of any trigger: EventBridge event id, API request id, S3 request id, SNS message id
@@ -164,32 +109,42 @@ CORRELATION_PATH = (
 )
 
 
-def lambda_entry(name: str, *, correlation_id_path: str = CORRELATION_PATH) -> Callable[[Any], Any]:
-    """Decorate a Lambda handler ``(event, context) -> dict`` (see the module docstring)."""
+def lambda_entry(
+    name: str, *, correlation_id_path: str = CORRELATION_PATH
+) -> Callable[[Callable[[Any, Any], Delivery | list[Delivery]]], Callable[[Any, Any], dict[str, Any]]]:
+    """Decorate a handler that translates ``(event, context)`` into deliveries (see the module docstring).
 
-    def wrap(handler: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
-        @functools.wraps(handler)
+    A handler returning one :class:`Delivery` is answered with that delivery's reply;
+    a list (a batch of S3 records, of alarms) with ``{"status": …, "results": […]}``.
+    """
+
+    def wrap(translate: Callable[[Any, Any], Delivery | list[Delivery]]) -> Callable[[Any, Any], dict[str, Any]]:
+        @functools.wraps(translate)
         def entry(event: Any, context: Any) -> dict[str, Any]:
+            from modelpilot import telemetry
+            from modelpilot.bootstrap import get_bus
+            from modelpilot.service.dispatch import dispatch
+
             log, emf = logger(), metrics()
 
             @emf.log_metrics(raise_on_empty_metrics=False)  # type: ignore[untyped-decorator]
             @log.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)  # type: ignore[untyped-decorator]
             def run(event: Any, context: Any) -> dict[str, Any]:
                 try:
-                    result = handler(event, context)
+                    reply = dispatch(
+                        get_bus(), lambda: translate(event, context), function=name, source=f"{name} event"
+                    )
                 except ModelPilotError as exc:
                     if exc.retryable:
                         _count("Retried")
                         log.warning("%s: retryable error, letting Lambda retry: %s", name, exc.message)
-                        raise
-                    log.error("%s: rejected the event: %s", name, exc.message, extra={"error": exc.to_dict()})
-                    _count("Failed")
-                    return failure(exc)
-                _count("Ignored" if result.get("status") == "ignored" else "Succeeded")
-                log.info("%s: %s", name, result.get("status"), extra={"reply": result})
-                return result
-
-            from modelpilot import telemetry
+                    raise
+                _count_results(reply.get("results", [reply]))
+                if reply.get("status") == "failed":
+                    log.error("%s: rejected the event: %s", name, reply.get("message"), extra={"error": reply})
+                else:
+                    log.info("%s: %s", name, reply.get("status"), extra={"reply": reply})
+                return reply
 
             _tracing()
             with telemetry.continue_trace(xray_traceparent()):

@@ -24,8 +24,9 @@ from modelpilot.domain.commands import RegisterModel
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.package.manifest import MANIFEST_NAME
+from modelpilot.service.dispatch import Delivery
 
-__all__ = ["ACTOR", "PREFIX", "S3Upload", "parse_uploads", "sequencer_key", "to_command"]
+__all__ = ["ACTOR", "PREFIX", "S3Upload", "deliveries", "parse_uploads", "sequencer_key", "to_command"]
 
 ACTOR = "system:s3-upload"
 #: only manifests under this prefix of the model bucket are packages
@@ -47,9 +48,9 @@ class S3Upload:
         """The object's ``s3://`` URI."""
         return f"s3://{self.bucket}/{self.key}"
 
-    def idempotency_key(self) -> dict[str, str]:
+    def idempotency_key(self) -> str:
         """The business key: bucket, key and the object's version id (or etag)."""
-        return {"bucket": self.bucket, "key": self.key, "object": self.version_id or self.etag or ""}
+        return f"upload:{self.uri}@{self.version_id or self.etag or ''}"
 
 
 def sequencer_key(sequencer: str | None, width: int = 64) -> str:
@@ -116,3 +117,13 @@ def to_command(upload: S3Upload) -> RegisterModel | None:
         auto_promote=True,
         source="upload",
     )
+
+
+def deliveries(event: Any) -> list[Delivery]:
+    """Return one delivery per uploaded object (newest per key, in ``sequencer`` order); other objects are ignored."""
+    out = []
+    for upload in parse_uploads(event):
+        command = to_command(upload)
+        ignored = "" if command is not None else f"{upload.uri} is not a package manifest"
+        out.append(Delivery(upload.uri, command, upload.idempotency_key(), ignored))
+    return out

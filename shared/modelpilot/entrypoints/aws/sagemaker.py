@@ -28,20 +28,20 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelpilot.domain.commands import Command, RegisterModel, RejectModel
+from modelpilot.domain.commands import RegisterModel
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
+from modelpilot.service.dispatch import Delivery
 
 if TYPE_CHECKING:
     from modelpilot.domain.model import VersionStatus
-    from modelpilot.service.messagebus import Outcome
 
 __all__ = [
     "ACTOR",
     "PACKAGE_PROPERTY",
     "SageMakerDetail",
     "SageMakerEvent",
-    "follow_up",
+    "delivery",
     "idempotency_key",
     "package_uri",
     "parse",
@@ -107,9 +107,9 @@ def package_uri(detail: SageMakerDetail) -> str:
     return uri.rstrip("/")
 
 
-def idempotency_key(detail: SageMakerDetail) -> dict[str, str]:
+def idempotency_key(detail: SageMakerDetail) -> str:
     """The business key: model package ARN + approval status."""
-    return {"arn": detail.ModelPackageArn, "status": detail.ModelApprovalStatus}
+    return f"sagemaker:{detail.ModelPackageArn}#{detail.ModelApprovalStatus}"
 
 
 def to_command(detail: SageMakerDetail) -> RegisterModel:
@@ -130,14 +130,7 @@ def to_command(detail: SageMakerDetail) -> RegisterModel:
     )
 
 
-def follow_up(detail: SageMakerDetail, registered: Outcome) -> Command | None:
-    """Return the command that completes a rejection of an already registered version, if needed."""
-    if detail.ModelApprovalStatus != "Rejected" or registered.status != "unchanged":
-        return None
-    return RejectModel(
-        model=str(registered.data["model"]),
-        version=int(registered.data["version"]),
-        actor=ACTOR,
-        reason=f"rejected in SageMaker Model Registry ({detail.ModelPackageArn})",
-        trigger=f"{detail.ModelPackageArn}#Rejected",
-    )
+def delivery(event: Any) -> Delivery:
+    """Return the registration one model package state change asks for, keyed by ARN + approval status."""
+    detail = parse(event)
+    return Delivery(detail.ModelPackageArn, to_command(detail), idempotency_key(detail))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelpilot.domain.commands import CheckSlos, RunDriftBatch
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
+from modelpilot.service.dispatch import Delivery
 
 __all__ = [
     "ACTOR",
@@ -30,8 +31,10 @@ __all__ = [
     "ScheduledInput",
     "Tick",
     "drift_command",
+    "drift_delivery",
     "parse_tick",
     "slo_command",
+    "slo_delivery",
 ]
 
 ACTOR = "system:scheduler"
@@ -155,3 +158,15 @@ def slo_command(tick: Tick) -> CheckSlos:
     return CheckSlos(
         actor=tick.actor, model=tick.model, environment=tick.environment, now=tick.at, trigger=tick.trigger
     )
+
+
+def drift_delivery(event: Any, *, request_id: str, console_actor: str) -> Delivery:
+    """Return the drift batch a Scheduler tick or console payload asks for, once per (schedule, time) or request."""
+    tick = parse_tick(event, ConsoleDrift, request_id=request_id, console_actor=console_actor)
+    return Delivery(tick.trigger, drift_command(tick), f"drift:{tick.trigger}")
+
+
+def slo_delivery(event: Any, *, request_id: str, console_actor: str) -> Delivery:
+    """Return the SLO check a Scheduler tick or console payload asks for, once per (schedule, time) or request."""
+    tick = parse_tick(event, ConsoleSlo, request_id=request_id, console_actor=console_actor)
+    return Delivery(tick.trigger, slo_command(tick), f"slo:{tick.trigger}")

@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelpilot.config import ENV, Settings
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.entrypoints.azure.envelope import validation_message
 from modelpilot.exceptions import InvalidInput, ModelPilotError
@@ -57,7 +57,7 @@ Reply = tuple[dict[str, Any], int]
 
 KEY_ACTOR = "function-key"
 #: set to "True" by App Service when its authentication module runs in front of the app
-AUTH_ENABLED_SETTING = "WEBSITE_AUTH_ENABLED"
+AUTH_ENABLED_SETTING = ENV.AZURE_AUTH_ENABLED
 _NAME_CLAIMS = (
     "preferred_username",
     "upn",
@@ -77,8 +77,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def platform_auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Return True when App Service authentication fronts the app (its headers can be trusted)."""
-    env = os.environ if environ is None else environ
-    return env.get(AUTH_ENABLED_SETTING, "").strip().lower() == "true"
+    return Settings.from_env(environ).azure_auth_enabled
 
 
 def actor_from_headers(headers: Mapping[str, str], *, trusted: bool = True) -> str:

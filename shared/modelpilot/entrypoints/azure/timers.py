@@ -13,22 +13,22 @@ from typing import TYPE_CHECKING
 
 from modelpilot.domain.commands import CheckSlos, RunDriftBatch
 from modelpilot.exceptions import InvalidInput
+from modelpilot.service.dispatch import Delivery
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from modelpilot.domain.commands import Command
 
 __all__ = ["TIMER_ACTOR", "timer_command"]
 
 TIMER_ACTOR = "system:timer"
 
 
-def timer_command(kind: str, now: datetime) -> tuple[Command, str]:
-    """Return the command of timer ``kind`` (``drift`` or ``slo``) and its business key."""
+def timer_command(kind: str, now: datetime, *, past_due: bool = False) -> Delivery:
+    """Return the command of timer ``kind`` (``drift`` or ``slo``) firing at ``now``, keyed by kind and minute."""
     key = f"timer:{kind}:{now:%Y-%m-%dT%H:%M}"
+    source = f"timer {kind}" + (" (past due)" if past_due else "")
     if kind == "drift":
-        return RunDriftBatch(actor=TIMER_ACTOR, end=now, trigger=key), key
+        return Delivery(source, RunDriftBatch(actor=TIMER_ACTOR, end=now, trigger=key), key)
     if kind == "slo":
-        return CheckSlos(actor=TIMER_ACTOR, now=now, trigger=key), key
+        return Delivery(source, CheckSlos(actor=TIMER_ACTOR, now=now, trigger=key), key)
     raise InvalidInput(f"unknown timer {kind!r}; use drift or slo")

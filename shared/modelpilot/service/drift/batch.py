@@ -261,7 +261,7 @@ def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]
                 end=cmd.end or svc.clock(),
                 window_seconds=cmd.window_seconds,
                 data_uri=cmd.data_uri,
-                progress=svc.extras.get("drift_progress"),
+                progress=svc.drift_progress,
             )
         except ModelPilotError as exc:
             if cmd.model is not None:

@@ -34,27 +34,20 @@ __all__ = ["check_slos", "handle_alarm", "on_drift_detected", "on_slo_burn_alert
 
 
 def check_slos(cmd: CheckSlos, svc: Services) -> Outcome:
-    """Evaluate SLOs; publish gauges, monitor status, breach marks and burn alerts."""
-    key = f"check_slos:{cmd.trigger}" if cmd.trigger and svc.idempotency else None
-    if key and svc.idempotency and (done := svc.idempotency.begin(key)) is not None:
-        return Outcome("unchanged", f"SLO check {cmd.trigger} already ran", done)
-    try:
-        now = cmd.now or svc.clock()
-        reports = evaluate_slos(svc, now, cmd.model, cmd.environment)
-        events = [status.publish_gauges(r) for r in reports]
-        status.store_status(svc, reports, now)
-    except Exception:
-        if key and svc.idempotency:
-            svc.idempotency.release(key)
-        raise
+    """Evaluate SLOs; publish gauges, monitor status, breach marks and burn alerts.
+
+    A timer's redelivered tick is de-duplicated by the dispatch (its key is the tick), not here.
+    """
+    now = cmd.now or svc.clock()
+    reports = evaluate_slos(svc, now, cmd.model, cmd.environment)
+    events = [status.publish_gauges(r) for r in reports]
+    status.store_status(svc, reports, now)
     alerts = [e for e in events if e is not None]
     data: dict[str, Any] = {
         "slos": [r.to_dict() for r in reports],
         "alerts": len(alerts),
         "at": now.isoformat(),
     }
-    if key and svc.idempotency:
-        svc.idempotency.complete(key, data)
     return Outcome("checked", f"checked {len(reports)} SLO(s): {len(alerts)} alerting", data, list(alerts))
 
 

@@ -1,0 +1,40 @@
+"""Events and notifications as JSON log lines: the publisher and notifier of a cloud backend with no
+event bus, topic or Event Grid endpoint configured (the CLI against a stack, a function app without a
+topic). Nothing is lost silently: every event and notification is a log line the platform keeps
+(CloudWatch Logs, Application Insights), where alerts can match them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelpilot.ports import EventPublisher, Notifier
+from modelpilot.telemetry import get_logger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from modelpilot.domain.events import Event
+
+__all__ = ["LogNotifier", "LogPublisher"]
+
+
+class LogPublisher(EventPublisher):
+    """Writes each event as a JSON log line (``modelpilot.events``), with its traceparent."""
+
+    def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
+        log = get_logger("modelpilot.events")
+        for event in events:
+            log.info(
+                "event %s (no event bus configured)",
+                event.name,
+                extra={"modelpilot": {"event": event.to_dict(), "traceparent": traceparent}},
+            )
+
+
+class LogNotifier(Notifier):
+    """Writes each notification as a WARNING log line (``modelpilot.notifications``)."""
+
+    def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
+        get_logger("modelpilot.notifications").warning(
+            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes or {}}}
+        )
