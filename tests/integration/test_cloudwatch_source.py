@@ -21,7 +21,8 @@ import yaml
 from modelpilot.adapters.aws.cloudwatch import MAX_QUERIES, CloudWatchMetricsSource
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy.slo import SloSpec
-from modelpilot.slo.rules import cloudwatch_template, composite_alarm_name, dump_yaml
+from modelpilot.slo.cloudwatch import cloudwatch_template, composite_alarm_name
+from modelpilot.slo.documents import dump_yaml
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,8 @@ from modelpilot.exceptions import InvalidInput, TransientError
 from modelpilot.policy import load_policy, parse_policy
 from modelpilot.policy.slo import SloSpec
 from modelpilot.service.slo.evaluation import evaluate_slos
-from modelpilot.slo.rules import dump_yaml, prometheus_rules
+from modelpilot.slo.documents import dump_yaml
+from modelpilot.slo.prometheus import prometheus_rules
 from modelpilot.testing import fake_services
 from tests.support.builders import manifest
 from tests.support.prometheus import PrometheusServer, backfill, binary, free_port

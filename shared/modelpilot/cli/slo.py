@@ -113,7 +113,9 @@ def cmd_slo_export(args: argparse.Namespace) -> int:
 
 
 def cmd_slo_rules(args: argparse.Namespace) -> int:
-    from modelpilot.slo.rules import cloudwatch_template, dump_yaml, prometheus_rules
+    from modelpilot.slo.cloudwatch import cloudwatch_template
+    from modelpilot.slo.documents import dump_yaml
+    from modelpilot.slo.prometheus import prometheus_rules
 
     slos = _slos(make_bus(args), args.model)
     data = prometheus_rules(slos) if args.format == "prometheus" else cloudwatch_template(slos)

@@ -1,1 +1,2 @@
-"""SLO exporters: Prometheus recording and alerting rules, CloudWatch composite alarms, OpenSLO documents."""
+"""SLO exporters: Prometheus rules (:mod:`.prometheus`), CloudWatch alarms (:mod:`.cloudwatch`),
+OpenSLO documents (:mod:`.openslo`); :mod:`.documents` renders them as YAML."""

@@ -12,8 +12,9 @@ import yaml
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy import load_policy
 from modelpilot.policy.slo import SloSpec
+from modelpilot.slo.cloudwatch import cloudwatch_template
 from modelpilot.slo.openslo import export_openslo, import_openslo
-from modelpilot.slo.rules import cloudwatch_template, prometheus_rules, recorded_names
+from modelpilot.slo.prometheus import prometheus_rules, recorded_names
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "infra" / "prometheus" / "example-policy.yaml"
