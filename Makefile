@@ -1,4 +1,5 @@
 # The two commands: `make demo` and `make test`. Each sets itself up on a fresh machine.
+# CI (.ci/run) runs `make lint` (ruff, ruff format, mypy --strict, import-linter contracts) and then `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -46,10 +47,18 @@ demo: venv
 test: venv-dev tools
 	PATH="$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(TOOLS)/node_modules/.bin:$$PATH" $(PY) -m pytest -n 2 -q
 
+# All four checks run even when one fails, so one CI run reports every problem; any failure fails the target.
+# mypy's files (shared/modelpilot, functions, function_app.py) and the import contracts are in pyproject.toml.
 lint: venv-dev
-	$(VENV)/bin/ruff check shared functions tests benchmarks
+	@status=0; \
+	echo "ruff check"; $(VENV)/bin/ruff check . || status=1; \
+	echo "ruff format --check"; $(VENV)/bin/ruff format --check . || status=1; \
+	echo "mypy --strict"; $(VENV)/bin/mypy --strict || status=1; \
+	echo "lint-imports"; $(VENV)/bin/lint-imports --no-cache --no-logo || status=1; \
+	exit $$status
+
 typecheck: venv-dev
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict
 
 bench: venv-dev
 	$(PY) benchmarks/cold_start.py

@@ -1,20 +1,16 @@
 """Azure Functions entry point: registers the blueprints of ``functions/azure`` and nothing else.
 
-The core package lives in ``shared/`` (src layout); it is put on ``sys.path`` so the
-deployed app imports it exactly as the tests do.
+The core package ``modelpilot`` is installed, not found by path: the remote build
+installs ``requirements.txt`` (``.[azure]``, this project with its Azure extra), and
+the development virtualenv installs it editable. ``functions`` is imported from the
+app root, which the Python worker puts on ``sys.path``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import azure.functions as func
 
-_SHARED = str(Path(__file__).resolve().parent / "shared")
-if _SHARED not in sys.path:
-    sys.path.insert(0, _SHARED)
-
-import azure.functions as func  # noqa: E402
-from functions.azure import BLUEPRINTS  # noqa: E402
+from functions.azure import BLUEPRINTS
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in BLUEPRINTS:

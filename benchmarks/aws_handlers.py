@@ -49,10 +49,9 @@ def main() -> None:
 
 def report(endpoint: str, runs: int) -> None:
     """Create resources like template.yaml, then time every handler ``runs`` times."""
-    from tests.support import aws, aws_events
-
     from modelpilot import bootstrap
     from modelpilot.package.builder import write_package
+    from tests.support import aws, aws_events
 
     ddb, s3, events, sns = (aws.client(s, endpoint) for s in ("dynamodb", "s3", "events", "sns"))
     names = {

@@ -25,12 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from azure.data.tables import TableServiceClient
-from tests.support.azure import start_azurite
-from tests.support.builders import T0, change, entry, manifest
 
 from modelpilot.adapters.azure.registry import TableRegistry
 from modelpilot.domain.audit import verify_chain
 from modelpilot.exceptions import ConcurrencyConflict
+from tests.support.azure import start_azurite
+from tests.support.builders import T0, change, entry, manifest
 
 
 def percentile(values: list[float], q: float) -> float:

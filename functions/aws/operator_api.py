@@ -10,7 +10,7 @@ from modelpilot.entrypoints.aws.api import app
 from modelpilot.entrypoints.aws.runtime import logger
 
 
-@logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Route the request; the caller's IAM principal is the actor."""
     return app.resolve(event, context)

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
+
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.azure.envelope import parse_envelope
 from modelpilot.service.dispatch import Delivery, dispatch

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functions.azure._host import run_event
-
 import azure.functions as func
+
+from functions.azure._host import run_event
 from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command
 
 bp = func.Blueprint()

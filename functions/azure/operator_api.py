@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functions.azure._host import json_response
-
 import azure.functions as func
+
+from functions.azure._host import json_response
 from modelpilot.entrypoints.azure import http as http
 
 bp = func.Blueprint()

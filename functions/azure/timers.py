@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import azure.functions as func
+
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.service.dispatch import dispatch

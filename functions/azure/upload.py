@@ -8,9 +8,9 @@ is harmless: whichever runs second finds the key done.
 
 from __future__ import annotations
 
-from functions.azure._host import run_event, run_translation
-
 import azure.functions as func
+
+from functions.azure._host import run_event, run_translation
 from modelpilot.config import Settings
 from modelpilot.entrypoints.azure.events import blob_trigger_command, upload_command
 
@@ -35,7 +35,7 @@ def model_upload(event: func.EventGridEvent) -> None:
 def model_upload_blob(blob: func.InputStream) -> None:
     """The same upload through a blob trigger (``func.InputStream``; the manifest is re-read and verified)."""
     container = Settings.from_env().azure_container
-    etag = str((blob.blob_properties or {}).get("ETag") or "") or None
+    etag = str((getattr(blob, "blob_properties", None) or {}).get("ETag") or "") or None
     run_translation(
         "model_upload_blob",
         f"blob {blob.name}",

@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
-from functions.azure._host import event_payload
 
+from functions.azure._host import event_payload
 from modelpilot.domain.commands import HandleAlarm, RegisterModel
 from modelpilot.entrypoints.azure.envelope import parse_envelope
 from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command, upload_command
