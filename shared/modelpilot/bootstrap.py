@@ -76,6 +76,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         secrets=adapters.secrets,
         metrics_sources=dict(adapters.metrics_sources),
         alarm_tags=adapters.alarm_tags,
+        telemetry_ingest=adapters.telemetry_ingest,
         data_root=adapters.data_root,
         **overrides,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from modelpilot.domain.audit import AuditEntry, AuditRecord
@@ -41,6 +41,7 @@ __all__ = [
     "RegistryStore",
     "SecretsProvider",
     "SliQuery",
+    "TelemetryIngest",
 ]
 
 
@@ -298,6 +299,23 @@ class MetricsSource(abc.ABC):
         return [self.counts(q, s, e) for q, s, e in requests]
 
 
+class TelemetryIngest(abc.ABC):
+    """Takes request and feedback telemetry lines (JSON) into a store that a ``MetricsSource`` reads.
+
+    Where the platform collects telemetry itself (CloudWatch, Prometheus, Azure Monitor) no backend
+    provides one; the local backend's telemetry store does.
+    """
+
+    @abc.abstractmethod
+    def ingest(self, lines: Iterable[str], *, source: str = "<telemetry>") -> dict[str, int]:
+        """Validate every line, then store them all or none; return counts (``requests``, ``feedback``,
+        ``duplicates``). Raise ``DataError`` naming the first bad line."""
+
+    @abc.abstractmethod
+    def ingest_file(self, path: str) -> dict[str, int]:
+        """Ingest a JSON-lines file (see :meth:`ingest`); raise ``DataError`` when it cannot be read."""
+
+
 class AlarmTags(abc.ABC):
     """Reads the tags of a cloud alarm (the alarm function maps an alarm to a model by them)."""
 
@@ -327,6 +345,7 @@ class Adapters:
     secrets: SecretsProvider | None = None
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     alarm_tags: AlarmTags | None = None
+    telemetry_ingest: TelemetryIngest | None = None
     data_root: str = ""
     policy_location: str | None = None
     default_policy_location: str | None = None

@@ -125,8 +125,8 @@ def cmd_slo_rules(args: argparse.Namespace) -> int:
 
 def cmd_telemetry_ingest(args: argparse.Namespace) -> int:
     bus = make_bus(args)
-    store = bus.services.metrics_sources.get("local")
-    if store is None or not hasattr(store, "ingest_file"):
+    store = bus.services.telemetry_ingest
+    if store is None:
         raise CliError("this backend has no local telemetry store; use --backend local", EXIT["invalid"])
     counts = store.ingest_file(args.file)
     emit(

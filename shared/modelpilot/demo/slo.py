@@ -24,10 +24,8 @@ CHECK_EVERY = timedelta(minutes=5)
 
 def _feed(ctx: DemoContext, version: int, minutes: int, *, errors: int = 0, slow: int = 0) -> int:
     """Write ``minutes`` of prod request telemetry for ``version`` ending now+minutes; ingest it; move the clock."""
-    from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
-
-    store = ctx.bus.services.metrics_sources["local"]
-    if not isinstance(store, SqliteTelemetryStore):  # pragma: no cover - the demo wires the local backend
+    store = ctx.bus.services.telemetry_ingest
+    if store is None:  # pragma: no cover - the demo wires the local backend
         raise TypeError("the demo needs the local telemetry store")
     folder = ctx.home / "telemetry"
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,7 +43,7 @@ def _feed(ctx: DemoContext, version: int, minutes: int, *, errors: int = 0, slow
                 lines.append(json.dumps({**base, "count": count, "status": status, "latency_ms": latency}))
     path = folder / f"prod-v{version}-{start.strftime('%Y%m%dT%H%M%S')}.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store.ingest_file(path)
+    store.ingest_file(str(path))
     ctx.clock.advance(minutes=minutes)
     return minutes * PER_MINUTE
 

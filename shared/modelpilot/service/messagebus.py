@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Notifier,
         RegistryStore,
         SecretsProvider,
+        TelemetryIngest,
     )
 
 __all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "MessageBus", "Outcome", "Services"]
@@ -84,6 +85,8 @@ class Services:
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     #: reads a cloud alarm's tags (the alarm function maps alarms to models by them); None where alarms carry none
     alarm_tags: AlarmTags | None = None
+    #: takes request/feedback telemetry into the store the "local" metrics source reads (local backend only)
+    telemetry_ingest: TelemetryIngest | None = None
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelpilot.exceptions import DataError, InvalidInput, describe_validation
-from modelpilot.ports import EventCounts, MetricsSource
+from modelpilot.ports import EventCounts, MetricsSource, TelemetryIngest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -83,7 +83,7 @@ class TelemetryLine(BaseModel):
     correct: bool | None = None
 
 
-class SqliteTelemetryStore(MetricsSource):
+class SqliteTelemetryStore(MetricsSource, TelemetryIngest):
     """Request and feedback telemetry in one SQLite file; counts SLI events over windows.
 
     The file is created on first use, so wiring the store costs nothing to a

@@ -20,11 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["build_adapters"]
 
 
-def _metrics_sources(settings: Settings, home: Path) -> dict[str, MetricsSource]:
+def _metrics_sources(settings: Settings, store: MetricsSource) -> dict[str, MetricsSource]:
     """The local telemetry store, and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set."""
-    from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
-
-    sources: dict[str, MetricsSource] = {"local": SqliteTelemetryStore(home / "telemetry.db")}
+    sources: dict[str, MetricsSource] = {"local": store}
     if settings.prometheus_url:
         from modelpilot.adapters.prometheus import PrometheusMetricsSource
 
@@ -39,13 +37,17 @@ def build_adapters(settings: Settings) -> Adapters:
         home.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise InvalidInput(f"home {home} is not a folder: pass --home DIR or set MODELPILOT_HOME") from None
+    from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
+
+    telemetry = SqliteTelemetryStore(home / "telemetry.db")
     return Adapters(
         registry=SqliteRegistry(home / "registry.db"),
         artifacts=FolderArtifactStore(),
         publisher=JsonlEventLog(home / "events.jsonl"),
         notifier=JsonlNotifier(home / "notifications.jsonl"),
         idempotency=SqliteIdempotencyStore(home / "idempotency.db"),
-        metrics_sources=_metrics_sources(settings, home),
+        metrics_sources=_metrics_sources(settings, telemetry),
+        telemetry_ingest=telemetry,
         data_root=settings.data_root or str(home / "data"),
         policy_location=settings.policy,
         default_policy_location=str(home / POLICY_NAME),
