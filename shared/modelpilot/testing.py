@@ -286,13 +286,15 @@ class RecordingPublisher(EventPublisher):
 
 
 class RecordingNotifier(Notifier):
-    """Keeps every notification in a list."""
+    """Keeps every notification in a list: ``sent`` holds ``(subject, message)``, ``attributes`` their attributes."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.attributes: list[dict[str, str]] = []
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
         self.sent.append((subject, message))
+        self.attributes.append(dict(attributes or {}))
 
 
 class InMemorySecrets(SecretsProvider):
