@@ -228,12 +228,14 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
     _require_model(svc.registry, cmd.model)
     _authorize_operator(policy, cmd.actor, "promote")
     previous = policy.previous_environment(cmd.environment)
-    return _compare_and_set(svc.registry, cmd.model, cmd.environment, lambda: _decide_promotion(cmd, svc, previous))
+    return _compare_and_set(
+        svc.registry, cmd.model, cmd.environment, lambda: _decide_promotion(cmd, svc, policy, previous)
+    )
 
 
-def _decide_promotion(cmd: PromoteModel, svc: Services, previous: str | None) -> Outcome | _AliasMove:
+def _decide_promotion(cmd: PromoteModel, svc: Services, policy: Policy, previous: str | None) -> Outcome | _AliasMove:
     """Read the alias and evaluate the gates: the outcome when nothing moves, else the move to try."""
-    registry, policy = svc.registry, svc.policy
+    registry = svc.registry
     candidate = _pick_candidate(cmd, svc, previous)
     alias = registry.get_alias(cmd.model, cmd.environment)
     if alias is not None and alias.version == candidate.version:
