@@ -215,7 +215,13 @@ class EventPublisher(abc.ABC):
 
     @abc.abstractmethod
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
-        """Publish ``events`` (in order). Raise ``TransientError`` if the bus is unavailable."""
+        """Publish ``events`` in order, each with its name, its ``to_dict()`` payload and ``traceparent``.
+
+        An empty sequence sends nothing. A batch larger than one request of the bus
+        takes is split, in order. An event too large for the bus raises
+        ``InvalidInput`` before anything is sent. Raise ``TransientError`` if the bus
+        is unavailable or throttling, another ``ModelPilotError`` if it refuses.
+        """
 
 
 class Notifier(abc.ABC):
@@ -223,7 +229,12 @@ class Notifier(abc.ABC):
 
     @abc.abstractmethod
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
-        """Send one notification."""
+        """Send one notification with its message and non-empty attributes.
+
+        Any subject is accepted (a channel may rewrite it to its rules); a message
+        too long for the channel is cut to fit, with a note. Raise ``TransientError``
+        if the channel is unavailable or throttling, another ``ModelPilotError`` if it refuses.
+        """
 
 
 class SecretsProvider(abc.ABC):

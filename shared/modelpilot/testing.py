@@ -36,8 +36,10 @@ from modelpilot.exceptions import (
 )
 from modelpilot.ports import (
     ArtifactStore,
+    EventCounts,
     EventPublisher,
     IdempotencyStore,
+    MetricsSource,
     Notifier,
     ObjectInfo,
     RegistryStore,
@@ -49,12 +51,14 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
     from modelpilot.policy import Policy
+    from modelpilot.ports import SliQuery
     from modelpilot.service.messagebus import MessageBus, Services
 
 __all__ = [
     "FakeClock",
     "InMemoryArtifactStore",
     "InMemoryIdempotencyStore",
+    "InMemoryMetricsSource",
     "InMemoryRegistry",
     "InMemorySecrets",
     "RecordingNotifier",
@@ -282,13 +286,15 @@ class RecordingPublisher(EventPublisher):
 
 
 class RecordingNotifier(Notifier):
-    """Keeps every notification in a list."""
+    """Keeps every notification in a list: ``sent`` holds ``(subject, message)``, ``attributes`` their attributes."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.attributes: list[dict[str, str]] = []
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
         self.sent.append((subject, message))
+        self.attributes.append(dict(attributes or {}))
 
 
 class InMemorySecrets(SecretsProvider):
@@ -331,6 +337,34 @@ class InMemoryIdempotencyStore(IdempotencyStore):
             entry = self.entries.get(key)
             if entry is not None and entry[0] == "in_progress":
                 del self.entries[key]
+
+
+class InMemoryMetricsSource(MetricsSource):
+    """Counts from samples kept in memory, keyed by a query's ``total`` selector.
+
+    Each sample is ``(time, good, total)``; a window counts the samples with
+    ``start <= time < end``, and ``points`` is how many there were (0: no data).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.samples: dict[str, list[tuple[datetime, float, float]]] = {}
+
+    def record(self, selector: str, at: datetime, *, good: float, total: float) -> None:
+        """Add one sample of ``total`` events, ``good`` of them good, under ``selector``."""
+        if at.tzinfo is None:
+            raise DataError(f"sample time {at.isoformat()} has no time zone", selector=selector)
+        if not 0 <= good <= total:
+            raise DataError(f"a sample needs 0 <= good <= total, got good={good} total={total}", selector=selector)
+        with self._lock:
+            self.samples.setdefault(selector, []).append((at, float(good), float(total)))
+
+    def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
+        with self._lock:
+            window = [s for s in self.samples.get(query.total, []) if start <= s[0] < end]
+        return EventCounts(
+            good=sum(good for _, good, _ in window), total=sum(total for _, _, total in window), points=len(window)
+        )
 
 
 def fake_services(policy: Policy | None = None, **overrides: Any) -> Services:

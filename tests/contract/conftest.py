@@ -1,8 +1,10 @@
 """Fixtures that yield every implementation of a port, for the contract suites.
 
 Each backend's factory lives beside the servers it needs: ``tests/support/aws.py``
-(moto server) and ``tests/support/azure.py`` (Azurite). A backend whose server
-cannot start fails its tests; nothing is skipped silently.
+(moto server) and ``tests/support/azure.py`` (Azurite); the publishers and
+notifiers, with a way to read back what they delivered, in
+``tests/support/outbound.py``. A backend whose server cannot start fails its
+tests; nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.idempotency import SqliteIdempotencyStore
 from modelpilot.adapters.local.registry import SqliteRegistry
 from modelpilot.testing import InMemoryArtifactStore, InMemoryIdempotencyStore, InMemoryRegistry
+from tests.support import outbound
 
 REGISTRIES = ["fake", "sqlite", "dynamodb", "azure_table"]
 ARTIFACT_STORES = ["fake", "folder", "s3", "azure_blob"]
@@ -59,3 +62,15 @@ def idempotency_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     if request.param == "dynamodb":
         return _cloud("aws", "make_idempotency_store", request)
     return _cloud("azure", "make_idempotency_store", request)
+
+
+@pytest.fixture(params=outbound.PUBLISHERS)
+def publisher_case(request: pytest.FixtureRequest, tmp_path: Any) -> outbound.PublisherCase:
+    """An EventPublisher and what reached its consumer."""
+    return outbound.publisher_case(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=outbound.NOTIFIERS)
+def notifier_case(request: pytest.FixtureRequest, tmp_path: Any) -> outbound.NotifierCase:
+    """A Notifier and what reached its readers."""
+    return outbound.notifier_case(request.param, request, tmp_path)

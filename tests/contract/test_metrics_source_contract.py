@@ -18,6 +18,7 @@ from modelpilot.adapters.aws.cloudwatch import CloudWatchMetricsSource
 from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
 from modelpilot.adapters.prometheus import PrometheusMetricsSource
 from modelpilot.policy.slo import SloSpec
+from modelpilot.testing import InMemoryMetricsSource
 from tests.support.prometheus import PrometheusServer, backfill
 
 END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -35,6 +36,15 @@ def _at(i: int) -> datetime:
 
 def _slo(sli: dict) -> SloSpec:
     return SloSpec.model_validate({"name": "a", "environment": "prod", "objective": 0.99, "sli": sli})
+
+
+def _fake(tmp_path_factory):
+    spec = _slo({"kind": "ratio", "source": "local", "good": {"query": "requests.ok"}, "total": {"query": "requests"}})
+    source = InMemoryMetricsSource()
+    selector = spec.query("churn", version=1).total
+    for i in range(MINUTES):
+        source.record(selector, _at(i), good=100 - _errors(i), total=100)
+    return source, spec, None
 
 
 def _sqlite(tmp_path_factory):
@@ -116,9 +126,10 @@ def _azure_monitor(tmp_path_factory):
     return source, spec, None
 
 
-@pytest.fixture(scope="module", params=["sqlite", "prometheus", "cloudwatch", "azure_monitor"])
+@pytest.fixture(scope="module", params=["fake", "sqlite", "prometheus", "cloudwatch", "azure_monitor"])
 def loaded(request, tmp_path_factory):
     source, spec, stop = {
+        "fake": _fake,
         "sqlite": _sqlite,
         "prometheus": _prometheus,
         "cloudwatch": _cloudwatch,

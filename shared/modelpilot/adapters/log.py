@@ -19,13 +19,14 @@ __all__ = ["LogNotifier", "LogPublisher"]
 
 
 class LogPublisher(EventPublisher):
-    """Writes each event as a JSON log line (``modelpilot.events``), with its traceparent."""
+    """Writes each event as a WARNING JSON log line (``modelpilot.events``), with its traceparent: with no bus
+    configured nobody consumes it, so it must not vanish below the default log level."""
 
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
         log = get_logger("modelpilot.events")
         for event in events:
-            log.info(
-                "event %s (no event bus configured)",
+            log.warning(
+                "event %s (no event bus configured: logged, not delivered)",
                 event.name,
                 extra={"modelpilot": {"event": event.to_dict(), "traceparent": traceparent}},
             )

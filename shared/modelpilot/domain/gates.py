@@ -8,6 +8,7 @@ report's digest is stored in the audit record of the promotion it allowed.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,9 +19,25 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.model import Approval, ModelVersion, MonitorStatus
-    from modelpilot.policy import EnvironmentGates, RegressionRule
+    from modelpilot.policy import EnvironmentGates, MetricThreshold, RegressionRule
 
-__all__ = ["GateContext", "GateReport", "GateResult", "evaluate_gates", "regression_check"]
+__all__ = [
+    "GATES",
+    "Gate",
+    "GateContext",
+    "GateReport",
+    "GateResult",
+    "check_approvals",
+    "check_no_drift_alert",
+    "check_no_regression",
+    "check_order",
+    "check_slo_healthy",
+    "check_soak",
+    "check_status",
+    "check_thresholds",
+    "evaluate_gates",
+    "regression_check",
+]
 
 GateStatus = Literal["passed", "failed", "skipped"]
 
@@ -92,6 +109,10 @@ class GateContext:
     slo_status: MonitorStatus | None = None
 
 
+#: one gate: the results it adds to the report (none when the policy does not ask for it)
+Gate = Callable[["EnvironmentGates", GateContext], list[GateResult]]
+
+
 def regression_check(rule: RegressionRule, candidate: float, baseline: float) -> tuple[bool, float]:
     """Apply an MLflow-style no-regression rule; return (passed, the bound the candidate had to reach)."""
     sign = 1.0 if rule.greater_is_better else -1.0
@@ -107,7 +128,130 @@ def regression_check(rule: RegressionRule, candidate: float, baseline: float) ->
     return ok, bound
 
 
-def _status_gate(gate: str, status: MonitorStatus | None, candidate: int, env: str | None) -> GateResult:
+def check_status(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """The candidate is neither rejected nor awaiting approval in its source registry."""
+    cand = ctx.candidate
+    if cand.status == "rejected":
+        return [GateResult("status", "failed", f"v{cand.version} was rejected", observed="rejected")]
+    if cand.status == "pending_approval":
+        return [
+            GateResult(
+                "status",
+                "failed",
+                f"v{cand.version} awaits approval in its source registry",
+                observed="pending_approval",
+            )
+        ]
+    return [GateResult("status", "passed", "version is registered", observed=cand.status)]
+
+
+def check_order(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """The candidate runs in the previous environment now (no gate for the first environment)."""
+    cand, previous = ctx.candidate, ctx.previous_environment
+    if previous is None:
+        return []
+    if ctx.in_previous_since is None:
+        return [GateResult("order", "failed", f"v{cand.version} is not in {previous}; promote it there first")]
+    return [GateResult("order", "passed", f"v{cand.version} is in {previous}")]
+
+
+def _threshold(threshold: MetricThreshold, cand: ModelVersion) -> GateResult:
+    value = cand.manifest.metrics.get(threshold.metric)
+    name = f"threshold:{threshold.metric}"
+    if value is None:
+        return GateResult(
+            name, "failed", f"metric {threshold.metric!r} missing from the manifest", expected=str(threshold)
+        )
+    if threshold.holds(value):
+        return GateResult(
+            name, "passed", f"{threshold.metric}={value:g} meets {threshold}", observed=value, expected=str(threshold)
+        )
+    return GateResult(
+        name,
+        "failed",
+        f"{threshold.metric}={value:g} does not meet {threshold}",
+        observed=value,
+        expected=str(threshold),
+    )
+
+
+def check_thresholds(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """Each absolute bound on a manifest metric holds (one result per threshold)."""
+    return [_threshold(threshold, ctx.candidate) for threshold in gates.thresholds]
+
+
+def _no_regression(rule: RegressionRule, ctx: GateContext) -> GateResult:
+    cand, incumbent = ctx.candidate, ctx.incumbent
+    name = f"no_regression:{rule.metric}"
+    if incumbent is None:
+        return GateResult(name, "skipped", f"no version in {ctx.environment} to compare with")
+    if incumbent.version == cand.version:
+        return GateResult(name, "skipped", "candidate is the incumbent")
+    new = cand.manifest.metrics.get(rule.metric)
+    old = incumbent.manifest.metrics.get(rule.metric)
+    if new is None:
+        return GateResult(name, "failed", f"metric {rule.metric!r} missing from the candidate")
+    if old is None:
+        return GateResult(name, "skipped", f"incumbent v{incumbent.version} has no {rule.metric!r}")
+    ok, bound = regression_check(rule, new, old)
+    better = "higher" if rule.greater_is_better else "lower"
+    return GateResult(
+        name,
+        "passed" if ok else "failed",
+        f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{incumbent.version}={old:g}; "
+        f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
+        observed=new,
+        expected={"baseline": old, "bound": bound},
+    )
+
+
+def check_no_regression(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """The candidate does not regress against the incumbent (one result per rule)."""
+    return [_no_regression(rule, ctx) for rule in gates.no_regression]
+
+
+def check_soak(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """The candidate has run in the previous environment for at least ``soak`` seconds."""
+    if not gates.soak:
+        return []
+    previous = ctx.previous_environment
+    if previous is None:
+        return [GateResult("soak", "skipped", "first environment: nothing to soak in")]
+    if ctx.in_previous_since is None:
+        return [GateResult("soak", "failed", f"not in {previous}", expected=format_duration(gates.soak))]
+    soaked = (ctx.now - ctx.in_previous_since).total_seconds()
+    return [
+        GateResult(
+            "soak",
+            "passed" if soaked >= gates.soak else "failed",
+            f"{format_duration(soaked)} in {previous}, needs {format_duration(gates.soak)}",
+            observed=int(soaked),
+            expected=gates.soak,
+        )
+    ]
+
+
+def check_approvals(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """Enough distinct allowed approvers approved; with four-eyes the registrant's own approval does not count."""
+    if not gates.approvals:
+        return []
+    counted: list[str] = []
+    ignored: list[str] = []
+    for approval in ctx.approvals:
+        if gates.four_eyes and approval.approver == ctx.candidate.registered_by:
+            ignored.append(f"{approval.approver} (registrant, four-eyes)")
+        elif gates.approvers and not any(fnmatch.fnmatchcase(approval.approver, p) for p in gates.approvers):
+            ignored.append(f"{approval.approver} (not an allowed approver)")
+        elif approval.approver not in counted:
+            counted.append(approval.approver)
+    ok = len(counted) >= gates.approvals
+    reason = f"{len(counted)} of {gates.approvals} approvals" + (f" ({', '.join(counted)})" if counted else "")
+    if ignored:
+        reason += f"; not counted: {', '.join(ignored)}"
+    return [GateResult("approvals", "passed" if ok else "failed", reason, observed=counted, expected=gates.approvals)]
+
+
+def _monitor_gate(gate: str, status: MonitorStatus | None, env: str | None) -> GateResult:
     if env is None:
         return GateResult(gate, "skipped", "first environment: there is no previous environment to watch")
     if status is None:
@@ -123,138 +267,35 @@ def _status_gate(gate: str, status: MonitorStatus | None, candidate: int, env: s
     return GateResult(gate, "passed", f"{env} healthy as of {status.updated_at.isoformat()}", observed="ok")
 
 
+def check_no_drift_alert(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """No drift alert is open in the previous environment."""
+    if not gates.require_no_drift_alert:
+        return []
+    return [_monitor_gate("no_drift_alert", ctx.drift_status, ctx.previous_environment)]
+
+
+def check_slo_healthy(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """No SLO alert is open in the previous environment."""
+    if not gates.require_slo_healthy:
+        return []
+    return [_monitor_gate("slo_healthy", ctx.slo_status, ctx.previous_environment)]
+
+
+#: every gate, in the order the report lists them; a gate the policy does not ask for returns no result
+GATES: tuple[Gate, ...] = (
+    check_status,
+    check_order,
+    check_thresholds,
+    check_no_regression,
+    check_soak,
+    check_approvals,
+    check_no_drift_alert,
+    check_slo_healthy,
+)
+
+
 def evaluate_gates(gates: EnvironmentGates, ctx: GateContext) -> GateReport:
     """Evaluate every gate of ``gates`` for ``ctx`` and return the report."""
+    results = tuple(result for check in GATES for result in check(gates, ctx))
     cand = ctx.candidate
-    results: list[GateResult] = []
-
-    if cand.status == "rejected":
-        results.append(GateResult("status", "failed", f"v{cand.version} was rejected", observed="rejected"))
-    elif cand.status == "pending_approval":
-        results.append(
-            GateResult(
-                "status",
-                "failed",
-                f"v{cand.version} awaits approval in its source registry",
-                observed="pending_approval",
-            )
-        )
-    else:
-        results.append(GateResult("status", "passed", "version is registered", observed=cand.status))
-
-    if ctx.previous_environment is not None:
-        if ctx.in_previous_since is None:
-            results.append(
-                GateResult(
-                    "order",
-                    "failed",
-                    f"v{cand.version} is not in {ctx.previous_environment}; promote it there first",
-                )
-            )
-        else:
-            results.append(GateResult("order", "passed", f"v{cand.version} is in {ctx.previous_environment}"))
-
-    for threshold in gates.thresholds:
-        value = cand.manifest.metrics.get(threshold.metric)
-        name = f"threshold:{threshold.metric}"
-        if value is None:
-            results.append(
-                GateResult(
-                    name, "failed", f"metric {threshold.metric!r} missing from the manifest", expected=str(threshold)
-                )
-            )
-        elif threshold.holds(value):
-            results.append(
-                GateResult(
-                    name,
-                    "passed",
-                    f"{threshold.metric}={value:g} meets {threshold}",
-                    observed=value,
-                    expected=str(threshold),
-                )
-            )
-        else:
-            results.append(
-                GateResult(
-                    name,
-                    "failed",
-                    f"{threshold.metric}={value:g} does not meet {threshold}",
-                    observed=value,
-                    expected=str(threshold),
-                )
-            )
-
-    for rule in gates.no_regression:
-        name = f"no_regression:{rule.metric}"
-        if ctx.incumbent is None:
-            results.append(GateResult(name, "skipped", f"no version in {ctx.environment} to compare with"))
-            continue
-        if ctx.incumbent.version == cand.version:
-            results.append(GateResult(name, "skipped", "candidate is the incumbent"))
-            continue
-        new = cand.manifest.metrics.get(rule.metric)
-        old = ctx.incumbent.manifest.metrics.get(rule.metric)
-        if new is None:
-            results.append(GateResult(name, "failed", f"metric {rule.metric!r} missing from the candidate"))
-            continue
-        if old is None:
-            results.append(GateResult(name, "skipped", f"incumbent v{ctx.incumbent.version} has no {rule.metric!r}"))
-            continue
-        ok, bound = regression_check(rule, new, old)
-        better = "higher" if rule.greater_is_better else "lower"
-        verdict: GateStatus = "passed" if ok else "failed"
-        results.append(
-            GateResult(
-                name,
-                verdict,
-                f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{ctx.incumbent.version}={old:g}; "
-                f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
-                observed=new,
-                expected={"baseline": old, "bound": bound},
-            )
-        )
-
-    if gates.soak:
-        if ctx.previous_environment is None:
-            results.append(GateResult("soak", "skipped", "first environment: nothing to soak in"))
-        elif ctx.in_previous_since is None:
-            results.append(
-                GateResult("soak", "failed", f"not in {ctx.previous_environment}", expected=format_duration(gates.soak))
-            )
-        else:
-            soaked = (ctx.now - ctx.in_previous_since).total_seconds()
-            ok = soaked >= gates.soak
-            results.append(
-                GateResult(
-                    "soak",
-                    "passed" if ok else "failed",
-                    f"{format_duration(soaked)} in {ctx.previous_environment}, needs {format_duration(gates.soak)}",
-                    observed=int(soaked),
-                    expected=gates.soak,
-                )
-            )
-
-    if gates.approvals:
-        counted: list[str] = []
-        ignored: list[str] = []
-        for approval in ctx.approvals:
-            if gates.four_eyes and approval.approver == cand.registered_by:
-                ignored.append(f"{approval.approver} (registrant, four-eyes)")
-            elif gates.approvers and not any(fnmatch.fnmatchcase(approval.approver, p) for p in gates.approvers):
-                ignored.append(f"{approval.approver} (not an allowed approver)")
-            elif approval.approver not in counted:
-                counted.append(approval.approver)
-        ok = len(counted) >= gates.approvals
-        reason = f"{len(counted)} of {gates.approvals} approvals" + (f" ({', '.join(counted)})" if counted else "")
-        if ignored:
-            reason += f"; not counted: {', '.join(ignored)}"
-        results.append(
-            GateResult("approvals", "passed" if ok else "failed", reason, observed=counted, expected=gates.approvals)
-        )
-
-    if gates.require_no_drift_alert:
-        results.append(_status_gate("no_drift_alert", ctx.drift_status, cand.version, ctx.previous_environment))
-    if gates.require_slo_healthy:
-        results.append(_status_gate("slo_healthy", ctx.slo_status, cand.version, ctx.previous_environment))
-
-    return GateReport(cand.model, cand.version, ctx.environment, tuple(results), ctx.now.isoformat())
+    return GateReport(cand.model, cand.version, ctx.environment, results, ctx.now.isoformat())

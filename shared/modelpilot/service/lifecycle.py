@@ -9,6 +9,7 @@ idempotent: the same command twice changes state once.
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelpilot import telemetry
@@ -30,7 +31,7 @@ from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, NotAuthoriz
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from modelpilot.domain.commands import (
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
         RegisterModel,
         RollbackModel,
     )
-    from modelpilot.domain.model import ModelVersion
+    from modelpilot.domain.model import Alias, ModelVersion
     from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
     from modelpilot.service.messagebus import Services
@@ -176,6 +177,39 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
 
 
 # -- promote ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _AliasMove:
+    """A decided alias move: the change and its audit record, and the outcome to report once it committed."""
+
+    change: AliasChange
+    audit: AuditEntry
+    done: Callable[[Alias], Outcome]
+
+
+def _compare_and_set(
+    registry: RegistryStore, model: str, environment: str, decide: Callable[[], Outcome | _AliasMove]
+) -> Outcome:
+    """Read and decide, then try the move; on ``ConcurrencyConflict`` read and decide again.
+
+    ``decide`` reads the current state and returns either the outcome when nothing
+    is to move or the :class:`_AliasMove` to compare-and-set against the revision it
+    read. After ``CAS_ATTEMPTS`` lost races, raises ``ConcurrencyConflict``
+    (retryable: the platform tries the whole command again).
+    """
+    for _attempt in range(CAS_ATTEMPTS):
+        decision = decide()
+        if isinstance(decision, Outcome):
+            return decision
+        try:
+            moved = registry.move_alias(
+                change=decision.change, expected_revision=decision.change.revision - 1, audit=decision.audit
+            )
+        except ConcurrencyConflict:
+            continue
+        return decision.done(moved)
+    raise ConcurrencyConflict(f"{model} {environment} kept moving; try again", model=model)
+
+
 def _pick_candidate(cmd: PromoteModel, svc: Services, previous: str | None) -> ModelVersion:
     registry = svc.registry
     if cmd.version is not None:
@@ -206,106 +240,105 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
     policy.check_environment(cmd.environment)
     _require_model(svc.registry, cmd.model)
     _authorize_operator(policy, cmd.actor, "promote")
-    registry = svc.registry
     previous = policy.previous_environment(cmd.environment)
-    for _attempt in range(CAS_ATTEMPTS):
-        candidate = _pick_candidate(cmd, svc, previous)
-        alias = registry.get_alias(cmd.model, cmd.environment)
-        if alias is not None and alias.version == candidate.version:
-            return Outcome(
-                "unchanged",
-                f"{cmd.model} v{candidate.version} is already in {cmd.environment}",
-                {
-                    "model": cmd.model,
-                    "environment": cmd.environment,
-                    "version": candidate.version,
-                    "revision": alias.revision,
-                },
-            )
-        if cmd.trigger and any(c.trigger == cmd.trigger for c in registry.alias_history(cmd.model, cmd.environment)):
-            return Outcome(
-                "unchanged",
-                f"trigger {cmd.trigger} was already applied to {cmd.model} {cmd.environment}",
-                {"model": cmd.model, "environment": cmd.environment},
-            )
-        now = svc.clock()
-        ctx = GateContext(
-            candidate=candidate,
-            environment=cmd.environment,
-            now=now,
-            previous_environment=previous,
-            in_previous_since=_entered_at(registry, cmd.model, previous, candidate.version) if previous else None,
-            incumbent=registry.get_version(cmd.model, alias.version) if alias else None,
-            approvals=registry.list_approvals(cmd.model, candidate.version, cmd.environment),
-            drift_status=registry.get_monitor_status(cmd.model, previous, "drift") if previous else None,
-            slo_status=registry.get_monitor_status(cmd.model, previous, "slo") if previous else None,
+    return _compare_and_set(
+        svc.registry, cmd.model, cmd.environment, lambda: _decide_promotion(cmd, svc, policy, previous)
+    )
+
+
+def _decide_promotion(cmd: PromoteModel, svc: Services, policy: Policy, previous: str | None) -> Outcome | _AliasMove:
+    """Read the alias and evaluate the gates: the outcome when nothing moves, else the move to try."""
+    registry = svc.registry
+    candidate = _pick_candidate(cmd, svc, previous)
+    alias = registry.get_alias(cmd.model, cmd.environment)
+    if alias is not None and alias.version == candidate.version:
+        return Outcome(
+            "unchanged",
+            f"{cmd.model} v{candidate.version} is already in {cmd.environment}",
+            {
+                "model": cmd.model,
+                "environment": cmd.environment,
+                "version": candidate.version,
+                "revision": alias.revision,
+            },
         )
-        report = evaluate_gates(policy.gates_for(cmd.model, cmd.environment), ctx)
-        data = {
-            "model": cmd.model,
-            "environment": cmd.environment,
-            "version": candidate.version,
-            "from_version": alias.version if alias else None,
-            "gate_report": report.to_dict(),
-            "gate_report_digest": report.digest(),
-        }
-        if not report.passed:
-            telemetry.counter_add(
-                "modelpilot.promotions.blocked", 1, {"model": cmd.model, "environment": cmd.environment}
-            )
-            failures = report.failures
-            return Outcome(
-                "blocked",
-                f"promotion of {cmd.model} v{candidate.version} to {cmd.environment} blocked: "
-                + "; ".join(f.reason for f in failures),
-                data,
-                [
-                    PromotionBlocked(
-                        cmd.model,
-                        cmd.environment,
-                        candidate.version,
-                        cmd.actor,
-                        [f.gate for f in failures],
-                        [f.reason for f in failures],
-                        report.digest(),
-                    )
-                ],
-            )
-        if cmd.dry_run:
-            return Outcome("dry_run", f"{cmd.model} v{candidate.version} would be promoted to {cmd.environment}", data)
-        expected = alias.revision if alias else 0
-        change = AliasChange(
-            model=cmd.model,
-            environment=cmd.environment,
-            revision=expected + 1,
-            from_version=alias.version if alias else None,
-            to_version=candidate.version,
-            action="promote",
-            actor=cmd.actor,
-            reason=cmd.reason or "promotion",
-            at=now,
-            trigger=cmd.trigger,
+    if cmd.trigger and any(c.trigger == cmd.trigger for c in registry.alias_history(cmd.model, cmd.environment)):
+        return Outcome(
+            "unchanged",
+            f"trigger {cmd.trigger} was already applied to {cmd.model} {cmd.environment}",
+            {"model": cmd.model, "environment": cmd.environment},
         )
-        try:
-            moved = registry.move_alias(
-                change=change,
-                expected_revision=expected,
-                audit=AuditEntry(
-                    model=cmd.model,
-                    actor=cmd.actor,
-                    action="promote",
-                    timestamp=now,
-                    environment=cmd.environment,
-                    from_version=change.from_version,
-                    to_version=candidate.version,
-                    reason=change.reason,
-                    gate_report_digest=report.digest(),
-                    trigger=cmd.trigger,
-                    evidence={"revision": change.revision, "gates": {r.gate: r.status for r in report.results}},
-                ),
-            )
-        except ConcurrencyConflict:
-            continue
+    now = svc.clock()
+    ctx = GateContext(
+        candidate=candidate,
+        environment=cmd.environment,
+        now=now,
+        previous_environment=previous,
+        in_previous_since=_entered_at(registry, cmd.model, previous, candidate.version) if previous else None,
+        incumbent=registry.get_version(cmd.model, alias.version) if alias else None,
+        approvals=registry.list_approvals(cmd.model, candidate.version, cmd.environment),
+        drift_status=registry.get_monitor_status(cmd.model, previous, "drift") if previous else None,
+        slo_status=registry.get_monitor_status(cmd.model, previous, "slo") if previous else None,
+    )
+    report = evaluate_gates(policy.gates_for(cmd.model, cmd.environment), ctx)
+    data = {
+        "model": cmd.model,
+        "environment": cmd.environment,
+        "version": candidate.version,
+        "from_version": alias.version if alias else None,
+        "gate_report": report.to_dict(),
+        "gate_report_digest": report.digest(),
+    }
+    if not report.passed:
+        telemetry.counter_add("modelpilot.promotions.blocked", 1, {"model": cmd.model, "environment": cmd.environment})
+        failures = report.failures
+        return Outcome(
+            "blocked",
+            f"promotion of {cmd.model} v{candidate.version} to {cmd.environment} blocked: "
+            + "; ".join(f.reason for f in failures),
+            data,
+            [
+                PromotionBlocked(
+                    cmd.model,
+                    cmd.environment,
+                    candidate.version,
+                    cmd.actor,
+                    [f.gate for f in failures],
+                    [f.reason for f in failures],
+                    report.digest(),
+                )
+            ],
+        )
+    if cmd.dry_run:
+        return Outcome("dry_run", f"{cmd.model} v{candidate.version} would be promoted to {cmd.environment}", data)
+    expected = alias.revision if alias else 0
+    change = AliasChange(
+        model=cmd.model,
+        environment=cmd.environment,
+        revision=expected + 1,
+        from_version=alias.version if alias else None,
+        to_version=candidate.version,
+        action="promote",
+        actor=cmd.actor,
+        reason=cmd.reason or "promotion",
+        at=now,
+        trigger=cmd.trigger,
+    )
+    audit = AuditEntry(
+        model=cmd.model,
+        actor=cmd.actor,
+        action="promote",
+        timestamp=now,
+        environment=cmd.environment,
+        from_version=change.from_version,
+        to_version=candidate.version,
+        reason=change.reason,
+        gate_report_digest=report.digest(),
+        trigger=cmd.trigger,
+        evidence={"revision": change.revision, "gates": {r.gate: r.status for r in report.results}},
+    )
+
+    def promoted(moved: Alias) -> Outcome:
         telemetry.counter_add("modelpilot.promotions", 1, {"model": cmd.model, "environment": cmd.environment})
         data["revision"] = moved.revision
         return Outcome(
@@ -324,7 +357,8 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
                 )
             ],
         )
-    raise ConcurrencyConflict(f"{cmd.model} {cmd.environment} kept moving; try again", model=cmd.model)
+
+    return _AliasMove(change, audit, promoted)
 
 
 # -- approve / reject -------------------------------------------------------------
@@ -412,90 +446,84 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
     policy.check_environment(cmd.environment)
     _require_model(svc.registry, cmd.model)
     _authorize_operator(policy, cmd.actor, "roll back")
+    return _compare_and_set(svc.registry, cmd.model, cmd.environment, lambda: _decide_rollback(cmd, svc))
+
+
+def _decide_rollback(cmd: RollbackModel, svc: Services) -> Outcome | _AliasMove:
+    """Read the alias and pick the target: the outcome when nothing moves, else the move to try."""
     registry = svc.registry
-    for _attempt in range(CAS_ATTEMPTS):
-        alias = registry.get_alias(cmd.model, cmd.environment)
-        base = {"model": cmd.model, "environment": cmd.environment}
-        if alias is None:
-            return _skip(cmd, f"{cmd.model} has no version in {cmd.environment}", base)
-        history = registry.alias_history(cmd.model, cmd.environment)
-        if cmd.trigger and any(c.trigger == cmd.trigger for c in history):
-            return _skip(
-                cmd, f"trigger {cmd.trigger} was already applied", {**base, "version": alias.version}, event=False
-            )
-        if cmd.from_version is not None and alias.version != cmd.from_version:
-            return _skip(
-                cmd,
-                f"{cmd.environment} no longer runs v{cmd.from_version} (it runs v{alias.version}); "
-                "nothing to roll back",
-                {**base, "version": alias.version},
-                event=False,
-            )
-        if cmd.to_version is not None:
-            target = registry.get_version(cmd.model, cmd.to_version)
-            if target.status == "rejected":
-                raise InvalidInput(f"{cmd.model} v{cmd.to_version} was rejected; choose another version")
-            if cmd.to_version == alias.version:
-                return _skip(
-                    cmd,
-                    f"{cmd.environment} already runs v{alias.version}",
-                    {**base, "version": alias.version},
-                    event=False,
-                )
-            to_version: int | None = cmd.to_version
-        else:
-            to_version = select_rollback_target(
-                history, alias.version, excluded=_excluded_versions(svc, cmd.model, cmd.environment)
-            )
-        if to_version is None:
-            return _skip(
-                cmd,
-                f"no earlier healthy version of {cmd.model} in {cmd.environment} to roll back to",
-                {**base, "version": alias.version},
-            )
-        now = svc.clock()
-        change = AliasChange(
-            model=cmd.model,
-            environment=cmd.environment,
-            revision=alias.revision + 1,
-            from_version=alias.version,
-            to_version=to_version,
-            action="rollback",
-            actor=cmd.actor,
-            reason=cmd.reason,
-            at=now,
-            trigger=cmd.trigger,
+    alias = registry.get_alias(cmd.model, cmd.environment)
+    base = {"model": cmd.model, "environment": cmd.environment}
+    if alias is None:
+        return _skip(cmd, f"{cmd.model} has no version in {cmd.environment}", base)
+    history = registry.alias_history(cmd.model, cmd.environment)
+    if cmd.trigger and any(c.trigger == cmd.trigger for c in history):
+        return _skip(cmd, f"trigger {cmd.trigger} was already applied", {**base, "version": alias.version}, event=False)
+    if cmd.from_version is not None and alias.version != cmd.from_version:
+        return _skip(
+            cmd,
+            f"{cmd.environment} no longer runs v{cmd.from_version} (it runs v{alias.version}); nothing to roll back",
+            {**base, "version": alias.version},
+            event=False,
         )
-        try:
-            moved = registry.move_alias(
-                change=change,
-                expected_revision=alias.revision,
-                audit=AuditEntry(
-                    model=cmd.model,
-                    actor=cmd.actor,
-                    action="rollback",
-                    timestamp=now,
-                    environment=cmd.environment,
-                    from_version=alias.version,
-                    to_version=to_version,
-                    reason=cmd.reason,
-                    trigger=cmd.trigger,
-                    evidence={"revision": change.revision, **cmd.evidence},
-                ),
+    if cmd.to_version is not None:
+        target = registry.get_version(cmd.model, cmd.to_version)
+        if target.status == "rejected":
+            raise InvalidInput(f"{cmd.model} v{cmd.to_version} was rejected; choose another version")
+        if cmd.to_version == alias.version:
+            return _skip(
+                cmd, f"{cmd.environment} already runs v{alias.version}", {**base, "version": alias.version}, event=False
             )
-        except ConcurrencyConflict:
-            continue
+        to_version: int | None = cmd.to_version
+    else:
+        to_version = select_rollback_target(
+            history, alias.version, excluded=_excluded_versions(svc, cmd.model, cmd.environment)
+        )
+    if to_version is None:
+        return _skip(
+            cmd,
+            f"no earlier healthy version of {cmd.model} in {cmd.environment} to roll back to",
+            {**base, "version": alias.version},
+        )
+    now = svc.clock()
+    change = AliasChange(
+        model=cmd.model,
+        environment=cmd.environment,
+        revision=alias.revision + 1,
+        from_version=alias.version,
+        to_version=to_version,
+        action="rollback",
+        actor=cmd.actor,
+        reason=cmd.reason,
+        at=now,
+        trigger=cmd.trigger,
+    )
+    audit = AuditEntry(
+        model=cmd.model,
+        actor=cmd.actor,
+        action="rollback",
+        timestamp=now,
+        environment=cmd.environment,
+        from_version=alias.version,
+        to_version=to_version,
+        reason=cmd.reason,
+        trigger=cmd.trigger,
+        evidence={"revision": change.revision, **cmd.evidence},
+    )
+
+    def rolled_back(moved: Alias) -> Outcome:
         telemetry.counter_add("modelpilot.rollbacks", 1, {"model": cmd.model, "environment": cmd.environment})
         return Outcome(
             "rolled_back",
-            f"{cmd.model} {cmd.environment} rolled back v{alias.version} -> v{to_version} (revision {moved.revision})",
-            {**base, "from_version": alias.version, "version": to_version, "revision": moved.revision},
+            f"{cmd.model} {cmd.environment} rolled back v{change.from_version} -> v{change.to_version} "
+            f"(revision {moved.revision})",
+            {**base, "from_version": change.from_version, "version": change.to_version, "revision": moved.revision},
             [
                 ModelRolledBack(
                     cmd.model,
                     cmd.environment,
                     alias.version,
-                    to_version,
+                    change.to_version,
                     moved.revision,
                     cmd.actor,
                     cmd.reason,
@@ -504,7 +532,8 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
                 )
             ],
         )
-    raise ConcurrencyConflict(f"{cmd.model} {cmd.environment} kept moving; try again", model=cmd.model)
+
+    return _AliasMove(change, audit, rolled_back)
 
 
 def _skip(cmd: RollbackModel, message: str, data: Mapping[str, object], *, event: bool = True) -> Outcome:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot import telemetry
 from modelpilot.domain.model import utcnow
@@ -98,11 +98,41 @@ class Services:
         return self.policy_loader()
 
 
+#: every status word a handler (or the dispatch around it) replies with
+OutcomeStatus = Literal[
+    # the registry lifecycle
+    "registered",
+    "approved_in_source",
+    "promoted",
+    "blocked",
+    "dry_run",
+    "approved",
+    "rejected",
+    "rolled_back",
+    "recorded",
+    # drift
+    "built",
+    "profile_failed",
+    "drift",
+    "partial",
+    "ok",
+    # SLOs
+    "checked",
+    "skipped",
+    # nothing to do, or already done
+    "unchanged",
+    "noop",
+    # the dispatch: a permanently bad event, or one that is not ours
+    "failed",
+    "ignored",
+]
+
+
 @dataclass
 class Outcome:
     """What a handler did: a status word, a human message, data, and the events it produced."""
 
-    status: str
+    status: OutcomeStatus
     message: str
     data: dict[str, Any] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
@@ -112,7 +142,10 @@ class Outcome:
     @property
     def changed(self) -> bool:
         """True when the handler changed state."""
-        return self.status not in {"unchanged", "noop", "blocked", "skipped", "dry_run", "ok"}
+        unchanged: frozenset[OutcomeStatus] = frozenset(
+            {"unchanged", "noop", "blocked", "skipped", "dry_run", "ok", "failed", "ignored"}
+        )
+        return self.status not in unchanged
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly view."""

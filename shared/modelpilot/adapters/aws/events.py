@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelpilot import telemetry
+from modelpilot.adapters._limits import fit_message
 from modelpilot.adapters.aws._errors import translate
-from modelpilot.exceptions import TransientError
+from modelpilot.exceptions import InvalidInput, TransientError
 from modelpilot.ports import EventPublisher, Notifier
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from modelpilot.domain.events import Event
 
@@ -23,6 +24,10 @@ __all__ = ["SOURCE", "EventBridgePublisher", "SnsNotifier"]
 SOURCE = "modelpilot"
 #: PutEvents accepts at most 10 entries per call
 BATCH = 10
+#: ... whose sizes (EventBridge's entry-size formula, :func:`entry_size`) add up to less than 256 KiB
+MAX_CALL_BYTES = 256 * 1024
+#: SNS messages, subject and attributes included, are at most 256 KiB
+MAX_SNS_BYTES = 256 * 1024
 log = telemetry.get_logger("modelpilot.aws.events")
 
 
@@ -31,8 +36,10 @@ class EventBridgePublisher(EventPublisher):
 
     ``detail-type`` is the event name, ``detail`` its JSON with the W3C
     ``traceparent`` added, so the next function continues the same trace.
-    Entries go in batches of ten; entries EventBridge reports as failed are
-    retried once, then ``TransientError`` is raised (the platform retries).
+    Entries go in order, in PutEvents calls of at most ten entries under 256 KiB;
+    an event that alone reaches 256 KiB raises ``InvalidInput`` before anything of
+    the batch is sent. Entries EventBridge reports as failed are retried once,
+    then ``TransientError`` is raised (the platform retries).
 
     Parameters
     ----------
@@ -61,8 +68,15 @@ class EventBridgePublisher(EventPublisher):
 
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
         entries = [self.entry(e, traceparent) for e in events]
-        for start in range(0, len(entries), BATCH):
-            self._put(entries[start : start + BATCH])
+        for entry in entries:
+            if entry_size(entry) >= MAX_CALL_BYTES:
+                raise InvalidInput(
+                    f"event {entry['DetailType']} is {entry_size(entry)} bytes; EventBridge takes less than "
+                    f"{MAX_CALL_BYTES} per event, so nothing of this batch was published",
+                    bus=self.bus_name,
+                )
+        for batch in _batches(entries):
+            self._put(batch)
 
     def _put(self, batch: list[dict[str, Any]], *, retry: bool = True) -> None:
         try:
@@ -85,6 +99,10 @@ class EventBridgePublisher(EventPublisher):
 class SnsNotifier(Notifier):
     """Sends human-facing notifications to an SNS topic (e-mail, chat subscriptions).
 
+    The subject is made valid for SNS (printable ASCII, at most 100 characters),
+    attributes with empty values are left out (SNS refuses them) and a message
+    that would exceed SNS's 256 KiB is cut to fit, with a note.
+
     Parameters
     ----------
     topic_arn:
@@ -99,12 +117,37 @@ class SnsNotifier(Notifier):
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
         attrs = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items() if v}
+        subject = _subject(subject)
+        # SNS refuses a message that, with its subject and attributes, exceeds 256 KiB: cut it, keep the notification
+        overhead = len(subject) + sum(len(k.encode()) + len(v["StringValue"].encode()) + 16 for k, v in attrs.items())
+        message = fit_message(message, MAX_SNS_BYTES - overhead)
         try:
-            self.client.publish(
-                TopicArn=self.topic_arn, Subject=_subject(subject), Message=message, MessageAttributes=attrs
-            )
+            self.client.publish(TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attrs)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"SNS Publish to {self.topic_arn}") from exc
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """Return a PutEvents entry's size as EventBridge counts it (UTF-8 bytes of its fields)."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key) or "").encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
+
+
+def _batches(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split entries, in order, into PutEvents calls of at most ``BATCH`` entries under ``MAX_CALL_BYTES``."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        n = entry_size(entry)
+        if batch and (len(batch) == BATCH or size + n >= MAX_CALL_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += n
+    if batch:
+        yield batch
 
 
 def _subject(text: str) -> str:

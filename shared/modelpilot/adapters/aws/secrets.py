@@ -52,7 +52,7 @@ class PowertoolsSecrets(SecretsProvider):
         try:
             value = self._provider(kind).get(ref, max_age=self.max_age, **extra)
         except GetParameterError as exc:
-            cause = exc.__cause__
+            cause = exc.__cause__ or exc.__context__  # Powertools raises it inside its except block, without "from"
             if isinstance(cause, ClientError | BotoCoreError) and isinstance(translate(cause, name), TransientError):
                 raise translate(cause, f"reading secret {name!r}") from exc
             raise NotFound(f"secret {name!r} cannot be read from {kind}: {exc}", secret=name) from None

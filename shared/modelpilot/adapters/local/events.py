@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelpilot.domain.model import utcnow
+from modelpilot.exceptions import TransientError
 from modelpilot.ports import EventPublisher, Notifier
 
 if TYPE_CHECKING:
@@ -25,10 +26,13 @@ _lock = threading.Lock()
 
 
 def _append(path: Path, entry: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(entry, default=str, sort_keys=True) + "\n"
-    with _lock, path.open("a", encoding="utf-8") as handle:
-        handle.write(line)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+    except OSError as exc:  # the log is this backend's bus: not writable now means unavailable
+        raise TransientError(f"cannot append to {path}: {exc.strerror or exc}", path=str(path)) from exc
 
 
 class JsonlEventLog(EventPublisher):

@@ -16,7 +16,7 @@ from modelpilot.service.messagebus import Outcome
 if TYPE_CHECKING:
     from modelpilot.domain.commands import RunDriftBatch
     from modelpilot.domain.events import ModelRegistered
-    from modelpilot.service.messagebus import MessageBus, Services
+    from modelpilot.service.messagebus import MessageBus, OutcomeStatus, Services
 
 __all__ = ["build_reference_profile", "on_model_registered", "run_drift_batch"]
 
@@ -60,7 +60,7 @@ def run_drift_batch(cmd: RunDriftBatch, svc: Services) -> Outcome:
         for r in results
     ]
     statuses = {r["status"] for r in results}
-    status = (
+    status: OutcomeStatus = (
         "drift" if events else "partial" if "failed" in statuses else "unchanged" if statuses == {"unchanged"} else "ok"
     )
     return Outcome(status, "; ".join(lines), {"reports": results}, events)
