@@ -10,16 +10,16 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from modelpilot.domain.durations import format_duration
 from modelpilot.domain.model import canonical_json, sha256_hex
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from modelpilot.domain.model import Approval, ModelVersion, MonitorStatus
-    from modelpilot.policy import EnvironmentGates, MetricThreshold, RegressionRule
 
 __all__ = [
     "GATES",
@@ -40,6 +40,65 @@ __all__ = [
 ]
 
 GateStatus = Literal["passed", "failed", "skipped"]
+
+
+class MetricThreshold(Protocol):
+    """An absolute bound on one metric (the policy's ``thresholds`` entries satisfy it)."""
+
+    @property
+    def metric(self) -> str: ...
+
+    def holds(self, observed: float) -> bool:
+        """Return True when ``observed`` satisfies the bound."""
+        ...
+
+
+class RegressionRule(Protocol):
+    """A no-regression rule against the incumbent (the policy's ``no_regression`` entries satisfy it)."""
+
+    @property
+    def metric(self) -> str: ...
+
+    @property
+    def greater_is_better(self) -> bool: ...
+
+    @property
+    def min_absolute_change(self) -> float | None: ...
+
+    @property
+    def min_relative_change(self) -> float | None: ...
+
+
+class EnvironmentGates(Protocol):
+    """What the gates of one environment ask for: the shape the domain needs of the policy.
+
+    The policy file's ``EnvironmentGates`` (``modelpilot.policy.gates``, pydantic) satisfies it
+    structurally, so the domain stays free of the policy layer and of pydantic.
+    """
+
+    @property
+    def thresholds(self) -> Sequence[MetricThreshold]: ...
+
+    @property
+    def no_regression(self) -> Sequence[RegressionRule]: ...
+
+    @property
+    def soak(self) -> int | None: ...
+
+    @property
+    def approvals(self) -> int: ...
+
+    @property
+    def four_eyes(self) -> bool: ...
+
+    @property
+    def approvers(self) -> Sequence[str]: ...
+
+    @property
+    def require_no_drift_alert(self) -> bool: ...
+
+    @property
+    def require_slo_healthy(self) -> bool: ...
 
 
 @dataclass(frozen=True)
