@@ -15,9 +15,9 @@ from modelpilot.ports import Adapters
 
 if TYPE_CHECKING:
     from modelpilot.config import Settings
-    from modelpilot.ports import MetricsSource
+    from modelpilot.ports import MetricsSource, PackageUploader
 
-__all__ = ["build_adapters"]
+__all__ = ["build_adapters", "build_uploader"]
 
 
 def _metrics_sources(settings: Settings, home: Path) -> dict[str, MetricsSource]:
@@ -30,6 +30,13 @@ def _metrics_sources(settings: Settings, home: Path) -> dict[str, MetricsSource]
 
         sources["prometheus"] = PrometheusMetricsSource(settings.prometheus_url)
     return sources
+
+
+def build_uploader(settings: Settings) -> PackageUploader:
+    """Return the folder uploader of ``modelpilot push`` to a local folder."""
+    from modelpilot.adapters.local.upload import FolderPackageUploader
+
+    return FolderPackageUploader()
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -46,6 +53,7 @@ def build_adapters(settings: Settings) -> Adapters:
         notifier=JsonlNotifier(home / "notifications.jsonl"),
         idempotency=SqliteIdempotencyStore(home / "idempotency.db"),
         metrics_sources=_metrics_sources(settings, home),
+        uploader=build_uploader(settings),
         data_root=settings.data_root or str(home / "data"),
         policy_location=settings.policy,
         default_policy_location=str(home / POLICY_NAME),
