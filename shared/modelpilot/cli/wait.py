@@ -2,7 +2,7 @@
 
 ::
 
-    modelpilot wait churn --package dist/churn --env dev --timeout 30m
+    modelpilot wait churn --package dist/churn --timeout 30m       # registered and in the first environment
     modelpilot wait churn --version 7 --env staging --timeout 2h
 
 Exit codes: 0 the version was promoted into the environment; 3 blocked by a gate that
@@ -121,7 +121,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
     interval = max(_duration(args.interval, "--interval"), 0.2)
     bus = make_bus(args)
     policy = bus.services.policy
-    policy.check_environment(args.env)
+    target = args.env or policy.environments[0]
+    policy.check_environment(target)
     started = time.monotonic()
     deadline = started + timeout
     said = ""
@@ -132,7 +133,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
                 bus.services.registry,
                 policy,
                 args.model,
-                args.env,
+                target,
                 bus.services.clock(),
                 version=version,
                 digest=digest,
@@ -185,6 +186,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("model")
     p.add_argument("--version", help="the version number, or the package's manifest digest (sha256:<hex>)")
     p.add_argument("--package", help="the built package folder (its manifest digest names the release)")
-    p.add_argument("--env", required=True, help="the environment the release should reach")
+    p.add_argument("--env", help="the environment the release should reach (default: the policy's first)")
     p.add_argument("--timeout", default="30m", help="give up after this long (default 30m)")
     p.add_argument("--interval", default="5s", help="time between two looks at the registry (default 5s)")
