@@ -333,7 +333,7 @@ class Runner:
                         env[key] = value
                 self.records.append(StepRecord(name, label, "uses", "success"))
                 continue
-            record, outputs, exported_env, exported_path = self._run_step(
+            _record, outputs, exported_env, exported_path = self._run_step(
                 name, label, step["run"], step_env, path_extra, self.workspace / workdir
             )
             if step.get("id"):

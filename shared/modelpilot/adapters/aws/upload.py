@@ -109,14 +109,16 @@ class S3PackageUploader(PackageUploader):
         checksum = str(head.get("ChecksumSHA256") or "")
         if not checksum:
             return False
-        if "-" not in checksum:
+        part_size = str(head.get("Metadata", {}).get(PART_SIZE_METADATA, ""))
+        if not part_size:  # one PUT: S3's checksum is the sha256 of the whole object
             return checksum == b64(bytes.fromhex(sha256))
-        try:
-            part_size = int(head.get("Metadata", {}).get(PART_SIZE_METADATA, ""))
-        except ValueError:
+        if not part_size.isdigit() or int(part_size) <= 0:
             return False
-        parts, local = plan_parts(path, size, part_size)
-        return local == sha256 and composite_sha256(parts) == checksum
+        # a multipart upload: S3's checksum is the composite "<sha256 of the parts' sha256s>-<parts>"
+        parts, local = plan_parts(path, size, int(part_size))
+        value, _, count = checksum.partition("-")
+        expected, _, expected_count = composite_sha256(parts).partition("-")
+        return local == sha256 and value == expected and count in {"", expected_count}
 
     def upload(
         self,
