@@ -146,7 +146,7 @@ def test_invalid_features_or_name_fail_schema_validation_before_writing(tmp_path
 
 
 def test_symlinks_are_refused_and_excluded_files_left_out(tmp_path):
-    root, metrics, features, reference = _inputs(tmp_path)
+    root, metrics, _features, _reference = _inputs(tmp_path)
     (root / "notes.tmp").write_text("scratch", encoding="utf-8")
     built = build_package(root, name="churn", metrics=metrics, exclude=("*.tmp",))
     assert [a["path"] for a in built.document["artifacts"]] == ["a/model.json", "b.bin"]
@@ -178,7 +178,7 @@ def test_verify_folder_finds_tampering(tmp_path):
 
 
 def test_cli_build_writes_outputs_for_the_next_steps(tmp_path, monkeypatch, capsys):
-    root, metrics, features, reference = _inputs(tmp_path)
+    root, metrics, features, _reference = _inputs(tmp_path)
     output, summary = tmp_path / "out.txt", tmp_path / "summary.md"
     for name, value in {**GITHUB_ENV, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}.items():
         monkeypatch.setenv(name, value)
