@@ -60,7 +60,7 @@ def test_reached_writes_the_version_and_a_summary_for_github(cli, make_package, 
 
 def test_a_registration_that_comes_later_is_waited_for(cli, make_package, capsys):
     root, digest = _package(make_package)
-    timer = threading.Timer(1.0, lambda: cli("register", str(root), "--promote"))
+    timer = threading.Timer(2.0, lambda: cli("register", str(root), "--promote"))
     timer.start()
     try:
         code = cli("wait", "churn", "--version", digest, "--timeout", "20s", "--interval", "0.2s")
