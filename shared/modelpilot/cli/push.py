@@ -76,6 +76,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     )
     if backend == "aws" and not base[len("s3://") :].partition("/")[2].startswith("models/"):
         print("note: the upload function registers only packages under s3://<model bucket>/models/", file=sys.stderr)
+    if backend == "azure" and base[len("az://") :].partition("/")[0] != settings.azure_container:
+        print(
+            f"note: the upload function registers only packages in the {settings.azure_container} container",
+            file=sys.stderr,
+        )
     data: dict[str, Any] = report.to_dict()
     emit(args, data, summary)
     return EXIT["ok"]

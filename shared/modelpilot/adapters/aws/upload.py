@@ -162,7 +162,7 @@ class S3PackageUploader(PackageUploader):
         except ClientError as exc:
             if error_code(exc) in _PRECONDITION:
                 raise AlreadyExists(f"{uri} was written by someone else meanwhile", uri=uri) from None
-            if error_code(exc) in {"BadDigest", "InvalidRequest"} and len(data) == size:
+            if error_code(exc) in {"BadDigest", "XAmzContentSHA256Mismatch"} or len(data) != size:
                 raise DigestMismatch(f"{path}: the content no longer has sha256 {sha256}", file=str(path)) from None
             raise translate(exc, f"S3 PutObject {uri}") from exc
         except BotoCoreError as exc:
