@@ -17,6 +17,7 @@ parts hold other content is aborted.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -144,6 +145,8 @@ class S3PackageUploader(PackageUploader):
     def _put(self, path: Path, uri: str, sha256: str, size: int, content_type: str, replace: bool) -> UploadResult:
         bucket, key = split_uri(uri)
         data = path.read_bytes()
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            raise DigestMismatch(f"{path}: the content no longer has sha256 {sha256}", file=str(path))
         kwargs: dict[str, Any] = {
             "Bucket": bucket,
             "Key": key,

@@ -15,6 +15,7 @@ the missing ones are staged; committing the block list then publishes the blob.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -104,8 +105,8 @@ class BlobPackageUploader(PackageUploader):
         metadata = {SHA256_METADATA: sha256}
         if size < self.single_put_limit:
             data = path.read_bytes()
-            if len(data) != size:
-                raise DigestMismatch(f"{path}: the file changed since it was hashed", file=str(path))
+            if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+                raise DigestMismatch(f"{path}: the content no longer has sha256 {sha256}", file=str(path))
             try:
                 with azure_errors(f"write {uri}"):
                     blob.upload_blob(
