@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from modelpilot.config import Settings
 
 if TYPE_CHECKING:
-    from modelpilot.ports import Adapters
+    from modelpilot.ports import Adapters, PackageUploader
     from modelpilot.service.messagebus import MessageBus, Services
 
-__all__ = ["Settings", "bootstrap", "build_adapters", "build_services", "get_bus", "reset"]
+__all__ = ["Settings", "bootstrap", "build_adapters", "build_services", "build_uploader", "get_bus", "reset"]
 
 _BACKENDS = {
     "local": "modelpilot.adapters.local.wiring",
@@ -45,6 +45,17 @@ def build_adapters(settings: Settings, **options: Any) -> Adapters:
         raise InvalidInput(f"unknown backend {settings.backend!r}; use one of {', '.join(_BACKENDS)}")
     adapters: Adapters = importlib.import_module(module_name).build_adapters(settings, **options)
     return adapters
+
+
+def build_uploader(settings: Settings, **options: Any) -> PackageUploader:
+    """Return only the package uploader of ``settings.backend`` (``modelpilot push`` needs no registry)."""
+    module_name = _BACKENDS.get(settings.backend)
+    if module_name is None:
+        from modelpilot.exceptions import InvalidInput
+
+        raise InvalidInput(f"unknown backend {settings.backend!r}; use one of {', '.join(_BACKENDS)}")
+    uploader: PackageUploader = importlib.import_module(module_name).build_uploader(settings, **options)
+    return uploader
 
 
 def build_services(settings: Settings, **overrides: Any) -> Services:

@@ -154,6 +154,21 @@ def otlp_endpoint() -> str | None:
     return app_setting(ENV.OTLP_ENDPOINT)
 
 
+#: prefixes of the variables CI systems set for a job (GitHub Actions, Azure Pipelines, GitLab CI)
+CI_VARIABLE_PREFIXES = ("GITHUB_", "RUNNER_", "BUILD_", "SYSTEM_", "AGENT_", "CI_", "GITLAB_")
+#: single variables of the same kind (``TF_BUILD``: Azure Pipelines; ``MODELPILOT_DOTENV``: a dotenv file for outputs)
+CI_VARIABLES = ("CI", "TF_BUILD", "MODELPILOT_DOTENV")
+
+
+def ci_variables() -> dict[str, str]:
+    """Return the CI system's job variables (lineage, outputs, step summaries); empty outside CI."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if value and (name.startswith(CI_VARIABLE_PREFIXES) or name in CI_VARIABLES)
+    }
+
+
 def xray_trace_header() -> str:
     """Return this invocation's X-Ray trace header (Lambda sets it per invocation), or ``""``."""
     return os.environ.get(ENV.XRAY_TRACE_HEADER, "")

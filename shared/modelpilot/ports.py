@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
+    from pathlib import Path
 
     from modelpilot.domain.audit import AuditEntry, AuditRecord
     from modelpilot.domain.events import Event
@@ -38,10 +39,12 @@ __all__ = [
     "MetricsSource",
     "Notifier",
     "ObjectInfo",
+    "PackageUploader",
     "RegistryStore",
     "SecretsProvider",
     "SliQuery",
     "TelemetryIngest",
+    "UploadResult",
 ]
 
 
@@ -210,6 +213,59 @@ class ArtifactStore(abc.ABC):
         """Return the objects under ``prefix`` (recursively), sorted by URI."""
 
 
+@dataclass(frozen=True)
+class UploadResult:
+    """What :meth:`PackageUploader.upload` did with one file.
+
+    ``status`` is ``skipped`` (the object was already there with that digest),
+    ``uploaded`` or ``resumed`` (an interrupted upload of the same content was
+    finished); ``parts_sent`` and ``parts_reused`` count the requests that carried
+    file content and the parts of an interrupted upload that were kept.
+    """
+
+    uri: str
+    status: str
+    size: int
+    parts_sent: int = 0
+    parts_reused: int = 0
+
+
+class PackageUploader(abc.ABC):
+    """Copies package files into the artifact store (``modelpilot push``): verified, resumable, never twice.
+
+    Each adapter records the file's sha256 on the object (metadata) and lets the store
+    verify what it received (S3 checksums, Blob transactional MD5); an object whose
+    recorded digest and size match is not uploaded again.
+    """
+
+    @abc.abstractmethod
+    def join(self, base: str, *parts: str) -> str:
+        """Return the URI of ``parts`` below ``base``."""
+
+    @abc.abstractmethod
+    def recorded_sha256(self, uri: str) -> str | None:
+        """Return the sha256 recorded on the object at ``uri``; None when absent or unrecorded."""
+
+    @abc.abstractmethod
+    def upload(
+        self,
+        path: Path,
+        uri: str,
+        *,
+        sha256: str,
+        size: int,
+        content_type: str = "application/octet-stream",
+        replace: bool = True,
+    ) -> UploadResult:
+        """Make the object at ``uri`` hold the file ``path`` (whose digest is ``sha256``).
+
+        Skips the upload when the object already holds that content; resumes an
+        interrupted multipart (block) upload of it. Raises ``DigestMismatch`` when the
+        file no longer has ``sha256``; with ``replace=False`` an object holding other
+        content raises ``AlreadyExists`` and is left alone.
+        """
+
+
 class EventPublisher(abc.ABC):
     """Puts domain events where the next function picks them up."""
 
@@ -357,6 +413,7 @@ class Adapters:
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     alarm_tags: AlarmTags | None = None
     telemetry_ingest: TelemetryIngest | None = None
+    uploader: PackageUploader | None = None
     data_root: str = ""
     policy_location: str | None = None
     default_policy_location: str | None = None

@@ -38,6 +38,8 @@ EXIT = {
     "not_authorized": 5,
     "conflict": 6,
     "audit_failed": 7,
+    "timeout": 8,
+    "rolled_back": 9,
 }
 
 

@@ -14,6 +14,8 @@ code  meaning
 5     not authorised (e.g. four-eyes)
 6     conflict: the alias moved concurrently
 7     audit chain verification failed
+8     ``wait``: the timeout passed before the release got where it should
+9     ``wait``: the version reached the environment and was rolled back
 ====  ==========================================================
 """
 
@@ -51,7 +53,13 @@ if TYPE_CHECKING:
 __all__ = ["EXIT", "add_command", "main"]
 
 #: modules that add command groups: each has ``register(subparsers, common)``
-PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo"]
+PLUGINS = [
+    "modelpilot.cli.drift",
+    "modelpilot.cli.slo",
+    "modelpilot.cli.package",
+    "modelpilot.cli.push",
+    "modelpilot.cli.wait",
+]
 
 
 # -- commands ------------------------------------------------------------------------

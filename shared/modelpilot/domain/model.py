@@ -72,11 +72,23 @@ class FeatureSpec:
 
 @dataclass(frozen=True)
 class Lineage:
-    """Where the model came from."""
+    """Where the model came from.
+
+    ``repository``, ``run_url`` and ``built_by`` (the CI run that built the package)
+    were added later: they are left out of :meth:`Manifest.to_dict` while unset, so
+    the digest of a manifest that does not use them is what it always was.
+    """
 
     run_id: str | None = None
     code_revision: str | None = None
     training_data_uri: str | None = None
+    repository: str | None = None
+    run_url: str | None = None
+    built_by: str | None = None
+
+
+#: lineage fields that appear in the canonical manifest only when set (digest stability)
+_OPTIONAL_LINEAGE = ("repository", "run_url", "built_by")
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,9 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         """Return the manifest as the JSON document it was read from (normalised)."""
         data = asdict(self)
+        for name in _OPTIONAL_LINEAGE:
+            if data["lineage"][name] is None:
+                del data["lineage"][name]
         for feat in data["features"]:
             if feat["allowed_values"] is not None:
                 feat["allowed_values"] = list(feat["allowed_values"])

@@ -96,9 +96,12 @@ class _Feature(_Strict):
 
 
 class _Lineage(_Strict):
-    run_id: str | None = None
-    code_revision: str | None = None
+    run_id: str | None = Field(default=None, description="the training or CI run that produced the model")
+    code_revision: str | None = Field(default=None, description="the commit the model was built from")
     training_data_uri: str | None = None
+    repository: str | None = Field(default=None, description="the repository the model was built from")
+    run_url: str | None = Field(default=None, description="the CI run that built the package")
+    built_by: str | None = Field(default=None, description="who started that CI run, as the CI names them")
 
 
 class ManifestDocument(_Strict):

@@ -19,8 +19,9 @@ from modelpilot.ports import Adapters
 
 if TYPE_CHECKING:
     from modelpilot.config import Settings
+    from modelpilot.ports import PackageUploader
 
-__all__ = ["ClientFactory", "build_adapters", "client_factory"]
+__all__ = ["ClientFactory", "build_adapters", "build_uploader", "client_factory"]
 
 #: ``make("s3")`` returns the (cached) boto3 client of a service
 ClientFactory = Callable[[str], Any]
@@ -44,6 +45,14 @@ def client_factory(settings: Settings) -> ClientFactory:
         return session.client(service, endpoint_url=settings.aws_endpoint_url, config=config)
 
     return make
+
+
+def build_uploader(settings: Settings, *, clients: ClientFactory | None = None) -> PackageUploader:
+    """Return the S3 uploader of ``modelpilot push`` (it needs no registry table)."""
+    from modelpilot.adapters.aws.upload import S3PackageUploader
+
+    # SSE: the bucket's default encryption applies, as for the artifact store
+    return S3PackageUploader((clients or client_factory(settings))("s3"), sse=None)
 
 
 def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) -> Adapters:
@@ -80,6 +89,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
         # the SLO engine's source and the alarm function's tag reader: their clients are built on first use
         metrics_sources={"cloudwatch": CloudWatchMetricsSource(factory=lambda: make("cloudwatch"))},
         alarm_tags=CloudWatchAlarmTags(factory=lambda: make("cloudwatch")),
+        uploader=build_uploader(settings, clients=make),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),
         policy_location=settings.policy,
         default_policy_location=f"s3://{bucket}/{POLICY_NAME}" if bucket else None,

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
     from modelpilot.config import Settings
+    from modelpilot.ports import PackageUploader
 
-__all__ = ["build_adapters", "storage_clients"]
+__all__ = ["build_adapters", "build_uploader", "storage_clients"]
 
 
 def _connection_string(setting: str) -> str:
@@ -68,6 +69,26 @@ def _default_credential() -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def _blob_service(settings: Settings, credential: TokenCredential | None) -> BlobServiceClient:
+    from azure.storage.blob import BlobServiceClient
+
+    if settings.azure_storage_connection_setting:
+        return BlobServiceClient.from_connection_string(_connection_string(settings.azure_storage_connection_setting))
+    if not settings.azure_storage_account_url:
+        raise InvalidInput(
+            "pushing to az:// needs MODELPILOT_AZURE_STORAGE_ACCOUNT_URL "
+            "(https://<account>.blob.core.windows.net) or MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING"
+        )
+    return BlobServiceClient(settings.azure_storage_account_url, credential=credential or _default_credential())
+
+
+def build_uploader(settings: Settings, *, credential: TokenCredential | None = None) -> PackageUploader:
+    """Return the Blob Storage uploader of ``modelpilot push`` (it needs no table)."""
+    from modelpilot.adapters.azure.upload import BlobPackageUploader
+
+    return BlobPackageUploader(_blob_service(settings, credential))
+
+
 def build_adapters(settings: Settings, *, credential: TokenCredential | None = None) -> Adapters:
     """Return the adapters of the Azure backend for ``settings`` (``credential``: default, the managed identity)."""
     from modelpilot.adapters.azure.blob import BlobArtifactStore
@@ -75,6 +96,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
     from modelpilot.adapters.azure.idempotency import TableIdempotencyStore
     from modelpilot.adapters.azure.monitor import AzureMonitorMetricsSource
     from modelpilot.adapters.azure.registry import TableRegistry
+    from modelpilot.adapters.azure.upload import BlobPackageUploader
     from modelpilot.adapters.log import LogNotifier, LogPublisher
     from modelpilot.ports import EventPublisher, Notifier, SecretsProvider
 
@@ -104,6 +126,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         idempotency=TableIdempotencyStore(tables.get_table_client(settings.azure_idempotency_table)),
         secrets=secrets,
         metrics_sources={"azure_monitor": AzureMonitorMetricsSource(cloud)},
+        uploader=BlobPackageUploader(blob),
         data_root=settings.data_root or f"az://{settings.azure_container}/monitoring",
         policy_location=settings.policy,
         default_policy_location=f"az://{settings.azure_container}/{POLICY_NAME}",

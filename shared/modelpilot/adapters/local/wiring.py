@@ -15,9 +15,9 @@ from modelpilot.ports import Adapters
 
 if TYPE_CHECKING:
     from modelpilot.config import Settings
-    from modelpilot.ports import MetricsSource
+    from modelpilot.ports import MetricsSource, PackageUploader
 
-__all__ = ["build_adapters"]
+__all__ = ["build_adapters", "build_uploader"]
 
 
 def _metrics_sources(settings: Settings, store: MetricsSource) -> dict[str, MetricsSource]:
@@ -28,6 +28,13 @@ def _metrics_sources(settings: Settings, store: MetricsSource) -> dict[str, Metr
 
         sources["prometheus"] = PrometheusMetricsSource(settings.prometheus_url)
     return sources
+
+
+def build_uploader(settings: Settings) -> PackageUploader:
+    """Return the folder uploader of ``modelpilot push`` to a local folder."""
+    from modelpilot.adapters.local.upload import FolderPackageUploader
+
+    return FolderPackageUploader()
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -48,6 +55,7 @@ def build_adapters(settings: Settings) -> Adapters:
         idempotency=SqliteIdempotencyStore(home / "idempotency.db"),
         metrics_sources=_metrics_sources(settings, telemetry),
         telemetry_ingest=telemetry,
+        uploader=build_uploader(settings),
         data_root=settings.data_root or str(home / "data"),
         policy_location=settings.policy,
         default_policy_location=str(home / POLICY_NAME),
