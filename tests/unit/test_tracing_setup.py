@@ -94,4 +94,6 @@ def test_xray_and_w3c_map_through_the_propagator():
     traceparent = telemetry.traceparent_from_xray(header)
     assert traceparent == "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
     assert telemetry.xray_header(traceparent) == header
-    assert telemetry.traceparent_from_xray("Root=garbage") is None and telemetry.xray_header("not-a-traceparent") is None
+    assert (
+        telemetry.traceparent_from_xray("Root=garbage") is None and telemetry.xray_header("not-a-traceparent") is None
+    )

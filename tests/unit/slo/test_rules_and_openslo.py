@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from modelpilot.policy import load_policy
 from modelpilot.policy.slo import SloSpec
 from modelpilot.slo.cloudwatch import cloudwatch_template
 from modelpilot.slo.openslo import export_openslo, import_openslo
-from modelpilot.slo.prometheus import prometheus_rules, recorded_names
+from modelpilot.slo.prometheus import prometheus_rules
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "infra" / "prometheus" / "example-policy.yaml"
@@ -61,8 +60,8 @@ def test_only_prometheus_slos_get_prometheus_rules_and_only_cloudwatch_get_alarm
         cloudwatch_template([(m, s) for m, s in _slos() if m == "churn"])
 
 
-def test_version_placeholder_cannot_be_used_in_static_rules():
-    spec = SloSpec.model_validate(
+def _spec(**extra):
+    return SloSpec.model_validate(
         {
             "name": "a",
             "environment": "prod",
@@ -70,27 +69,37 @@ def test_version_placeholder_cannot_be_used_in_static_rules():
             "sli": {
                 "kind": "ratio",
                 "source": "prometheus",
-                "bad": {"query": 'x{version="$version"}'},
-                "total": {"query": "y"},
+                "bad": {"query": 'x{model="$model",version="$version",code=~"5.."}'},
+                "total": {"query": 'y{version="$version"}'},
             },
+            **extra,
         }
     )
-    with pytest.raises(InvalidInput, match=r"\$version"):
-        prometheus_rules([("m", spec)])
 
 
-def test_dashboard_queries_use_only_generated_rule_names():
-    dashboard = json.loads((REPO / "infra" / "dashboards" / "modelpilot-slo.json").read_text())
-    recorded = recorded_names(yaml.safe_load((REPO / "infra" / "prometheus" / "modelpilot-slo-rules.yaml").read_text()))
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    assert len(exprs) >= 8
-    for expr in exprs:
-        names = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]+", expr))
-        assert names, f"panel query {expr!r} reads no recording rule"
-        assert names <= recorded, f"{expr!r} reads {names - recorded}, which no rule records"
-    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("burn rate", "budget", "drift", "promotions", "rollbacks"):
-        assert topic in titles
+def test_static_rules_measure_the_environment_so_version_matchers_are_dropped():
+    [group, _lifecycle] = prometheus_rules([("m", _spec())])["groups"]
+    ratio = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate30d")
+    assert (
+        "version" not in ratio["expr"]
+        and 'x{model="m",code=~"5.."}' in ratio["expr"]
+        and "rate(y[30d])" in ratio["expr"]
+    )
+    with pytest.raises(InvalidInput, match="budget_scope version"):
+        prometheus_rules([("m", _spec(budget_scope="version"))])
+
+
+def test_absent_error_series_counts_zero_and_idle_windows_burn_zero():
+    [group, _lifecycle] = prometheus_rules([("m", _spec())])["groups"]
+    ratio = next(r for r in group["rules"] if r.get("record") == "modelpilot:slo_error_ratio:rate1h")["expr"]
+    assert ratio.startswith("(sum(rate(") and "or vector(0))" in ratio and ratio.endswith("[1h])) == 0")
+
+
+def test_the_budget_spans_the_environment_unless_scoped_to_the_version():
+    environment = _spec().query("m", version=3, filter_version=False)
+    assert "version" not in environment.bad and "version" not in environment.total
+    version = _spec(budget_scope="version").query("m", version=3, filter_version=True)
+    assert 'version="3"' in version.bad
 
 
 def test_openslo_round_trip_keeps_every_spec():
