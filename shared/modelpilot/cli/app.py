@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT", "add_command", "main"]
 
 #: modules that add command groups: each has ``register(subparsers, common)``
-PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo"]
+PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo", "modelpilot.cli.incident"]
 
 
 # -- commands ------------------------------------------------------------------------
@@ -445,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from modelpilot.telemetry import logs_to_stderr
+    from modelpilot.telemetry import flush, logs_to_stderr
 
     try:
         with logs_to_stderr():
@@ -463,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelpilot: interrupted", file=sys.stderr)
         return 130
+    finally:
+        flush()  # spans of the command reach the collector before the process ends
 
 
 def _code_for(exc: ModelPilotError) -> int:
