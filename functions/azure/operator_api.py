@@ -1,4 +1,4 @@
-"""The operator HTTP API: promote, approve, roll back, status, history (function keys + Entra ID)."""
+"""The operator HTTP API: promote, approve, roll back, status, history, incident (function keys + Entra ID)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,14 @@ def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
 def api_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every move of an environment's alias, oldest first."""
     return _reply(http.history_reply(req.route_params["model"], req.route_params["env"]))
+
+
+@bp.function_name("api_incident")
+@bp.route(route="models/{model}/environments/{env}/incident", methods=["GET"], auth_level=KEY)
+@http_entry("api_incident")
+def api_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """The incident timeline: JSON, the HTML page (``format=html``) or the review draft (``format=markdown``)."""
+    body, status, mimetype = http.incident_reply(req.route_params["model"], req.route_params["env"], req.params)
+    if isinstance(body, str):
+        return func.HttpResponse(body, status_code=status, mimetype=mimetype.split(";")[0], charset="utf-8")
+    return json_response(body, status)

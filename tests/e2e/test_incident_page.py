@@ -38,7 +38,7 @@ def incident(tmp_path_factory):
 
 
 def test_timeline_tells_the_automatic_rollback(incident):
-    timeline, page, ctx = incident
+    timeline, page, _ctx = incident
     kinds = [e["kind"] for e in timeline["events"]]
     assert kinds.index("promote") < kinds.index("slo_breach") <= kinds.index("rollback")
     [rollback] = timeline["rollbacks"]
@@ -46,7 +46,9 @@ def test_timeline_tells_the_automatic_rollback(incident):
     assert rollback["evidence"]["alert"]["severity"] == "page"
     assert [s["version"] for s in timeline["versions"]] == [1, 4, 1]
     m = timeline["measures"]
-    assert m["bad_version"] == 4 and m["released_at"] < m["impact_started_at"] <= m["detected_at"] <= m["rolled_back_at"]
+    assert (
+        m["bad_version"] == 4 and m["released_at"] < m["impact_started_at"] <= m["detected_at"] <= m["rolled_back_at"]
+    )
     # the demo's burst starts 30 min after v4 went live and is caught by a 5-minute check
     assert 0 < m["time_to_detect_seconds"] <= 10 * 60 and m["time_to_roll_back_seconds"] <= 5 * 60
     availability = next(s for s in timeline["burn"]["series"] if s["slo"] == "availability")
@@ -115,7 +117,9 @@ def test_chromium_renders_the_page_without_console_errors(incident, tmp_path):
 def test_console_errors_would_be_seen(tmp_path):
     """The check can fail: a page whose script throws shows up in Chromium's log."""
     broken = tmp_path / "broken.html"
-    broken.write_text("<!DOCTYPE html><p>x</p><script>throw new Error('incident page broke')</script>", encoding="utf-8")
+    broken.write_text(
+        "<!DOCTYPE html><p>x</p><script>throw new Error('incident page broke')</script>", encoding="utf-8"
+    )
     _shot, log = render(broken, tmp_path)
     assert any("incident page broke" in line for line in console_errors(log))
 
