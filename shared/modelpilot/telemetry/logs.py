@@ -104,11 +104,14 @@ def logs_to_stderr() -> Iterator[None]:
     root.handlers = [handler]
     root.setLevel(log_level())
     root.propagate = False
+    redirected = getattr(root, "_modelpilot_redirected", False)
+    root._modelpilot_redirected = True  # type: ignore[attr-defined]  # get_logger adds no second handler
     try:
         yield
     finally:
         root.handlers, level, root.propagate = saved[0], saved[1], saved[2]
         root.setLevel(level)
+        root._modelpilot_redirected = redirected  # type: ignore[attr-defined]
 
 
 def get_logger(name: str = SCOPE) -> logging.Logger:
@@ -118,7 +121,7 @@ def get_logger(name: str = SCOPE) -> logging.Logger:
     ``MODELPILOT_LOG_LEVEL`` (default WARNING so the CLI stays quiet).
     """
     root = logging.getLogger(SCOPE)
-    if not getattr(root, "_modelpilot_configured", False):
+    if not getattr(root, "_modelpilot_configured", False) and not getattr(root, "_modelpilot_redirected", False):
         handler = logging.StreamHandler()
         handler.setFormatter(EcsFormatter())
         root.addHandler(handler)

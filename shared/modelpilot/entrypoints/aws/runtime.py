@@ -193,7 +193,7 @@ def lambda_entry(
             @emf.log_metrics(raise_on_empty_metrics=False)  # type: ignore[untyped-decorator]
             @log.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)  # type: ignore[untyped-decorator]
             def run(event: Any, context: Any) -> dict[str, Any]:
-                with telemetry.log_context(**_invocation(name, context, log.get_correlation_id())):
+                with telemetry.log_context(**_invocation(name, context, log.get_current_keys().get("correlation_id"))):
                     try:
                         reply = dispatch(
                             get_bus(), lambda: translate(event, context), function=name, source=f"{name} event"
