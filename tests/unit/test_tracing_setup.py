@@ -29,7 +29,7 @@ def azure_monitor(resource):
     calls.append(dict(resource.attributes))
 runtime = sys.argv[1]
 first = telemetry.setup_tracing(runtime, azure_monitor=azure_monitor)
-again = telemetry.setup_tracing("aws")
+again = telemetry.setup_tracing("azure" if runtime == "aws" else runtime)
 with telemetry.command_span("Probe"):
     traceparent = telemetry.current_traceparent()
 provider = trace.get_tracer_provider()
@@ -97,3 +97,16 @@ def test_xray_and_w3c_map_through_the_propagator():
     assert (
         telemetry.traceparent_from_xray("Root=garbage") is None and telemetry.xray_header("not-a-traceparent") is None
     )
+
+
+def test_a_function_runtime_after_the_cli_still_gets_ids():
+    """The CLI's set-up installs nothing; a handler run later in the same process installs its provider."""
+    script = (
+        "from modelpilot import telemetry\n"
+        "print(telemetry.setup_tracing('cli'), telemetry.setup_tracing('aws'), telemetry.setup_tracing('cli'))\n"
+        "with telemetry.command_span('Probe'):\n"
+        "    print(telemetry.current_traceparent() is not None)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["none", "ids_only", "ids_only", "True"]

@@ -95,13 +95,18 @@ def setup_tracing(runtime: Runtime = "cli", *, azure_monitor: Callable[[Any], No
     edge) configures the Azure Monitor distro with the resource it is given.
     """
     global _installed
-    if _installed is not None:
+    if _installed is not None and not _upgrade(runtime):
         return _installed
     with _lock:
-        if _installed is not None:
+        if _installed is not None and not _upgrade(runtime):
             return _installed
         _installed = _install(runtime, azure_monitor)
         return _installed
+
+
+def _upgrade(runtime: Runtime) -> bool:
+    """A function runtime may install a provider where the CLI's set-up installed none (nothing is overridden)."""
+    return _installed == "none" and runtime != "cli"
 
 
 def _install(runtime: Runtime, azure_monitor: Callable[[Any], None] | None) -> Installed:
