@@ -7,9 +7,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from modelpilot.entrypoints.aws.api import app
-from modelpilot.entrypoints.aws.runtime import logger
+from modelpilot.entrypoints.aws.runtime import api_entry, logger
 
 
+@api_entry("operator_api")
 @logger().inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)  # type: ignore[untyped-decorator]
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Route the request; the caller's IAM principal is the actor."""

@@ -12,13 +12,13 @@ bp = func.Blueprint()
 
 @bp.function_name("azureml_model_registered")
 @bp.event_grid_trigger(arg_name="event")
-def azureml_model_registered(event: func.EventGridEvent) -> None:
+def azureml_model_registered(event: func.EventGridEvent, context: func.Context) -> None:
     """``Microsoft.MachineLearningServices.ModelRegistered`` → ``RegisterModel``."""
-    run_event(event, "azureml_model_registered", model_registered_command)
+    run_event(event, "azureml_model_registered", model_registered_command, context)
 
 
 @bp.function_name("azureml_monitor_alarm")
 @bp.event_grid_trigger(arg_name="event")
-def azureml_monitor_alarm(event: func.EventGridEvent) -> None:
+def azureml_monitor_alarm(event: func.EventGridEvent, context: func.Context) -> None:
     """``RunCompleted`` of a model-monitor run, or ``DatasetDriftDetected`` → ``HandleAlarm``."""
-    run_event(event, "azureml_monitor_alarm", alarm_command)
+    run_event(event, "azureml_monitor_alarm", alarm_command, context)

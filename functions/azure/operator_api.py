@@ -1,10 +1,10 @@
-"""The operator HTTP API: promote, approve, roll back, status, history (function keys + Entra ID)."""
+"""The operator HTTP API: promote, approve, roll back, status, history, incident (function keys + Entra ID)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import json_response
+from functions.azure._host import http_entry, json_response
 from modelpilot.entrypoints.azure import http as http
 
 bp = func.Blueprint()
@@ -17,6 +17,7 @@ def _reply(reply: http.Reply) -> func.HttpResponse:
 
 @bp.function_name("api_promote")
 @bp.route(route="models/{model}/environments/{env}/promote", methods=["POST"], auth_level=KEY)
+@http_entry("api_promote")
 def api_promote(req: func.HttpRequest) -> func.HttpResponse:
     """Promote a version into an environment (gates decide; 409 when blocked)."""
     p, body = req.route_params, req.get_body()
@@ -25,6 +26,7 @@ def api_promote(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("api_approve")
 @bp.route(route="models/{model}/versions/{version}/approve", methods=["POST"], auth_level=KEY)
+@http_entry("api_approve")
 def api_approve(req: func.HttpRequest) -> func.HttpResponse:
     """Approve a version for an environment as the calling principal."""
     p, body = req.route_params, req.get_body()
@@ -35,6 +37,7 @@ def api_approve(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("api_rollback")
 @bp.route(route="models/{model}/environments/{env}/rollback", methods=["POST"], auth_level=KEY)
+@http_entry("api_rollback")
 def api_rollback(req: func.HttpRequest) -> func.HttpResponse:
     """Roll an environment back to its last healthy version (or ``to_version``)."""
     p, body = req.route_params, req.get_body()
@@ -43,6 +46,7 @@ def api_rollback(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("api_status")
 @bp.route(route="status", methods=["GET"], auth_level=KEY)
+@http_entry("api_status")
 def api_status(req: func.HttpRequest) -> func.HttpResponse:
     """Which version runs in every environment, for every model."""
     return _reply(http.status_reply(None))
@@ -50,6 +54,7 @@ def api_status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("api_model_status")
 @bp.route(route="models/{model}/status", methods=["GET"], auth_level=KEY)
+@http_entry("api_model_status")
 def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
     """Which version of one model runs in every environment."""
     return _reply(http.status_reply(req.route_params["model"]))
@@ -57,6 +62,18 @@ def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("api_history")
 @bp.route(route="models/{model}/environments/{env}/history", methods=["GET"], auth_level=KEY)
+@http_entry("api_history")
 def api_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every move of an environment's alias, oldest first."""
     return _reply(http.history_reply(req.route_params["model"], req.route_params["env"]))
+
+
+@bp.function_name("api_incident")
+@bp.route(route="models/{model}/environments/{env}/incident", methods=["GET"], auth_level=KEY)
+@http_entry("api_incident")
+def api_incident(req: func.HttpRequest) -> func.HttpResponse:
+    """The incident timeline: JSON, the HTML page (``format=html``) or the review draft (``format=markdown``)."""
+    body, status, mimetype = http.incident_reply(req.route_params["model"], req.route_params["env"], req.params)
+    if isinstance(body, str):
+        return func.HttpResponse(body, status_code=status, mimetype=mimetype.split(";")[0], charset="utf-8")
+    return json_response(body, status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.azure._host import invocation
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.service.dispatch import dispatch
@@ -11,21 +12,24 @@ from modelpilot.service.dispatch import dispatch
 bp = func.Blueprint()
 
 
-def _run(kind: str, function: str, timer: func.TimerRequest) -> None:
-    bus = get_bus()
-    now = bus.services.clock()
-    dispatch(bus, lambda: timer_command(kind, now, past_due=timer.past_due), function=function, source=f"timer {kind}")
+def _run(kind: str, function: str, timer: func.TimerRequest, context: func.Context) -> None:
+    with invocation(function, context, trigger="timer"):
+        bus = get_bus()
+        now = bus.services.clock()
+        dispatch(
+            bus, lambda: timer_command(kind, now, past_due=timer.past_due), function=function, source=f"timer {kind}"
+        )
 
 
 @bp.function_name("drift_batch")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def drift_batch(timer: func.TimerRequest) -> None:
+def drift_batch(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``RunDriftBatch`` over every monitored model and environment."""
-    _run("drift", "drift_batch", timer)
+    _run("drift", "drift_batch", timer, context)
 
 
 @bp.function_name("slo_check")
 @bp.timer_trigger(arg_name="timer", schedule="%SLO_SCHEDULE%", run_on_startup=False, use_monitor=True)
-def slo_check(timer: func.TimerRequest) -> None:
+def slo_check(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``CheckSlos`` over every SLO."""
-    _run("slo", "slo_check", timer)
+    _run("slo", "slo_check", timer, context)

@@ -19,10 +19,10 @@ bp = func.Blueprint()
 
 @bp.function_name("model_upload")
 @bp.event_grid_trigger(arg_name="event")
-def model_upload(event: func.EventGridEvent) -> None:
+def model_upload(event: func.EventGridEvent, context: func.Context) -> None:
     """``Microsoft.Storage.BlobCreated`` (Event Grid or CloudEvents schema)."""
     container = Settings.from_env().azure_container
-    run_event(event, "model_upload", lambda env: upload_command(env, container=container))
+    run_event(event, "model_upload", lambda env: upload_command(env, container=container), context)
 
 
 @bp.function_name("model_upload_blob")
@@ -32,7 +32,7 @@ def model_upload(event: func.EventGridEvent) -> None:
     connection="AzureWebJobsStorage",
     source=func.BlobSource.EVENT_GRID,
 )
-def model_upload_blob(blob: func.InputStream) -> None:
+def model_upload_blob(blob: func.InputStream, context: func.Context) -> None:
     """The same upload through a blob trigger (``func.InputStream``; the manifest is re-read and verified)."""
     container = Settings.from_env().azure_container
     etag = str((getattr(blob, "blob_properties", None) or {}).get("ETag") or "") or None
@@ -40,4 +40,5 @@ def model_upload_blob(blob: func.InputStream) -> None:
         "model_upload_blob",
         f"blob {blob.name}",
         lambda: blob_trigger_command(blob.name or "", etag, container=container),
+        context=context,
     )

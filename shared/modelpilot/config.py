@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ENV", "Settings", "app_setting", "log_level", "otlp_endpoint", "xray_trace_header"]
+__all__ = [
+    "ENV",
+    "Settings",
+    "app_setting",
+    "azure_monitor_connection_string",
+    "log_level",
+    "otlp_endpoint",
+    "xray_trace_header",
+]
 
 
 class ENV:
@@ -57,6 +65,8 @@ class ENV:
     AWS_PROFILE = "AWS_PROFILE"
     AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
     OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+    #: Application Insights: set on a function app, traces go to Azure Monitor (when no OTLP endpoint is set)
+    APPLICATIONINSIGHTS_CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
     METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
     SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     #: set by Lambda for each invocation: the X-Ray trace header
@@ -167,6 +177,11 @@ def ci_variables() -> dict[str, str]:
         for name, value in os.environ.items()
         if value and (name.startswith(CI_VARIABLE_PREFIXES) or name in CI_VARIABLES)
     }
+
+
+def azure_monitor_connection_string() -> str | None:
+    """Return the Application Insights connection string the Azure Monitor distro exports to, if set."""
+    return app_setting(ENV.APPLICATIONINSIGHTS_CONNECTION_STRING)
 
 
 def xray_trace_header() -> str:

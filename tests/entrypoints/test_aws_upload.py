@@ -164,9 +164,9 @@ def test_wrong_shapes_fail_without_raising_or_writing(aws_stack, event, capsys):
     assert reply["message"]
     assert registry().list_models() == []
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    logged = [r for r in lines if r.get("level") == "ERROR" and "rejected the event" in r.get("message", "")]
-    assert logged and logged[0]["error"]["error"] == "invalid_event"  # Powertools JSON log with the typed error
-    assert logged[0]["function_request_id"] == context.aws_request_id
+    logged = [r for r in lines if r.get("log.level") == "error" and "rejected the event" in r.get("message", "")]
+    assert logged and logged[0]["error"]["code"] == "invalid_event"  # ECS log line with the typed error
+    assert logged[0]["faas"]["execution"] == context.aws_request_id and logged[0]["faas"]["name"] == "model_upload"
     emf = [r for r in lines if "_aws" in r]
     assert emf and emf[-1].get("Failed") == [1.0]  # the EMF metric CloudWatch extracts
 

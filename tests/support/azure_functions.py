@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from azure.functions import meta
+from azure.functions import _abc, meta
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.timer import TimerRequestConverter
 
@@ -98,12 +98,82 @@ def indexed_functions() -> dict[str, Any]:
     return _INDEXED
 
 
-def user_function(name: str) -> Any:
-    """Return the Python function registered as ``name`` in ``function_app.app``."""
+class HostTraceContext(_abc.TraceContext):
+    """The trace context the Functions host hands the worker for one invocation."""
+
+    def __init__(self, trace_parent: str, trace_state: str = "") -> None:
+        self._parent, self._state = trace_parent, trace_state
+
+    @property
+    def trace_parent(self) -> str:
+        return self._parent
+
+    @property
+    def trace_state(self) -> str:
+        return self._state
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class HostContext(func.Context):
+    """The ``context`` argument the worker passes to a function that declares one.
+
+    The host starts an activity for every invocation: a new trace, or (for an HTTP
+    request with a ``traceparent`` header) a child of the caller's span. ``trace_parent``
+    names that activity.
+    """
+
+    def __init__(self, function_name: str, trace_parent: str | None = None) -> None:
+        import os
+        import uuid
+
+        self._name = function_name
+        self._invocation = str(uuid.uuid4())
+        self._trace = HostTraceContext(trace_parent or f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01")
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return threading.local()
+
+    @property
+    def function_name(self) -> str:
+        return self._name
+
+    @property
+    def function_directory(self) -> str:
+        return str(Path(__file__).resolve().parents[2])
+
+    @property
+    def trace_context(self) -> HostTraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+
+def user_function(name: str, *, context: HostContext | None = None) -> Any:
+    """Return the Python function registered as ``name`` in ``function_app.app``, called as the worker calls it:
+    with the invocation ``context`` when the function declares one (a fresh host context unless given)."""
+    import inspect
+
     functions = indexed_functions()
     if name not in functions:
         raise LookupError(f"function_app registers no function named {name}")
-    return functions[name].get_user_function()
+    function = functions[name].get_user_function()
+    if "context" not in inspect.signature(function).parameters:
+        return function
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, context=context or HostContext(name), **kwargs)
+
+    return call
 
 
 def principal_header(name: str, *, provider: str = "aad") -> str:

@@ -81,8 +81,8 @@ def test_json_logs_carry_trace_ids(otel, capsys):
     finally:
         logger.removeHandler(cap)
     entry = json.loads(records[-1])
-    assert entry["message"] == "inside span" and entry["model"] == "m"
-    assert len(entry["trace_id"]) == 32 and len(entry["span_id"]) == 16
+    assert entry["message"] == "inside span" and entry["labels"]["model"] == "m"
+    assert len(entry["trace"]["id"]) == 32 and len(entry["span"]["id"]) == 16
 
 
 def test_continue_trace_parents_new_spans(otel):

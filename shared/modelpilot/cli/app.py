@@ -56,6 +56,7 @@ __all__ = ["EXIT", "add_command", "main"]
 PLUGINS = [
     "modelpilot.cli.drift",
     "modelpilot.cli.slo",
+    "modelpilot.cli.incident",
     "modelpilot.cli.package",
     "modelpilot.cli.push",
     "modelpilot.cli.wait",
@@ -453,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from modelpilot.telemetry import logs_to_stderr
+    from modelpilot.telemetry import flush, logs_to_stderr
 
     try:
         with logs_to_stderr():
@@ -471,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelpilot: interrupted", file=sys.stderr)
         return 130
+    finally:
+        flush()  # spans of the command reach the collector before the process ends
 
 
 def _code_for(exc: ModelPilotError) -> int:

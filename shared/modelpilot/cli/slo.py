@@ -105,10 +105,16 @@ def cmd_slo_import(args: argparse.Namespace) -> int:
 def cmd_slo_export(args: argparse.Namespace) -> int:
     from modelpilot.slo.openslo import export_openslo
 
-    slos = _slos(make_bus(args), args.model)
+    bus = make_bus(args)
+    slos = _slos(bus, args.model)
     if not slos:
         raise CliError("the policy declares no SLOs", EXIT["invalid"])
-    _write(args, export_openslo(slos))
+    notifier = bus.services.notifier
+    target = next(
+        (str(v) for v in (getattr(notifier, a, None) for a in ("topic_arn", "endpoint", "path")) if v),
+        type(notifier).__name__,
+    )
+    _write(args, export_openslo(slos, notifier=target))
     return EXIT["ok"]
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from modelpilot.demo.context import DemoContext
     from modelpilot.service.messagebus import Outcome
 
-__all__ = ["step_slo_burst", "step_slo_healthy", "step_slo_release_v4"]
+__all__ = ["step_incident_page", "step_slo_burst", "step_slo_healthy", "step_slo_release_v4"]
 
 PER_MINUTE = 1000
 CHECK_EVERY = timedelta(minutes=5)
@@ -135,3 +135,29 @@ def step_slo_burst(ctx: DemoContext) -> None:
     history = alias_history(ctx.bus.services.registry, "churn", "prod")
     ctx.detail("prod history: " + " -> ".join(f"v{h['to_version']} ({h['action']})" for h in history))
     ctx.detail("notified: " + ", ".join(sorted({e.name for e in alerts} | {"ModelRolledBack"})))
+
+
+def step_incident_page(ctx: DemoContext) -> None:
+    """Write the automatic rollback's incident page (and review draft) and print where it is."""
+    import tempfile
+    from pathlib import Path
+
+    from modelpilot.service.incident import incident_timeline
+    from modelpilot.service.incident_render import duration_text, write_incident
+
+    if "slo_rollback" not in ctx.data:
+        return
+    timeline = incident_timeline(ctx.bus.services, "churn", "prod")
+    # a throwaway home is deleted when the demo ends: the page goes to a folder of its own that stays
+    out = ctx.home / "incidents" if ctx.data.get("keep_home") else Path(tempfile.mkdtemp(prefix="modelpilot-incident-"))
+    markdown, html = write_incident(timeline, out)
+    m = timeline["measures"]
+    ctx.data["incident_page"] = str(html)
+    ctx.say(
+        f"incident timeline: time to detect {duration_text(m['time_to_detect_seconds'])}, "
+        f"time to roll back {duration_text(m['time_to_roll_back_seconds'])}",
+        incident_page=str(html),
+        review_draft=str(markdown),
+    )
+    ctx.detail(f"incident page: {html}")
+    ctx.detail(f"review draft:  {markdown}")

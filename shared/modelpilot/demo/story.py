@@ -26,7 +26,7 @@ from pathlib import Path
 from modelpilot.demo.context import OPERATOR, DemoContext, SimulatedClock, approve, promote, register
 from modelpilot.demo.data import build_package
 from modelpilot.demo.drift import step_drift_batch
-from modelpilot.demo.slo import step_slo_burst, step_slo_healthy, step_slo_release_v4
+from modelpilot.demo.slo import step_incident_page, step_slo_burst, step_slo_healthy, step_slo_release_v4
 
 __all__ = ["DEMO_POLICY", "STEPS", "run_demo"]
 
@@ -151,6 +151,7 @@ STEPS: list[Step] = [
     step_slo_healthy,
     step_slo_release_v4,
     step_slo_burst,
+    step_incident_page,
     step_audit,
 ]
 
@@ -168,6 +169,7 @@ def run_demo(home: str | None = None, *, as_json: bool = False, steps: list[Step
     clock = SimulatedClock()
     bus = bootstrap(Settings(backend="local", home=str(root), policy=str(policy_path)), clock=clock)
     ctx = DemoContext(home=root, bus=bus, clock=clock, as_json=as_json)
+    ctx.data["keep_home"] = not throwaway
     if not as_json:
         print(
             f"ModelPilot demo: home {root}{' (throwaway)' if throwaway else ''}; simulated clock from "

@@ -42,6 +42,13 @@ class MetricQuery(Strict):
     dimensions: dict[str, str] = Field(default_factory=dict)
     stat: str = "Sum"
 
+    def without_version(self) -> MetricQuery:
+        """Return a copy that no longer selects one version: PromQL matchers and dimensions whose value
+        is ``$version`` are dropped (the environment's error budget spans every version)."""
+        dims = {k: v for k, v in self.dimensions.items() if not _VERSION.search(v)}
+        query = _BRACES.sub(_drop_version_matchers, self.query) if self.query else None
+        return self.model_copy(update={"query": query, "dimensions": dims})
+
     def substituted(self, values: dict[str, str]) -> MetricQuery:
         """Return a copy with ``$model``/``$environment``/``$version`` filled in."""
 
@@ -54,6 +61,29 @@ class MetricQuery(Strict):
                 "dimensions": {k: sub(v) for k, v in self.dimensions.items()},
             }
         )
+
+
+_VERSION = re.compile(r"\$(?:version\b|\{version\})")
+_BRACES = re.compile(r'\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*")\s*')
+
+
+def _drop_version_matchers(match: re.Match[str]) -> str:
+    body = match.group(1)
+    matchers = []
+    rest = body
+    while rest.strip():
+        found = _MATCHER.match(rest)
+        if found is None:
+            return match.group(0)  # not a plain label-matcher list: leave it as written
+        matchers.append(found.group(0).strip())
+        rest = rest[found.end() :]
+        if rest.startswith(","):
+            rest = rest[1:]
+        elif rest.strip():
+            return match.group(0)
+    kept = [m for m in matchers if not _VERSION.search(m)]
+    return "{" + ",".join(kept) + "}" if kept else ""
 
 
 _SAGEMAKER = "AWS/SageMaker"

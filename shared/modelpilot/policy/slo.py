@@ -124,6 +124,9 @@ class SloSpec(Strict):
     sli: SliSpec
     alerts: list[BurnRateRule] | None = None
     description: str = ""
+    #: what the error budget counts: the whole ``environment`` (every version that served in the window), or
+    #: only the live ``version`` (queries' ``$version`` matchers kept). Burn rates follow the live version.
+    budget_scope: Literal["environment", "version"] = "environment"
 
     _w = field_validator("window", mode="before")(lambda v: _duration(v))
 
@@ -143,13 +146,17 @@ class SloSpec(Strict):
         ``$model``/``$environment``/``$version`` are filled in; ``labels`` carries
         them for sources that filter themselves (the local store filters on the
         version only with ``filter_version``, so the budget can span versions).
+        Without ``filter_version``, matchers and dimensions on ``$version`` are dropped.
         """
         from modelpilot.ports import SliQuery
 
         values = {"model": model, "environment": self.environment}
         if version is not None:
             values["version"] = str(version)
-        counters = {k: q.substituted(values) for k, q in self.sli.counters().items()}
+        counters = {
+            k: (q if filter_version else q.without_version()).substituted(values)
+            for k, q in self.sli.counters().items()
+        }
 
         def text(key: str) -> str | None:
             q = counters.get(key)

@@ -39,6 +39,9 @@ __all__ = ["Delivery", "dispatch", "handle_all", "handle_once", "reject", "summa
 
 log = telemetry.get_logger("modelpilot.dispatch")
 
+#: commands that judge the release live in an environment: without a trace of their own they continue its trace
+RELEASE_COMMANDS = frozenset({"HandleAlarm", "RollbackModel"})
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -93,8 +96,10 @@ def handle_once(bus: MessageBus, delivery: Delivery, *, function: str) -> dict[s
             log.info("duplicate delivery of %s ignored", key, extra={"modelpilot": {"key": key}})
             return {**earlier, "duplicate": True}
     try:
-        with telemetry.continue_trace(delivery.traceparent):
+        attributes = {"faas.name": function, "modelpilot.source": delivery.source, "modelpilot.key": key}
+        with telemetry.delivery_span(function, _parent(bus, delivery), attributes) as span:
             outcome = bus.handle(delivery.command)
+            span.set_attribute("modelpilot.outcome", outcome.status)
     except ModelPilotError as exc:
         if exc.retryable:
             if store is not None and key is not None:
@@ -112,6 +117,23 @@ def handle_once(bus: MessageBus, delivery: Delivery, *, function: str) -> dict[s
     if store is not None and key is not None:
         store.complete(key, result)
     return result
+
+
+def _parent(bus: MessageBus, delivery: Delivery) -> str | None:
+    """The trace a delivery continues: the one it carries, else (for an alarm or a rollback, which carry
+    none) the trace of the release it judges, so one incident reads as one trace."""
+    if delivery.traceparent:
+        return delivery.traceparent
+    command = delivery.command
+    model, environment = getattr(command, "model", None), getattr(command, "environment", None)
+    if type(command).__name__ not in RELEASE_COMMANDS or not isinstance(model, str) or not isinstance(environment, str):
+        return None
+    from modelpilot.service.incident import release_traceparent
+
+    try:
+        return release_traceparent(bus.services.registry, model, environment)
+    except ModelPilotError:
+        return None
 
 
 def summary_status(results: Iterable[dict[str, Any]]) -> str:

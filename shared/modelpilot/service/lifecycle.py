@@ -141,7 +141,7 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
                 timestamp=now,
                 reason=f"registered from {root}",
                 trigger=cmd.trigger,
-                evidence={"manifest_digest": digest, "source": cmd.source},
+                evidence={"manifest_digest": digest, "source": cmd.source, **telemetry.trace_evidence()},
             ),
         )
         if not created:
@@ -335,7 +335,11 @@ def _decide_promotion(cmd: PromoteModel, svc: Services, policy: Policy, previous
         reason=change.reason,
         gate_report_digest=report.digest(),
         trigger=cmd.trigger,
-        evidence={"revision": change.revision, "gates": {r.gate: r.status for r in report.results}},
+        evidence={
+            "revision": change.revision,
+            "gates": {r.gate: r.status for r in report.results},
+            **telemetry.trace_evidence(),
+        },
     )
 
     def promoted(moved: Alias) -> Outcome:
@@ -508,7 +512,7 @@ def _decide_rollback(cmd: RollbackModel, svc: Services) -> Outcome | _AliasMove:
         to_version=to_version,
         reason=cmd.reason,
         trigger=cmd.trigger,
-        evidence={"revision": change.revision, **cmd.evidence},
+        evidence={"revision": change.revision, **cmd.evidence, **telemetry.trace_evidence()},
     )
 
     def rolled_back(moved: Alias) -> Outcome:

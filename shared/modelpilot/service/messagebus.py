@@ -175,6 +175,11 @@ def _attributes(command: Command) -> dict[str, Any]:
     return attrs
 
 
+def _labels(outcome: Outcome) -> dict[str, Any]:
+    """The model, environment and version an outcome is about (labels of its log line)."""
+    return {k: outcome.data[k] for k in ("model", "environment", "version") if outcome.data.get(k) is not None}
+
+
 class MessageBus:
     """Dispatches commands to handlers and events to publishers and reactions."""
 
@@ -213,7 +218,7 @@ class MessageBus:
                 "handled %s: %s",
                 name,
                 outcome.message,
-                extra={"modelpilot": {"command": name, "status": outcome.status}},
+                extra={"modelpilot": {"command": name, "status": outcome.status, **_labels(outcome)}},
             )
             if outcome.events:
                 self._dispatch(outcome)

@@ -17,10 +17,22 @@ quality metric per slice    ``budgetingMethod: Timeslices``, ``thresholdMetric``
                             ``objectives[0].op``/``value``/``timeSliceWindow``
 source                      ``metricSource.type``: ``Prometheus``, ``CloudWatch``,
                             ``AzureMonitor``, ``ModelPilot`` (local store)
-alerts                      ``spec.alertPolicies[]`` with ``AlertCondition``
-                            ``kind: burnrate``, ``threshold``, ``lookbackWindow``;
-                            the short window in ``modelpilot.io/short-window``
+alerts                      one inline ``AlertPolicy`` per burn-rate rule (the v1
+                            spec allows one condition per policy): its
+                            ``AlertCondition`` ``kind: burnrate``, ``op: gt``,
+                            ``threshold``, ``lookbackWindow``; the short window in
+                            ``modelpilot.io/short-window``; ``notificationTargets``:
+                            the deployment's notifier (``AlertNotificationTarget``)
+budget_scope                ``modelpilot.io/budget-scope`` (when ``version``)
 =========================  ==================================================
+
+Import reads ``SLO``, ``SLI``, ``AlertPolicy``, ``AlertCondition`` (and ignores
+``Service``, ``AlertNotificationTarget``), inline or by ``indicatorRef``,
+``alertPolicyRef``, ``conditionRef``; an objective's ``target`` or ``targetPercent``.
+What ModelPilot cannot evaluate is refused with the reason (``InvalidInput``): a
+calendar-aligned window, more than one objective, ``RatioTimeslices`` budgeting, a
+threshold metric counted per occurrence, a ``metricSourceRef`` to a ``DataSource``, or a
+metric source other than Prometheus, CloudWatch, Azure Monitor or ModelPilot's own.
 
 What OpenSLO cannot say natively (a histogram or template definition, the
 threshold in ms) travels in the indicator's ``modelpilot.io/sli`` annotation, so
@@ -55,9 +67,17 @@ _PAGE_WORDS = {"page", "critical", "high"}
 
 
 # -- export ------------------------------------------------------------------------
-def export_openslo(slos: list[tuple[str, SloSpec]]) -> str:
-    """Return a multi-document OpenSLO v1 YAML for ``(model, spec)`` pairs."""
-    docs = [_slo_doc(model, spec) for model, spec in slos]
+#: the notification target of exported alert policies when the caller names none
+NOTIFIER = "modelpilot-notifier"
+
+
+def export_openslo(slos: list[tuple[str, SloSpec]], *, notifier: str = NOTIFIER) -> str:
+    """Return a multi-document OpenSLO v1 YAML for ``(model, spec)`` pairs.
+
+    ``notifier`` is where alerts go (the deployment's ``Notifier``: the SNS topic ARN,
+    the Event Grid topic, ...); every alert policy names it as its notification target.
+    """
+    docs = [_slo_doc(model, spec, notifier) for model, spec in slos]
     return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
 
 
@@ -76,7 +96,7 @@ def _metric_source(source: str, query: MetricQuery) -> dict[str, Any]:
     return {"metricSource": {"type": _TYPES[source], "spec": spec}}
 
 
-def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
+def _slo_doc(model: str, spec: SloSpec, notifier: str) -> dict[str, Any]:
     sli = spec.sli
     values = {"model": model, "environment": spec.environment}
     counters = {k: q.substituted(values) for k, q in sli.counters().items()}
@@ -92,13 +112,16 @@ def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
         indicator_spec = {"ratioMetric": ratio}
     name = f"{model}-{spec.environment}-{spec.name}"
     sli_json = json.dumps(sli.model_dump(exclude_defaults=True), sort_keys=True)
+    annotations = {f"{ANN}model": model, f"{ANN}environment": spec.environment, f"{ANN}slo": spec.name}
+    if spec.budget_scope != "environment":
+        annotations[f"{ANN}budget-scope"] = spec.budget_scope
     return {
         "apiVersion": API,
         "kind": "SLO",
         "metadata": {
             "name": name,
             "displayName": f"{model} {spec.name} ({spec.environment})",
-            "annotations": {f"{ANN}model": model, f"{ANN}environment": spec.environment, f"{ANN}slo": spec.name},
+            "annotations": annotations,
         },
         "spec": {
             "description": spec.description,
@@ -110,37 +133,51 @@ def _slo_doc(model: str, spec: SloSpec) -> dict[str, Any]:
             "timeWindow": [{"duration": spec.window, "isRolling": True}],
             "budgetingMethod": "Timeslices" if sli.timeslice_metric else "Occurrences",
             "objectives": [objective],
-            "alertPolicies": [_alert_policy(name, spec)],
+            "alertPolicies": [_alert_policy(name, spec, rule, notifier) for rule in spec.rules],
         },
     }
 
 
-def _alert_policy(name: str, spec: SloSpec) -> dict[str, Any]:
-    conditions = [
-        {
-            "kind": "AlertCondition",
-            "metadata": {
-                "name": f"{name}-{r.severity}-{r.long_window}",
-                "annotations": {f"{ANN}short-window": r.short_window},
-            },
-            "spec": {
-                "severity": r.severity,
-                "condition": {
-                    "kind": "burnrate",
-                    "op": "gt",
-                    "threshold": r.burn_rate,
-                    "lookbackWindow": r.long_window,
-                    "alertAfter": "0m",
-                },
-            },
-        }
-        for r in spec.rules
-    ]
-    defaults = {f"{ANN}defaults": "true"} if spec.alerts is None else {}
+def _alert_policy(name: str, spec: SloSpec, rule: BurnRateRule, notifier: str) -> dict[str, Any]:
+    """One inline ``AlertPolicy`` with its one burn-rate ``AlertCondition`` and the notifier as its target."""
+    policy_name = f"{name}-{rule.severity}-{rule.long_window}"
+    annotations = {f"{ANN}defaults": "true"} if spec.alerts is None else {}
     return {
         "kind": "AlertPolicy",
-        "metadata": {"name": f"{name}-burn", "annotations": defaults},
-        "spec": {"alertWhenBreaching": True, "conditions": conditions},
+        "metadata": {"name": policy_name, "annotations": annotations},
+        "spec": {
+            "description": f"{rule.severity}: burn rate above {rule.burn_rate:g} over {rule.long_window} "
+            f"and {rule.short_window}",
+            "alertWhenBreaching": True,
+            "alertWhenResolved": False,
+            "alertWhenNoData": False,
+            "conditions": [
+                {
+                    "kind": "AlertCondition",
+                    "metadata": {
+                        "name": f"{policy_name}-burnrate",
+                        "annotations": {f"{ANN}short-window": rule.short_window},
+                    },
+                    "spec": {
+                        "severity": rule.severity,
+                        "condition": {
+                            "kind": "burnrate",
+                            "op": "gt",
+                            "threshold": rule.burn_rate,
+                            "lookbackWindow": rule.long_window,
+                            "alertAfter": "0m",
+                        },
+                    },
+                }
+            ],
+            "notificationTargets": [
+                {
+                    "kind": "AlertNotificationTarget",
+                    "metadata": {"name": "modelpilot-notifier"},
+                    "spec": {"target": notifier, "description": "ModelPilot's notifier: people hear of burn alerts"},
+                }
+            ],
+        },
     }
 
 
@@ -186,24 +223,47 @@ def _import_slo(
     env = ann.get(f"{ANN}environment") or environment
     if not model_name or not env:
         raise InvalidInput(f"{where}: name the model and environment (--model/--env) or annotate them")
-    indicator = spec.get("indicator") or refs.get("SLI", {}).get(spec.get("indicatorRef") or "")
-    if not indicator:
+    indicator = spec.get("indicator")
+    if not indicator and spec.get("indicatorRef"):
+        indicator = refs.get("SLI", {}).get(str(spec["indicatorRef"]))
+        if indicator is None:
+            raise InvalidInput(f"{where}: indicatorRef {spec['indicatorRef']!r} names no SLI document")
+    if not isinstance(indicator, dict):
         raise InvalidInput(f"{where}: no indicator (inline or indicatorRef to an SLI document)")
-    objectives = spec.get("objectives") or [{}]
-    windows = spec.get("timeWindow") or [{"duration": "30d"}]
+    objectives = spec.get("objectives") or []
+    if not isinstance(objectives, list) or len(objectives) != 1 or not isinstance(objectives[0], dict):
+        raise InvalidInput(f"{where}: ModelPilot evaluates one objective per SLO, this one has {len(objectives)}")
+    objective = objectives[0]
+    windows = spec.get("timeWindow") or [{"duration": "30d", "isRolling": True}]
+    window = windows[0] if isinstance(windows, list) and windows and isinstance(windows[0], dict) else {}
+    if window.get("calendar") or window.get("isRolling") is False:
+        raise InvalidInput(f"{where}: calendar-aligned time windows are not supported; ModelPilot's windows roll")
+    budgeting = spec.get("budgetingMethod") or "Occurrences"
+    if budgeting not in ("Occurrences", "Timeslices"):
+        raise InvalidInput(f"{where}: budgetingMethod {budgeting} is not supported (Occurrences or Timeslices)")
     try:
-        sli = _import_sli(indicator, objectives[0], spec.get("budgetingMethod"))
+        sli = _import_sli(indicator, objective, budgeting)
         return str(model_name), SloSpec(
             name=ann.get(f"{ANN}slo") or _slug(_name(doc), str(model_name), str(env)),
             environment=str(env),
-            objective=float(objectives[0].get("target")),
-            window=parse_duration(str(windows[0]["duration"])),
+            objective=_target(objective),
+            window=parse_duration(str(window["duration"])),
             sli=sli,
             alerts=_import_alerts(spec.get("alertPolicies") or [], refs),
             description=spec.get("description") or "",
+            budget_scope=ann.get(f"{ANN}budget-scope") or "environment",
         )
     except (ValidationError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"{where}: cannot map to a ModelPilot SLO: {exc}") from None
+
+
+def _target(objective: dict[str, Any]) -> float:
+    """The objective's target: ``target`` (a fraction) or ``targetPercent`` (a percentage)."""
+    if objective.get("target") is not None:
+        return float(objective["target"])
+    if objective.get("targetPercent") is not None:
+        return float(objective["targetPercent"]) / 100
+    raise ValueError("the objective needs target (e.g. 0.995) or targetPercent (e.g. 99.5)")
 
 
 def _import_sli(indicator: dict[str, Any], objective: dict[str, Any], budgeting: str | None) -> SliSpec:
@@ -216,7 +276,12 @@ def _import_sli(indicator: dict[str, Any], objective: dict[str, Any], budgeting:
         parts = {k: _import_metric(ratio[k]) for k in ("good", "bad", "total") if k in ratio}
         src = next(iter(parts.values()))[0]
         return SliSpec(kind="ratio", source=src, **{k: q for k, (_s, q) in parts.items()})
-    if "thresholdMetric" in body and budgeting == "Timeslices":
+    if "thresholdMetric" in body and budgeting != "Timeslices":
+        raise ValueError(
+            "a thresholdMetric counted per occurrence cannot be evaluated from counters; use Timeslices, or a "
+            "ModelPilot threshold SLI (a histogram and threshold_ms)"
+        )
+    if "thresholdMetric" in body:
         src, query = _import_metric(body["thresholdMetric"])
         return SliSpec(
             kind="quality",
@@ -224,14 +289,22 @@ def _import_sli(indicator: dict[str, Any], objective: dict[str, Any], budgeting:
             metric=str(objective.get("displayName") or "value"),
             value=query,
             op=">=" if objective.get("op") in ("gte", "gt") else "<=",
-            limit=float(objective["value"]),
+            limit=float(objective["value"]) if objective.get("value") is not None else _no_value(),
             timeslice=objective.get("timeSliceWindow") or "1h",
         )
     raise ValueError("the indicator needs a ratioMetric, or a thresholdMetric with budgetingMethod Timeslices")
 
 
+def _no_value() -> float:
+    raise ValueError("a Timeslices thresholdMetric objective needs value (the per-slice limit)")
+
+
 def _import_metric(part: dict[str, Any]) -> tuple[str, MetricQuery]:
     ms = part["metricSource"]
+    if "metricSourceRef" in ms:
+        raise ValueError(
+            f"metricSourceRef {ms['metricSourceRef']!r}: DataSource documents are not supported, inline it"
+        )
     src = _SOURCES.get(str(ms.get("type", "")).lower())
     if src is None:
         raise ValueError(f"unsupported metricSource type {ms.get('type')!r}; use one of {', '.join(_TYPES.values())}")
@@ -250,12 +323,22 @@ def _import_alerts(policies: list[Any], refs: dict[str, dict[str, dict[str, Any]
     rules: list[BurnRateRule] = []
     defaults = bool(policies)
     for item in policies:
-        policy = refs.get("AlertPolicy", {}).get(item.get("alertPolicyRef", "")) if "alertPolicyRef" in item else item
+        if not isinstance(item, dict):
+            raise ValueError("alertPolicies must hold AlertPolicy documents or alertPolicyRef entries")
+        if "alertPolicyRef" in item:
+            policy = refs.get("AlertPolicy", {}).get(str(item["alertPolicyRef"]))
+            if policy is None:
+                raise ValueError(f"alertPolicyRef {item['alertPolicyRef']!r} names no AlertPolicy document")
+        else:
+            policy = item
         annotations = ((policy or {}).get("metadata") or {}).get("annotations") or {}
         defaults = defaults and annotations.get(f"{ANN}defaults") == "true"
         for cond in ((policy or {}).get("spec") or {}).get("conditions") or []:
             if "conditionRef" in cond:
-                cond = refs.get("AlertCondition", {}).get(cond["conditionRef"]) or {}
+                ref = str(cond["conditionRef"])
+                cond = refs.get("AlertCondition", {}).get(ref)
+                if cond is None:
+                    raise ValueError(f"conditionRef {ref!r} names no AlertCondition document")
             body = cond.get("spec") or {}
             c = body.get("condition") or {}
             if c.get("kind") != "burnrate":

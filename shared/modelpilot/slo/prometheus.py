@@ -3,9 +3,21 @@
 Per SLO and window a recording rule ``modelpilot:slo_error_ratio:rate<w>``, the burn rate
 ``modelpilot:slo_burn_rate:rate<w>`` and ``modelpilot:slo_error_budget_remaining``, then one
 alert per burn-rate rule (``ModelPilotSloBurnRate``, labels ``severity``, ``long_window``,
-``short_window``) firing when both windows burn faster than the threshold. A
-``modelpilot-lifecycle`` group records what the dashboards plot from ModelPilot's own
-OpenTelemetry metrics (any source): burn rates, budgets, drift scores, promotions and rollbacks.
+``short_window``) firing when both windows burn faster than the threshold.
+
+Absent series: a model that has never failed has no error series at all. The ratio
+counts a missing ``bad`` (or ``good``) series as 0, so a healthy new model burns 0 and
+keeps 100 % of its budget instead of showing "No data"; a window whose ``total`` did not
+grow (no traffic) is 0 too, and only a window without any ``total`` series is unknown.
+
+Budget scope: static rules cannot follow the live version, so label matchers on
+``$version`` are dropped: the rules measure the whole environment, as the error budget
+does by default (``budget_scope: environment``). An SLO whose budget is scoped to the
+live version (``budget_scope: version``) cannot be written as static rules.
+
+A ``modelpilot-lifecycle`` group records what the dashboards plot from ModelPilot's own
+OpenTelemetry metrics (any source): burn rates, budgets, drift scores, promotions and
+rollbacks (the 5-minute increases are the dashboard's annotations).
 """
 
 from __future__ import annotations
@@ -42,6 +54,14 @@ LIFECYCLE_RULES: list[dict[str, str]] = [
         "record": "modelpilot:rollbacks:increase1d",
         "expr": "sum by (model, environment) (increase(modelpilot_rollbacks_total[1d]))",
     },
+    {
+        "record": "modelpilot:promotions:increase5m",
+        "expr": "sum by (model, environment) (increase(modelpilot_promotions_total[5m]))",
+    },
+    {
+        "record": "modelpilot:rollbacks:increase5m",
+        "expr": "sum by (model, environment) (increase(modelpilot_rollbacks_total[5m]))",
+    },
 ]
 
 
@@ -54,22 +74,21 @@ def _selector(labels: dict[str, str]) -> str:
 
 
 def _promql(model: str, spec: SloSpec) -> dict[str, str]:
+    if spec.budget_scope == "version":
+        raise InvalidInput(
+            f"SLO {model}/{spec.environment}/{spec.name}: budget_scope version follows the live version, "
+            "which static rules cannot; use budget_scope environment for Prometheus rules"
+        )
     values = {"model": model, "environment": spec.environment}
-    counters = {k: q.substituted(values).query or "" for k, q in spec.sli.counters().items()}
-    for key, text in counters.items():
-        if "$version" in text:
-            raise InvalidInput(
-                f"SLO {model}/{spec.environment}/{spec.name}: the {key} query uses $version, which "
-                "static rules cannot follow; write the rules without it"
-            )
-    return counters
+    return {k: q.without_version().substituted(values).query or "" for k, q in spec.sli.counters().items()}
 
 
 def _ratio_expr(counters: dict[str, str], window: str) -> str:
+    """The error ratio over ``window``: a missing bad/good series counts 0, no traffic is ratio 0."""
     total = f"sum(rate({counters['total']}[{window}]))"
     if "bad" in counters:
-        return f"sum(rate({counters['bad']}[{window}])) / {total}"
-    return f"1 - sum(rate({counters['good']}[{window}])) / {total}"
+        return f"(sum(rate({counters['bad']}[{window}])) or vector(0)) / ({total} > 0) or {total} == 0"
+    return f"1 - (sum(rate({counters['good']}[{window}])) or vector(0)) / ({total} > 0) or {total} == 0"
 
 
 def prometheus_rules(slos: list[tuple[str, SloSpec]]) -> dict[str, Any]:

@@ -25,6 +25,9 @@ def test_layer_and_functions_zips_for_python312_arm64(tmp_path):
     functions = zipfile.ZipFile(tmp_path / "functions.zip").namelist()
     assert "python/modelpilot/bootstrap.py" in layer and "python/modelpilot/adapters/aws/registry.py" in layer
     assert any(n.startswith("python/aws_lambda_powertools/") for n in layer)
+    # traces leave the function over OTLP/HTTP, X-Ray headers map to W3C, logs are ECS
+    for package in ("opentelemetry/exporter/otlp/proto/http/", "opentelemetry/propagators/aws/", "ecs_logging/"):
+        assert any(n.startswith(f"python/{package}") for n in layer), package
     native = [n for n in layer if n.startswith("python/pydantic_core/") and n.endswith(".so")]
     assert native and all("cpython-312-aarch64-linux-gnu" in n for n in native)
     assert not any(n.startswith(("python/boto3/", "python/botocore/")) for n in layer)  # the runtime has them

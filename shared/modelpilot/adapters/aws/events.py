@@ -35,7 +35,8 @@ class EventBridgePublisher(EventPublisher):
     """Puts domain events on a custom EventBridge bus.
 
     ``detail-type`` is the event name, ``detail`` its JSON with the W3C
-    ``traceparent`` added, so the next function continues the same trace.
+    ``traceparent`` added (and the same context as the entry's X-Ray ``TraceHeader``),
+    so the next function continues the same trace.
     Entries go in order, in PutEvents calls of at most ten entries under 256 KiB;
     an event that alone reaches 256 KiB raises ``InvalidInput`` before anything of
     the batch is sent. Entries EventBridge reports as failed are retried once,
@@ -59,12 +60,16 @@ class EventBridgePublisher(EventPublisher):
         detail = event.to_dict()
         if traceparent:
             detail["traceparent"] = traceparent
-        return {
+        entry = {
             "Source": self.source,
             "DetailType": event.name,
             "EventBusName": self.bus_name,
             "Detail": json.dumps(detail, sort_keys=True, default=str),
         }
+        header = telemetry.xray_header(traceparent)
+        if header:  # EventBridge passes it on to X-Ray-traced targets
+            entry["TraceHeader"] = header
+        return entry
 
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
         entries = [self.entry(e, traceparent) for e in events]

@@ -8,6 +8,7 @@ POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "
 POST     ``/models/{model}/versions/{version}/approve``           ``{"environment", "comment"?}``
 GET      ``/models/{model}/environments/{environment}/history``
 GET      ``/models/{model}/status`` and ``/status``
+GET      ``/models/{model}/environments/{environment}/incident``  ``?from&to&format=json|html|markdown``
 =======  ===================================================  ==============================
 
 The actor recorded in the audit log is the caller's IAM principal
@@ -157,6 +158,39 @@ def status() -> Response[str]:
     caller()
     services = get_bus().services
     return _json(200, {"status": queries.status(services.registry, services.policy)})
+
+
+@app.get("/models/<model>/environments/<environment>/incident")
+def incident(model: str, environment: str) -> Response[str]:
+    """The incident timeline (``?from=…&to=…`` ISO 8601; ``format=html`` for the page, ``markdown`` for the draft)."""
+    from modelpilot.service.incident import incident_timeline
+    from modelpilot.service.incident_render import to_html, to_markdown
+
+    caller()
+    params = app.current_event.query_string_parameters or {}
+    timeline = incident_timeline(
+        get_bus().services, model, environment, start=_when(params.get("from")), end=_when(params.get("to"))
+    )
+    fmt = params.get("format", "json")
+    if fmt == "html":
+        return Response(status_code=200, content_type="text/html; charset=utf-8", body=to_html(timeline))
+    if fmt == "markdown":
+        return Response(status_code=200, content_type="text/markdown; charset=utf-8", body=to_markdown(timeline))
+    if fmt != "json":
+        raise InvalidInput(f"format must be json, html or markdown, not {fmt!r}")
+    return _json(200, {"timeline": timeline})
+
+
+def _when(text: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T10:00:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @app.exception_handler(ModelPilotError)  # type: ignore[untyped-decorator]

@@ -33,9 +33,15 @@ __all__ = [
 ]
 
 
+#: a W3C trace context (``00-<trace id>-<parent id>-<flags>``)
+TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(min_length=1)
+    #: the trace this step continues (a release pipeline passes the traceparent of the event it reacts to)
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
 
 
 class PromotePayload(_Payload):
@@ -116,11 +122,17 @@ def promote_delivery(event: Any, context: Any) -> Delivery:
     """Return the promotion or approval a console invocation asks for, once per request id."""
     request = str(context.aws_request_id)
     command = promote_command(event, console_actor(context), f"console:{request}")
-    return Delivery(f"console request {request}", command, f"console:{request}")
+    return Delivery(f"console request {request}", command, f"console:{request}", traceparent=_traceparent(event))
 
 
 def rollback_delivery(event: Any, context: Any) -> Delivery:
     """Return the rollback a console invocation asks for, once per request id."""
     request = str(context.aws_request_id)
     command = rollback_command(event, console_actor(context), f"console:{request}")
-    return Delivery(f"console request {request}", command, f"console:{request}")
+    return Delivery(f"console request {request}", command, f"console:{request}", traceparent=_traceparent(event))
+
+
+def _traceparent(event: Any) -> str | None:
+    """The payload's ``traceparent`` (validated with the payload), if any."""
+    value = event.get("traceparent") if isinstance(event, dict) else None
+    return value if isinstance(value, str) else None

@@ -4,7 +4,13 @@
 
 * each delivery runs through :func:`modelpilot.service.dispatch.handle_once` (once per
   business key, on the ``IdempotencyStore`` port: the stack's idempotency table);
-* logs are Powertools JSON with the Lambda context and a correlation id;
+* logs are ECS JSON (``modelpilot.telemetry.logs``) through the Powertools logger, with the
+  invocation (``faas.*``, ``cloud.provider``), the correlation id, the trace ids and the
+  command's model, environment and version: the same fields as the core's and the CLI's;
+* traces: the process's provider is installed first (``telemetry.setup_tracing("aws")``:
+  OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set), the X-Ray trace header of the
+  invocation is the parent of its work (``opentelemetry-propagator-aws-xray``), and spans are
+  flushed before the invocation returns;
 * EMF metrics are flushed per invocation: one ``Succeeded``, ``Failed``, ``Ignored`` or
   ``Duplicate`` per delivery, ``Retried`` when the invocation raises for a retry;
 * an error a retry can help (``TransientError``, ``ConcurrencyConflict``, anything
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
 
     from modelpilot.service.dispatch import Delivery
 
-__all__ = ["lambda_entry", "logger", "metrics", "xray_traceparent"]
+__all__ = ["api_entry", "lambda_entry", "logger", "metrics", "xray_traceparent"]
 
 #: the ``service`` of the functions' Powertools logs (and the name of their logging.Logger)
 LOGGER_SERVICE = "modelpilot-functions"
@@ -43,7 +49,51 @@ def logger() -> Any:
     stream: Any = _Stdout()
     # Powertools names its logging.Logger after the service: "modelpilot" would take over the core's logger
     # (its level and handlers), so the functions log under a name of their own
-    return Logger(service=LOGGER_SERVICE, stream=stream)
+    return Logger(service=LOGGER_SERVICE, stream=stream, logger_formatter=_ecs_formatter())
+
+
+def _ecs_formatter() -> Any:
+    """A Powertools formatter that writes the core's ECS lines (the invocation's fields come from
+    ``telemetry.log_context``, set for every invocation, so both loggers agree)."""
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    from modelpilot.telemetry import EcsFormatter
+
+    class EcsPowertoolsFormatter(BasePowertoolsFormatter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ecs = EcsFormatter()
+            self.keys: dict[str, Any] = {}
+
+        def append_keys(self, **additional_keys: Any) -> None:
+            self.keys.update(additional_keys)
+
+        def get_current_keys(self) -> dict[str, Any]:
+            return dict(self.keys)
+
+        def remove_keys(self, keys: Any) -> None:
+            for key in keys:
+                self.keys.pop(key, None)
+
+        def clear_state(self) -> None:
+            self.keys.clear()
+
+        def thread_safe_append_keys(self, **additional_keys: Any) -> None:
+            self.append_keys(**additional_keys)
+
+        def thread_safe_get_current_keys(self) -> dict[str, Any]:
+            return self.get_current_keys()
+
+        def thread_safe_remove_keys(self, keys: Any) -> None:
+            self.remove_keys(keys)
+
+        def thread_safe_clear_keys(self) -> None:
+            self.clear_state()
+
+        def format(self, record: Any) -> str:
+            return self.ecs.format(record)
+
+    return EcsPowertoolsFormatter()
 
 
 class _Stdout:
@@ -65,30 +115,42 @@ def metrics() -> Any:
     return Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
 
 
-@functools.cache
-def _tracing() -> None:
-    """Give the process an SDK tracer provider (when none is configured) so spans have ids to propagate."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-
-
 def xray_traceparent(header: str | None = None) -> str | None:
     """Return the W3C ``traceparent`` of Lambda's X-Ray trace header (``_X_AMZN_TRACE_ID``), if any.
 
     ``Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1`` becomes
-    ``00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01``: the chain of
-    functions shares one trace id with X-Ray.
+    ``00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01`` (through the AWS X-Ray
+    propagator): the chain of functions shares one trace id with X-Ray.
     """
-    header = header if header is not None else xray_trace_header()
-    parts = dict(p.split("=", 1) for p in header.split(";") if "=" in p)
-    root, parent = parts.get("Root", ""), parts.get("Parent", "")
-    pieces = root.split("-")
-    if len(pieces) != 3 or len(pieces[1] + pieces[2]) != 32 or len(parent) != 16:
-        return None
-    return f"00-{pieces[1]}{pieces[2]}-{parent}-{'01' if parts.get('Sampled') == '1' else '00'}"
+    from modelpilot import telemetry
+
+    return telemetry.traceparent_from_xray(header if header is not None else xray_trace_header())
+
+
+#: the FaaS trigger type (OpenTelemetry ``faas.trigger``) of each function
+TRIGGERS = {
+    "model_upload": "datasource",
+    "sagemaker_registry": "pubsub",
+    "alarm": "pubsub",
+    "slo_check": "timer",
+    "drift_batch": "timer",
+    "operator_api": "http",
+}
+_cold = [True]
+
+
+def _invocation(name: str, context: Any, correlation_id: Any) -> dict[str, Any]:
+    """The ECS fields of one invocation (every log line written during it carries them)."""
+    cold, _cold[0] = _cold[0], False
+    return {
+        "cloud.provider": "aws",
+        "faas.name": name,
+        "faas.execution": getattr(context, "aws_request_id", None),
+        "faas.id": getattr(context, "invoked_function_arn", None),
+        "faas.coldstart": cold,
+        "faas.trigger.type": TRIGGERS.get(name, "other"),
+        "labels.correlation_id": correlation_id if isinstance(correlation_id, str) else None,
+    }
 
 
 def _count(name: str) -> None:
@@ -125,31 +187,81 @@ def lambda_entry(
             from modelpilot.bootstrap import get_bus
             from modelpilot.service.dispatch import dispatch
 
+            telemetry.setup_tracing("aws")
             log, emf = logger(), metrics()
 
             @emf.log_metrics(raise_on_empty_metrics=False)  # type: ignore[untyped-decorator]
             @log.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)  # type: ignore[untyped-decorator]
             def run(event: Any, context: Any) -> dict[str, Any]:
-                try:
-                    reply = dispatch(
-                        get_bus(), lambda: translate(event, context), function=name, source=f"{name} event"
-                    )
-                except ModelPilotError as exc:
-                    if exc.retryable:
-                        _count("Retried")
-                        log.warning("%s: retryable error, letting Lambda retry: %s", name, exc.message)
-                    raise
-                _count_results(reply.get("results", [reply]))
-                if reply.get("status") == "failed":
-                    log.error("%s: rejected the event: %s", name, reply.get("message"), extra={"error": reply})
-                else:
-                    log.info("%s: %s", name, reply.get("status"), extra={"reply": reply})
-                return reply
+                with telemetry.log_context(**_invocation(name, context, log.get_current_keys().get("correlation_id"))):
+                    try:
+                        reply = dispatch(
+                            get_bus(), lambda: translate(event, context), function=name, source=f"{name} event"
+                        )
+                    except ModelPilotError as exc:
+                        if exc.retryable:
+                            _count("Retried")
+                            log.warning("%s: retryable error, letting Lambda retry: %s", name, exc.message)
+                        raise
+                    _count_results(reply.get("results", [reply]))
+                    if reply.get("status") == "failed":
+                        log.error(
+                            "%s: rejected the event: %s",
+                            name,
+                            reply.get("message"),
+                            extra={
+                                "error": {"code": reply.get("error"), "message": reply.get("message")},
+                                "modelpilot": {"reply": reply},
+                            },
+                        )
+                    else:
+                        log.info("%s: %s", name, reply.get("status"), extra={"modelpilot": {"reply": reply}})
+                    return reply
 
-            _tracing()
-            with telemetry.continue_trace(xray_traceparent()):
-                reply_: dict[str, Any] = run(event, context)
+            try:
+                with telemetry.attached(telemetry.context_from_xray(xray_trace_header())):
+                    reply_: dict[str, Any] = run(event, context)
+            finally:
+                telemetry.flush()
             return reply_
+
+        return entry
+
+    return wrap
+
+
+def api_entry(name: str) -> Callable[[Callable[[Any, Any], dict[str, Any]]], Callable[[Any, Any], dict[str, Any]]]:
+    """Decorate the operator API handler: tracing set up first, one ``SERVER`` span per request (continuing
+    the request's ``traceparent`` header, else the X-Ray header), the invocation's log fields, a flush."""
+
+    def wrap(handle: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], dict[str, Any]]:
+        @functools.wraps(handle)
+        def entry(event: Any, context: Any) -> dict[str, Any]:
+            from modelpilot import telemetry
+
+            telemetry.setup_tracing("aws")
+            request = event.get("requestContext", {}) if isinstance(event, dict) else {}
+            headers = {
+                str(k).lower(): v for k, v in ((event.get("headers") or {}) if isinstance(event, dict) else {}).items()
+            }
+            http = request.get("http", {}) if isinstance(request, dict) else {}
+            attributes = {
+                "faas.name": name,
+                "http.request.method": http.get("method"),
+                "url.path": http.get("path"),
+            }
+            fields = _invocation(name, context, request.get("requestId") if isinstance(request, dict) else None)
+            try:
+                with (
+                    telemetry.attached(telemetry.context_from_xray(xray_trace_header())),
+                    telemetry.log_context(**fields),
+                    telemetry.request_span(name, headers.get("traceparent"), attributes) as span,
+                ):
+                    reply = handle(event, context)
+                    span.set_attribute("http.response.status_code", int(reply.get("statusCode", 200)))
+                    return reply
+            finally:
+                telemetry.flush()
 
         return entry
 

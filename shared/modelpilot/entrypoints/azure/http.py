@@ -8,6 +8,7 @@ in front to know *who* calls)::
     POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2}
     GET  /api/status and /api/models/{model}/status
     GET  /api/models/{model}/environments/{env}/history
+    GET  /api/models/{model}/environments/{env}/incident?from=…&to=…&format=json|html|markdown
 
 The actor is the Entra ID principal from ``X-MS-CLIENT-PRINCIPAL`` (base64 JSON, its
 name claim) or ``X-MS-CLIENT-PRINCIPAL-NAME``. Only App Service authentication can
@@ -44,6 +45,7 @@ __all__ = [
     "actor_from_headers",
     "approve_command",
     "history_reply",
+    "incident_reply",
     "parse_body",
     "platform_auth_enabled",
     "promote_command",
@@ -235,3 +237,38 @@ def history_reply(model: str, environment: str) -> Reply:
     except ModelPilotError as exc:
         return _error_reply(exc)
     return {"model": model, "environment": environment, "history": rows}, 200
+
+
+def incident_reply(model: str, environment: str, params: Mapping[str, str]) -> tuple[dict[str, Any] | str, int, str]:
+    """The incident timeline as JSON, or as the HTML page / Markdown draft (``format``); with its content type."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.incident import incident_timeline
+    from modelpilot.service.incident_render import to_html, to_markdown
+
+    try:
+        fmt = params.get("format", "json")
+        if fmt not in ("json", "html", "markdown"):
+            raise InvalidInput(f"format must be json, html or markdown, not {fmt!r}")
+        timeline = incident_timeline(
+            get_bus().services, model, environment, start=_when(params.get("from")), end=_when(params.get("to"))
+        )
+    except ModelPilotError as exc:
+        body, status = _error_reply(exc)
+        return body, status, "application/json"
+    if fmt == "html":
+        return to_html(timeline), 200, "text/html; charset=utf-8"
+    if fmt == "markdown":
+        return to_markdown(timeline), 200, "text/markdown; charset=utf-8"
+    return {"timeline": timeline}, 200, "application/json"
+
+
+def _when(text: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T10:00:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,6 +1,7 @@
 """Evaluate SLOs: ask the metrics sources for every window, then do the maths.
 
-One evaluation reads, per SLO, the SLO window (error budget, across versions)
+One evaluation reads, per SLO, the SLO window (error budget, across versions unless
+the SLO's ``budget_scope`` is ``version``)
 and every alert window (burn rates, restricted to the live version where the
 source can tell versions apart). Requests are grouped per source and sent with
 ``counts_many`` so batching sources (CloudWatch) make few calls. A source that is
@@ -106,7 +107,7 @@ def evaluate_slos(
             report.error = f"no version of {report.model} in {report.environment}"
             continue
         spec = report.spec
-        budget_q = spec.query(report.model, version=report.version, filter_version=False)
+        budget_q = spec.query(report.model, version=report.version, filter_version=spec.budget_scope == "version")
         burn_q = spec.query(report.model, version=report.version)
         todo = pending.setdefault(spec.sli.source, [])
         todo.append((report, 0, budget_q, now - timedelta(seconds=spec.window_seconds), now))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
 from modelpilot.service.lifecycle import rollback_model
 from modelpilot.service.messagebus import Outcome
@@ -131,7 +132,16 @@ def handle_alarm(cmd: HandleAlarm, svc: Services) -> Outcome:
     )
     if isinstance(plan, Outcome):
         return plan
-    outcome = rollback_model(plan, svc)
+    attributes = {
+        "modelpilot.model": plan.model,
+        "modelpilot.environment": plan.environment,
+        "modelpilot.from_version": plan.from_version,
+        "modelpilot.to_version": plan.to_version,
+        "modelpilot.trigger": plan.trigger,
+    }
+    with telemetry.command_span("RollbackModel", attributes) as span:
+        outcome = rollback_model(plan, svc)
+        span.set_attribute("modelpilot.outcome", outcome.status)
     status.record_alarm_latency(svc, outcome, cmd.evidence)
     return outcome
 
