@@ -14,7 +14,8 @@ predicted positive and ``q_i`` the chance that row ``i`` is predicted right:
 * ROC AUC: the AUC weighted by ``p`` and ``1 - p`` (:mod:`modelpilot.quality.auc`), standard error by
   Hanley and McNeil with ``Σp`` positives and ``Σ(1-p)`` negatives.
 
-The band is the estimate ± ``z`` standard deviations (``z = 3`` by default, NannyML's). The estimate holds only
+The band is the estimate ± ``z`` standard deviations (``z = 3`` by default, NannyML's), widened by
+``sqrt(1 + n / n_ref)`` for the calibration's own error (it was learnt from ``n_ref`` labelled reference rows). The estimate holds only
 while the model stays calibrated (no concept drift: ``P(y | x)`` unchanged). Two checks say when it does not:
 before labels, the share of the window's scores in ranges the reference barely covered (the calibration is
 extrapolated there); once labels arrive, whether the realised value lies in the band of the estimate made for
@@ -119,10 +120,10 @@ def fit_calibration(scores: np.ndarray, positive: np.ndarray) -> Calibration:
         while len(values) > 1 and values[-2] > values[-1]:
             w_new = wsum[-2] + wsum[-1]
             v_new = (values[-2] * wsum[-2] + values[-1] * wsum[-1]) / w_new
-            f = first[-2]
+            end = last[-1]
             for stack in (values, wsum, first, last):
                 stack.pop()
-            values[-1], wsum[-1], first[-1] = v_new, w_new, f
+            values[-1], wsum[-1], last[-1] = v_new, w_new, end
     knots_x: list[float] = []
     knots_y: list[float] = []
     for v, f, la in zip(values, first, last, strict=True):
@@ -177,11 +178,19 @@ class CbpeAccumulator:
         """Share of rows scored where the reference barely had any."""
         return self.unsupported / self.rows if self.rows else 0.0
 
-    def estimate(self, *, z: float = 3.0, auc: float | None = None) -> dict[str, dict[str, float] | None]:
+    def estimate(
+        self, *, z: float = 3.0, auc: float | None = None, reference_rows: int | None = None
+    ) -> dict[str, dict[str, float] | None]:
         """Return ``{metric: {"value", "sd", "lower", "upper"} | None}`` for accuracy, precision, recall, F1 and
-        (when ``auc``, the p-weighted AUC of the same rows, is given) ROC AUC."""
+        (when ``auc``, the p-weighted AUC of the same rows, is given) ROC AUC.
+
+        ``reference_rows``: the labelled rows the calibration was fitted on. The calibration's own error is of
+        the order of a sample of that size, so the standard deviations are widened by ``sqrt(1 + n / n_ref)``.
+        """
         n, npp, a, b = self.rows, self.predicted_positive, self.a, self.b
         out: dict[str, dict[str, float] | None] = {}
+        widen = math.sqrt(1.0 + n / reference_rows) if reference_rows else 1.0
+        z = z * widen
         out["accuracy"] = _band(self.expected_correct / n, math.sqrt(self.var_correct) / n, z) if n else None
         out["precision"] = _band(a / npp, math.sqrt(self.var_a) / npp, z) if npp else None
         if a + b > 0:
