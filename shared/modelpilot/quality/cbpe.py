@@ -16,10 +16,10 @@ predicted positive and ``q_i`` the chance that row ``i`` is predicted right:
 
 The band is the estimate ± ``z`` standard deviations (``z = 3`` by default, NannyML's), widened by
 ``sqrt(1 + n / n_ref)`` for the calibration's own error (learnt from ``n_ref`` labelled reference rows).
-The estimate holds only while the model stays calibrated (no concept drift: ``P(y | x)`` unchanged). Two
-checks say when it does not: before labels, the share of the window's scores in ranges the reference barely covered (the calibration is
-extrapolated there); once labels arrive, whether the realised value lies in the band of the estimate made for
-the same labelled rows.
+The estimate holds only while the model stays calibrated (no concept drift: ``P(y | x)`` unchanged).
+Two checks say when it does not: before labels, the share of the window's scores in ranges the reference
+barely covered (the calibration is extrapolated there); once labels arrive, whether the realised value lies
+in the band of the estimate made for the same labelled rows.
 """
 
 from __future__ import annotations
