@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT", "add_command", "main"]
 
 #: modules that add command groups: each has ``register(subparsers, common)``
-PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo"]
+PLUGINS = ["modelpilot.cli.drift", "modelpilot.cli.slo", "modelpilot.cli.quality"]
 
 
 # -- commands ------------------------------------------------------------------------

@@ -160,6 +160,7 @@ class RunQualityBatch(Command):
 
     Windows are aligned to the policy's window length. ``end`` picks the last window (the one ending at or
     before it; default now); ``windows`` is how many windows back to run (default: the policy's lookback).
+    ``window_of`` runs only the window containing that time (a label file of that hour landed).
     ``model=None`` runs every model whose policy has a ``quality`` block. ``data_uri``/``feedback_uri``
     replace the hourly capture and feedback prefixes (one window then).
     """
@@ -171,6 +172,7 @@ class RunQualityBatch(Command):
     windows: int | None = None
     data_uri: str | None = None
     feedback_uri: str | None = None
+    window_of: datetime | None = None
     trigger: str | None = None
 
 

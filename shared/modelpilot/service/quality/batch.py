@@ -446,13 +446,12 @@ def _gauges(doc: dict[str, Any]) -> None:
 
 def _windows(cmd: RunQualityBatch, policy: QualityPolicy, now: datetime) -> list[tuple[datetime, datetime]]:
     width = policy.window_seconds
+    if cmd.window_of is not None:
+        return [window_containing(cmd.window_of, width)]
     if cmd.data_uri or cmd.feedback_uri:
-        return (
-            [window_containing((cmd.end or now) - timedelta(seconds=1), width)]
-            if cmd.end
-            else aligned_windows(now, width, 1)
-        )
-    count = cmd.windows if cmd.windows is not None else max(1, policy.lookback_seconds // width)
+        count = 1
+    else:
+        count = cmd.windows if cmd.windows is not None else max(1, policy.lookback_seconds // width)
     return aligned_windows(cmd.end or now, width, count)
 
 
