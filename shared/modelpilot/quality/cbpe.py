@@ -14,8 +14,9 @@ predicted positive and ``q_i`` the chance that row ``i`` is predicted right:
 * ROC AUC: the AUC weighted by ``p`` and ``1 - p`` (:mod:`modelpilot.quality.auc`), standard error by
   Hanley and McNeil with ``Σp`` positives and ``Σ(1-p)`` negatives.
 
-The band is the estimate ± ``z`` standard deviations (``z = 3`` by default, NannyML's), widened by
-``sqrt(1 + n / n_ref)`` for the calibration's own error (learnt from ``n_ref`` labelled reference rows).
+The band is the estimate ± ``z`` standard deviations (``z = 3`` by default, NannyML's). The variance adds the
+calibration's own error: the probability of a score range rests on the reference rows in that range, and that
+error is shared by every window row in the range, so it does not shrink as the window grows.
 The estimate holds only while the model stays calibrated (no concept drift: ``P(y | x)`` unchanged).
 Two checks say when it does not: before labels, the share of the window's scores in ranges the reference
 barely covered (the calibration is extrapolated there); once labels arrive, whether the realised value lies
@@ -60,11 +61,16 @@ class Calibration:
     rows: int
     positives: int
     support: np.ndarray
+    method: str = "isotonic"
 
     def apply(self, scores: np.ndarray) -> np.ndarray:
         """Return the calibrated probabilities of ``scores``."""
         out: np.ndarray = np.interp(np.asarray(scores, dtype=np.float64), self.x, self.y)
         return out
+
+    def bins(self, scores: np.ndarray) -> np.ndarray:
+        """Each score's support bin."""
+        return score_bucket(scores, SUPPORT_PER_UNIT)
 
     def unsupported(self, scores: np.ndarray) -> int:
         """Count the scores in bins where the reference had fewer than :data:`MIN_SUPPORT` rows."""
@@ -79,6 +85,7 @@ class Calibration:
             "rows": self.rows,
             "positives": self.positives,
             "support": [int(v) for v in self.support],
+            "method": self.method,
         }
 
     @classmethod
@@ -90,21 +97,12 @@ class Calibration:
             int(data["rows"]),
             int(data["positives"]),
             np.asarray(data["support"], dtype=np.int64),
+            str(data.get("method", "isotonic")),
         )
 
 
-def fit_calibration(scores: np.ndarray, positive: np.ndarray) -> Calibration:
-    """Fit an increasing isotonic regression of ``positive`` on ``scores`` (pool adjacent violators).
-
-    Equal scores are pooled first (their mean label, weighted by count), as scikit-learn does.
-    Raises ``ValueError`` without rows.
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(positive, dtype=np.float64)
-    keep = ~np.isnan(s)
-    s, y = s[keep], y[keep]
-    if not len(s):
-        raise ValueError("calibration needs at least one scored, labelled row")
+def _isotonic(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots of the increasing isotonic regression of ``y`` on ``s`` (pool adjacent violators)."""
     xs, inverse, weights = np.unique(s, return_inverse=True, return_counts=True)
     means = np.bincount(inverse, weights=y) / weights
     # pool adjacent violators on the distinct scores: blocks of (value, weight, first index, last index)
@@ -132,13 +130,63 @@ def fit_calibration(scores: np.ndarray, positive: np.ndarray) -> Calibration:
         if la != f:
             knots_x.append(float(xs[la]))
             knots_y.append(v)
+    return np.asarray(knots_x), np.asarray(knots_y)
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    eps = float(np.finfo(np.float64).eps)
+    p = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _raw_is_calibrated(s: np.ndarray, y: np.ndarray) -> bool:
+    """True when the raw scores are probabilities that isotonic calibration does not improve.
+
+    NannyML's check, by two-fold cross-validation on the reference: fit on one half, compare the log loss of
+    the raw and the calibrated scores on the other half, both ways.
+    """
+    if len(s) < 200 or s.min() < 0.0 or s.max() > 1.0:
+        return False
+    fold = np.random.default_rng(0).permutation(len(s)) % 2 == 0
+    raw = calibrated = 0.0
+    for train in (fold, ~fold):
+        kx, ky = _isotonic(s[train], y[train])
+        raw += _log_loss(s[~train], y[~train])
+        calibrated += _log_loss(np.interp(s[~train], kx, ky), y[~train])
+    return raw <= calibrated
+
+
+def fit_calibration(scores: np.ndarray, positive: np.ndarray, *, check: bool = True) -> Calibration:
+    """Fit an increasing isotonic regression of ``positive`` on ``scores`` (pool adjacent violators).
+
+    Equal scores are pooled first (their mean label, weighted by count), as scikit-learn does. With ``check``,
+    scores that are already calibrated probabilities (isotonic calibration does not lower their held-out log
+    loss) are kept as they are (``method="identity"``): refitting them would only add the fit's noise.
+    Raises ``ValueError`` without rows.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(positive, dtype=np.float64)
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    if not len(s):
+        raise ValueError("calibration needs at least one scored, labelled row")
     support = np.bincount(score_bucket(s, SUPPORT_PER_UNIT), minlength=3 * SUPPORT_PER_UNIT).astype(np.int64)
-    return Calibration(np.asarray(knots_x), np.asarray(knots_y), len(s), int(np.count_nonzero(y > 0.5)), support)
+    positives = int(np.count_nonzero(y > 0.5))
+    if check and _raw_is_calibrated(s, y):
+        return Calibration(np.asarray([0.0, 1.0]), np.asarray([0.0, 1.0]), len(s), positives, support, "identity")
+    knots_x, knots_y = _isotonic(s, y)
+    return Calibration(knots_x, knots_y, len(s), positives, support)
 
 
 @dataclass
 class CbpeAccumulator:
-    """Expected confusion counts of a window from calibrated probabilities and predicted classes."""
+    """Expected confusion counts of a window from calibrated probabilities and predicted classes.
+
+    Per support bin it also counts the rows predicted positive and negative and sums their probabilities, so
+    the estimate can add the calibration's own error: the calibrated probability of a bin rests on the
+    ``n_b`` reference rows there, with variance about ``p_b(1 - p_b) / n_b``, shared by every window row of
+    that bin (so it does not shrink with the window).
+    """
 
     rows: int = 0
     expected_correct: float = 0.0
@@ -149,10 +197,19 @@ class CbpeAccumulator:
     b: float = 0.0
     var_b: float = 0.0
     unsupported: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    bin_pp: np.ndarray = field(default_factory=lambda: np.zeros(3 * SUPPORT_PER_UNIT))
+    bin_pn: np.ndarray = field(default_factory=lambda: np.zeros(3 * SUPPORT_PER_UNIT))
+    bin_p: np.ndarray = field(default_factory=lambda: np.zeros(3 * SUPPORT_PER_UNIT))
 
-    def add(self, p: np.ndarray, predicted_positive: np.ndarray, unsupported: int = 0) -> None:
-        """Add rows: calibrated probabilities and whether each row was predicted positive."""
+    def add(
+        self,
+        p: np.ndarray,
+        predicted_positive: np.ndarray,
+        unsupported: int = 0,
+        bins: np.ndarray | None = None,
+    ) -> None:
+        """Add rows: calibrated probabilities, whether each row was predicted positive, and (for the
+        calibration's error) each row's support bin (:meth:`Calibration.bins`)."""
         p = np.asarray(p, dtype=np.float64)
         pp = np.asarray(predicted_positive, dtype=bool)
         q = np.where(pp, p, 1.0 - p)
@@ -166,42 +223,69 @@ class CbpeAccumulator:
         self.b += float(p[~pp].sum())
         self.var_b += float(var[~pp].sum())
         self.unsupported += unsupported
+        if bins is not None:
+            size = len(self.bin_p)
+            self.bin_pp += np.bincount(bins[pp], minlength=size)
+            self.bin_pn += np.bincount(bins[~pp], minlength=size)
+            self.bin_p += np.bincount(bins, weights=p, minlength=size)
 
     def merge(self, other: CbpeAccumulator) -> None:
         """Add another accumulator's sums."""
         for name in ("rows", "expected_correct", "var_correct", "predicted_positive", "a", "var_a", "b", "var_b"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unsupported += other.unsupported
+        self.bin_pp += other.bin_pp
+        self.bin_pn += other.bin_pn
+        self.bin_p += other.bin_p
 
     @property
     def unsupported_share(self) -> float:
         """Share of rows scored where the reference barely had any."""
         return self.unsupported / self.rows if self.rows else 0.0
 
+    def _calibration_variance(self, calibration: Calibration | None) -> tuple[float, float, float]:
+        """``(Var A, Var B, Cov(A, B))`` due to the calibration's error, bin by bin."""
+        if calibration is None:
+            return 0.0, 0.0, 0.0
+        rows = self.bin_pp + self.bin_pn
+        mean_p = np.divide(self.bin_p, rows, out=np.zeros_like(self.bin_p), where=rows > 0)
+        v = mean_p * (1.0 - mean_p) / np.maximum(calibration.support, 1)
+        return (
+            float(np.sum(self.bin_pp**2 * v)),
+            float(np.sum(self.bin_pn**2 * v)),
+            float(np.sum(self.bin_pp * self.bin_pn * v)),
+        )
+
     def estimate(
-        self, *, z: float = 3.0, auc: float | None = None, reference_rows: int | None = None
+        self, *, z: float = 3.0, auc: float | None = None, calibration: Calibration | None = None
     ) -> dict[str, dict[str, float] | None]:
         """Return ``{metric: {"value", "sd", "lower", "upper"} | None}`` for accuracy, precision, recall, F1 and
         (when ``auc``, the p-weighted AUC of the same rows, is given) ROC AUC.
 
-        ``reference_rows``: the labelled rows the calibration was fitted on. The calibration's own error is of
-        the order of a sample of that size, so the standard deviations are widened by ``sqrt(1 + n / n_ref)``.
+        With ``calibration`` (the one that gave the probabilities) the variances add its own error: bin by bin
+        for accuracy, precision, recall and F1; for ROC AUC the standard error is widened by
+        ``sqrt(1 + n / n_ref)``, ``n_ref`` the calibration's reference rows.
         """
         n, npp, a, b = self.rows, self.predicted_positive, self.a, self.b
+        ca, cb, cab = self._calibration_variance(calibration)
+        var_a, var_b = self.var_a + ca, self.var_b + cb
         out: dict[str, dict[str, float] | None] = {}
-        widen = math.sqrt(1.0 + n / reference_rows) if reference_rows else 1.0
-        z = z * widen
-        out["accuracy"] = _band(self.expected_correct / n, math.sqrt(self.var_correct) / n, z) if n else None
-        out["precision"] = _band(a / npp, math.sqrt(self.var_a) / npp, z) if npp else None
+        if n:
+            # correct = A + (n₋ - B): its calibration error is δA - δB
+            out["accuracy"] = _band(self.expected_correct / n, math.sqrt(self.var_correct + ca + cb - 2 * cab) / n, z)
+        else:
+            out["accuracy"] = None
+        out["precision"] = _band(a / npp, math.sqrt(var_a) / npp, z) if npp else None
         if a + b > 0:
-            sd = math.sqrt(b * b * self.var_a + a * a * self.var_b) / (a + b) ** 2
-            out["recall"] = _band(a / (a + b), sd, z)
+            var = (b * b * var_a - 2 * a * b * cab + a * a * var_b) / (a + b) ** 4
+            out["recall"] = _band(a / (a + b), math.sqrt(max(var, 0.0)), z)
         else:
             out["recall"] = None
         d = npp + a + b
         if d > 0:
-            sd = math.sqrt((2 * (npp + b)) ** 2 * self.var_a + (2 * a) ** 2 * self.var_b) / d**2
-            out["f1"] = _band(2 * a / d, sd, z)
+            ga, gb = 2 * (npp + b) / d**2, -2 * a / d**2
+            var = ga * ga * var_a + 2 * ga * gb * cab + gb * gb * var_b
+            out["f1"] = _band(2 * a / d, math.sqrt(max(var, 0.0)), z)
         else:
             out["f1"] = None
         positives, negatives = a + b, n - (a + b)
@@ -210,7 +294,8 @@ class CbpeAccumulator:
             var = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
                 positives * negatives
             )
-            out["roc_auc"] = _band(auc, math.sqrt(max(var, 0.0)), z)
+            widen = math.sqrt(1.0 + n / calibration.rows) if calibration is not None and calibration.rows else 1.0
+            out["roc_auc"] = _band(auc, math.sqrt(max(var, 0.0)) * widen, z)
         else:
             out["roc_auc"] = None
         return out

@@ -26,11 +26,11 @@ def estimate(calibration, score, threshold=0.5):
     p = calibration.apply(score)
     pred = score >= threshold
     acc = CbpeAccumulator()
-    acc.add(p, pred, calibration.unsupported(score))
+    acc.add(p, pred, calibration.unsupported(score), calibration.bins(score))
     auc = AucAccumulator()
     order = np.argsort(score)
     auc.add_block(score[order], p[order], 1 - p[order])
-    return acc, acc.estimate(z=3.0, auc=auc.value(), reference_rows=calibration.rows)
+    return acc, acc.estimate(z=3.0, auc=auc.value(), calibration=calibration)
 
 
 def realised(score, y, threshold=0.5):
@@ -46,11 +46,21 @@ def test_isotonic_calibration_matches_sklearn():
     rng = np.random.default_rng(0)
     score, y = world(4000, rng, distort=True)
     score = np.round(score, 3)  # ties
-    ours = fit_calibration(score, y)
+    ours = fit_calibration(score, y, check=False)
     theirs = IsotonicRegression(out_of_bounds="clip").fit(score, y)
     probe = np.concatenate([np.linspace(-0.1, 1.1, 301), score[:200]])
     assert np.allclose(ours.apply(probe), theirs.predict(probe), atol=1e-12)
-    assert ours.rows == 4000 and ours.positives == int(y.sum())
+    assert ours.rows == 4000 and ours.positives == int(y.sum()) and ours.method == "isotonic"
+
+
+def test_scores_already_calibrated_are_kept_and_distorted_ones_are_calibrated():
+    rng = np.random.default_rng(4)
+    assert fit_calibration(*world(5000, rng)).method == "identity"
+    distorted = fit_calibration(*world(5000, rng, distort=True))
+    assert distorted.method == "isotonic"
+    assert distorted.apply(np.array([0.25]))[0] == pytest.approx(0.5, abs=0.05)  # p**2 = 0.25 means p = 0.5
+    logits = fit_calibration(np.log(np.array([0.2, 0.8] * 200)), np.array([0, 1] * 200))
+    assert logits.method == "isotonic"  # not probabilities: always calibrated
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -208,7 +208,9 @@ class WindowAccumulator:
             return
         s = score[usable]
         target = group.cbpe_labelled if labelled else group.cbpe_all
-        target.add(calibration.apply(s), pred[usable] == 1, 0 if labelled else calibration.unsupported(s))
+        target.add(
+            calibration.apply(s), pred[usable] == 1, 0 if labelled else calibration.unsupported(s), calibration.bins(s)
+        )
 
     def _bucket(self, rows: dict[str, np.ndarray], y: np.ndarray) -> None:
         if self.buckets is None:
@@ -373,9 +375,9 @@ class WindowAccumulator:
     def _estimates(self, group: VersionNumbers) -> dict[str, Any]:
         policy = self.policy
         z = policy.band_z
-        estimated = group.cbpe_all.estimate(z=z, auc=group.auc_estimated.value())
-        reasons: list[str] = []
         calibration = self.reference.calibration
+        estimated = group.cbpe_all.estimate(z=z, auc=group.auc_estimated.value(), calibration=calibration)
+        reasons: list[str] = []
         if calibration is not None and calibration.rows < policy.min_labelled_rows:
             reasons.append(f"the calibration rests on {calibration.rows} reference rows")
         share = group.cbpe_all.unsupported_share
@@ -386,7 +388,9 @@ class WindowAccumulator:
         check: dict[str, Any] = {}
         labelled = group.realised.rows
         if labelled:
-            on_labelled = group.cbpe_labelled.estimate(z=z, auc=group.auc_estimated_labelled.value())
+            on_labelled = group.cbpe_labelled.estimate(
+                z=z, auc=group.auc_estimated_labelled.value(), calibration=calibration
+            )
             realised = group.realised.metrics()
             real_auc = group.auc.value()
             for metric, band in on_labelled.items():

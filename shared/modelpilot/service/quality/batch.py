@@ -134,8 +134,10 @@ def run_window(
     attribution = attribution_policy(svc, model)
     captures = [data_uri] if data_uri else hour_prefixes(svc, "captures", model, environment, start, end)
     feedback = [feedback_uri] if feedback_uri else hour_prefixes(svc, "feedback", model, environment, start, end)
+    labels_due = svc.clock() - end >= timedelta(seconds=policy.label_delay_seconds)
     settings = json.dumps(
-        [policy.model_dump(), attribution.model_dump() if attribution else None, version.version], sort_keys=True
+        [policy.model_dump(), attribution.model_dump() if attribution else None, version.version, labels_due],
+        sort_keys=True,
     )
     inventory = [*_inventory(svc, captures), "--", *_inventory(svc, feedback), "--", settings]
     fingerprint = hashlib.sha256("\n".join(inventory).encode()).hexdigest()
