@@ -41,6 +41,17 @@ models:
         - {metric: roc_auc, min: 0.6}
       rollback: true
     attribution: {threshold: 0.95, min_rows: 100}
+    slos:
+      - name: accuracy
+        environment: dev
+        objective: 0.9
+        window: 7d
+        sli: {kind: quality, source: quality, metric: accuracy, op: ">=", limit: 0.7, timeslice: 6h}
+      - name: correct
+        environment: dev
+        objective: 0.7
+        window: 7d
+        sli: {kind: quality, source: quality, metric: correct}
   price:
     quality:
       task: regression
@@ -373,3 +384,23 @@ def test_cli_quality_run_and_status(env, churn, capsys):
     out = capsys.readouterr().out
     assert "churn" in out and "ok" in out
     assert main(["quality", "run", "--home", home, "--windows", "0"]) == 2
+
+
+def test_quality_slis_read_the_windows(env, churn):
+    from modelpilot.service.slo.evaluation import evaluate_slos
+
+    bus = env["bus"]
+    y, _score, _ = capture_window(env, start=datetime(2026, 3, 1, 0, tzinfo=UTC))
+    run(env, end=datetime(2026, 3, 1, 6, tzinfo=UTC))
+    capture_window(env, flip=True)  # the next window is bad
+    run(env)
+    reports = {r.spec.name: r for r in evaluate_slos(bus.services, T0, "churn", "dev")}
+    accuracy, correct = reports["accuracy"], reports["correct"]
+    assert accuracy.error is None and correct.error is None
+    # one of two 6h slices met accuracy >= 0.7: half the slices bad against an objective of 0.9
+    assert accuracy.budget_remaining == pytest.approx(1 - 0.5 / 0.1)
+    docs = [json.loads(p.read_text()) for p in sorted((env["data"] / "quality/churn/dev/windows").glob("*.json"))]
+    good = sum(g["correct"] for d in docs for g in d["versions"])
+    total = sum(g["labelled"] for d in docs for g in d["versions"])
+    assert total == 2 * len(y)
+    assert correct.budget_remaining == pytest.approx(1 - (1 - good / total) / 0.3)

@@ -16,7 +16,7 @@ from modelpilot.policy.base import Strict
 
 __all__ = ["MetricQuery", "SliSpec", "SourceName"]
 
-SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor"]
+SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor", "quality"]
 
 
 def _timeslice(value: Any) -> str:
@@ -69,6 +69,10 @@ class SliSpec(Strict):
       were right (``good``/``total`` of feedback); ``accuracy``/``mae``/… compare
       ``value`` over each ``timeslice`` with ``op`` ``limit`` (OpenSLO timeslices).
 
+    ``source: quality`` reads the quality batch's windows (``docs/quality.md``): ``metric: correct`` counts
+    correct labelled predictions, any other metric (``accuracy``, ``roc_auc``, ``mae``, …) is judged per
+    window with ``op`` and ``limit``; no counters are needed.
+
     ``template`` fills the counters for a SageMaker endpoint
     (``sagemaker_availability``: non-5xx ``Invocations``; ``sagemaker_latency``:
     ``ModelLatency`` under ``threshold_ms``).
@@ -96,6 +100,12 @@ class SliSpec(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> SliSpec:
+        if self.source == "quality":
+            if self.kind != "quality" or not self.metric:
+                raise ValueError("source quality takes kind quality and a metric (correct, accuracy, roc_auc, ...)")
+            if self.timeslice_metric and (self.op is None or self.limit is None):
+                raise ValueError(f"quality metric {self.metric} needs op and limit (e.g. op: '>=', limit: 0.8)")
+            return self
         if self.template:
             if not self.endpoint_name:
                 raise ValueError(f"template {self.template} needs endpoint_name")

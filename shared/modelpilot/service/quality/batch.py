@@ -201,7 +201,10 @@ def run_window(
         "generated_at": doc["generated_at"],
         "severity": doc["severity"],
         "versions": [
-            {k: g.get(k) for k in ("version", "predictions", "labelled", "correct", "coverage", "metrics")}
+            {
+                k: g.get(k)
+                for k in ("version", "predictions", "labelled", "correct", "coverage", "enough_labels", "metrics")
+            }
             for g in doc["versions"]
         ],
     }
