@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -54,9 +55,17 @@ def id_bytes(values: Any) -> tuple[np.ndarray, np.ndarray]:
         return out, present
     if arr.dtype.kind == "S":
         return arr, np.char.str_len(arr) > 0
+    values = arr.tolist()
+    if all(type(v) is str for v in values):  # the common case (text ids, Arrow dictionaries): vectorised
+        unicode = np.char.strip(np.asarray(values, dtype=str)) if values else np.zeros(0, dtype="U1")
+        try:
+            encoded = unicode.astype("S")
+        except UnicodeEncodeError:
+            encoded = np.char.encode(unicode, "utf-8")
+        return encoded, np.char.str_len(unicode) > 0
     texts = []
     present_list = []
-    for v in arr.tolist():
+    for v in values:
         if v is None or (isinstance(v, float) and (v != v)):
             texts.append("")
             present_list.append(False)
@@ -94,27 +103,42 @@ def id_hash(ids: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 class Spill:
-    """Column arrays appended to numbered part files in a folder and read back part by part."""
+    """Column arrays appended to numbered part files in a folder and read back part by part.
+
+    Each append writes a small header (row count, then each column's item size) and the columns' raw bytes:
+    no per-array metadata to parse, so thousands of small appends stay cheap.
+    """
 
     def __init__(self, folder: str, parts: int, name: str) -> None:
         self.folder, self.parts, self.name = folder, parts, name
         self.rows = np.zeros(parts, dtype=np.int64)
         self._files: dict[int, IO[bytes]] = {}
         self._columns: list[str] | None = None
+        self._dtypes: dict[str, np.dtype[Any]] = {}
 
     def _path(self, part: int) -> str:
-        return os.path.join(self.folder, f"{self.name}-{part}.npy")
+        return os.path.join(self.folder, f"{self.name}-{part}.bin")
 
     def append(self, part: int, columns: dict[str, np.ndarray]) -> None:
         """Append rows (all columns of one length) to ``part``."""
         if self._columns is None:
             self._columns = list(columns)
+            self._dtypes = {k: v.dtype for k, v in columns.items()}
         handle = self._files.get(part)
         if handle is None:
-            handle = self._files[part] = open(self._path(part), "ab")  # noqa: SIM115 - closed in close()
+            handle = self._files[part] = open(self._path(part), "ab", buffering=1 << 16)  # noqa: SIM115 - closed in close()
+        arrays = []
         for name in self._columns:
-            np.save(handle, columns[name], allow_pickle=False)
-        self.rows[part] += len(next(iter(columns.values())))
+            values = columns[name]
+            dtype = self._dtypes[name]
+            if dtype.kind != "S" and values.dtype != dtype:
+                values = values.astype(dtype)
+            arrays.append(np.ascontiguousarray(values))
+        n = len(arrays[0]) if arrays else 0
+        handle.write(struct.pack(f"<q{len(arrays)}q", n, *(a.dtype.itemsize for a in arrays)))
+        for a in arrays:
+            handle.write(a.tobytes())
+        self.rows[part] += n
 
     def scatter(self, parts: np.ndarray, columns: dict[str, np.ndarray]) -> None:
         """Append each row to the part ``parts[i]`` names (one write per part present)."""
@@ -135,12 +159,21 @@ class Spill:
             handle.close()
         if not self.rows[part] or self._columns is None:
             return
+        names = self._columns
+        head = struct.Struct(f"<q{len(names)}q")
         with open(self._path(part), "rb") as stream:
             while True:
-                try:
-                    chunk = {name: np.load(stream, allow_pickle=False) for name in self._columns}
-                except EOFError:
+                raw = stream.read(head.size)
+                if len(raw) < head.size:
                     return
+                n, *sizes = head.unpack(raw)
+                chunk = {}
+                for name, size in zip(names, sizes, strict=True):
+                    base = self._dtypes[name]
+                    dtype = np.dtype(f"S{size}") if base.kind == "S" else base
+                    chunk[name] = (
+                        np.frombuffer(stream.read(n * size), dtype=dtype, count=n) if size else np.zeros(n, dtype="S1")
+                    )
                 yield chunk
 
     def drop(self, part: int) -> None:
