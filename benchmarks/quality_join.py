@@ -151,9 +151,8 @@ def prepare_home(folder: Path) -> Path:
     (home / "modelpilot.yaml").write_text(POLICY)
     rng = np.random.default_rng(3)
     score = rng.random(5000)
-    ref = "score,plan,label\n" + "".join(
-        f"{s:.6f},p{k},{int(y)}\n" for s, k, y in zip(score, rng.integers(0, 5, 5000), rng.random(5000) < score)
-    )
+    plan, label = rng.integers(0, 5, 5000), rng.random(5000) < score
+    ref = "score,plan,label\n" + "".join(f"{s:.6f},p{k},{int(y)}\n" for s, k, y in zip(score, plan, label, strict=True))
     write_package(
         folder / "pkg",
         files={"model.bin": b"w", "reference.csv": ref.encode()},
