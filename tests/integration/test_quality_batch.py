@@ -52,6 +52,9 @@ models:
         objective: 0.7
         window: 7d
         sli: {kind: quality, source: quality, metric: correct}
+  hooked:
+    quality: {window: 6h, min_labelled_rows: 10}
+    attribution: {hook: "tests.integration.test_quality_batch:linear_hook", sample_rows: 300, min_rows: 100}
   price:
     quality:
       task: regression
@@ -404,3 +407,24 @@ def test_quality_slis_read_the_windows(env, churn):
     total = sum(g["labelled"] for d in docs for g in d["versions"])
     assert total == 2 * len(y)
     assert correct.budget_remaining == pytest.approx(1 - (1 - good / total) / 0.3)
+
+
+def linear_hook(frame, *, model, version):
+    """An attribution hook: the logistic model's exact contributions (what SHAP gives for a linear model)."""
+    assert model == "hooked" and version == 1
+    return {"x1": 1.5 * (frame["x1"] - 0.0), "x2": -(frame["x2"] - 0.0)}
+
+
+def test_attribution_hook_explains_a_sample_when_the_capture_has_none(env):
+    env["register"]("h", world(3000, env["rng"]), name="hooked")
+    env["bus"].handle(PromoteModel(model="hooked", environment="dev", actor="alice@example.com"))
+    hour = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    rows = world(2000, env["rng"])
+    rows["inference_id"] = [f"h{i}" for i in range(2000)]
+    env["write"]("captures", hour, "c.csv", csv(rows, ["inference_id", "x1", "x2", "plan", "score"]), model="hooked")
+    out = env["bus"].handle(RunQualityBatch(actor="t", model="hooked", environment="dev", windows=1))
+    doc = json.loads(Path(out.data["windows"][0]["report_uri"]).read_text())
+    section = doc["attribution"]
+    assert section["rows"] == 300 and section["notes"] == []
+    assert section["ndcg"] == pytest.approx(1.0)
+    assert section["current"]["x1"] == pytest.approx(section["reference"]["x1"], rel=0.15)

@@ -45,3 +45,43 @@ def test_mean_absolute_attribution_and_rank_changes():
     changes = rank_changes({"a": 0.5, "b": 0.3, "c": 0.2}, {"c": 0.6, "a": 0.4, "b": 0.1})
     assert changes[0]["feature"] == "c" and changes[0]["rank_change"] == 2  # climbed from 3rd to 1st
     assert {c["feature"]: c["rank_change"] for c in changes} == {"c": 2, "a": -1, "b": -1}
+
+
+def test_shap_is_optional_and_lazily_imported(monkeypatch):
+    import sys
+    import types
+
+    from modelpilot.exceptions import InvalidInput
+    from modelpilot.service.quality.explain import shap_attributions
+
+    frame = {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])}
+    monkeypatch.setitem(sys.modules, "shap", None)  # not installed
+    with pytest.raises(InvalidInput, match=r"modelpilot\[shap\]"):
+        shap_attributions(lambda x: x.sum(axis=1), frame, frame)
+
+    calls = {}
+
+    class Explainer:  # the shape of shap.Explainer: (model, background)(rows) -> .values
+        def __init__(self, model, background):
+            calls["background"] = background
+
+        def __call__(self, rows):
+            calls["rows"] = rows
+            return types.SimpleNamespace(values=rows - calls["background"].mean(axis=0))
+
+    monkeypatch.setitem(sys.modules, "shap", types.SimpleNamespace(Explainer=Explainer))
+    got = shap_attributions(lambda x: x.sum(axis=1), frame, frame)
+    assert got["a"].tolist() == [-0.5, 0.5] and got["b"].tolist() == [-0.5, 0.5]
+    assert calls["rows"].shape == (2, 2)
+
+
+def test_the_default_install_does_not_import_shap_or_sklearn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modelpilot.service.quality.batch, modelpilot.service.quality.explain, modelpilot.quality.cbpe;"
+        "print(sorted(m for m in ('shap', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
