@@ -57,41 +57,34 @@ def _uuids(rng: Any, n: int) -> Any:
     return np.ascontiguousarray(chars).view("S36").ravel()
 
 
-def predictions(rows: int, seed: int = 1) -> Any:
-    """Yield (ids, scores, slice codes) in 64 Ki chunks; the same ids for the same seed."""
+def _chunk(rows: int, k: int, seed: int) -> Any:
+    """Prediction chunk ``k``: the same ids, scores and slices every time (its own random stream)."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    for start in range(0, rows, CHUNK):
-        n = min(CHUNK, rows - start)
-        yield _uuids(rng, n), rng.random(n), rng.integers(0, 5, n)
+    n = min(CHUNK, rows - k * CHUNK)
+    rng = np.random.default_rng([seed, k])
+    return _uuids(rng, n), rng.random(n), rng.integers(0, 5, n)
+
+
+def predictions(rows: int, seed: int = 1) -> Any:
+    """Yield (ids, scores, slice codes) in 64 Ki chunks."""
+    for k in range(-(-rows // CHUNK)):
+        yield _chunk(rows, k, seed)
 
 
 def labels(rows: int, seed: int = 1) -> Any:
-    """Yield (ids, labels): 90 % of the prediction ids (shuffled within 1 Mi blocks), 10 % unknown ids."""
+    """Yield (ids, labels) in 64 Ki chunks: the chunks of predictions in another order, rows shuffled within a
+    chunk, 10 % of the ids replaced by ids no prediction has. Only one chunk is in memory at a time."""
     import numpy as np
 
-    rng = np.random.default_rng(seed + 1000)
-    block = 1 << 20
-    for start in range(0, rows, block):
-        ids = np.concatenate([c[0] for c in _slice(predictions(rows, seed), start, min(block, rows - start))])
+    chunks = -(-rows // CHUNK)
+    step = next((p for p in (7919, 104729, 1299709) if chunks % p), 1) if chunks > 1 else 1
+    for k in range(chunks):
+        ids = _chunk(rows, (k * step) % chunks, seed)[0]
+        rng = np.random.default_rng([seed, k, 2])
         known = rng.random(len(ids)) < 0.9
-        ids = np.where(known, ids, _uuids(rng, len(ids)))
-        order = rng.permutation(len(ids))
-        ids = ids[order]
-        y = (rng.random(len(ids)) < 0.3).astype(np.float64)
-        for s in range(0, len(ids), CHUNK):
-            yield ids[s : s + CHUNK], y[s : s + CHUNK]
-
-
-def _slice(chunks: Any, start: int, count: int) -> Any:
-    seen = 0
-    for chunk in chunks:
-        n = len(chunk[0])
-        if seen + n > start and seen < start + count:
-            lo, hi = max(0, start - seen), min(n, start + count - seen)
-            yield tuple(c[lo:hi] for c in chunk)
-        seen += n
+        ids = np.where(known, ids, _uuids(rng, len(ids)))[rng.permutation(len(ids))]
+        yield ids, (rng.random(len(ids)) < 0.3).astype(np.float64)
 
 
 def run_join(rows: int) -> dict[str, Any]:
