@@ -87,14 +87,14 @@ def labels(rows: int, seed: int = 1) -> Any:
         yield ids, (rng.random(len(ids)) < 0.3).astype(np.float64)
 
 
-def run_join(rows: int) -> dict[str, Any]:
+def run_join(rows: int, max_rows: int = 1 << 18) -> dict[str, Any]:
     """(a): the join alone on generated chunks."""
     import numpy as np
 
     from modelpilot.service.quality.join import HashJoin
 
     matched = 0
-    with HashJoin() as join:
+    with HashJoin(max_rows=max_rows) as join:
         for ids, score, plan in predictions(rows):
             join.add_predictions({"id": ids, "score": score, "s0": plan})
         for ids, y in labels(rows):
@@ -205,7 +205,7 @@ def probe(mode: str, rows: int, folder: str) -> dict[str, Any]:
     before = _status("VmRSS")
     start = time.perf_counter()
     if mode == "join":
-        result = run_join(rows)
+        result = run_join(rows, int(folder) if folder else 1 << 18)
     elif mode == "window":
         base = Path(folder)
         result = run_window(base / "home", base / "captures.csv", base / "feedback.csv")
@@ -247,6 +247,8 @@ def main() -> None:
         results = [measure("join", rows), measure("window", rows, folder), measure("dict", rows)]
         if args.scale > 1:
             results.append(measure("join", rows * args.scale))
+            # the same window with partitions capped at 32 Ki rows: they split again, memory as for 1 M rows
+            results.append(measure("join", rows * args.scale, 1 << 15))
         sizes = {p.name: p.stat().st_size / MB for p in (captures, feedback)}
     load = os.getloadavg()[0]
     print(
@@ -269,6 +271,8 @@ def main() -> None:
         extra = ""
         if r["mode"] == "join":
             extra = f"; {r['partitions']} partitions, largest {r['largest_partition']:,} rows"
+            if r["repartitioned"]:
+                extra += f", {r['repartitioned']} split again"
         print(
             f"| {r['mode']} | {r['rows']:,} | {r['seconds']:.2f} | {r['extra_mb']:.1f} | {matched:,} | "
             f"{notes[r['mode']]}{extra} |"

@@ -262,17 +262,24 @@ def test_concept_drift_breaches_alerts_blocks_promotion_and_flags_the_estimate(e
     assert "QualityDegraded" in notified.read_text()
 
 
-def test_critical_breach_rolls_back_to_the_previous_version(env, churn):
-    bus = env["bus"]
-    v2 = env["register"]("b", world(4000, env["rng"]))
-    env["clock"].advance(7200)
+def test_critical_breach_rolls_back_to_the_previous_version(env):
+    bus, clock = env["bus"], env["clock"]
+    clock.now = T0 - timedelta(hours=12)
+    v1 = env["register"]("a", world(20000, env["rng"]))
+    bus.handle(PromoteModel(model="churn", environment="dev", actor="alice@example.com"))
+    clock.now = T0 - timedelta(hours=7)  # v2 goes live before the window [06:00, 12:00)
+    v2 = env["register"]("b", world(20000, env["rng"]))
     bus.handle(PromoteModel(model="churn", environment="dev", version=v2, actor="alice@example.com"))
+    clock.now = T0
     capture_window(env, flip=True)
-    out = bus.handle(RunQualityBatch(actor="system:test", model="churn", environment="dev", windows=1, end=T0))
+    out = bus.handle(RunQualityBatch(actor="system:test", model="churn", environment="dev", windows=1))
+    assert out.events[0].version == v2 and out.events[0].severity == "critical"
     follow = [f for f in out.follow_ups if f.status == "rolled_back"]
     assert follow, [f.to_dict() for f in out.follow_ups]
-    assert bus.services.registry.get_alias("churn", "dev").version == churn
-    again = bus.handle(RunQualityBatch(actor="system:test", model="churn", environment="dev", windows=1, end=T0))
+    assert bus.services.registry.get_alias("churn", "dev").version == v1
+    # the window was v2's: run again now that v1 is live, nothing more rolls back and v1 keeps its status
+    again = bus.handle(RunQualityBatch(actor="system:test", model="churn", environment="dev", windows=1))
+    assert again.data["windows"][0]["version"] == v2 and again.events == []
     assert not [f for f in again.follow_ups if f.status == "rolled_back"]
 
 

@@ -78,7 +78,7 @@ class WindowAccumulator:
         *,
         scratch: str | None = None,
         partitions: int = 64,
-        max_partition_rows: int = 1 << 20,
+        max_partition_rows: int = 1 << 18,
     ) -> None:
         self.policy, self.reference, self.live = policy, reference, live_version
         self.task = policy.task

@@ -472,10 +472,12 @@ def run_batch(svc: Services, cmd: RunQualityBatch) -> tuple[list[dict[str, Any]]
         base = {"model": version.model, "environment": env, "version": version.version}
         try:
             policy = quality_policy(svc, version.model)
-            done = [
-                run_window(svc, version, env, start, end, data_uri=cmd.data_uri, feedback_uri=cmd.feedback_uri)
-                for start, end in _windows(cmd, policy, now)
-            ]
+            history = svc.registry.alias_history(version.model, env)
+            done = []
+            for start, end in _windows(cmd, policy, now):
+                served = _live_during(svc, history, version, end)
+                item = run_window(svc, served, env, start, end, data_uri=cmd.data_uri, feedback_uri=cmd.feedback_uri)
+                done.append({**item, "served_by": served.version})
         except ModelPilotError as exc:
             if cmd.model is not None:
                 raise
@@ -484,10 +486,11 @@ def run_batch(svc: Services, cmd: RunQualityBatch) -> tuple[list[dict[str, Any]]
             continue
         for item in done:
             report = item["report"]
-            live = report.version(version.version) or {}
+            live = report.version(item["served_by"]) or {}
             results.append(
                 {
                     **base,
+                    "version": item["served_by"],
                     "status": item["status"]
                     if item["status"] == "unchanged"
                     else ("degraded" if report.severity != "none" else "ok"),
@@ -503,11 +506,25 @@ def run_batch(svc: Services, cmd: RunQualityBatch) -> tuple[list[dict[str, Any]]
                     "html_uri": item["html_uri"],
                 }
             )
-        worst = max(done, key=lambda d: ("none", "warning", "critical").index(d["report"].severity))
+        own = [d for d in done if d["served_by"] == version.version]
+        if not own:
+            continue  # every window was served by an earlier version: nothing to say about the live one
+        worst = max(own, key=lambda d: ("none", "warning", "critical").index(d["report"].severity))
         event = _store_status(svc, version, env, worst)
-        if event is not None and any(d["status"] != "unchanged" for d in done):
+        if event is not None and any(d["status"] != "unchanged" for d in own):
             events.append(event)
     return results, events
+
+
+def _live_during(svc: Services, history: list[Any], current: ModelVersion, end: datetime) -> ModelVersion:
+    """The version the alias pointed at when the window ended (the current one when history does not say)."""
+    served = None
+    for change in history:
+        if change.at < end:
+            served = change.to_version
+    if served is None or served == current.version:
+        return current
+    return svc.registry.get_version(current.model, served)
 
 
 def _store_status(svc: Services, version: ModelVersion, env: str, worst: dict[str, Any]) -> QualityDegraded | None:

@@ -3,8 +3,8 @@
 Both sides are read once, chunk by chunk. Every row goes to one of ``partitions`` spill files by a 64-bit
 FNV-1a hash of its inference id (vectorised over the id bytes), so all rows of one id, prediction or label,
 land in the same partition. The partitions are then joined one at a time in memory (sort + binary search):
-memory holds one input chunk or one partition, never the window. A partition larger than ``max_rows`` (a
-skewed or very large window) is split again with a different hash seed, up to :data:`MAX_DEPTH` levels.
+memory holds one input chunk or one partition, never the window. A partition larger than ``max_rows`` (256 Ki rows
+by default: a skewed or very large window) is split again with a different hash seed, up to :data:`MAX_DEPTH` levels.
 
 Why hash partitioning rather than a merge on sorted ids: inference ids are arbitrary strings (UUIDs) with no
 order related to time, so sorted runs would need an external sort of both sides (several passes, and a
@@ -236,7 +236,7 @@ class HashJoin:
     unique) with ``y``, the label of each row or NaN.
     """
 
-    def __init__(self, folder: str | None = None, *, partitions: int = 64, max_rows: int = 1 << 20) -> None:
+    def __init__(self, folder: str | None = None, *, partitions: int = 64, max_rows: int = 1 << 18) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="modelpilot-join-", dir=folder)
         self.folder = self._tmp.name
         self.partitions, self.max_rows = partitions, max_rows
