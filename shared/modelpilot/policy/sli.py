@@ -131,6 +131,10 @@ class SliSpec(Strict):
 
     def counters(self) -> dict[str, MetricQuery]:
         """Return the resolved counters: ``total`` plus ``good`` or ``bad`` (or ``value``)."""
+        if self.source == "quality":  # the quality batch's windows: the metric names what is read
+            if self.timeslice_metric:
+                return {"value": MetricQuery(query=self.metric)}
+            return {"good": MetricQuery(query="correct"), "total": MetricQuery(query="labelled")}
         if self.template == "sagemaker_availability":
             dims = {"EndpointName": self.endpoint_name or "", "VariantName": self.variant_name}
             return {

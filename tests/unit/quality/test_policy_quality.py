@@ -96,3 +96,27 @@ defaults:
     assert rule_breach(rise, 0.56, 0.5) and not rule_breach(rise, 0.54, 0.5)
     assert rule_breach(absolute, None, 0.9) is None
     assert str(rise) == "log_loss rise <= 0.1 of the reference"
+
+
+def test_quality_sli_counters_name_what_the_source_reads():
+    p = policy(
+        """
+environments: [prod]
+defaults:
+  slos:
+    - {name: acc, environment: prod, objective: 0.9, sli: {kind: quality, source: quality, metric: roc_auc,
+       op: ">=", limit: 0.8}}
+    - {name: right, environment: prod, objective: 0.9, sli: {kind: quality, source: quality, metric: correct}}
+"""
+    )
+    timeslice, ratio = p.defaults.slos
+    assert timeslice.sli.counters()["value"].query == "roc_auc"
+    query = timeslice.query("churn", version=3)
+    assert (query.source, query.kind, query.total, query.params["metric"]) == (
+        "quality",
+        "timeslice",
+        "roc_auc",
+        "roc_auc",
+    )
+    assert query.params["labels"] == {"model": "churn", "environment": "prod", "version": 3}
+    assert {k: q.query for k, q in ratio.sli.counters().items()} == {"good": "correct", "total": "labelled"}
