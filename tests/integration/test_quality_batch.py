@@ -55,6 +55,8 @@ models:
   hooked:
     quality: {window: 6h, min_labelled_rows: 10}
     attribution: {hook: "tests.integration.test_quality_batch:linear_hook", sample_rows: 300, min_rows: 100}
+  species:
+    quality: {task: multiclass, window: 1h, min_labelled_rows: 10, thresholds: [{metric: f1, min: 0.5}]}
   price:
     quality:
       task: regression
@@ -435,3 +437,40 @@ def test_attribution_hook_explains_a_sample_when_the_capture_has_none(env):
     assert section["rows"] == 300 and section["notes"] == []
     assert section["ndcg"] == pytest.approx(1.0)
     assert section["current"]["x1"] == pytest.approx(section["reference"]["x1"], rel=0.15)
+
+
+def test_multiclass_model(env):
+    rng = env["rng"]
+    classes = np.array(["cat", "dog", "eel"])
+    truth = classes[rng.integers(0, 3, 400)]
+    pred = np.where(rng.random(400) < 0.8, truth, classes[rng.integers(0, 3, 400)])
+    ref = {"size": rng.random(400), "prediction": pred, "label": truth}
+    env["register"]("m", ref, name="species", features=[{"name": "size", "type": "numeric"}])
+    env["bus"].handle(PromoteModel(model="species", environment="dev", actor="alice@example.com"))
+    hour = datetime(2026, 3, 1, 11, tzinfo=UTC)
+    truth = classes[rng.integers(0, 3, 300)]
+    pred = np.where(rng.random(300) < 0.6, truth, classes[rng.integers(0, 3, 300)])
+    ids = [f"s{i}" for i in range(300)]
+    env["write"](
+        "captures",
+        hour,
+        "c.csv",
+        csv({"inference_id": ids, "size": rng.random(300), "prediction": pred}, ["inference_id", "size", "prediction"]),
+        model="species",
+    )
+    env["write"](
+        "feedback",
+        hour,
+        "l.csv",
+        csv({"inference_id": ids[:250], "label": truth[:250]}, ["inference_id", "label"]),
+        model="species",
+    )
+    out = env["bus"].handle(RunQualityBatch(actor="t", model="species", environment="dev", windows=1))
+    [w] = out.data["windows"]
+    y, p = truth[:250], pred[:250]
+    assert w["labelled"] == 250
+    assert w["metrics"]["accuracy"] == pytest.approx(skm.accuracy_score(y, p))
+    assert w["metrics"]["f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
+    assert "roc_auc" not in w["metrics"]  # needs every class's score: not measured for multiclass models
+    doc = json.loads(Path(w["report_uri"]).read_text())
+    assert doc["prediction_drift"]["features"][0]["kind"] == "categorical"
