@@ -474,3 +474,15 @@ def test_multiclass_model(env):
     assert "roc_auc" not in w["metrics"]  # needs every class's score: not measured for multiclass models
     doc = json.loads(Path(w["report_uri"]).read_text())
     assert doc["prediction_drift"]["features"][0]["kind"] == "categorical"
+
+
+def test_corrupt_feedback_fails_the_window_and_changes_nothing(env, churn):
+    from modelpilot.exceptions import DataError
+
+    capture_window(env)
+    hour = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    env["write"]("feedback", hour, "junk.jsonl", "not json\n" * 5000)
+    with pytest.raises(DataError, match="corrupt"):
+        run(env)
+    assert not list((env["data"] / "quality").rglob("*.json"))
+    assert env["bus"].services.registry.get_monitor_status("churn", "dev", "quality") is None
