@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functions.azure.azureml import bp as azureml
 from functions.azure.operator_api import bp as operator_api
+from functions.azure.quality import bp as quality
 from functions.azure.timers import bp as timers
 from functions.azure.upload import bp as upload
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api]
+BLUEPRINTS = [upload, azureml, timers, operator_api, quality]

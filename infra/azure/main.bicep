@@ -418,6 +418,40 @@ resource uploadSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions
   dependsOn: [storageTopicDeadLetter]
 }
 
+// -- model quality: a label file landing under monitoring/feedback/ runs the quality batch of its window ----
+// The hourly quality_batch timer needs no resource (its schedule is in the blueprint); the app's managed
+// identity already reads and writes the models container (Blob Data Owner above).
+resource feedbackSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deploySubscriptions) {
+  parent: storageTopic
+  name: 'quality-feedback'
+  properties: {
+    eventDeliverySchema: 'CloudEventSchemaV1_0'
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${app.id}/functions/quality_feedback'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: ['Microsoft.Storage.BlobCreated']
+      subjectBeginsWith: '/blobServices/default/containers/${modelsContainer}/blobs/monitoring/feedback/'
+    }
+    retryPolicy: deliveryPolicy
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: storage.id
+          blobContainerName: deadLetters.name
+        }
+      }
+    }
+  }
+  dependsOn: [storageTopicDeadLetter]
+}
+
 resource mlTopic 'Microsoft.EventGrid/systemTopics@2023-12-15-preview' = if (!empty(mlWorkspaceId)) {
   name: '${name}-ml-events-${suffix}'
   location: location

@@ -77,7 +77,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     loader = overrides.pop("policy_loader", None) or PolicyLoader(
         adapters.artifacts, named=adapters.policy_location, conventional=adapters.default_policy_location
     )
-    return Services(
+    services = Services(
         registry=adapters.registry,
         artifacts=adapters.artifacts,
         publisher=adapters.publisher,
@@ -91,6 +91,11 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         data_root=adapters.data_root,
         **overrides,
     )
+    from modelpilot.service.quality.sli import QualityWindowsSource
+
+    # quality SLIs read the quality batch's windows through the artifact store, on every backend
+    services.metrics_sources.setdefault("quality", QualityWindowsSource(services))
+    return services
 
 
 def bootstrap(settings: Settings | None = None, *, react: bool = True, **overrides: Any) -> MessageBus:

@@ -13,6 +13,7 @@ from modelpilot.domain.gates import (
     check_no_drift_alert,
     check_no_regression,
     check_order,
+    check_quality_healthy,
     check_slo_healthy,
     check_soak,
     check_status,
@@ -127,16 +128,17 @@ def test_approvals_gate_counts_each_allowed_approver_once():
     [
         (check_no_drift_alert, "require_no_drift_alert", "drift", "no_drift_alert"),
         (check_slo_healthy, "require_slo_healthy", "slo", "slo_healthy"),
+        (check_quality_healthy, "require_quality_healthy", "quality", "quality_healthy"),
     ],
 )
 def test_monitor_gates_read_their_own_monitor_only(check, flag, kind, name):
     gates = EnvironmentGates(**{flag: True})
     alert = MonitorStatus("churn", "staging", kind, "alert", 2, T0, "open")
-    field = "drift_status" if kind == "drift" else "slo_status"
-    other = "slo_status" if kind == "drift" else "drift_status"
+    field = f"{kind}_status"
     [failed] = check(gates, ctx(**{field: alert}))
     assert (failed.gate, failed.status, failed.reason) == (name, "failed", "open alert in staging (v2): open")
-    assert summary(check(gates, ctx(**{other: alert}))) == [(name, "passed")]
+    for other in {"drift_status", "slo_status", "quality_status"} - {field}:
+        assert summary(check(gates, ctx(**{other: alert}))) == [(name, "passed")]
     assert summary(check(gates, ctx(previous_environment=None, **{field: alert}))) == [(name, "skipped")]
     assert check(NOTHING, ctx(**{field: alert})) == []
 
@@ -151,6 +153,7 @@ def test_the_report_lists_gates_in_table_order():
         "check_approvals",
         "check_no_drift_alert",
         "check_slo_healthy",
+        "check_quality_healthy",
     ]
     every = EnvironmentGates(
         thresholds=["auc >= 0.8"],
@@ -159,6 +162,7 @@ def test_the_report_lists_gates_in_table_order():
         approvals=1,
         require_no_drift_alert=True,
         require_slo_healthy=True,
+        require_quality_healthy=True,
     )
     report = evaluate_gates(every, ctx())
     assert [r.gate for r in report.results] == [
@@ -170,5 +174,6 @@ def test_the_report_lists_gates_in_table_order():
         "approvals",
         "no_drift_alert",
         "slo_healthy",
+        "quality_healthy",
     ]
     assert list(report.results) == [r for check in GATES for r in check(every, ctx())]

@@ -19,6 +19,7 @@ CHANGED = {
     "built",
     "profile_failed",
     "drift",
+    "degraded",
     "partial",
     "checked",
 }

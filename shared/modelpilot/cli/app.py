@@ -57,6 +57,7 @@ PLUGINS = [
     "modelpilot.cli.drift",
     "modelpilot.cli.slo",
     "modelpilot.cli.incident",
+    "modelpilot.cli.quality",
     "modelpilot.cli.package",
     "modelpilot.cli.push",
     "modelpilot.cli.wait",

@@ -27,6 +27,7 @@ __all__ = [
     "RejectModel",
     "RollbackModel",
     "RunDriftBatch",
+    "RunQualityBatch",
 ]
 
 
@@ -150,6 +151,28 @@ class RunDriftBatch(Command):
     window_seconds: int = 86400
     data_uri: str | None = None
     end: datetime | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class RunQualityBatch(Command):
+    """Join the captured predictions of ``model``/``environment`` with their late labels and judge them.
+
+    Windows are aligned to the policy's window length. ``end`` picks the last window (the one ending at or
+    before it; default now); ``windows`` is how many windows back to run (default: the policy's lookback).
+    ``window_of`` runs only the window containing that time (a label file of that hour landed).
+    ``model=None`` runs every model whose policy has a ``quality`` block. ``data_uri``/``feedback_uri``
+    replace the hourly capture and feedback prefixes (one window then).
+    """
+
+    actor: str
+    model: str | None = None
+    environment: str | None = None
+    end: datetime | None = None
+    windows: int | None = None
+    data_uri: str | None = None
+    feedback_uri: str | None = None
+    window_of: datetime | None = None
     trigger: str | None = None
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ModelRejected",
     "ModelRolledBack",
     "PromotionBlocked",
+    "QualityDegraded",
     "RollbackSkipped",
     "SloBurnAlert",
 ]
@@ -185,6 +186,28 @@ class DriftDetected(Event):
 
     def summary(self) -> str:
         return f"drift ({self.severity}) on {self.model} {self.environment}: " + ", ".join(self.drifted_features)
+
+
+@dataclass(frozen=True)
+class QualityDegraded(Event):
+    """A quality batch found a model's quality below its policy in a window: realised or estimated metrics,
+    label coverage, prediction drift or feature-attribution drift."""
+
+    name: ClassVar[str] = "QualityDegraded"
+    notify: ClassVar[bool] = True
+    model: str
+    environment: str
+    version: int | None
+    severity: str
+    breaches: list[str]
+    report_id: str
+    report_uri: str
+    window_end: str
+
+    def summary(self) -> str:
+        return f"quality ({self.severity}) of {self.model} {self.environment} v{self.version}: " + "; ".join(
+            self.breaches[:5]
+        )
 
 
 @dataclass(frozen=True)

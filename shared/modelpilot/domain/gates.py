@@ -31,6 +31,7 @@ __all__ = [
     "check_no_drift_alert",
     "check_no_regression",
     "check_order",
+    "check_quality_healthy",
     "check_slo_healthy",
     "check_soak",
     "check_status",
@@ -100,6 +101,9 @@ class EnvironmentGates(Protocol):
     @property
     def require_slo_healthy(self) -> bool: ...
 
+    @property
+    def require_quality_healthy(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -153,8 +157,8 @@ class GateContext:
     """Everything the gates look at, gathered by the service layer.
 
     ``in_previous_since`` is when the candidate entered the previous environment
-    (None when it is not there now); ``drift_status`` and ``slo_status`` are the
-    monitors' verdicts for the previous environment (None when no monitor reported).
+    (None when it is not there now); ``drift_status``, ``slo_status`` and ``quality_status``
+    are the monitors' verdicts for the previous environment (None when no monitor reported).
     """
 
     candidate: ModelVersion
@@ -166,6 +170,7 @@ class GateContext:
     approvals: list[Approval] = field(default_factory=list)
     drift_status: MonitorStatus | None = None
     slo_status: MonitorStatus | None = None
+    quality_status: MonitorStatus | None = None
 
 
 #: one gate: the results it adds to the report (none when the policy does not ask for it)
@@ -340,6 +345,14 @@ def check_slo_healthy(gates: EnvironmentGates, ctx: GateContext) -> list[GateRes
     return [_monitor_gate("slo_healthy", ctx.slo_status, ctx.previous_environment)]
 
 
+def check_quality_healthy(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
+    """No model-quality alert (realised or estimated performance, coverage, attribution drift) is open in the
+    previous environment."""
+    if not gates.require_quality_healthy:
+        return []
+    return [_monitor_gate("quality_healthy", ctx.quality_status, ctx.previous_environment)]
+
+
 #: every gate, in the order the report lists them; a gate the policy does not ask for returns no result
 GATES: tuple[Gate, ...] = (
     check_status,
@@ -350,6 +363,7 @@ GATES: tuple[Gate, ...] = (
     check_approvals,
     check_no_drift_alert,
     check_slo_healthy,
+    check_quality_healthy,
 )
 
 

@@ -31,7 +31,7 @@ __all__ = [
 
 FeatureType = Literal["numeric", "categorical"]
 VersionStatus = Literal["registered", "rejected", "pending_approval"]
-MonitorKind = Literal["drift", "slo"]
+MonitorKind = Literal["drift", "slo", "quality"]
 MonitorState = Literal["ok", "alert"]
 
 

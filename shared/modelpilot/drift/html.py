@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelpilot.drift.report import DriftReport
 
-__all__ = ["render_html"]
+__all__ = ["attribution_section", "quality_section", "render_html", "render_quality_html"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1d2430;max-width:1100px}
@@ -145,4 +145,131 @@ def render_html(report: DriftReport) -> str:
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Drift report '
         f"{escape(d['report_id'])}</title><style>{_CSS}</style></head><body>{head}{body}</body></html>"
+    )
+
+
+# -- model quality and attribution ---------------------------------------------------------------
+_QUALITY_CSS = """
+.band{color:#5b6575} .miss{color:#b3261e;font-weight:600} .gain{color:#1b7f3b} .loss{color:#b3261e}
+"""
+
+
+def _metric_table(group: dict[str, Any]) -> str:
+    metrics: dict[str, Any] = group.get("metrics") or {}
+    estimated: dict[str, Any] = group.get("estimated") or {}
+    check: dict[str, Any] = group.get("estimate_check") or {}
+    rows = []
+    for name in sorted(set(metrics) | set(estimated)):
+        band = estimated.get(name)
+        est = (
+            f'{_fmt(band["value"])} <span class="band">[{_fmt(band["lower"])}, {_fmt(band["upper"])}]</span>'
+            if band
+            else "-"
+        )
+        verdict = check.get(name, {}).get("within")
+        mark = "" if verdict is None else ("in band" if verdict else '<span class="miss">outside band</span>')
+        rows.append(f"<tr><th>{escape(name)}</th><td>{_fmt(metrics.get(name))}</td><td>{est}</td><td>{mark}</td></tr>")
+    head = "<tr><th>metric</th><th>realised</th><th>estimated [band]</th><th>check</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def quality_section(doc: dict[str, Any]) -> str:
+    """The quality part of a report: per version, realised and estimated metrics, coverage, slices."""
+    join = doc.get("join") or {}
+    parts = [
+        "<h2>Model quality</h2>",
+        f'<p class="muted">{join.get("predictions", 0)} predictions, {join.get("labels_read", 0)} labels read, '
+        f"{join.get('matched', 0)} joined (coverage {_fmt(join.get('coverage'))}); "
+        f"{join.get('unknown_labels', 0)} labels for unknown inference ids, "
+        f"{join.get('duplicate_labels', 0)} duplicate labels, {join.get('missing_ids', 0)} predictions without id</p>",
+    ]
+    for group in doc.get("versions", []):
+        reliability = group.get("estimate_reliability") or {}
+        note = ""
+        if reliability and not reliability.get("reliable", True):
+            note = '<p class="miss">estimate unreliable: ' + escape("; ".join(reliability.get("reasons", []))) + "</p>"
+        parts.append(
+            f'<section class="feature"><h2>v{escape(str(group.get("version")))} '
+            f'<span class="muted">{group.get("labelled", 0)} of {group.get("predictions", 0)} predictions labelled '
+            f"(coverage {_fmt(group.get('coverage'))})</span></h2>{_metric_table(group)}{note}"
+        )
+        slices = group.get("slices") or []
+        if slices:
+            keys = sorted({k for s in slices for k in (s.get("metrics") or {})})
+            head = (
+                "<tr><th>slice</th><th>predictions</th><th>labelled</th>"
+                + "".join(f"<th>{escape(k)}</th>" for k in keys)
+                + "</tr>"
+            )
+            body = "".join(
+                f"<tr><td>{escape(str(s['column']))} = {escape(str(s['value']))}</td><td>{s['predictions']}</td>"
+                f"<td>{s['labelled']}</td>" + "".join(f"<td>{_fmt(s['metrics'].get(k))}</td>" for k in keys) + "</tr>"
+                for s in slices
+            )
+            parts.append(f"<table>{head}{body}</table>")
+        parts.append("</section>")
+    drift = doc.get("prediction_drift")
+    if drift:
+        parts.append(
+            f"<h2>Prediction drift</h2><p>severity {escape(str(drift.get('severity')))}; drifted: "
+            f"{escape(', '.join(drift.get('drifted') or []) or 'none')}</p>"
+        )
+        for item in drift.get("features", []):
+            parts.append(
+                f'<section class="feature"><h2>{escape(str(item["name"]))} <span class="muted">{item["method"]} = '
+                f"{_fmt(item['effect'])} (threshold {_fmt(item['threshold'])}), corrected p = "
+                f"{_fmt(item['pvalue_corrected'])}</span></h2>{_svg(item.get('histogram') or {})}</section>"
+            )
+    return "".join(parts)
+
+
+def attribution_section(doc: dict[str, Any]) -> str:
+    """The attribution part of a report: NDCG against the threshold and which features gained or lost."""
+    section = doc.get("attribution")
+    if not section:
+        return ""
+    parts = [
+        "<h2>Feature attribution</h2>",
+        f"<p>NDCG {_fmt(section.get('ndcg'))} (threshold {_fmt(section.get('threshold'))}, "
+        f"{section.get('rows', 0)} rows)</p>",
+    ]
+    if section.get("notes"):
+        parts.append('<p class="muted">' + escape("; ".join(section["notes"])) + "</p>")
+    rows = []
+    for change in section.get("changes", []):
+        moved = change.get("rank_change")
+        cls = "gain" if moved and moved > 0 else "loss" if moved and moved < 0 else ""
+        word = "gained" if cls == "gain" else "lost" if cls == "loss" else "kept"
+        rows.append(
+            f"<tr><td>{escape(str(change['feature']))}</td><td>{_fmt(change.get('reference_rank'))} → "
+            f"{_fmt(change.get('current_rank'))}</td><td>{_fmt(change.get('reference_importance'))} → "
+            f'{_fmt(change.get("current_importance"))}</td><td class="{cls}">{word}</td></tr>'
+        )
+    if rows:
+        parts.append(
+            "<table><tr><th>feature</th><th>rank</th><th>mean |attribution|</th><th>importance</th></tr>"
+            + "".join(rows)
+            + "</table>"
+        )
+    return "".join(parts)
+
+
+def render_quality_html(doc: dict[str, Any]) -> str:
+    """Return a quality report (its JSON document) as one self-contained HTML page."""
+    window = doc.get("window") or {}
+    breaches = [b for b in doc.get("breaches", []) if b.get("severity") != "none"]
+    head = (
+        f"<h1>Quality report: {escape(str(doc.get('model')))} / {escape(str(doc.get('environment')))} "
+        f"v{escape(str(doc.get('version')))}</h1>"
+        f'<p><span class="sev sev-{escape(str(doc.get("severity")))}">severity: {escape(str(doc.get("severity")))}'
+        f"</span></p>"
+        f'<p class="muted">report {escape(str(doc.get("report_id")))} · window {escape(str(window.get("start")))} → '
+        f"{escape(str(window.get('end')))} · {escape(str(doc.get('task')))} model</p>"
+    )
+    if breaches:
+        head += "<ul>" + "".join(f"<li>{escape(b['message'])}</li>" for b in breaches) + "</ul>"
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Quality report '
+        f"{escape(str(doc.get('report_id')))}</title><style>{_CSS}{_QUALITY_CSS}</style></head><body>{head}"
+        f"{quality_section(doc)}{attribution_section(doc)}</body></html>"
     )

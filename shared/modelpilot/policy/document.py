@@ -36,6 +36,7 @@ from modelpilot.exceptions import PolicyError, UnknownEnvironment, describe_vali
 from modelpilot.policy.base import Strict
 from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
+from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
 
 __all__ = [
@@ -56,6 +57,8 @@ class ModelPolicy(Strict):
 
     environments: dict[str, EnvironmentGates] = Field(default_factory=dict)
     drift: DriftPolicy | None = None
+    quality: QualityPolicy | None = None
+    attribution: AttributionPolicy | None = None
     slos: list[SloSpec] = Field(default_factory=list)
     rollback: dict[str, RollbackPolicy] = Field(default_factory=dict, description="rollback policy per environment")
 
@@ -117,6 +120,8 @@ class Policy(Strict):
         return ModelPolicy(
             environments=self.defaults.environments,
             drift=own.drift if own.drift is not None else self.defaults.drift,
+            quality=own.quality if own.quality is not None else self.defaults.quality,
+            attribution=own.attribution if own.attribution is not None else self.defaults.attribution,
             slos=own.slos if "slos" in own.model_fields_set else self.defaults.slos,
             rollback={**self.defaults.rollback, **own.rollback},
         )

@@ -80,6 +80,7 @@ class EnvironmentGates(Strict):
     )
     require_no_drift_alert: bool = False
     require_slo_healthy: bool = False
+    require_quality_healthy: bool = False
 
     @field_validator("soak", mode="before")
     @classmethod

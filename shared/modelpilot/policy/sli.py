@@ -16,7 +16,7 @@ from modelpilot.policy.base import Strict
 
 __all__ = ["MetricQuery", "SliSpec", "SourceName"]
 
-SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor"]
+SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor", "quality"]
 
 
 def _timeslice(value: Any) -> str:
@@ -99,6 +99,10 @@ class SliSpec(Strict):
       were right (``good``/``total`` of feedback); ``accuracy``/``mae``/… compare
       ``value`` over each ``timeslice`` with ``op`` ``limit`` (OpenSLO timeslices).
 
+    ``source: quality`` reads the quality batch's windows (``docs/quality.md``): ``metric: correct`` counts
+    correct labelled predictions, any other metric (``accuracy``, ``roc_auc``, ``mae``, …) is judged per
+    window with ``op`` and ``limit``; no counters are needed.
+
     ``template`` fills the counters for a SageMaker endpoint
     (``sagemaker_availability``: non-5xx ``Invocations``; ``sagemaker_latency``:
     ``ModelLatency`` under ``threshold_ms``).
@@ -126,6 +130,12 @@ class SliSpec(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> SliSpec:
+        if self.source == "quality":
+            if self.kind != "quality" or not self.metric:
+                raise ValueError("source quality takes kind quality and a metric (correct, accuracy, roc_auc, ...)")
+            if self.timeslice_metric and (self.op is None or self.limit is None):
+                raise ValueError(f"quality metric {self.metric} needs op and limit (e.g. op: '>=', limit: 0.8)")
+            return self
         if self.template:
             if not self.endpoint_name:
                 raise ValueError(f"template {self.template} needs endpoint_name")
@@ -151,6 +161,10 @@ class SliSpec(Strict):
 
     def counters(self) -> dict[str, MetricQuery]:
         """Return the resolved counters: ``total`` plus ``good`` or ``bad`` (or ``value``)."""
+        if self.source == "quality":  # the quality batch's windows: the metric names what is read
+            if self.timeslice_metric:
+                return {"value": MetricQuery(query=self.metric)}
+            return {"good": MetricQuery(query="correct"), "total": MetricQuery(query="labelled")}
         if self.template == "sagemaker_availability":
             dims = {"EndpointName": self.endpoint_name or "", "VariantName": self.variant_name}
             return {

@@ -279,6 +279,7 @@ def _decide_promotion(cmd: PromoteModel, svc: Services, policy: Policy, previous
         approvals=registry.list_approvals(cmd.model, candidate.version, cmd.environment),
         drift_status=registry.get_monitor_status(cmd.model, previous, "drift") if previous else None,
         slo_status=registry.get_monitor_status(cmd.model, previous, "slo") if previous else None,
+        quality_status=registry.get_monitor_status(cmd.model, previous, "quality") if previous else None,
     )
     report = evaluate_gates(policy.gates_for(cmd.model, cmd.environment), ctx)
     data = {
@@ -548,8 +549,8 @@ def _skip(cmd: RollbackModel, message: str, data: Mapping[str, object], *, event
 # -- monitors ---------------------------------------------------------------------
 def record_monitor_status(cmd: RecordMonitorStatus, svc: Services) -> Outcome:
     """Store a monitor verdict for the promotion gates."""
-    if cmd.kind not in {"drift", "slo"} or cmd.state not in {"ok", "alert"}:
-        raise InvalidInput("monitor status needs kind drift|slo and state ok|alert")
+    if cmd.kind not in {"drift", "slo", "quality"} or cmd.state not in {"ok", "alert"}:
+        raise InvalidInput("monitor status needs kind drift|slo|quality and state ok|alert")
     svc.policy.check_environment(cmd.environment)
     if cmd.version is not None:
         try:

@@ -53,6 +53,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RecordMonitorStatus": "modelpilot.service.lifecycle:record_monitor_status",
     "BuildReferenceProfile": "modelpilot.service.drift.handlers:build_reference_profile",
     "RunDriftBatch": "modelpilot.service.drift.handlers:run_drift_batch",
+    "RunQualityBatch": "modelpilot.service.quality.handlers:run_quality_batch",
     "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
     "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",
 }
@@ -62,6 +63,7 @@ EVENT_HANDLERS: dict[str, list[str]] = {
     "ModelRegistered": ["modelpilot.service.drift.handlers:on_model_registered"],
     "DriftDetected": ["modelpilot.service.slo.handlers:on_drift_detected"],
     "SloBurnAlert": ["modelpilot.service.slo.handlers:on_slo_burn_alert"],
+    "QualityDegraded": ["modelpilot.service.quality.handlers:on_quality_degraded"],
 }
 
 
@@ -116,6 +118,8 @@ OutcomeStatus = Literal[
     "drift",
     "partial",
     "ok",
+    # model quality
+    "degraded",
     # SLOs
     "checked",
     "skipped",

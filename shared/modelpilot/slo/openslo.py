@@ -61,6 +61,7 @@ _TYPES = {
     "cloudwatch": "CloudWatch",
     "azure_monitor": "AzureMonitor",
     "local": "ModelPilot",
+    "quality": "ModelPilotQuality",
 }
 _SOURCES = {v.lower(): k for k, v in _TYPES.items()}
 _PAGE_WORDS = {"page", "critical", "high"}
@@ -84,7 +85,7 @@ def export_openslo(slos: list[tuple[str, SloSpec]], *, notifier: str = NOTIFIER)
 def _metric_source(source: str, query: MetricQuery) -> dict[str, Any]:
     if source == "prometheus":
         spec: dict[str, Any] = {"query": query.query}
-    elif source == "local":
+    elif source in ("local", "quality"):
         spec = {"series": query.query}
     else:
         spec = {
@@ -311,7 +312,7 @@ def _import_metric(part: dict[str, Any]) -> tuple[str, MetricQuery]:
     spec = ms.get("spec") or {}
     if src == "prometheus":
         return src, MetricQuery(query=spec["query"])
-    if src == "local":
+    if src in ("local", "quality"):
         return src, MetricQuery(query=spec["series"])
     dims = {d["name"]: d["value"] for d in spec.get("dimensions") or []}
     return src, MetricQuery(

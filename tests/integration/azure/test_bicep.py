@@ -85,11 +85,11 @@ def test_key_vault_uses_rbac_with_purge_protection(bicep):
 
 def test_every_subscription_retries_and_dead_letters(bicep):
     subscriptions = re.findall(r"resource \w+ 'Microsoft\.EventGrid/systemTopics/eventSubscriptions@[^']+'", bicep)
-    assert len(subscriptions) == 3
-    assert bicep.count("deadLetterWithResourceIdentity") == 3
-    assert bicep.count("retryPolicy: deliveryPolicy") == 3
+    assert len(subscriptions) == 4
+    assert bicep.count("deadLetterWithResourceIdentity") == 4
+    assert bicep.count("retryPolicy: deliveryPolicy") == 4
     assert "maxDeliveryAttempts: 30" in bicep and "eventTimeToLiveInMinutes: 1440" in bicep
-    for function in ("model_upload", "azureml_model_registered", "azureml_monitor_alarm"):
+    for function in ("model_upload", "azureml_model_registered", "azureml_monitor_alarm", "quality_feedback"):
         assert f"/functions/{function}'" in bicep
 
 

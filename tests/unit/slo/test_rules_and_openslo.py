@@ -392,3 +392,31 @@ def test_openslo_example_shape_imports_once_its_source_is_one_modelpilot_reads()
         "14d",
         "Any",
     )
+
+
+def test_quality_slos_export_to_openslo_and_come_back():
+    slos = [
+        ("churn", SloSpec.model_validate(spec))
+        for spec in (
+            {
+                "name": "accuracy",
+                "environment": "prod",
+                "objective": 0.9,
+                "sli": {"kind": "quality", "source": "quality", "metric": "accuracy", "op": ">=", "limit": 0.7},
+            },
+            {
+                "name": "right",
+                "environment": "prod",
+                "objective": 0.9,
+                "sli": {"kind": "quality", "source": "quality", "metric": "correct"},
+            },
+        )
+    ]
+    text = export_openslo(slos)
+    sources = {
+        d["spec"]["indicator"]["spec"].get("ratioMetric", {}).get("total", {}).get("metricSource", {}).get("type")
+        for d in yaml.safe_load_all(text)
+    }
+    assert "ModelPilotQuality" in sources
+    back = import_openslo(text)
+    assert [(m, s.model_dump()) for m, s in back] == [(m, s.model_dump()) for m, s in slos]
