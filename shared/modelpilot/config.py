@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ENV", "Settings", "app_setting", "log_level", "otlp_endpoint", "xray_trace_header"]
+__all__ = [
+    "ENV",
+    "Settings",
+    "app_setting",
+    "in_function_runtime",
+    "log_level",
+    "otlp_endpoint",
+    "xray_trace_header",
+]
 
 
 class ENV:
@@ -33,6 +41,8 @@ class ENV:
     LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
     DATA_ROOT = "MODELPILOT_DATA_ROOT"
     PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
+    #: the name of the secret (Secrets Manager, Key Vault) holding the credentials of PROMETHEUS_URL
+    PROMETHEUS_SECRET = "MODELPILOT_PROMETHEUS_SECRET"  # noqa: S105 - a variable name, not a secret
     # AWS
     REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
     IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
@@ -61,6 +71,10 @@ class ENV:
     SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     #: set by Lambda for each invocation: the X-Ray trace header
     XRAY_TRACE_HEADER = "_X_AMZN_TRACE_ID"
+    #: set by Lambda in every function's environment (the function's name)
+    LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+    #: set by the Azure Functions host for its language worker ("python")
+    FUNCTIONS_WORKER_RUNTIME = "FUNCTIONS_WORKER_RUNTIME"
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ class Settings:
     policy: str | None = None
     data_root: str | None = None
     prometheus_url: str | None = None
+    prometheus_secret: str | None = None
     # AWS
     registry_table: str | None = None
     idempotency_table: str | None = None
@@ -113,6 +128,7 @@ class Settings:
             policy=get(ENV.POLICY),
             data_root=get(ENV.DATA_ROOT),
             prometheus_url=get(ENV.PROMETHEUS_URL),
+            prometheus_secret=get(ENV.PROMETHEUS_SECRET),
             registry_table=get(ENV.REGISTRY_TABLE),
             idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
             model_bucket=get(ENV.MODEL_BUCKET),
@@ -152,6 +168,11 @@ def log_level() -> str:
 def otlp_endpoint() -> str | None:
     """Return the OTLP endpoint traces and metrics are exported to, if one is configured."""
     return app_setting(ENV.OTLP_ENDPOINT)
+
+
+def in_function_runtime() -> bool:
+    """True inside a Lambda function or an Azure Functions worker (their runtimes set these variables)."""
+    return bool(os.environ.get(ENV.LAMBDA_FUNCTION_NAME) or os.environ.get(ENV.FUNCTIONS_WORKER_RUNTIME))
 
 
 def xray_trace_header() -> str:
