@@ -1,0 +1,47 @@
+"""One harness server per test process, and the stacks the stories run on (created once, shared)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.stack.aws_harness import AwsStack, MotoProcess
+
+#: the SageMaker job's output bucket, outside the model bucket (the SageMakerArtifactBuckets parameter)
+ARTIFACT_BUCKET = "sagemaker-jobs-output"
+PROMETHEUS_SECRET = "modelpilot/prometheus"
+
+
+@pytest.fixture(scope="session")
+def harness_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoProcess]:
+    server = MotoProcess(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFactory) -> AwsStack:
+    """The stack with a policy file, the SageMaker artifact bucket and a Prometheus secret."""
+    stack = AwsStack(
+        harness_server,
+        tmp_path_factory.mktemp("stack"),
+        name=f"mp-{uuid.uuid4().hex[:6]}",
+        parameters={"SageMakerArtifactBuckets": ARTIFACT_BUCKET, "PrometheusSecretName": PROMETHEUS_SECRET},
+    )
+    stack.client("s3").create_bucket(Bucket=ARTIFACT_BUCKET)
+    return stack.deploy()
+
+
+@pytest.fixture(scope="session")
+def fresh_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFactory) -> AwsStack:
+    """A stack as `sam deploy` leaves it with every parameter at its default, and no modelpilot.yaml."""
+    stack = AwsStack(harness_server, tmp_path_factory.mktemp("fresh"), name=f"fresh-{uuid.uuid4().hex[:6]}")
+    return stack.deploy()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
