@@ -88,16 +88,38 @@ class MotoProcess:
                 raise RuntimeError(f"the harness's moto server did not start: {(work / 'moto.log').read_text()}")
             time.sleep(0.05)
         self.endpoint = f"http://127.0.0.1:{int(port_file.read_text())}"
+        self.operator_keys: dict[str, str] = {}
 
     def post(self, path: str, data: bytes = b"", method: str = "POST") -> Any:
         headers = {"Content-Type": "application/octet-stream"}  # not a form: moto reads the raw body
         request = urllib.request.Request(self.endpoint + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - 127.0.0.1
+        with urllib.request.urlopen(request, timeout=30) as reply:
             return json.loads(reply.read() or b"null")
 
     def enforce_iam(self) -> None:
         """From now on every request is authenticated and authorized (moto's INITIAL_NO_AUTH_ACTION_COUNT = 0)."""
         self.post("/moto-api/reset-auth", b"0")
+
+    def relax_iam(self) -> None:
+        """Stop enforcing while a stack is created (CloudFormation acts as the deployer, Lambda assumes roles)."""
+        self.post("/moto-api/reset-auth", b"inf")
+
+    def operator(self) -> dict[str, str]:
+        """The keys of the operator, an IAM user allowed everything (created on first use, IAM relaxed)."""
+        if not self.operator_keys:
+            session = boto3.session.Session(
+                region_name=REGION, aws_access_key_id="setup", aws_secret_access_key="setup"
+            )
+            iam = session.client("iam", endpoint_url=self.endpoint)
+            iam.create_user(UserName="operator")
+            document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            iam.put_user_policy(UserName="operator", PolicyName="administrator", PolicyDocument=json.dumps(document))
+            key = iam.create_access_key(UserName="operator")["AccessKey"]
+            self.operator_keys = {
+                "aws_access_key_id": key["AccessKeyId"],
+                "aws_secret_access_key": key["SecretAccessKey"],
+            }
+        return self.operator_keys
 
     def denials(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.post("/_harness/denials", method="GET")
@@ -226,7 +248,6 @@ class AwsStack:
         self.work = work
         self.name = name
         self.parameters = dict(parameters or {})
-        self.operator_keys: dict[str, str] = {}
         self.functions: dict[str, Function] = {}
         self.composites: dict[str, CompositeAlarm] = {}
         self.routes: list[tuple[str, re.Pattern[str], str, str]] = []
@@ -236,29 +257,18 @@ class AwsStack:
         self.invocations: list[Invocation] = []
         #: resources of the template the harness does not create, and why
         self.skipped: dict[str, str] = {}
+        self.schedules: dict[str, dict[str, Any]] = {}
 
     # -- clients --------------------------------------------------------------------------------
     def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
         """A boto3 client on the harness's server, signed by the operator (or by ``credentials``)."""
-        keys = credentials or self.operator_keys or {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        keys = credentials or self.server.operator()
         return boto3.session.Session(region_name=REGION, **keys).client(service, endpoint_url=self.server.endpoint)
 
     # -- deploy ---------------------------------------------------------------------------------
     def deploy(self) -> AwsStack:
         """Create the stack (see the module docstring); IAM is enforced once this returns."""
-        iam = self.client("iam")
-        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
-            iam.create_user(UserName="operator")
-            iam.put_user_policy(
-                UserName="operator",
-                PolicyName="administrator",
-                PolicyDocument=json.dumps(
-                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-                ),
-            )
-        if not self.operator_keys:
-            key = iam.create_access_key(UserName="operator")["AccessKey"]
-            self.operator_keys = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+        self.server.relax_iam()
         s3 = self.client("s3")
         artifacts = f"{self.name}-artifacts"
         s3.create_bucket(Bucket=artifacts)
@@ -378,7 +388,7 @@ class AwsStack:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref":
                 return self._ref(value)
             if key == "Fn::GetAtt":
@@ -402,7 +412,7 @@ class AwsStack:
 
     def _condition(self, node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Fn::Equals":
                 return self._condition(value[0]) == self._condition(value[1])
             if key == "Fn::Not":
@@ -449,7 +459,11 @@ class AwsStack:
         if kind == "AWS::SQS::Queue":
             if attribute == "QueueName":
                 return physical.rsplit("/", 1)[1]
-            return str(self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+            return str(
+                self.client("sqs").get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+            )
         arns = {
             "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{physical}",
@@ -476,7 +490,8 @@ class AwsStack:
         props = self.resolve(resource.get("Properties", {}))
         if kind == "AWS::Scheduler::Schedule":
             name = props.get("Name") or f"{self.name}-{logical}"
-            self.client("scheduler").create_schedule(
+            scheduler = self.client("scheduler")
+            scheduler.create_schedule(
                 Name=name,
                 ScheduleExpression=props["ScheduleExpression"],
                 FlexibleTimeWindow=props["FlexibleTimeWindow"],
@@ -484,15 +499,21 @@ class AwsStack:
                 State=props.get("State", "ENABLED"),
             )
             self.physical[logical] = name
+            # read back now: moto's signature check refuses EventBridge Scheduler's REST calls once IAM is enforced
+            self.schedules[name] = scheduler.get_schedule(Name=name)
         elif kind == "AWS::SQS::QueuePolicy":
             for url in props["Queues"]:
-                self.client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+                self.client("sqs").set_queue_attributes(
+                    QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+                )
         elif kind == "AWS::S3::BucketPolicy":
             # not applied: moto evaluates a bucket policy statement that has a Condition as a Deny whatever the
             # condition says, so the TLS-only policy would refuse every request (tests/stack/test_harness.py)
             self.skipped[logical] = "moto treats a conditioned bucket-policy statement as an unconditional Deny"
         elif kind == "AWS::SNS::Subscription":
-            arn = self.client("sns").subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"])
+            arn = self.client("sns").subscribe(
+                TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+            )
             self.physical[logical] = arn["SubscriptionArn"]
         elif kind == "AWS::CloudWatch::Alarm":
             self.put_alarm(props)
@@ -521,7 +542,9 @@ class AwsStack:
         try:
             for logical, resource in template["Resources"].items():
                 self.physical[logical] = resource["Properties"]["AlarmName"]
-            ordered = sorted(template["Resources"].items(), key=lambda kv: kv[1]["Type"] == "AWS::CloudWatch::CompositeAlarm")
+            ordered = sorted(
+                template["Resources"].items(), key=lambda kv: kv[1]["Type"] == "AWS::CloudWatch::CompositeAlarm"
+            )
             for logical, resource in ordered:
                 self._create(logical, resource)
         finally:
@@ -584,7 +607,9 @@ class AwsStack:
         from tests.support.aws_events import LambdaContext
 
         fn = function if isinstance(function, Function) else self.function(function)
-        context = LambdaContext(function_name=fn.name, invoked_function_arn=fn.arn, log_group_name=f"/aws/lambda/{fn.name}")
+        context = LambdaContext(
+            function_name=fn.name, invoked_function_arn=fn.arn, log_group_name=f"/aws/lambda/{fn.name}"
+        )
         with self._container(fn) as module:
             reply: dict[str, Any] = module.handler(copy.deepcopy(event), context)
         return reply
@@ -642,7 +667,7 @@ class AwsStack:
         put = self.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
         if not self._sends_to_eventbridge(bucket):
             return []
-        return self.put_event(self._s3_event(bucket, key, len(body), put))
+        return self.put_event(self.s3_event(bucket, key, put))
 
     def _sends_to_eventbridge(self, bucket: str) -> bool:
         """Whether the template turns on the bucket's EventBridge notifications (moto's CloudFormation drops
@@ -653,13 +678,19 @@ class AwsStack:
                 return bool(config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"))
         return False
 
-    def _s3_event(self, bucket: str, key: str, size: int, put: dict[str, Any]) -> dict[str, Any]:
+    def s3_event(self, bucket: str, key: str, put: dict[str, Any]) -> dict[str, Any]:
+        """The "Object Created" event S3 sends to EventBridge for a PutObject reply."""
         from tests.support.aws_events import object_created
 
         event = object_created(
-            bucket, key, etag=put["ETag"].strip('"'), sequencer=f"{time.time_ns():020X}", version_id=put.get("VersionId")
+            bucket,
+            key,
+            etag=put["ETag"].strip('"'),
+            sequencer=f"{time.time_ns():020X}",
+            version_id=put.get("VersionId"),
         )
-        event["detail"]["object"]["size"] = size
+        head = self.client("s3").head_object(Bucket=bucket, Key=key)
+        event["detail"]["object"]["size"] = head["ContentLength"]
         return self._envelope(event)
 
     def _envelope(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -669,9 +700,7 @@ class AwsStack:
     def sagemaker_change(self, package_arn: str) -> list[Invocation]:
         """SageMaker's "Model Package State Change", built from the model package as SageMaker describes it."""
         described = self.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
-        detail = {
-            k: v for k, v in described.items() if k not in {"ResponseMetadata"} and v is not None
-        }
+        detail = {k: v for k, v in described.items() if k not in {"ResponseMetadata"} and v is not None}
         detail = json.loads(json.dumps(detail, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
         event = self._envelope(
             {
@@ -687,9 +716,7 @@ class AwsStack:
     def fire_schedule(self, function: str, at: datetime | None = None) -> Invocation:
         """EventBridge Scheduler fires the schedule that targets ``function`` (its Input with the context filled)."""
         fn = self.function(function)
-        scheduler = self.client("scheduler")
-        for summary in scheduler.list_schedules()["Schedules"]:
-            schedule = scheduler.get_schedule(Name=summary["Name"])
+        for schedule in self.schedules.values():
             if schedule["Target"]["Arn"] != fn.arn:
                 continue
             when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -769,12 +796,18 @@ class AwsStack:
                 return _arithmetic(expression, values)
             except ZeroDivisionError:
                 return None
-        metric = {"Namespace": alarm["Namespace"], "MetricName": alarm["MetricName"], "Dimensions": alarm.get("Dimensions", [])}
+        metric = {
+            "Namespace": alarm["Namespace"],
+            "MetricName": alarm["MetricName"],
+            "Dimensions": alarm.get("Dimensions", []),
+        }
         if metric["Namespace"] == "AWS/SQS" and metric["MetricName"] == "ApproximateNumberOfMessagesVisible":
             # moto publishes no SQS metrics: the harness reads the queue's own count, which is what the metric reports
             queue = next(d["Value"] for d in metric["Dimensions"] if d["Name"] == "QueueName")
             url = self.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
-            attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            attributes = self.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
             return float(attributes["Attributes"]["ApproximateNumberOfMessages"])
         return self._metric(metric, alarm["Statistic"], alarm["Period"] * alarm["EvaluationPeriods"], end)
 
@@ -786,6 +819,42 @@ class AwsStack:
         )
         values = reply["MetricDataResults"][0]["Values"]
         return float(sum(values)) if values else None
+
+    # -- the operator's tools ---------------------------------------------------------------------
+    def restart(self) -> None:
+        """Drop every warm container: the next invocation of each function is a cold start (a new policy)."""
+        self._containers = {k: v for k, v in self._containers.items() if not k.startswith(f"{self.name}/")}
+
+    def operator_bus(self) -> Any:
+        """A bus on the stack's resources with the operator's credentials (for arranging what a story needs)."""
+        from modelpilot import bootstrap
+        from modelpilot.config import Settings
+
+        settings = Settings.from_env(self.function("ModelUploadFunction").environment, aws_region=REGION)
+        return bootstrap.bootstrap(settings, clients=self.client)
+
+    def tap_bus(self) -> str:
+        """A queue subscribed (by a rule) to everything ModelPilot publishes on the stack's bus; returns its URL."""
+        sqs, events = self.client("sqs"), self.client("events")
+        url = sqs.create_queue(QueueName=f"{self.name}-tap-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = self.output("EventBus")
+        rule = f"tap-{uuid.uuid4().hex[:6]}"
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps({"source": ["modelpilot"]}))
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+        return str(url)
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every event delivered to a tap queue so far."""
+        sqs = self.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     # -- inspection -------------------------------------------------------------------------------
     def output(self, logical: str) -> str:

@@ -16,6 +16,8 @@ What this module adds to moto 5, each because the stack's stories depend on it:
   AWS checks each item's own action (``PutItem``, ``UpdateItem``, ``DeleteItem``,
   ``ConditionCheckItem``; ``GetItem`` for ``TransactGetItems``) on the item's table. moto checks
   the API's name, which no policy of a least-privilege stack grants.
+* **CloudWatch's actions are ``cloudwatch:…``.** moto names an action after the service's signing
+  name, which for CloudWatch is ``monitoring``; IAM policies (and AWS) say ``cloudwatch:``.
 * **A missing object without s3:ListBucket is 403.** AWS answers ``GetObject``/``HeadObject``
   of a missing key with 404 only when the caller may ``s3:ListBucket`` the bucket, else 403
   AccessDenied; moto always answers 404.
@@ -127,10 +129,25 @@ def _dynamodb_authorize(original: Any) -> Any:
                 )
                 request.check_signature()
                 table = spec["TableName"]
-                request.check_action_permitted(f"arn:{PARTITION}:dynamodb:{self.region}:{self.current_account}:table/{table}")
+                request.check_action_permitted(
+                    f"arn:{PARTITION}:dynamodb:{self.region}:{self.current_account}:table/{table}"
+                )
         return None
 
     return authorize
+
+
+#: signing name -> IAM action prefix, where they differ
+_ACTION_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _iam_action_names(original: Any) -> Any:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        service, _, action = self._action.partition(":")
+        self._action = f"{_ACTION_PREFIX.get(service, service)}:{action}"
+
+    return init
 
 
 def _test_event_pattern(self: Any) -> str:
@@ -144,6 +161,7 @@ def _patch_moto() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.dynamodb.responses import DynamoHandler
     from moto.events.responses import EventsHandler
+    from moto.iam.access_control import IAMRequestBase
     from moto.secretsmanager.responses import SecretsManagerResponse
     from moto.sns.responses import SNSResponse
 
@@ -156,6 +174,7 @@ def _patch_moto() -> None:
     CloudWatchResponse._determine_resource = _alarm_arn  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = _secret_arn  # type: ignore[attr-defined]
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
+    IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
 
 
 def _enforcing() -> bool:
@@ -176,9 +195,13 @@ def _may_list_bucket(environ: dict[str, Any], access_key: str, bucket: str) -> b
     """Whether the caller's identity policies allow s3:ListBucket on ``bucket`` (moto's own evaluator)."""
     from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
 
-    headers = {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
+    headers = (
+        {"X-Amz-Security-Token": environ["HTTP_X_AMZ_SECURITY_TOKEN"]} if "HTTP_X_AMZ_SECURITY_TOKEN" in environ else {}
+    )
     key = create_access_key(account_id=ACCOUNT, partition=PARTITION, access_key_id=access_key, headers=headers)
-    results = [IAMPolicy(p).is_action_permitted("s3:ListBucket", f"arn:aws:s3:::{bucket}") for p in key.collect_policies()]
+    results = [
+        IAMPolicy(p).is_action_permitted("s3:ListBucket", f"arn:aws:s3:::{bucket}") for p in key.collect_policies()
+    ]
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 

@@ -238,12 +238,11 @@ def prometheus_sources(
 ) -> dict[str, MetricsSource]:
     """Return ``{"prometheus": source}`` for ``url`` (``{}`` without one), authenticated with secret ``secret``.
 
-    What a backend's wiring calls with ``MODELPILOT_PROMETHEUS_URL`` and ``MODELPILOT_PROMETHEUS_SECRET``;
-    a secret named without a URL, or without a secrets provider to read it, is a configuration error.
+    What a backend's wiring calls with ``MODELPILOT_PROMETHEUS_URL`` and ``MODELPILOT_PROMETHEUS_SECRET``.
+    Without a URL there is no source (a secret alone authenticates nothing and is not read); a secret
+    named without a secrets provider to read it is a configuration error.
     """
     if not url:
-        if secret:
-            raise InvalidInput("MODELPILOT_PROMETHEUS_SECRET is set but MODELPILOT_PROMETHEUS_URL is not")
         return {}
     authorization = None
     if secret:
