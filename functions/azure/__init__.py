@@ -7,6 +7,7 @@ shapes the reply; ``function_app.py`` at the repository root registers
 
 from __future__ import annotations
 
+from functions.azure.alerts import bp as alerts
 from functions.azure.azureml import bp as azureml
 from functions.azure.operator_api import bp as operator_api
 from functions.azure.timers import bp as timers
@@ -14,4 +15,4 @@ from functions.azure.upload import bp as upload
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api]
+BLUEPRINTS = [upload, azureml, timers, operator_api, alerts]

@@ -128,6 +128,14 @@ class MotoProcess:
     def clear_denials(self) -> None:
         self.post("/_harness/denials", method="DELETE")
 
+    def calls(self) -> list[dict[str, str]]:
+        """Every call the server authorized since the last clear: access key, IAM action, resource."""
+        result: list[dict[str, str]] = self.post("/_harness/calls", method="GET")
+        return result
+
+    def clear_calls(self) -> None:
+        self.post("/_harness/calls", method="DELETE")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -209,6 +217,10 @@ class Function:
     credentials: dict[str, str] = field(default_factory=dict)
 
 
+class Denied(Exception):
+    """The role under watch was refused a call (the permission test stops a story at its first denial)."""
+
+
 @dataclass
 class Invocation:
     """What happened to one asynchronous invocation: the reply, or the error of every attempt."""
@@ -218,6 +230,12 @@ class Invocation:
     reply: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
     dead_lettered: bool = False
+    #: the story meant it to fail (the event parked in the failure queue)
+    expected: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or "failed" in self.statuses
 
     @property
     def statuses(self) -> list[str]:
@@ -255,6 +273,8 @@ class AwsStack:
         self.types: dict[str, str] = {}
         self._containers: dict[str, Any] = {}
         self.invocations: list[Invocation] = []
+        #: the access key of the role under watch: an invocation after which it was denied raises Denied
+        self.watch: str | None = None
         #: resources of the template the harness does not create, and why
         self.skipped: dict[str, str] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
@@ -352,10 +372,12 @@ class AwsStack:
         }
 
     def put_role_policy(self, function: str, name: str, document: dict[str, Any]) -> None:
-        """Redeploy one inline policy of a function's role (what a changed template does)."""
-        self.client("iam").put_role_policy(
-            RoleName=self.function(function).role_name, PolicyName=name, PolicyDocument=json.dumps(document)
-        )
+        """Redeploy one inline policy of a function's role (what a changed template does); no statements: none."""
+        iam, role = self.client("iam"), self.function(function).role_name
+        if not document["Statement"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
+            return
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
 
     def _function(self, logical: str, resource: dict[str, Any]) -> Function:
         name = self.physical[logical]
@@ -610,8 +632,14 @@ class AwsStack:
         context = LambdaContext(
             function_name=fn.name, invoked_function_arn=fn.arn, log_group_name=f"/aws/lambda/{fn.name}"
         )
-        with self._container(fn) as module:
-            reply: dict[str, Any] = module.handler(copy.deepcopy(event), context)
+        try:
+            with self._container(fn) as module:
+                reply: dict[str, Any] = module.handler(copy.deepcopy(event), context)
+        finally:
+            if self.watch is not None:
+                denied = [d for d in self.server.denials() if d["access_key"] == self.watch]
+                if denied:
+                    raise Denied(f"{fn.logical_id} was refused {denied[0]['target'] or denied[0]['path']}")
         return reply
 
     def invoke_async(self, function: str | Function, event: dict[str, Any]) -> Invocation:
@@ -622,6 +650,8 @@ class AwsStack:
             try:
                 invocation.reply = self.invoke(fn, event)
                 break
+            except Denied:
+                raise
             except Exception as exc:
                 invocation.errors.append(f"{type(exc).__name__}: {exc}")
         else:

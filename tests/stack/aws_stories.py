@@ -52,10 +52,19 @@ def upload_package(stack: AwsStack, root: Path, bucket: str, prefix: str) -> lis
     return stack.upload(bucket, f"{prefix}/modelpilot.json", (root / "modelpilot.json").read_bytes())
 
 
-def set_policy(stack: AwsStack, policy: dict[str, Any]) -> None:
-    """Put modelpilot.yaml in the model bucket; the functions read it on their next cold start."""
-    text = yaml.safe_dump(policy, sort_keys=False)
-    stack.client("s3").put_object(Bucket=stack.output("ModelBucket"), Key="modelpilot.yaml", Body=text.encode())
+def set_policy(stack: AwsStack, policy: dict[str, Any] | None) -> None:
+    """Put modelpilot.yaml in the model bucket (None: delete it, the default policy applies); the functions read it
+    on their next cold start."""
+    bucket = stack.output("ModelBucket")
+    if policy is None:  # every version, so the key is as absent as on a fresh stack
+        s3 = stack.client("s3")
+        listed = s3.list_object_versions(Bucket=bucket, Prefix="modelpilot.yaml")
+        for entry in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if entry["Key"] == "modelpilot.yaml":
+                s3.delete_object(Bucket=bucket, Key="modelpilot.yaml", VersionId=entry["VersionId"])
+    else:
+        text = yaml.safe_dump(policy, sort_keys=False)
+        stack.client("s3").put_object(Bucket=bucket, Key="modelpilot.yaml", Body=text.encode())
     stack.restart()
 
 
@@ -121,6 +130,7 @@ def fresh_stack_default_policy(stack: AwsStack, work: Path, tag: str) -> None:
     """No modelpilot.yaml in the bucket: the default policy applies, and a version goes all the way to prod."""
     model = f"fresh{tag}"
     bucket = stack.output("ModelBucket")
+    set_policy(stack, None)
     assert "Contents" not in stack.client("s3").list_objects_v2(Bucket=bucket, Prefix="modelpilot.yaml")
     [upload] = upload_package(stack, package(work, model), bucket, f"models/{model}/v1")
     assert upload.statuses == ["registered"], upload
@@ -135,8 +145,8 @@ def sagemaker_approved(
 ) -> None:
     """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev."""
     model = f"sm{tag}"
-    set_policy(stack, policy())
-    root = package(work, model)
+    set_policy(stack, None)  # the default policy: nothing gates dev
+    root = package(work, model, reference=b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(200)))
     prefix = f"{model}/training-job-1/output"
     for path in sorted(root.iterdir()):
         stack.client("s3").put_object(Bucket=artifact_bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
@@ -219,7 +229,6 @@ def generated_alarms_roll_back(stack: AwsStack, work: Path, tag: str) -> None:
             }
         }
     )
-    set_policy(stack, document)
     policy_file = work / f"{model}.yaml"
     policy_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     out = work / f"{model}-alarms.json"
@@ -240,22 +249,7 @@ def generated_alarms_roll_back(stack: AwsStack, work: Path, tag: str) -> None:
     )
     assert code == 0
     template = json.loads(out.read_text(encoding="utf-8"))
-    bus = stack.operator_bus()
-    bucket = stack.output("ModelBucket")
-    from modelpilot.domain.commands import PromoteModel, RegisterModel
-
-    for n in (1, 2):
-        root = package(work, model)
-        prefix = f"models/{model}/v{n}"
-        for path in sorted(root.iterdir()):
-            stack.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
-        assert (
-            bus.handle(RegisterModel(package_uri=f"s3://{bucket}/{prefix}", actor="user:release")).status
-            == "registered"
-        )
-        for environment in ("dev", "staging", "prod"):
-            done = bus.handle(PromoteModel(model=model, environment=environment, actor="user:release", version=n))
-            assert done.status == "promoted", done
+    _released(stack, work, model, 2, document)
     stack.deploy_alarm_template(template)
     now = time.time()
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
@@ -305,6 +299,7 @@ def failed_event_parks_in_the_dlq(stack: AwsStack, work: Path, tag: str) -> None
     assert key is not None and claims.begin(key) is None  # the timed-out attempt's claim
 
     [parked] = stack.put_event(event)
+    parked.expected = True
     assert parked.dead_lettered and len(parked.errors) == 3 and "ConcurrencyConflict" in parked.errors[-1], parked
     stack.evaluate_alarms()  # before anyone reads the queue: the metric counts visible messages
     [alarm] = stack.client("cloudwatch").describe_alarms(AlarmNames=[f"{stack.name}-failure-queue-not-empty"])[
@@ -325,11 +320,122 @@ def failed_event_parks_in_the_dlq(stack: AwsStack, work: Path, tag: str) -> None
     stack.evaluate_alarms()
 
 
-#: every story on the stack with a policy file, with the functions it runs
+def _released(stack: AwsStack, work: Path, model: str, versions: int, document: dict[str, Any] | None) -> None:
+    """Arrange: ``versions`` versions of ``model``, each promoted dev → staging → prod by a release engineer."""
+    from modelpilot.domain.commands import PromoteModel, RegisterModel
+
+    set_policy(stack, document)
+    bus = stack.operator_bus()
+    bucket = stack.output("ModelBucket")
+    for n in range(1, versions + 1):
+        root = package(work, model)
+        prefix = f"models/{model}/v{n}"
+        for path in sorted(root.iterdir()):
+            stack.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
+        assert (
+            bus.handle(RegisterModel(package_uri=f"s3://{bucket}/{prefix}", actor="user:release")).status
+            == "registered"
+        )
+        for environment in ("dev", "staging", "prod"):
+            done = bus.handle(PromoteModel(model=model, environment=environment, actor="user:release", version=n))
+            assert done.status == "promoted", done
+
+
+def console_promote_and_rollback(stack: AwsStack, work: Path, tag: str) -> None:
+    """`aws lambda invoke` of the promote and rollback functions: v2 to staging, then prod back from v2 to v1."""
+    model = f"console{tag}"
+    _released(stack, work, model, 1, None)  # the default policy: no gates
+    bus = stack.operator_bus()
+    bucket = stack.output("ModelBucket")
+    from modelpilot.domain.commands import PromoteModel, RegisterModel
+
+    root = package(work, model)
+    for path in sorted(root.iterdir()):
+        stack.client("s3").put_object(Bucket=bucket, Key=f"models/{model}/v2/{path.name}", Body=path.read_bytes())
+    assert (
+        bus.handle(RegisterModel(package_uri=f"s3://{bucket}/models/{model}/v2", actor="user:release")).status
+        == "registered"
+    )
+    assert (
+        bus.handle(PromoteModel(model=model, environment="dev", actor="user:release", version=2)).status == "promoted"
+    )
+    staged = stack.invoke(
+        "PromoteFunction",
+        {"action": "promote", "model": model, "environment": "staging", "version": 2, "reason": "console"},
+    )
+    assert staged["status"] == "promoted", staged
+    promoted = stack.invoke(
+        "PromoteFunction",
+        {"action": "promote", "model": model, "environment": "prod", "version": 2, "reason": "console"},
+    )
+    assert promoted["status"] == "promoted", promoted
+    rolled = stack.invoke(
+        "RollbackFunction",
+        {"action": "rollback", "model": model, "environment": "prod", "reason": "p95 latency doubled"},
+    )
+    assert rolled["status"] == "rolled_back", rolled
+    assert live_version(stack, model, "prod") == 1
+
+
+def slo_timer_rolls_back(stack: AwsStack, work: Path, tag: str) -> None:
+    """The SLO timer reads CloudWatch, pages on the burn rate and rolls prod back (rollback.prod.on_slo_page)."""
+    model = f"slo{tag}"
+    endpoint = f"{model}-prod"
+    slo = {
+        "name": "availability",
+        "environment": "prod",
+        "objective": 0.99,
+        "sli": {
+            "kind": "ratio",
+            "source": "cloudwatch",
+            "template": "sagemaker_availability",
+            "endpoint_name": endpoint,
+        },
+    }
+    document = policy(
+        **{
+            model: {
+                "environments": {"prod": {"soak": 0, "approvals": 0}},
+                "slos": [slo],
+                "rollback": {"prod": {"on_slo_page": True}},
+            }
+        }
+    )
+    _released(stack, work, model, 2, document)
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = time.time()
+    stack.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 1000.0, "Timestamp": now - 120},
+            {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": 400.0, "Timestamp": now - 120},
+        ],
+    )
+    run = stack.fire_schedule("SloCheckFunction")
+    assert run.reply is not None and not run.errors, run
+    assert live_version(stack, model, "prod") == 1, run.reply
+
+
+#: every story on the stack with a policy file
 STORIES: dict[str, Story] = {
     "upload_to_prod": upload_to_prod,
     "sagemaker_approved": sagemaker_approved,
     "drift_timer": drift_timer,
     "generated_alarms_roll_back": generated_alarms_roll_back,
     "failed_event_parks_in_the_dlq": failed_event_parks_in_the_dlq,
+    "console_promote_and_rollback": console_promote_and_rollback,
+    "slo_timer_rolls_back": slo_timer_rolls_back,
+    "fresh_stack_default_policy": fresh_stack_default_policy,
+}
+
+#: the functions each story invokes (the permission test reruns a role's stories without one of its statements)
+STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "upload_to_prod": ("ModelUploadFunction", "OperatorApiFunction"),
+    "sagemaker_approved": ("SageMakerRegistryFunction", "OperatorApiFunction"),
+    "drift_timer": ("ModelUploadFunction", "DriftBatchFunction"),
+    "generated_alarms_roll_back": ("AlarmFunction", "OperatorApiFunction"),
+    "failed_event_parks_in_the_dlq": ("ModelUploadFunction",),
+    "console_promote_and_rollback": ("PromoteFunction", "RollbackFunction", "OperatorApiFunction"),
+    "slo_timer_rolls_back": ("SloCheckFunction", "OperatorApiFunction"),
+    "fresh_stack_default_policy": ("ModelUploadFunction", "OperatorApiFunction"),
 }

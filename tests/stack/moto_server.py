@@ -23,8 +23,10 @@ What this module adds to moto 5, each because the stack's stories depend on it:
   AccessDenied; moto always answers 404.
 * **TestEventPattern.** moto does not implement the API; it answers with moto's own
   ``EventPattern`` matcher (the one its ``PutEvents`` routes with).
-* **Denials.** Every 403 is recorded with the caller's access key and the request:
-  ``GET /_harness/denials``, ``DELETE`` clears them.
+* **Denials and calls.** Every 403 is recorded with the caller's access key and the request
+  (``GET /_harness/denials``, ``DELETE`` clears them), and every authorized call with the
+  action and resource it was authorized for (``GET /_harness/calls``): the permission test
+  re-evaluates a role's calls against its policy without one statement.
 
 Requests are served one at a time (moto's backends do not lock).
 """
@@ -43,6 +45,7 @@ ACCOUNT = "123456789012"
 PARTITION = "aws"
 
 _denials: list[dict[str, Any]] = []
+_calls: list[dict[str, str]] = []
 
 
 def _table_arn(self: Any) -> str:
@@ -141,6 +144,15 @@ def _dynamodb_authorize(original: Any) -> Any:
 _ACTION_PREFIX = {"monitoring": "cloudwatch"}
 
 
+def _recorded(original: Any) -> Any:
+    def check(self: Any, resource: str) -> None:
+        original(self, resource)  # raises when refused
+        key = getattr(self._access_key, "_access_key_id", "")
+        _calls.append({"access_key": key, "action": self._action, "resource": resource})
+
+    return check
+
+
 def _iam_action_names(original: Any) -> Any:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
@@ -175,6 +187,7 @@ def _patch_moto() -> None:
     SecretsManagerResponse._determine_resource = _secret_arn  # type: ignore[attr-defined]
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = _recorded(IAMRequestBase.check_action_permitted)  # type: ignore[method-assign]
 
 
 def _enforcing() -> bool:
@@ -202,7 +215,10 @@ def _may_list_bucket(environ: dict[str, Any], access_key: str, bucket: str) -> b
     results = [
         IAMPolicy(p).is_action_permitted("s3:ListBucket", f"arn:aws:s3:::{bucket}") for p in key.collect_policies()
     ]
-    return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+    allowed = PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+    if allowed:  # the 404 this caller gets rests on s3:ListBucket
+        _calls.append({"access_key": access_key, "action": "s3:ListBucket", "resource": f"arn:aws:s3:::{bucket}"})
+    return allowed
 
 
 def _body(environ: dict[str, Any]) -> bytes:
@@ -265,6 +281,10 @@ class Harnessed:
             if method == "DELETE":
                 _denials.clear()
             data: Any = list(_denials)
+        elif path == "/_harness/calls":
+            if method == "DELETE":
+                _calls.clear()
+            data = list(_calls)
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b"{}"]
