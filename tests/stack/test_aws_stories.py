@@ -29,9 +29,6 @@ NOT_PROVABLE = {
     ("RollbackFunction", "DeadLetterQueuePolicy"): "the story invokes the console function synchronously",
     ("DriftBatchFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("SloCheckFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
-    ("SageMakerRegistryFunction", "ListArtifactBuckets"): (
-        "needed on AWS only when an artifact is missing (404, not 403); the story's artifacts exist"
-    ),
     ("AlarmFunction", "ListModelBucket"): (
         "needed when modelpilot.yaml is absent (404, not 403); the alarm story needs a policy file (its rollback policy)"
     ),
