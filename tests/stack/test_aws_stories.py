@@ -17,6 +17,8 @@ import json
 import traceback
 import uuid
 
+import pytest
+
 from tests.stack import aws_stories
 
 #: (function or "*", statement) -> why removing it cannot fail a story on the harness
@@ -56,6 +58,7 @@ def _permitted(documents: list[dict], action: str, resource: str) -> bool:
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 
+@pytest.mark.timeout(1800)  # every story in one test: about a minute on an idle machine, far more on a busy one
 def test_the_stories_pass_on_the_deployed_stack_and_need_every_statement(aws_stack, tmp_path):
     aws_stack.server.clear_calls()
     failures = {}
