@@ -58,7 +58,7 @@ def _permitted(documents: list[dict], action: str, resource: str) -> bool:
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 
-@pytest.mark.timeout(1800)  # every story in one test: about a minute on an idle machine, far more on a busy one
+@pytest.mark.timeout(1800)  # every story of the stack runs in this one test
 def test_the_stories_pass_on_the_deployed_stack_and_need_every_statement(aws_stack, tmp_path):
     aws_stack.server.clear_calls()
     failures = {}
