@@ -279,6 +279,7 @@ def test_upload_to_prod_and_an_azure_monitor_alert_rolls_prod_back(azure_app):
         user_function("azure_monitor_alert")(http_request("POST", "alerts/azure-monitor", {}, body=alert)).get_body()
     )
     assert again.get("duplicate") is True and _live(model, "prod") == 1  # the action group's retry changes nothing
+    user_function("drift_batch")(host_timer())  # the timer (schedule DRIFT_SCHEDULE) runs with the same settings
 
 
 def test_an_alert_for_no_model_is_ignored_and_a_bad_body_is_refused_without_a_retry(azure_app):

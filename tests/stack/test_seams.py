@@ -204,3 +204,69 @@ def test_the_init_phase_builds_the_bus_and_reads_the_policy_and_a_failure_waits_
         assert bootstrap.prepare(["RegisterModel"]) is None  # logged; the first invocation reports it
     finally:
         bootstrap.reset()
+
+
+# -- generated Azure Monitor rules ---------------------------------------------------------------
+def _azure_spec(**total):
+    from modelpilot.policy.slo import SloSpec
+
+    resource = "/subscriptions/0/resourceGroups/ml/providers/Microsoft.MachineLearningServices/workspaces/w"
+    return SloSpec.model_validate(
+        {
+            "name": "availability",
+            "environment": "prod",
+            "objective": 0.99,
+            "sli": {
+                "kind": "ratio",
+                "source": "azure_monitor",
+                "total": {"query": resource, "metric_name": "Requests", **total},
+                "bad": {"query": resource, "metric_name": "Errors"},
+            },
+        }
+    )
+
+
+def test_generated_azure_monitor_rules_name_the_model_and_route_to_the_alert_function():
+    from modelpilot.entrypoints.azure.alerts import alert_command
+    from modelpilot.slo.azure_monitor import azure_monitor_template
+
+    template = azure_monitor_template([("churn", _azure_spec())])
+    rules = template["resources"]
+    assert [r["name"] for r in rules] == [
+        "modelpilot-churn-prod-availability-page-1h",
+        "modelpilot-churn-prod-availability-page-6h",
+        "modelpilot-churn-prod-availability-ticket-1d",
+    ]
+    assert template["metadata"]["skipped"] == [
+        "modelpilot-churn-prod-availability-ticket-3d: a log search rule reads at most 2 days"
+    ]
+    page = rules[0]["properties"]
+    query = page["criteria"]["allOf"][0]["query"]
+    assert "burn(3600s)" in query and "burn(300s)" in query and "> 14.4" in query and "/ 0.01" in query
+    assert page["actions"]["actionGroups"] == ["[parameters('actionGroupId')]"]
+    body = {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": "x",
+                "alertRule": rules[0]["name"],
+                "monitorCondition": "Fired",
+                "firedDateTime": "t",
+            },
+            "customProperties": page["actions"]["customProperties"],
+        },
+    }
+    translated = alert_command(json.dumps(body))
+    assert translated is not None
+    assert (translated.command.model, translated.command.environment, translated.command.state) == (
+        "churn",
+        "prod",
+        "ALARM",
+    )
+
+
+def test_an_azure_monitor_sli_filtered_on_dimensions_gets_no_rule_but_a_reason():
+    from modelpilot.slo.azure_monitor import azure_monitor_template
+
+    with pytest.raises(InvalidInput, match="dimensions"):
+        azure_monitor_template([("churn", _azure_spec(dimensions={"deployment": "blue"}))])
