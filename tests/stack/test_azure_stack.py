@@ -27,6 +27,7 @@ from modelpilot.config import ENV
 from tests.support.azure_functions import (
     host_blob,
     host_event,
+    host_timer,
     http_request,
     load_event,
     principal_header,
