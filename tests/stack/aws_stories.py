@@ -25,6 +25,8 @@ from tests.stack.aws_harness import AwsStack, Invocation
 ALICE = "arn:aws:iam::123456789012:user/alice"
 BOB = "arn:aws:iam::123456789012:user/bob"
 FEATURES = [{"name": "x", "type": "numeric"}, {"name": "y", "type": "numeric"}]
+#: the SageMaker job's output bucket, outside the model bucket (the stack's SageMakerArtifactBuckets parameter)
+ARTIFACT_BUCKET = "sagemaker-jobs-output"
 
 Story = Callable[[AwsStack, Path, str], None]
 
@@ -140,9 +142,7 @@ def fresh_stack_default_policy(stack: AwsStack, work: Path, tag: str) -> None:
     assert live_version(stack, model, "prod") == 1
 
 
-def sagemaker_approved(
-    stack: AwsStack, work: Path, tag: str, *, artifact_bucket: str = "sagemaker-jobs-output"
-) -> None:
+def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket: str = ARTIFACT_BUCKET) -> None:
     """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev."""
     model = f"sm{tag}"
     set_policy(stack, None)  # the default policy: nothing gates dev

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.stack.aws_harness import AwsStack, MotoProcess
-
-#: the SageMaker job's output bucket, outside the model bucket (the SageMakerArtifactBuckets parameter)
-ARTIFACT_BUCKET = "sagemaker-jobs-output"
+from tests.stack.aws_stories import ARTIFACT_BUCKET
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +37,3 @@ def fresh_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFa
     """A stack as `sam deploy` leaves it with every parameter at its default, and no modelpilot.yaml."""
     stack = AwsStack(harness_server, tmp_path_factory.mktemp("fresh"), name=f"fresh-{uuid.uuid4().hex[:6]}")
     return stack.deploy()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path
