@@ -278,6 +278,8 @@ class AwsStack:
         #: resources of the template the harness does not create, and why
         self.skipped: dict[str, str] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
+        #: the modelpilot.yaml the stories last wrote (None: deleted; "unknown" until one is written)
+        self.policy_text: str | None = "unknown"
 
     # -- clients --------------------------------------------------------------------------------
     def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
