@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.entrypoints.aws import console, schedule
+from modelpilot.entrypoints.aws.init_phase import init_phase
 from modelpilot.entrypoints.aws.runtime import lambda_entry
 
 if TYPE_CHECKING:
@@ -17,3 +18,6 @@ def handler(event: dict[str, Any], context: Any) -> Delivery:
     return schedule.drift_delivery(
         event, request_id=context.aws_request_id, console_actor=console.console_actor(context)
     )
+
+
+init_phase("RunDriftBatch", modules=("modelpilot.service.drift.batch",))

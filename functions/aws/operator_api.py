@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from modelpilot.entrypoints.aws.api import app
+from modelpilot.entrypoints.aws.init_phase import init_phase
 from modelpilot.entrypoints.aws.runtime import api_entry, logger
 
 
@@ -15,3 +16,6 @@ from modelpilot.entrypoints.aws.runtime import api_entry, logger
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Route the request; the caller's IAM principal is the actor."""
     return app.resolve(event, context)
+
+
+init_phase("PromoteModel", "ApproveModel", "RollbackModel", modules=("modelpilot.service.queries",))

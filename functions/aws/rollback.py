@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.entrypoints.aws import console
+from modelpilot.entrypoints.aws.init_phase import init_phase
 from modelpilot.entrypoints.aws.runtime import lambda_entry
 
 if TYPE_CHECKING:
@@ -18,3 +19,6 @@ if TYPE_CHECKING:
 def handler(event: dict[str, Any], context: Any) -> Delivery:
     """Validate the payload, then roll back once per invocation."""
     return console.rollback_delivery(event, context)
+
+
+init_phase("RollbackModel")

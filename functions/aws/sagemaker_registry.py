@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.entrypoints.aws import sagemaker
+from modelpilot.entrypoints.aws.init_phase import init_phase
 from modelpilot.entrypoints.aws.runtime import lambda_entry
 
 if TYPE_CHECKING:
@@ -15,3 +16,6 @@ if TYPE_CHECKING:
 def handler(event: dict[str, Any], context: Any) -> Delivery:
     """Apply one model package state change, once per (ARN, approval status)."""
     return sagemaker.delivery(event)
+
+
+init_phase("RegisterModel", "PromoteModel", "RejectModel", modules=("modelpilot.service.drift.batch",))

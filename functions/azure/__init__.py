@@ -7,12 +7,32 @@ shapes the reply; ``function_app.py`` at the repository root registers
 
 from __future__ import annotations
 
+from functions.azure.alerts import bp as alerts
 from functions.azure.azureml import bp as azureml
 from functions.azure.operator_api import bp as operator_api
 from functions.azure.quality import bp as quality
 from functions.azure.timers import bp as timers
 from functions.azure.upload import bp as upload
+from modelpilot.bootstrap import prepare
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api, quality]
+BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts]
+
+# The worker indexes function_app.py in the process that then serves every function: build the bus, its clients,
+# the handlers of every command the app dispatches and the policy now, not on the first event (a no-op outside
+# the Functions host; a failure is logged and met again by the first invocation).
+prepare(
+    (
+        "RegisterModel",
+        "PromoteModel",
+        "ApproveModel",
+        "RollbackModel",
+        "HandleAlarm",
+        "RunDriftBatch",
+        "CheckSlos",
+        "RunQualityBatch",
+    ),
+    modules=("modelpilot.service.queries", "modelpilot.service.drift.batch"),
+    metrics_sources=True,
+)

@@ -45,6 +45,18 @@ param entraClientId string = ''
 @description('Maximum instances of the Flex Consumption app.')
 param maximumInstanceCount int = 40
 
+@description('Resource groups (of this subscription) holding the resources that azure_monitor SLIs read, e.g. the endpoints; the app gets Monitoring Reader on each (Application Insights is always readable).')
+param monitoredResourceGroups array = []
+
+@description('Base URL of the Prometheus server that prometheus SLIs read (empty: none).')
+param prometheusUrl string = ''
+
+@description('Name of the Key Vault secret with the credentials for prometheusUrl: {"bearer_token": "..."}, {"username": "...", "password": "..."} or a bare token (empty: none).')
+param prometheusSecretName string = ''
+
+@description('An address that receives the operational alerts (dead-lettered events, failing functions); empty: none.')
+param alertEmail string = ''
+
 var suffix = uniqueString(resourceGroup().id, name)
 var storageName = toLower(take('${name}${suffix}', 24))
 var modelsContainer = 'models'
@@ -251,6 +263,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_AZURE_EVENTGRID_ENDPOINT', value: eventsTopic.properties.endpoint }
         { name: 'MODELPILOT_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri }
         { name: 'MODELPILOT_POLICY', value: 'az://${modelsContainer}/modelpilot.yaml' }
+        { name: 'MODELPILOT_PROMETHEUS_URL', value: prometheusUrl }
+        { name: 'MODELPILOT_PROMETHEUS_SECRET', value: prometheusSecretName }
         { name: 'DRIFT_SCHEDULE', value: driftSchedule }
         { name: 'SLO_SCHEDULE', value: sloSchedule }
       ]
@@ -350,6 +364,13 @@ resource appMetricsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// Monitoring Reader where the SLIs' resources live (azure_monitor SLIs read their metrics): one module per group
+module monitoredReaders 'monitoring-reader.bicep' = [for group in monitoredResourceGroups: {
+  name: take('modelpilot-reader-${uniqueString(group)}', 64)
+  scope: resourceGroup(group)
+  params: { principalId: app.identity.principalId }
+}]
+
 resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(insights.id, app.id, roles.monitoringMetricsPublisher)
   scope: insights
@@ -395,6 +416,40 @@ resource uploadSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions
       endpointType: 'AzureFunction'
       properties: {
         resourceId: '${app.id}/functions/model_upload'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: ['Microsoft.Storage.BlobCreated']
+      subjectBeginsWith: '/blobServices/default/containers/${modelsContainer}/blobs/'
+      subjectEndsWith: '/modelpilot.json'
+    }
+    retryPolicy: deliveryPolicy
+    deadLetterWithResourceIdentity: {
+      identity: { type: 'SystemAssigned' }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: storage.id
+          blobContainerName: deadLetters.name
+        }
+      }
+    }
+  }
+  dependsOn: [storageTopicDeadLetter]
+}
+
+// the same uploads for the blob trigger model_upload_blob (source EVENT_GRID): Event Grid calls the blobs extension's
+// webhook with its system key, which exists once the code is published (hence deploySubscriptions, step 3)
+resource uploadBlobSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2023-12-15-preview' = if (deploySubscriptions) {
+  parent: storageTopic
+  name: 'model-upload-blob'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: 'https://${app.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.model_upload_blob&code=${listKeys('${app.id}/host/default', '2023-12-01').systemKeys.blobs_extension}'
         maxEventsPerBatch: 1
       }
     }
@@ -521,8 +576,100 @@ resource mlAlarmSubscription 'Microsoft.EventGrid/systemTopics/eventSubscription
   dependsOn: [mlTopicDeadLetter]
 }
 
+// -- alerts: Azure Monitor → azure_monitor_alert (rollback), and operational alerts for people -------------
+// The action group the generated SLO rules notify (modelpilot slo rules --format azure-monitor): the function
+// receives the common alert schema and hands the alert to the rollback policy.
+resource alertsActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (deploySubscriptions) {
+  name: '${name}-rollback-${suffix}'
+  location: 'global'
+  properties: {
+    groupShortName: take('${name}rb', 12)
+    enabled: true
+    azureFunctionReceivers: [
+      {
+        name: 'azure_monitor_alert'
+        functionAppResourceId: app.id
+        functionName: 'azure_monitor_alert'
+        httpTriggerUrl: 'https://${app.properties.defaultHostName}/api/alerts/azure-monitor?code=${listKeys('${app.id}/functions/azure_monitor_alert', '2023-12-01').default}'
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource opsActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: '${name}-ops-${suffix}'
+  location: 'global'
+  properties: {
+    groupShortName: take('${name}ops', 12)
+    enabled: true
+    emailReceivers: empty(alertEmail) ? [] : [
+      { name: 'operators', emailAddress: alertEmail, useCommonAlertSchema: true }
+    ]
+  }
+}
+
+var opsAlerts = [
+  {
+    name: 'dead-lettered'
+    description: 'Events dead-lettered after every retry (the deadletter container); inspect and redeliver them.'
+    scope: storageTopic.id
+    metricNamespace: 'Microsoft.EventGrid/systemTopics'
+    metricName: 'DeadLetteredCount'
+    aggregation: 'Total'
+  }
+  {
+    name: 'delivery-dropped'
+    description: 'Events Event Grid dropped without dead-lettering them.'
+    scope: storageTopic.id
+    metricNamespace: 'Microsoft.EventGrid/systemTopics'
+    metricName: 'DroppedEventCount'
+    aggregation: 'Total'
+  }
+  {
+    name: 'function-failures'
+    description: 'Function invocations that failed (each is retried; the last ends in the deadletter container).'
+    scope: insights.id
+    metricNamespace: 'microsoft.insights/components'
+    metricName: 'requests/failed'
+    aggregation: 'Count'
+  }
+]
+
+resource operationalAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [for alert in opsAlerts: {
+  name: '${name}-${alert.name}-${suffix}'
+  location: 'global'
+  properties: {
+    description: alert.description
+    severity: 2
+    enabled: true
+    scopes: [alert.scope]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: alert.name
+          metricNamespace: alert.metricNamespace
+          metricName: alert.metricName
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: alert.aggregation
+        }
+      ]
+    }
+    actions: [{ actionGroupId: opsActionGroup.id }]
+  }
+}]
+
 output functionAppName string = app.name
 output storageAccountUrl string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output eventsTopicEndpoint string = eventsTopic.properties.endpoint
 output keyVaultUrl string = vault.properties.vaultUri
+output logAnalyticsWorkspaceId string = logs.id
+output alertsActionGroupId string = deploySubscriptions ? alertsActionGroup.id : ''
+

@@ -5,8 +5,12 @@ The only place where adapters are assembled into the service layer. Each backend
 configuration per cloud) and returns them as :class:`~modelpilot.ports.Adapters`;
 this module adds the policy loader and the clock and hands the result to the bus.
 
-Built lazily on first use and cached per process (one Lambda or Functions
-container), so importing a handler creates no client and opens no connection.
+Built once and cached per process (one Lambda or Functions container). Inside a
+function runtime, :func:`prepare` builds it while the handler module is imported —
+the platform's init phase, which runs with a CPU boost and before the first event —
+together with everything a first invocation would otherwise build (clients, handler
+modules, the policy), so the first call costs about what a warm call does. Anywhere
+else (tests, the CLI) importing a handler builds nothing and opens no connection.
 Tests and the CLI call :func:`bootstrap` with overrides (fakes, a simulated clock).
 """
 
@@ -17,13 +21,24 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.config import Settings
+from modelpilot.config import Settings, in_function_runtime
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from modelpilot.ports import Adapters, PackageUploader
     from modelpilot.service.messagebus import MessageBus, Services
 
-__all__ = ["Settings", "bootstrap", "build_adapters", "build_services", "build_uploader", "get_bus", "reset"]
+__all__ = [
+    "Settings",
+    "bootstrap",
+    "build_adapters",
+    "build_services",
+    "build_uploader",
+    "get_bus",
+    "prepare",
+    "reset",
+]
 
 _BACKENDS = {
     "local": "modelpilot.adapters.local.wiring",
@@ -113,6 +128,54 @@ def get_bus() -> MessageBus:
             if _bus is None:
                 _bus = bootstrap()
     return _bus
+
+
+def prepare(
+    commands: Iterable[str] = (),
+    *,
+    modules: Iterable[str] = (),
+    alarm_tags: bool = False,
+    metrics_sources: bool = False,
+    force: bool = False,
+) -> MessageBus | None:
+    """Build, in a function's init phase, what its first invocation would otherwise build; return the bus.
+
+    Inside a function runtime (Lambda, an Azure Functions worker; or with ``force``) this builds
+    the process's bus (settings, adapters, every client they hold), imports the handlers of
+    ``commands`` (command class names), the in-process reactions and ``modules``, builds the
+    clients that ``alarm_tags`` and the ``metrics_sources`` would build on first use, and reads
+    the policy. Outside a function runtime it does nothing and returns None, so importing a
+    handler in a test or the CLI builds nothing.
+
+    Nothing here may stop the function from starting: a failure (a missing setting, a policy that
+    does not parse, an unreachable service) is logged and left for the first invocation, which
+    meets it again and answers it through the one dispatch path.
+    """
+    if not (force or in_function_runtime()):
+        return None
+    from modelpilot import telemetry
+    from modelpilot.service.messagebus import COMMAND_HANDLERS, EVENT_HANDLERS
+
+    log = telemetry.get_logger("modelpilot.bootstrap")
+    refs = [COMMAND_HANDLERS[name] for name in commands]
+    refs += [ref for reactions in EVENT_HANDLERS.values() for ref in reactions]
+    try:
+        for name in dict.fromkeys([ref.partition(":")[0] for ref in refs] + list(modules)):
+            importlib.import_module(name)
+        bus = get_bus()
+        services = bus.services
+        lazy: list[Any] = []
+        if alarm_tags:
+            lazy.append(services.alarm_tags)
+        if metrics_sources:
+            lazy.extend(services.metrics_sources.values())
+        for adapter in lazy:
+            getattr(adapter, "client", None)  # a lazy adapter builds its client on first access
+        services.policy_loader()
+    except Exception as exc:  # the first invocation meets it again and reports it through the dispatch path
+        log.warning("init phase: %s: %s; the first invocation builds it again", type(exc).__name__, exc)
+        return None
+    return bus
 
 
 def reset() -> None:

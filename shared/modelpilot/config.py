@@ -26,6 +26,7 @@ __all__ = [
     "Settings",
     "app_setting",
     "azure_monitor_connection_string",
+    "in_function_runtime",
     "log_level",
     "otlp_endpoint",
     "xray_trace_header",
@@ -41,6 +42,8 @@ class ENV:
     LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
     DATA_ROOT = "MODELPILOT_DATA_ROOT"
     PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
+    #: the name of the secret (Secrets Manager, Key Vault) holding the credentials of PROMETHEUS_URL
+    PROMETHEUS_SECRET = "MODELPILOT_PROMETHEUS_SECRET"  # noqa: S105 - a variable name, not a secret
     # AWS
     REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
     IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
@@ -71,6 +74,10 @@ class ENV:
     SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     #: set by Lambda for each invocation: the X-Ray trace header
     XRAY_TRACE_HEADER = "_X_AMZN_TRACE_ID"
+    #: set by Lambda in every function's environment (the function's name)
+    LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+    #: set by the Azure Functions host for its language worker ("python")
+    FUNCTIONS_WORKER_RUNTIME = "FUNCTIONS_WORKER_RUNTIME"
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class Settings:
     policy: str | None = None
     data_root: str | None = None
     prometheus_url: str | None = None
+    prometheus_secret: str | None = None
     # AWS
     registry_table: str | None = None
     idempotency_table: str | None = None
@@ -123,6 +131,7 @@ class Settings:
             policy=get(ENV.POLICY),
             data_root=get(ENV.DATA_ROOT),
             prometheus_url=get(ENV.PROMETHEUS_URL),
+            prometheus_secret=get(ENV.PROMETHEUS_SECRET),
             registry_table=get(ENV.REGISTRY_TABLE),
             idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
             model_bucket=get(ENV.MODEL_BUCKET),
@@ -182,6 +191,11 @@ def ci_variables() -> dict[str, str]:
 def azure_monitor_connection_string() -> str | None:
     """Return the Application Insights connection string the Azure Monitor distro exports to, if set."""
     return app_setting(ENV.APPLICATIONINSIGHTS_CONNECTION_STRING)
+
+
+def in_function_runtime() -> bool:
+    """True inside a Lambda function or an Azure Functions worker (their runtimes set these variables)."""
+    return bool(os.environ.get(ENV.LAMBDA_FUNCTION_NAME) or os.environ.get(ENV.FUNCTIONS_WORKER_RUNTIME))
 
 
 def xray_trace_header() -> str:

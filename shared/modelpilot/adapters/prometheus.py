@@ -13,11 +13,19 @@ data (``points == 0``).
 Quality metrics judged per timeslice use ``query_range`` with ``step`` = the
 slice: each returned value is one slice, good when it meets the limit.
 
+A Prometheus behind authentication (a reverse proxy, Grafana Cloud, Amazon Managed
+Prometheus' query proxy, …) takes an ``Authorization`` header: ``authorization``
+returns its value for each request, and :func:`secret_authorization` builds one
+from a secret of the platform's store (Secrets Manager, Key Vault) read through the
+``SecretsProvider`` port, which caches it. The header and the secret are never
+logged nor put in an error message, and a URL with credentials in it is refused.
+
 Only the standard library is used (``urllib``), so importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
@@ -26,13 +34,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.slo import counter_increase
-from modelpilot.exceptions import InvalidInput, TransientError
+from modelpilot.exceptions import InvalidInput, NotAuthorized, TransientError
 from modelpilot.ports import EventCounts, MetricsSource
 
 if TYPE_CHECKING:
-    from modelpilot.ports import SliQuery
+    from collections.abc import Callable
 
-__all__ = ["PrometheusMetricsSource"]
+    from modelpilot.ports import SecretsProvider, SliQuery
+
+__all__ = ["PrometheusMetricsSource", "authorization_header", "prometheus_sources", "secret_authorization"]
 
 
 class PrometheusMetricsSource(MetricsSource):
@@ -52,26 +62,55 @@ class PrometheusMetricsSource(MetricsSource):
         longer ones (the 30-day budget window) with the server's ``increase()`` and
         ``count_over_time()``, so a check never pulls a month of raw samples. Their
         extrapolation error is at most about one scrape interval over the window.
+    authorization:
+        Returns the ``Authorization`` header of a request (``Bearer …``, ``Basic …``), or
+        None to send none; called for every request (see :func:`secret_authorization`).
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 10.0, lookback: int = 300, raw_window_limit: int = 6 * 3600
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        lookback: int = 300,
+        raw_window_limit: int = 6 * 3600,
+        authorization: Callable[[], str | None] | None = None,
     ) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise InvalidInput(f"Prometheus URL must be http(s)://host:port, got {url!r}")
+        if parsed.username is not None or parsed.password is not None:
+            # never echo the URL: it holds a credential
+            raise InvalidInput(
+                "the Prometheus URL holds credentials; put them in a secret (MODELPILOT_PROMETHEUS_SECRET) instead"
+            )
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.lookback = lookback
         self.raw_window_limit = raw_window_limit
+        self._authorization = authorization
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetricsSource({self.url!r}, authorization={'yes' if self._authorization else 'no'})"
 
     # -- HTTP API -------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, str]) -> Any:
         target = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        headers = {"Accept": "application/json"}
+        credential = self._authorization() if self._authorization is not None else None
+        if credential:
+            headers["Authorization"] = credential
+        request = urllib.request.Request(target, headers=headers)  # noqa: S310 - scheme checked
         try:
-            with urllib.request.urlopen(target, timeout=self.timeout) as reply:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310 - scheme checked
                 body = json.loads(reply.read())
         except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                how = "the configured credentials" if credential else "a request without credentials"
+                raise NotAuthorized(
+                    f"Prometheus at {self.url} refused {how} (HTTP {exc.code}); check MODELPILOT_PROMETHEUS_SECRET",
+                    url=self.url,
+                ) from None
             body = _error_body(exc)
             if exc.code >= 500 or body is None:
                 raise TransientError(f"Prometheus at {self.url} answered HTTP {exc.code}", url=self.url) from None
@@ -152,6 +191,67 @@ class PrometheusMetricsSource(MetricsSource):
                 total += 1
                 good += int(value >= limit if op == ">=" else value <= limit)
         return EventCounts(good=float(good), total=float(total), points=total)
+
+
+def authorization_header(secret: str) -> str:
+    """Return the ``Authorization`` header for a secret's value.
+
+    The value is a JSON object ``{"bearer_token": "…"}`` or ``{"username": "…", "password": "…"}``
+    (basic authentication), or a bare token. Raises ``InvalidInput`` naming what is wrong,
+    never the value.
+    """
+    text = secret.strip()
+    if not text:
+        raise InvalidInput("the Prometheus credentials secret is empty")
+    if not text.startswith("{"):
+        return f"Bearer {text}"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InvalidInput("the Prometheus credentials secret starts with '{' but is not JSON") from None
+    if isinstance(data, dict) and isinstance(data.get("bearer_token"), str) and data["bearer_token"]:
+        return f"Bearer {data['bearer_token']}"
+    if isinstance(data, dict) and isinstance(data.get("username"), str) and isinstance(data.get("password"), str):
+        pair = f"{data['username']}:{data['password']}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+    raise InvalidInput(
+        'the Prometheus credentials secret needs "bearer_token", or "username" and "password", '
+        f"(it has the keys {sorted(data) if isinstance(data, dict) else type(data).__name__})"
+    )
+
+
+def secret_authorization(secrets: SecretsProvider, name: str) -> Callable[[], str]:
+    """Return a function giving the ``Authorization`` header from secret ``name``, read through ``secrets``.
+
+    The secret is read when a request is made (the provider caches it, so a rotated secret is
+    picked up when the cache expires), not when the source is built.
+    """
+
+    def header() -> str:
+        return authorization_header(secrets.get_secret(name))
+
+    return header
+
+
+def prometheus_sources(
+    url: str | None, *, secret: str | None = None, secrets: SecretsProvider | None = None
+) -> dict[str, MetricsSource]:
+    """Return ``{"prometheus": source}`` for ``url`` (``{}`` without one), authenticated with secret ``secret``.
+
+    What a backend's wiring calls with ``MODELPILOT_PROMETHEUS_URL`` and ``MODELPILOT_PROMETHEUS_SECRET``.
+    Without a URL there is no source (a secret alone authenticates nothing and is not read); a secret
+    named without a secrets provider to read it is a configuration error.
+    """
+    if not url:
+        return {}
+    authorization = None
+    if secret:
+        if secrets is None:
+            raise InvalidInput(
+                "MODELPILOT_PROMETHEUS_SECRET names a secret but this backend has no secret store configured"
+            )
+        authorization = secret_authorization(secrets, secret)
+    return {"prometheus": PrometheusMetricsSource(url, authorization=authorization)}
 
 
 def _ts(when: datetime) -> str:

@@ -119,12 +119,18 @@ def cmd_slo_export(args: argparse.Namespace) -> int:
 
 
 def cmd_slo_rules(args: argparse.Namespace) -> int:
+    from modelpilot.slo.azure_monitor import azure_monitor_template
     from modelpilot.slo.cloudwatch import cloudwatch_template
     from modelpilot.slo.documents import dump_yaml
     from modelpilot.slo.prometheus import prometheus_rules
 
     slos = _slos(make_bus(args), args.model)
-    data = prometheus_rules(slos) if args.format == "prometheus" else cloudwatch_template(slos)
+    generators = {
+        "prometheus": prometheus_rules,
+        "cloudwatch": cloudwatch_template,
+        "azure-monitor": azure_monitor_template,
+    }
+    data = generators[args.format](slos)
     _write(args, json.dumps(data, indent=2) + "\n" if args.json else dump_yaml(data))
     return EXIT["ok"]
 
@@ -198,12 +204,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         sub,
         "rules",
         cmd_slo_rules,
-        "generate Prometheus rules or CloudWatch alarms (CloudFormation)",
+        "generate Prometheus rules, CloudWatch alarms (CloudFormation) or Azure Monitor alert rules (ARM)",
         "modelpilot slo rules --format prometheus --out slo-rules.yaml",
         [common],
     )
     p.add_argument("model", nargs="?")
-    p.add_argument("--format", choices=["prometheus", "cloudwatch"], required=True)
+    p.add_argument("--format", choices=["prometheus", "cloudwatch", "azure-monitor"], required=True)
     p.add_argument("--out", help="write to this file instead of stdout")
 
     tel = subparsers.add_parser(

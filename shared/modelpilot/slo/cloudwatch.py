@@ -1,10 +1,18 @@
 """CloudWatch burn-rate alarms for the SLOs whose source is ``cloudwatch``, as a CloudFormation template.
 
 Per burn-rate rule, two metric-math alarms (long and short window, the burn rate as the
-expression) and a composite alarm ``ALARM(long) AND ALARM(short)``. Name the composite
-alarms in the rollback policy's ``alarms`` to roll back on them. Windows longer than a day
+expression) and a composite alarm ``ALARM(long) AND ALARM(short)``. Windows longer than a day
 are evaluated as consecutive one-day periods that must all breach (CloudWatch alarms cannot
 sum more than a day in one period).
+
+The composite alarm is the one that routes: it is named
+``modelpilot/<model>/<environment>/<slo>/<severity>-<long window>`` (the name the alarm
+function maps to a model and environment) and tagged ``modelpilot:model`` and
+``modelpilot:environment`` (the function's fallback when a name is changed), so the stack's
+alarm rule hands it to ``HandleAlarm``. List it in the rollback policy's ``alarms``
+(``modelpilot/churn/prod/*`` takes every generated alarm of churn in prod) to roll back on
+it. The two window alarms are named ``modelpilot-…`` without tags: the alarm function
+ignores them, since either window alone is not an alert.
 """
 
 from __future__ import annotations
@@ -18,9 +26,12 @@ from modelpilot.policy.slo import format_window
 if TYPE_CHECKING:
     from modelpilot.policy.slo import MetricQuery, SloSpec
 
-__all__ = ["cloudwatch_template", "composite_alarm_name"]
+__all__ = ["ENVIRONMENT_TAG", "MODEL_TAG", "cloudwatch_template", "composite_alarm_name", "window_alarm_name"]
 
 DAY = 86400
+#: the tags the alarm function maps an alarm to a model and environment by (entrypoints/aws/alarm.py)
+MODEL_TAG = "modelpilot:model"
+ENVIRONMENT_TAG = "modelpilot:environment"
 
 
 def _camel(*parts: str) -> str:
@@ -28,8 +39,17 @@ def _camel(*parts: str) -> str:
 
 
 def composite_alarm_name(model: str, spec: SloSpec, severity: str, long_window: str) -> str:
-    """Return the composite alarm's name (list it in the rollback policy's ``alarms``)."""
-    return f"modelpilot-{model}-{spec.environment}-{spec.name}-{severity}-{long_window}"
+    """Return the composite alarm's name, ``modelpilot/<model>/<environment>/<slo>/<severity>-<window>``.
+
+    The alarm function maps the name to the model and environment; list the name (or a
+    glob such as ``modelpilot/<model>/<environment>/*``) in the rollback policy's ``alarms``.
+    """
+    return f"modelpilot/{model}/{spec.environment}/{spec.name}/{severity}-{long_window}"
+
+
+def window_alarm_name(model: str, spec: SloSpec, severity: str, long_window: str, window: str) -> str:
+    """Return the name of one window alarm of a composite (not routed: the alarm function ignores it)."""
+    return f"modelpilot-{model}-{spec.environment}-{spec.name}-{severity}-{long_window}-{window}"
 
 
 def _metric(query_id: str, query: MetricQuery, period: int) -> dict[str, Any]:
@@ -82,17 +102,22 @@ def cloudwatch_template(slos: list[tuple[str, SloSpec]]) -> dict[str, Any]:
             name = composite_alarm_name(model, spec, rule.severity, rule.long_window)
             logical = _camel(model, spec.environment, spec.name, rule.severity, rule.long_window)
             for suffix, seconds in (("Long", rule.long_seconds), ("Short", rule.short_seconds)):
-                resources[f"{logical}{suffix}"] = _window_alarm(
-                    model, spec, f"{name}-{format_window(seconds)}", seconds, rule.burn_rate
-                )
+                window = window_alarm_name(model, spec, rule.severity, rule.long_window, format_window(seconds))
+                resources[f"{logical}{suffix}"] = _window_alarm(model, spec, window, seconds, rule.burn_rate)
             resources[logical] = {
                 "Type": "AWS::CloudWatch::CompositeAlarm",
                 "Properties": {
                     "AlarmName": name,
                     "AlarmDescription": f"{rule.severity}: SLO {spec.name} of {model} in {spec.environment} burns "
                     f"faster than {rule.burn_rate:g} over {rule.long_window} and {rule.short_window}",
-                    "AlarmRule": {"Fn::Sub": f"ALARM(${{{logical}Long}}) AND ALARM(${{{logical}Short}})"},
+                    "AlarmRule": {"Fn::Sub": f'ALARM("${{{logical}Long}}") AND ALARM("${{{logical}Short}}")'},
                     "AlarmActions": {"Fn::If": ["HasTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
+                    "Tags": [
+                        {"Key": MODEL_TAG, "Value": model},
+                        {"Key": ENVIRONMENT_TAG, "Value": spec.environment},
+                        {"Key": "modelpilot:slo", "Value": spec.name},
+                        {"Key": "modelpilot:severity", "Value": rule.severity},
+                    ],
                 },
             }
             outputs[logical] = {"Description": f"composite alarm of {name}", "Value": {"Ref": logical}}

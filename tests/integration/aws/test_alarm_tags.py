@@ -163,6 +163,8 @@ def test_only_the_alarm_function_reads_alarm_tags_and_only_of_its_own_account_an
     readers = {}
     for name, fn in functions.items():
         for statement in (s for p in fn["Properties"]["Policies"] for s in p["Statement"]):
+            if isinstance(statement, list):  # !If [condition, statement, !Ref AWS::NoValue]
+                statement = statement[1]
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if "cloudwatch:ListTagsForResource" in actions:
                 readers[name] = (actions, statement["Resource"])

@@ -75,7 +75,12 @@ def test_function_app_is_flex_consumption_with_managed_identity_and_app_settings
     ):
         assert f"name: '{setting}'" in bicep
     assert "ConnectionString'" not in bicep.replace("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
-    assert "listKeys" not in bicep  # no account keys anywhere
+    # no account keys anywhere: listKeys only reads the app's own function keys, which Event Grid (the blobs
+    # extension webhook) and the action group (azure_monitor_alert) must put in the URLs they call
+    assert re.findall(r"listKeys\('([^']+)'", bicep) == [
+        "${app.id}/host/default",
+        "${app.id}/functions/azure_monitor_alert",
+    ]
 
 
 def test_key_vault_uses_rbac_with_purge_protection(bicep):
@@ -85,7 +90,7 @@ def test_key_vault_uses_rbac_with_purge_protection(bicep):
 
 def test_every_subscription_retries_and_dead_letters(bicep):
     subscriptions = re.findall(r"resource \w+ 'Microsoft\.EventGrid/systemTopics/eventSubscriptions@[^']+'", bicep)
-    assert len(subscriptions) == 4
+    assert len(subscriptions) == 5  # the uploads twice (Event Grid trigger, blob trigger), Azure ML twice, labels
     assert bicep.count("deadLetterWithResourceIdentity") == 4
     assert bicep.count("retryPolicy: deliveryPolicy") == 4
     assert "maxDeliveryAttempts: 30" in bicep and "eventTimeToLiveInMinutes: 1440" in bicep

@@ -1,4 +1,6 @@
-"""The AWS backend's adapters: DynamoDB registry, S3 artifacts, EventBridge, SNS, SSM / Secrets Manager, CloudWatch.
+"""The AWS backend's adapters: DynamoDB registry, S3 artifacts, EventBridge, SNS, SSM / Secrets Manager, CloudWatch,
+and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set (its credentials from the secret
+``MODELPILOT_PROMETHEUS_SECRET`` names, read through the ``SecretsProvider``).
 
 Resource names come from settings (environment variables set by ``template.yaml``
 with ``!Ref``); ``--endpoint-url`` / ``AWS_ENDPOINT_URL`` points every client at an
@@ -65,6 +67,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
     from modelpilot.adapters.aws.registry import DynamoDbRegistry
     from modelpilot.adapters.aws.secrets import PowertoolsSecrets
     from modelpilot.adapters.log import LogNotifier, LogPublisher
+    from modelpilot.adapters.prometheus import prometheus_sources
 
     if not settings.registry_table:
         raise InvalidInput(
@@ -73,6 +76,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
         )
     make = clients or client_factory(settings)
     bucket = settings.model_bucket
+    secrets = PowertoolsSecrets(make("ssm"), make("secretsmanager"))
     return Adapters(
         registry=DynamoDbRegistry(settings.registry_table, make("dynamodb")),
         # SSE: the model bucket's default encryption (SSE-KMS with the stack's key, template.yaml) applies to
@@ -85,9 +89,13 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
             if settings.idempotency_table
             else None
         ),
-        secrets=PowertoolsSecrets(make("ssm"), make("secretsmanager")),
-        # the SLO engine's source and the alarm function's tag reader: their clients are built on first use
-        metrics_sources={"cloudwatch": CloudWatchMetricsSource(factory=lambda: make("cloudwatch"))},
+        secrets=secrets,
+        # the SLO engine's sources and the alarm function's tag reader: their clients are built on first use;
+        # Prometheus (MODELPILOT_PROMETHEUS_URL) with its credentials from Secrets Manager / SSM, cached there
+        metrics_sources={
+            "cloudwatch": CloudWatchMetricsSource(factory=lambda: make("cloudwatch")),
+            **prometheus_sources(settings.prometheus_url, secret=settings.prometheus_secret, secrets=secrets),
+        },
         alarm_tags=CloudWatchAlarmTags(factory=lambda: make("cloudwatch")),
         uploader=build_uploader(settings, clients=make),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),

@@ -1,4 +1,6 @@
-"""The Azure backend's adapters: Table Storage registry, Blob artifacts, Event Grid, Key Vault, Azure Monitor.
+"""The Azure backend's adapters: Table Storage registry, Blob artifacts, Event Grid, Key Vault, Azure Monitor,
+and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set (its credentials from the Key Vault secret
+``MODELPILOT_PROMETHEUS_SECRET`` names).
 
 Storage is reached either with a connection string read from the app setting
 *named* by ``settings.azure_storage_connection_setting`` (Azurite, local runs; the
@@ -98,6 +100,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
     from modelpilot.adapters.azure.registry import TableRegistry
     from modelpilot.adapters.azure.upload import BlobPackageUploader
     from modelpilot.adapters.log import LogNotifier, LogPublisher
+    from modelpilot.adapters.prometheus import prometheus_sources
     from modelpilot.ports import EventPublisher, Notifier, SecretsProvider
 
     if credential is None and not settings.azure_storage_connection_setting:
@@ -125,7 +128,11 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         notifier=notifier,
         idempotency=TableIdempotencyStore(tables.get_table_client(settings.azure_idempotency_table)),
         secrets=secrets,
-        metrics_sources={"azure_monitor": AzureMonitorMetricsSource(cloud)},
+        # Prometheus (MODELPILOT_PROMETHEUS_URL) with its credentials from Key Vault, cached by KeyVaultSecrets
+        metrics_sources={
+            "azure_monitor": AzureMonitorMetricsSource(cloud),
+            **prometheus_sources(settings.prometheus_url, secret=settings.prometheus_secret, secrets=secrets),
+        },
         uploader=BlobPackageUploader(blob),
         data_root=settings.data_root or f"az://{settings.azure_container}/monitoring",
         policy_location=settings.policy,

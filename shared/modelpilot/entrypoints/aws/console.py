@@ -72,7 +72,9 @@ class RollbackPayload(_Payload):
     to_version: int | None = Field(default=None, ge=1)
 
 
-_PROMOTE = TypeAdapter(Annotated[PromotePayload | ApprovePayload, Field(discriminator="action")])
+_PROMOTE: TypeAdapter[PromotePayload | ApprovePayload] = TypeAdapter(
+    Annotated[PromotePayload | ApprovePayload, Field(discriminator="action")]
+)
 
 
 def console_actor(context: Any) -> str:

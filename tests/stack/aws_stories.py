@@ -1,0 +1,444 @@
+"""The stories a user lives through on the deployed AWS stack, each a function of (stack, work folder, tag).
+
+Every story names its models with ``tag`` and writes the policy its models need (the functions
+read it on their next cold start), so a story can run again on the same stack: the permission
+test (test_aws_permissions.py) reruns each story with one statement removed from a role.
+Each returns the functions it invoked, which is how that test knows which stories a role serves.
+Arrangement that is not the story itself (registering the versions an alarm story rolls between)
+goes through an operator's bus; everything the story is about goes through the deployed functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelpilot.package.builder import write_package
+from tests.stack.aws_harness import AwsStack, Invocation
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+BOB = "arn:aws:iam::123456789012:user/bob"
+FEATURES = [{"name": "x", "type": "numeric"}, {"name": "y", "type": "numeric"}]
+#: the SageMaker job's output bucket, outside the model bucket (the stack's SageMakerArtifactBuckets parameter)
+ARTIFACT_BUCKET = "sagemaker-jobs-output"
+
+Story = Callable[[AwsStack, Path, str], None]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def package(work: Path, model: str, *, auc: float = 0.9, reference: bytes | None = None) -> Path:
+    """Write a package folder of ``model`` (with reference data when given); return the folder."""
+    files = {"model.bin": uuid.uuid4().bytes * 8}
+    extra: dict[str, Any] = {}
+    if reference is not None:
+        files["reference.csv"] = reference
+        extra = {"reference_data_uri": "reference.csv", "artifacts": ["model.bin"], "features": FEATURES}
+    root = work / f"{model}-{uuid.uuid4().hex[:6]}"
+    write_package(root, files=files, name=model, framework="numpy-logreg", metrics={"auc": auc}, **extra)
+    return root
+
+
+def upload_package(stack: AwsStack, root: Path, bucket: str, prefix: str) -> list[Invocation]:
+    """Upload the package files, then the manifest (its "Object Created" event is the one that registers)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "modelpilot.json")
+    for path in files:
+        stack.client("s3").put_object(
+            Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes()
+        )
+    return stack.upload(bucket, f"{prefix}/modelpilot.json", (root / "modelpilot.json").read_bytes())
+
+
+def set_policy(stack: AwsStack, policy: dict[str, Any] | None) -> None:
+    """Put modelpilot.yaml in the model bucket (None: delete it, the default policy applies); the functions read it
+    on their next cold start, so a changed policy restarts them (an unchanged one keeps them warm)."""
+    text = None if policy is None else yaml.safe_dump(policy, sort_keys=False)
+    if stack.policy_text == text:
+        return
+    bucket = stack.output("ModelBucket")
+    s3 = stack.client("s3")
+    if text is None:  # every version, so the key is as absent as on a fresh stack
+        listed = s3.list_object_versions(Bucket=bucket, Prefix="modelpilot.yaml")
+        for entry in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if entry["Key"] == "modelpilot.yaml":
+                s3.delete_object(Bucket=bucket, Key="modelpilot.yaml", VersionId=entry["VersionId"])
+    else:
+        s3.put_object(Bucket=bucket, Key="modelpilot.yaml", Body=text.encode())
+    stack.policy_text = text
+    stack.restart()
+
+
+def reply_body(reply: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(reply.get("body") or "{}")
+    return body
+
+
+def only(invocations: list[Invocation], function: str) -> Invocation:
+    found = [i for i in invocations if i.function == function]
+    assert len(found) == 1, f"expected one invocation of {function}, got {[i.function for i in invocations]}"
+    return found[0]
+
+
+def live_version(stack: AwsStack, model: str, environment: str) -> int | None:
+    reply = stack.http("GET", f"/models/{model}/status", caller=ALICE)
+    assert reply["statusCode"] == 200, reply
+    [row] = [r for r in reply_body(reply)["status"] if r["environment"] == environment]
+    return row["version"]  # type: ignore[no-any-return]
+
+
+BASE_POLICY: dict[str, Any] = {
+    "version": 1,
+    "environments": ["dev", "staging", "prod"],
+    "defaults": {
+        "environments": {
+            "staging": {"thresholds": ["auc >= 0.8"]},
+            "prod": {"soak": "2s", "approvals": 1},
+        }
+    },
+}
+
+
+def policy(**models: Any) -> dict[str, Any]:
+    return {**BASE_POLICY, "models": models}
+
+
+# -- the stories ------------------------------------------------------------------------------
+def upload_to_prod(stack: AwsStack, work: Path, tag: str) -> None:
+    """Upload → register → dev; staging through the operator API; prod after soak and another person's approval."""
+    model = f"churn{tag}"
+    set_policy(stack, policy())
+    bucket = stack.output("ModelBucket")
+    [upload] = upload_package(stack, package(work, model), bucket, f"models/{model}/2026-11-26")
+    assert upload.statuses == ["registered"], upload
+    assert upload.reply["results"][0]["promotion"]["status"] == "promoted"  # type: ignore[index]
+
+    staged = stack.http("POST", f"/models/{model}/environments/staging/promote", {"version": 1}, caller=ALICE)
+    assert staged["statusCode"] == 200, staged
+    blocked = stack.http("POST", f"/models/{model}/environments/prod/promote", {"version": 1}, caller=ALICE)
+    assert blocked["statusCode"] == 409, blocked
+    failed = {g["gate"] for g in reply_body(blocked)["gate_report"]["gates"] if g["status"] == "failed"}
+    assert {"soak", "approvals"} <= failed, failed
+    approved = stack.http("POST", f"/models/{model}/versions/1/approve", {"environment": "prod"}, caller=BOB)
+    assert approved["statusCode"] == 200, approved
+    time.sleep(2.1)  # the soak time of prod (2 s) in staging
+    promoted = stack.http("POST", f"/models/{model}/environments/prod/promote", {"version": 1}, caller=ALICE)
+    assert promoted["statusCode"] == 200, promoted
+    assert live_version(stack, model, "prod") == 1
+
+
+def fresh_stack_default_policy(stack: AwsStack, work: Path, tag: str) -> None:
+    """No modelpilot.yaml in the bucket: the default policy applies, and a version goes all the way to prod."""
+    model = f"fresh{tag}"
+    bucket = stack.output("ModelBucket")
+    set_policy(stack, None)
+    assert "Contents" not in stack.client("s3").list_objects_v2(Bucket=bucket, Prefix="modelpilot.yaml")
+    [upload] = upload_package(stack, package(work, model), bucket, f"models/{model}/v1")
+    assert upload.statuses == ["registered"], upload
+    for environment in ("staging", "prod"):
+        reply = stack.http("POST", f"/models/{model}/environments/{environment}/promote", {"version": 1}, caller=ALICE)
+        assert reply["statusCode"] == 200, reply
+    assert live_version(stack, model, "prod") == 1
+
+
+def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket: str = ARTIFACT_BUCKET) -> None:
+    """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev."""
+    model = f"sm{tag}"
+    set_policy(stack, None)  # the default policy: nothing gates dev
+    root = package(work, model, reference=b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(200)))
+    prefix = f"{model}/training-job-1/output"
+    for path in sorted(root.iterdir()):
+        stack.client("s3").put_object(Bucket=artifact_bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
+    stack.client("s3").put_object(Bucket=artifact_bucket, Key=f"{prefix}/model.tar.gz", Body=b"model archive")
+    sagemaker = stack.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=model)
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=model,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "churn:1", "ModelDataUrl": f"s3://{artifact_bucket}/{prefix}/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    pending = only(stack.sagemaker_change(arn), "SageMakerRegistryFunction")
+    assert pending.statuses == ["registered"], pending
+    assert pending.reply is not None and pending.reply["events"][0]["status"] == "pending_approval", pending
+    assert live_version(stack, model, "dev") is None
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    approved = only(stack.sagemaker_change(arn), "SageMakerRegistryFunction")
+    assert approved.reply is not None and approved.reply["status"] == "approved_in_source", approved
+    assert approved.reply["promotion"]["status"] == "promoted", approved
+    assert live_version(stack, model, "dev") == 1
+
+
+def drift_timer(stack: AwsStack, work: Path, tag: str) -> None:
+    """The drift timer reads the last full hour of captures, flags the drifted window and publishes DriftDetected."""
+    import numpy as np
+
+    model = f"drift{tag}"
+    set_policy(
+        stack,
+        policy(**{model: {"drift": {"environments": ["dev"], "window": "1h"}}}),
+    )
+    rng = np.random.default_rng(7)
+    header = "x,y\n"
+    reference = header + "".join(f"{a:.4f},{b:.4f}\n" for a, b in rng.normal(0, 1, (2000, 2)))
+    bucket = stack.output("ModelBucket")
+    [upload] = upload_package(stack, package(work, model, reference=reference.encode()), bucket, f"models/{model}/v1")
+    assert upload.statuses == ["registered"], upload
+    hour = (time.time() // 3600 - 1) * 3600  # the last full hour: the window the batch reads
+    folder = time.strftime("%Y/%m/%d/%H", time.gmtime(hour))
+    drifted = header + "".join(f"{a:.4f},{b:.4f}\n" for a, b in rng.normal(3, 1, (2000, 2)))
+    stack.client("s3").put_object(
+        Bucket=bucket, Key=f"monitoring/captures/{model}/dev/{folder}/part-0.csv", Body=drifted.encode()
+    )
+    tap = stack.tap_bus()
+    run = stack.fire_schedule("DriftBatchFunction")
+    assert run.reply is not None and not run.errors, run
+    published = [e for e in stack.drain(tap) if e.get("detail-type") == "DriftDetected"]
+    assert [e["detail"]["model"] for e in published] == [model], published
+    assert published[0]["detail"]["severity"] in {"warning", "critical"}
+
+
+def generated_alarms_roll_back(stack: AwsStack, work: Path, tag: str) -> None:
+    """`modelpilot slo rules --format cloudwatch` alarms, deployed, go to ALARM and prod rolls back."""
+    from modelpilot.cli import main
+
+    model = f"alarmed{tag}"
+    endpoint = f"{model}-prod"
+    document = policy(
+        **{
+            model: {
+                "environments": {"prod": {"soak": 0, "approvals": 0}},
+                "slos": [
+                    {
+                        "name": "availability",
+                        "environment": "prod",
+                        "objective": 0.99,
+                        "sli": {
+                            "kind": "ratio",
+                            "source": "cloudwatch",
+                            "template": "sagemaker_availability",
+                            "endpoint_name": endpoint,
+                        },
+                    }
+                ],
+                "rollback": {"prod": {"alarms": [f"modelpilot/{model}/prod/*"]}},
+            }
+        }
+    )
+    policy_file = work / f"{model}.yaml"
+    policy_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    out = work / f"{model}-alarms.json"
+    code = main(
+        [
+            "slo",
+            "rules",
+            "--format",
+            "cloudwatch",
+            "--json",
+            "--home",
+            str(work / "home"),
+            "--policy",
+            str(policy_file),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    template = json.loads(out.read_text(encoding="utf-8"))
+    _released(stack, work, model, 2, document)
+    stack.deploy_alarm_template(template)
+    now = time.time()
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    stack.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 1000.0, "Timestamp": now - 60},
+            {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": 400.0, "Timestamp": now - 60},
+        ],
+    )
+    routed = stack.evaluate_alarms()
+    rollbacks = [
+        i
+        for i in routed
+        if i.function == "AlarmFunction"
+        and any(r.get("status") == "rolled_back" for r in (i.reply or {}).get("results", []))
+    ]
+    assert rollbacks, [(i.function, i.reply, i.errors) for i in routed]
+    assert live_version(stack, model, "prod") == 1
+
+
+def failed_event_parks_in_the_dlq(stack: AwsStack, work: Path, tag: str) -> None:
+    """An event that fails on every attempt ends in the failure queue intact; the queue-depth alarm fires; a redrive works.
+
+    The failure: a first attempt that timed out left its claim on the event's business key; every retry
+    inside the claim's lock meets it (ConcurrencyConflict, which Lambda retries) until the retries run out.
+    """
+    from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
+    from modelpilot.entrypoints.aws import s3
+
+    model = f"parked{tag}"
+    set_policy(stack, policy())
+    bucket = stack.output("ModelBucket")
+    queue = stack.output("FailureQueue")
+    sqs = stack.client("sqs")
+    sqs.purge_queue(QueueUrl=queue)
+    stack.evaluate_alarms()  # the queue-depth alarm starts from an empty queue
+    root = package(work, model)
+    prefix = f"models/{model}/v1"
+    stack.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/model.bin", Body=(root / "model.bin").read_bytes())
+    put = stack.client("s3").put_object(
+        Bucket=bucket, Key=f"{prefix}/modelpilot.json", Body=(root / "modelpilot.json").read_bytes()
+    )
+    event = stack.s3_event(bucket, f"{prefix}/modelpilot.json", put)
+    claims = DynamoDbIdempotencyStore(stack.output("IdempotencyTable"), stack.client("dynamodb"))
+    key = s3.deliveries(event)[0].key
+    assert key is not None and claims.begin(key) is None  # the timed-out attempt's claim
+
+    [parked] = stack.put_event(event)
+    parked.expected = True
+    assert parked.dead_lettered and len(parked.errors) == 3 and "ConcurrencyConflict" in parked.errors[-1], parked
+    stack.evaluate_alarms()  # before anyone reads the queue: the metric counts visible messages
+    [alarm] = stack.client("cloudwatch").describe_alarms(AlarmNames=[f"{stack.name}-failure-queue-not-empty"])[
+        "MetricAlarms"
+    ]
+    assert alarm["StateValue"] == "ALARM"
+    assert alarm["AlarmActions"] == [stack.output("NotificationTopic")]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    )
+    assert [json.loads(m["Body"]) for m in messages] == [event]
+    assert "ConcurrencyConflict" in messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"]
+
+    claims.release(key)  # the lock expired: an operator redrives the parked event
+    redriven = stack.invoke_async("ModelUploadFunction", json.loads(messages[0]["Body"]))
+    assert redriven.statuses == ["registered"], redriven
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+    stack.evaluate_alarms()
+
+
+def _released(stack: AwsStack, work: Path, model: str, versions: int, document: dict[str, Any] | None) -> None:
+    """Arrange: ``versions`` versions of ``model``, each promoted dev → staging → prod by a release engineer."""
+    from modelpilot.domain.commands import PromoteModel, RegisterModel
+
+    set_policy(stack, document)
+    bus = stack.operator_bus()
+    bucket = stack.output("ModelBucket")
+    for n in range(1, versions + 1):
+        root = package(work, model)
+        prefix = f"models/{model}/v{n}"
+        for path in sorted(root.iterdir()):
+            stack.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
+        assert (
+            bus.handle(RegisterModel(package_uri=f"s3://{bucket}/{prefix}", actor="user:release")).status
+            == "registered"
+        )
+        for environment in ("dev", "staging", "prod"):
+            done = bus.handle(PromoteModel(model=model, environment=environment, actor="user:release", version=n))
+            assert done.status == "promoted", done
+
+
+def console_promote_and_rollback(stack: AwsStack, work: Path, tag: str) -> None:
+    """`aws lambda invoke` of the promote and rollback functions: v2 to staging, then prod back from v2 to v1."""
+    model = f"console{tag}"
+    _released(stack, work, model, 1, None)  # the default policy: no gates
+    bus = stack.operator_bus()
+    bucket = stack.output("ModelBucket")
+    from modelpilot.domain.commands import PromoteModel, RegisterModel
+
+    root = package(work, model)
+    for path in sorted(root.iterdir()):
+        stack.client("s3").put_object(Bucket=bucket, Key=f"models/{model}/v2/{path.name}", Body=path.read_bytes())
+    assert (
+        bus.handle(RegisterModel(package_uri=f"s3://{bucket}/models/{model}/v2", actor="user:release")).status
+        == "registered"
+    )
+    assert (
+        bus.handle(PromoteModel(model=model, environment="dev", actor="user:release", version=2)).status == "promoted"
+    )
+    staged = stack.invoke(
+        "PromoteFunction",
+        {"action": "promote", "model": model, "environment": "staging", "version": 2, "reason": "console"},
+    )
+    assert staged["status"] == "promoted", staged
+    promoted = stack.invoke(
+        "PromoteFunction",
+        {"action": "promote", "model": model, "environment": "prod", "version": 2, "reason": "console"},
+    )
+    assert promoted["status"] == "promoted", promoted
+    rolled = stack.invoke(
+        "RollbackFunction",
+        {"action": "rollback", "model": model, "environment": "prod", "reason": "p95 latency doubled"},
+    )
+    assert rolled["status"] == "rolled_back", rolled
+    assert live_version(stack, model, "prod") == 1
+
+
+def slo_timer_rolls_back(stack: AwsStack, work: Path, tag: str) -> None:
+    """The SLO timer reads CloudWatch, pages on the burn rate and rolls prod back (rollback.prod.on_slo_page)."""
+    model = f"slo{tag}"
+    endpoint = f"{model}-prod"
+    slo = {
+        "name": "availability",
+        "environment": "prod",
+        "objective": 0.99,
+        "sli": {
+            "kind": "ratio",
+            "source": "cloudwatch",
+            "template": "sagemaker_availability",
+            "endpoint_name": endpoint,
+        },
+    }
+    document = policy(
+        **{
+            model: {
+                "environments": {"prod": {"soak": 0, "approvals": 0}},
+                "slos": [slo],
+                "rollback": {"prod": {"on_slo_page": True}},
+            }
+        }
+    )
+    _released(stack, work, model, 2, document)
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = time.time()
+    stack.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {"MetricName": "Invocations", "Dimensions": dims, "Value": 1000.0, "Timestamp": now - 120},
+            {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": 400.0, "Timestamp": now - 120},
+        ],
+    )
+    run = stack.fire_schedule("SloCheckFunction")
+    assert run.reply is not None and not run.errors, run
+    assert live_version(stack, model, "prod") == 1, run.reply
+
+
+#: every story, in an order that changes the policy file as few times as possible (each change is a cold start)
+STORIES: dict[str, Story] = {
+    "sagemaker_approved": sagemaker_approved,
+    "console_promote_and_rollback": console_promote_and_rollback,
+    "fresh_stack_default_policy": fresh_stack_default_policy,
+    "upload_to_prod": upload_to_prod,
+    "failed_event_parks_in_the_dlq": failed_event_parks_in_the_dlq,
+    "drift_timer": drift_timer,
+    "generated_alarms_roll_back": generated_alarms_roll_back,
+    "slo_timer_rolls_back": slo_timer_rolls_back,
+}
+
+#: the functions each story invokes (the permission test reruns a role's stories without one of its statements)
+STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "upload_to_prod": ("ModelUploadFunction", "OperatorApiFunction"),
+    "sagemaker_approved": ("SageMakerRegistryFunction", "OperatorApiFunction"),
+    "drift_timer": ("ModelUploadFunction", "DriftBatchFunction"),
+    "generated_alarms_roll_back": ("AlarmFunction", "OperatorApiFunction"),
+    "failed_event_parks_in_the_dlq": ("ModelUploadFunction",),
+    "console_promote_and_rollback": ("PromoteFunction", "RollbackFunction", "OperatorApiFunction"),
+    "slo_timer_rolls_back": ("SloCheckFunction", "OperatorApiFunction"),
+    "fresh_stack_default_policy": ("ModelUploadFunction", "OperatorApiFunction"),
+}
