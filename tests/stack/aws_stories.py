@@ -419,6 +419,64 @@ def slo_timer_rolls_back(stack: AwsStack, work: Path, tag: str) -> None:
     assert live_version(stack, model, "prod") == 1, run.reply
 
 
+def quality_labels_arrive(stack: AwsStack, work: Path, tag: str) -> None:
+    """Labels land late: the hourly quality tick judges one window, a label file landing judges its own window;
+    both find the live version's accuracy broken, store the monitor status and publish QualityDegraded."""
+    import numpy as np
+
+    model = f"quality{tag}"
+    set_policy(
+        stack,
+        policy(
+            **{
+                model: {
+                    "quality": {
+                        "environments": ["dev"],
+                        "window": "1h",
+                        "lookback": "3h",
+                        "min_labelled_rows": 50,
+                        "estimate": False,
+                        "prediction_drift": False,
+                        "thresholds": [{"metric": "accuracy", "min": 0.9}],
+                    }
+                }
+            }
+        ),
+    )
+    rng = np.random.default_rng(11)
+    bucket = stack.output("ModelBucket")
+    s3 = stack.client("s3")
+    [upload] = upload_package(stack, package(work, model), bucket, f"models/{model}/v1")
+    assert upload.statuses == ["registered"], upload
+    last = int(time.time() // 3600 - 1) * 3600  # the last full hour: the window the tick judges
+    for hour in (last - 3600, last):
+        folder = time.strftime("%Y/%m/%d/%H", time.gmtime(hour))
+        ids = [f"{hour}-{i}" for i in range(200)]
+        scores = rng.random(200)
+        captures = "inference_id,x,y,score\n" + "".join(
+            f"{i},{a:.3f},{b:.3f},{s:.4f}\n"
+            for i, a, b, s in zip(ids, rng.normal(size=200), rng.normal(size=200), scores)
+        )
+        s3.put_object(Bucket=bucket, Key=f"monitoring/captures/{model}/dev/{folder}/part-0.csv", Body=captures.encode())
+        # labels disagree with the scores half of the time: accuracy near 0.5, below the policy's 0.9
+        labels = "inference_id,label\n" + "".join(f"{i},{int(rng.random() < 0.5)}\n" for i in ids)
+        key = f"monitoring/feedback/{model}/dev/{folder}/labels.csv"
+        if hour == last:  # the tick's window: its labels were copied in before the tick, without an event
+            s3.put_object(Bucket=bucket, Key=key, Body=labels.encode())
+            continue
+        earlier_key, earlier_labels = key, labels
+
+    tap = stack.tap_bus()
+    tick = stack.fire_schedule("QualityBatchFunction")
+    assert tick.reply is not None and not tick.errors, tick
+    [landed] = stack.upload(bucket, earlier_key, earlier_labels.encode())
+    assert landed.function == "QualityFeedbackFunction" and not landed.errors, landed
+    degraded = [e for e in stack.drain(tap) if e.get("detail-type") == "QualityDegraded"]
+    assert [e["detail"]["model"] for e in degraded] == [model, model], degraded
+    reports = s3.list_objects_v2(Bucket=bucket, Prefix=f"monitoring/quality/{model}/dev/")
+    assert len([o for o in reports.get("Contents", []) if o["Key"].endswith(".json")]) >= 2, reports
+
+
 #: every story, in an order that changes the policy file as few times as possible (each change is a cold start)
 STORIES: dict[str, Story] = {
     "sagemaker_approved": sagemaker_approved,
@@ -429,6 +487,7 @@ STORIES: dict[str, Story] = {
     "drift_timer": drift_timer,
     "generated_alarms_roll_back": generated_alarms_roll_back,
     "slo_timer_rolls_back": slo_timer_rolls_back,
+    "quality_labels_arrive": quality_labels_arrive,
 }
 
 #: the functions each story invokes (the permission test reruns a role's stories without one of its statements)
@@ -441,4 +500,5 @@ STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "console_promote_and_rollback": ("PromoteFunction", "RollbackFunction", "OperatorApiFunction"),
     "slo_timer_rolls_back": ("SloCheckFunction", "OperatorApiFunction"),
     "fresh_stack_default_policy": ("ModelUploadFunction", "OperatorApiFunction"),
+    "quality_labels_arrive": ("ModelUploadFunction", "QualityBatchFunction", "QualityFeedbackFunction"),
 }

@@ -31,6 +31,8 @@ NOT_PROVABLE = {
     ("RollbackFunction", "DeadLetterQueuePolicy"): "the story invokes the console function synchronously",
     ("DriftBatchFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("SloCheckFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
+    ("QualityBatchFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
+    ("QualityFeedbackFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("AlarmFunction", "ListModelBucket"): (
         "needed when modelpilot.yaml is absent (404, not 403); the alarm story needs a policy file (its rollback policy)"
     ),

@@ -33,7 +33,12 @@ def test_the_data_key_lets_cloudwatch_logs_encrypt_every_encrypted_log_group():
     encrypted = [
         k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup" and "KmsKeyId" in v["Properties"]
     ]
-    assert len(encrypted) == 9
+    groups = [k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"]
+    assert encrypted == groups, "every log group is encrypted with the data key"
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"]
+    named = {json.dumps(resources[k]["Properties"].get("LogGroupName")) for k in groups}
+    for function in functions:  # each function's own log group exists here, so it is encrypted and retained
+        assert json.dumps(f"/aws/lambda/${{{function}}}") in named, function
 
 
 # -- generated alarms ----------------------------------------------------------------------------

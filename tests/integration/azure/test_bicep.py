@@ -91,8 +91,15 @@ def test_key_vault_uses_rbac_with_purge_protection(bicep):
 def test_every_subscription_retries_and_dead_letters(bicep):
     subscriptions = re.findall(r"resource \w+ 'Microsoft\.EventGrid/systemTopics/eventSubscriptions@[^']+'", bicep)
     assert len(subscriptions) == 5  # the uploads twice (Event Grid trigger, blob trigger), Azure ML twice, labels
-    assert bicep.count("deadLetterWithResourceIdentity") == 4
-    assert bicep.count("retryPolicy: deliveryPolicy") == 4
+    blocks = re.split(r"\nresource ", bicep)
+    for block in blocks:
+        if block.split("'")[1:2] and block.split("'")[1].startswith(
+            "Microsoft.EventGrid/systemTopics/eventSubscriptions@"
+        ):
+            name = block.split()[0]
+            assert "retryPolicy: deliveryPolicy" in block, f"{name} has no retry policy"
+            assert "deadLetterWithResourceIdentity" in block, f"{name} dead-letters nothing"
+    assert bicep.count("deadLetterWithResourceIdentity") == len(subscriptions)
     assert "maxDeliveryAttempts: 30" in bicep and "eventTimeToLiveInMinutes: 1440" in bicep
     for function in ("model_upload", "azureml_model_registered", "azureml_monitor_alarm", "quality_feedback"):
         assert f"/functions/{function}'" in bicep
