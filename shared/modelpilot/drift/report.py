@@ -63,22 +63,32 @@ class DriftReport:
 
     def to_json(self) -> bytes:
         """Return the canonical JSON bytes (stable: a re-run writes identical bytes)."""
-        return json.dumps(_finite(self.data), sort_keys=True, indent=1, allow_nan=False).encode()
+        return report_json(self.data)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> DriftReport:
         """Parse a report; raise ``DataError`` when it is not one of this schema version."""
-        from modelpilot.exceptions import DataError
+        return cls(parse_report(data, schema=REPORT_SCHEMA, version=REPORT_VERSION, kind="drift"))
 
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise DataError(f"not a drift report: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA:
-            raise DataError("not a drift report (missing schema marker)")
-        if doc.get("schema_version") != REPORT_VERSION:
-            raise DataError(f"unsupported drift report version {doc.get('schema_version')!r}")
-        return cls(doc)
+
+def report_json(data: dict[str, Any]) -> bytes:
+    """Canonical JSON bytes of a report (sorted keys; non-finite numbers as ``"inf"``/``"-inf"``/null)."""
+    return json.dumps(_finite(data), sort_keys=True, indent=1, allow_nan=False).encode()
+
+
+def parse_report(data: bytes | str, *, schema: str, version: int, kind: str) -> dict[str, Any]:
+    """Parse a report document of ``schema`` at ``version``; raise ``DataError`` naming the ``kind`` otherwise."""
+    from modelpilot.exceptions import DataError
+
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise DataError(f"not a {kind} report: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        raise DataError(f"not a {kind} report (missing schema marker)")
+    if doc.get("schema_version") != version:
+        raise DataError(f"unsupported {kind} report version {doc.get('schema_version')!r}")
+    return doc
 
 
 def _finite(value: Any) -> Any:

@@ -9,10 +9,10 @@ same window.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from modelpilot.drift.report import parse_report, report_json
 
 __all__ = ["REPORT_SCHEMA", "REPORT_VERSION", "QualityReport", "quality_report_id"]
 
@@ -57,29 +57,9 @@ class QualityReport:
 
     def to_json(self) -> bytes:
         """Return canonical JSON bytes (non-finite numbers as strings, as drift reports write them)."""
-        return json.dumps(_finite(self.data), sort_keys=True, indent=1, allow_nan=False).encode()
+        return report_json(self.data)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> QualityReport:
         """Parse a report; raise ``DataError`` when it is not one of this schema version."""
-        from modelpilot.exceptions import DataError
-
-        try:
-            doc = json.loads(data)
-        except ValueError as exc:
-            raise DataError(f"not a quality report: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA:
-            raise DataError("not a quality report (missing schema marker)")
-        if doc.get("schema_version") != REPORT_VERSION:
-            raise DataError(f"unsupported quality report version {doc.get('schema_version')!r}")
-        return cls(doc)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+        return cls(parse_report(data, schema=REPORT_SCHEMA, version=REPORT_VERSION, kind="quality"))
