@@ -166,22 +166,31 @@ def _key(secrets: SecretsProvider | None) -> bytes:
 def latest_checkpoint(
     artifacts: ArtifactStore, data_root: str, secrets: SecretsProvider | None
 ) -> tuple[Checkpoint | None, str | None, str | None]:
-    """Return ``(checkpoint, its URI, problem)``: the newest checkpoint if its signature verifies.
+    """Return ``(checkpoint, its URI, problem)``: the newest (by its signed time) checkpoint that verifies.
 
-    ``problem`` names a newest checkpoint that cannot be read or whose signature does
-    not verify under the current key (forged, edited, or signed by a rotated key).
+    Every stored checkpoint is read and its signature checked, so a valid old one
+    copied under a newer name cannot stand in for the newest. ``problem`` names
+    checkpoints that cannot be read or whose signature does not verify under the
+    current key (forged, edited, or signed by a rotated key).
     """
     found = artifacts.list(artifacts.join(data_root, CHECKPOINT_FOLDER))
     if not found:
         return None, None, None
-    uri = found[-1].uri
-    try:
-        checkpoint = Checkpoint.from_dict(json.loads(artifacts.read_bytes(uri, max_bytes=64 * 1024 * 1024)))
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, uri, f"checkpoint {uri} cannot be read: {exc}"
-    if not checkpoint.signed_by(_key(secrets)):
-        return None, uri, f"checkpoint {uri} is not signed by the audit key (forged, edited, or the key was rotated)"
-    return checkpoint, uri, None
+    key = _key(secrets)
+    best: tuple[Checkpoint, str] | None = None
+    bad: list[str] = []
+    for info in found:
+        try:
+            checkpoint = Checkpoint.from_dict(json.loads(artifacts.read_bytes(info.uri, max_bytes=64 * 1024 * 1024)))
+        except (ValueError, UnicodeDecodeError) as exc:
+            bad.append(f"checkpoint {info.uri} cannot be read: {exc}")
+            continue
+        if not checkpoint.signed_by(key):
+            bad.append(f"checkpoint {info.uri} is not signed by the audit key (forged, edited, or the key was rotated)")
+        elif best is None or checkpoint.created_at >= best[0].created_at:
+            best = (checkpoint, info.uri)
+    problem = "; ".join(bad) or None
+    return (best[0], best[1], problem) if best else (None, None, problem)
 
 
 def write_checkpoint(
