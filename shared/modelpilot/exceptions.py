@@ -25,7 +25,7 @@ decide whether a retry can help::
     │   ├── ConcurrencyConflict         a compare-and-set lost a race (retryable)
     │   └── AlreadyExists               a write-once object exists with other content (permanent)
     ├── AuditChainBroken                the audit chain does not verify
-    │   └── StoreCorrupt                the registry store cannot be read (corrupt or truncated)
+    │   └── StoreCorrupt                a local database cannot be read (corrupt or truncated)
     └── TransientError                  retryable: a dependency is unavailable or throttling
 
 ``retryable`` tells an entrypoint whether to let the platform retry (raise) or to
@@ -241,7 +241,7 @@ class AuditChainBroken(ModelPilotError):
 
 
 class StoreCorrupt(AuditChainBroken):
-    """The registry store cannot be read as a registry (a corrupt or truncated database file).
+    """A database of the local backend cannot be read (a corrupt or truncated file).
 
     Nothing it holds can be trusted, so it counts as a broken audit (CLI exit 7).
     """

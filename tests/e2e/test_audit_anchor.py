@@ -217,11 +217,19 @@ def test_checkpoint_refuses_to_sign_a_broken_audit(home, capsys):
     assert not (home / "data" / "audit-checkpoints").exists()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_a_corrupt_database_exits_7_with_one_line(home, damage):
-    db = home / "registry.db"
-    sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
-    data = db.read_bytes()
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("registry.db", "garbage"),
+        ("registry.db", "truncated"),
+        ("idempotency.db", "garbage"),
+    ],
+)
+def test_a_corrupt_database_exits_7_with_one_line(home, name, damage):
+    db = home / name
+    if db.exists():
+        sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    data = db.read_bytes() if db.exists() else b""
     db.write_bytes(b"this is not a database" * 300 if damage == "garbage" else data[: len(data) // 3])
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
@@ -233,7 +241,7 @@ def test_a_corrupt_database_exits_7_with_one_line(home, damage):
     )
     assert done.returncode == 7, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert "registry.db" in done.stderr
+    assert f"database {name} is corrupt" in done.stderr
 
 
 def test_limit_a_rewrite_after_the_last_checkpoint_with_state_to_match_is_not_detectable(home, capsys):

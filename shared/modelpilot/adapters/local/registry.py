@@ -34,7 +34,7 @@ from modelpilot.ports import RegistryStore
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["SqliteRegistry"]
+__all__ = ["SqliteRegistry", "sqlite_corruption"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -90,7 +90,7 @@ class SqliteRegistry(RegistryStore):
         self.timeout = timeout
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _corruption(self.path):
+        with sqlite_corruption(self.path):
             conn = self._conn()
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name='audit_heads'").fetchone() is None:
                 self._create_schema(conn)
@@ -128,7 +128,7 @@ class SqliteRegistry(RegistryStore):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with _corruption(self.path):
+        with sqlite_corruption(self.path):
             conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -143,7 +143,7 @@ class SqliteRegistry(RegistryStore):
             conn.execute("COMMIT")
 
     def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        with _corruption(self.path):
+        with sqlite_corruption(self.path):
             return self._conn().execute(sql, args).fetchall()
 
     # -- audit helpers ---------------------------------------------------------------
@@ -426,7 +426,7 @@ class SqliteRegistry(RegistryStore):
 
 
 @contextmanager
-def _corruption(path: Path) -> Iterator[None]:
+def sqlite_corruption(path: Path) -> Iterator[None]:
     """Turn SQLite's "not a database" / "malformed" errors into ``StoreCorrupt`` (one line, no traceback)."""
     try:
         yield
@@ -434,11 +434,11 @@ def _corruption(path: Path) -> Iterator[None]:
         text = str(exc)
         if "locked" in text or "busy" in text:
             raise TransientError(f"registry database is busy: {text}") from exc
-        raise StoreCorrupt(f"registry database {path.name} cannot be read: {text}", path=str(path)) from None
+        raise StoreCorrupt(f"database {path.name} cannot be read: {text}", path=str(path)) from None
     except sqlite3.IntegrityError:
         raise
     except sqlite3.DatabaseError as exc:
-        raise StoreCorrupt(f"registry database {path.name} is corrupt: {exc}", path=str(path)) from None
+        raise StoreCorrupt(f"database {path.name} is corrupt: {exc}", path=str(path)) from None
 
 
 def _with_version(entry: AuditEntry, number: int) -> AuditEntry:
