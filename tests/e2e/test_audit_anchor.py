@@ -253,3 +253,19 @@ def test_limit_a_rewrite_after_the_last_checkpoint_with_state_to_match_is_not_de
     recompute_from(home, 9, reason="nothing to see")
     code, data, _ = verify(home, capsys)
     assert code == 0 and data["ok"] is True
+
+
+def test_a_database_from_before_heads_is_anchored_once_at_its_current_end(home, capsys):
+    sql(home, "DROP TABLE audit_heads", "PRAGMA user_version=0")  # what a file written by an older release holds
+    code, data, _ = verify(home, capsys)
+    assert code == 0 and data["ok"] is True
+    conn = sqlite3.connect(home / "registry.db")
+    assert conn.execute("SELECT seq FROM audit_heads WHERE model='churn'").fetchone() == (8,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_heads_table_dropped_later_is_not_rebuilt_from_a_cut_chain(home, capsys):
+    sql(home, "DELETE FROM audit WHERE model='churn' AND seq=8", "DROP TABLE audit_heads")
+    code, data, _ = verify(home, capsys)
+    assert code == 7 and "chain head is missing" in problem(data)
