@@ -3,9 +3,9 @@
 Each test builds the same small history through the adapter, then edits the
 backend's rows directly with its own client (as someone with write access to the
 table would), and checks that ``verify_audit`` names the damage. Checkpoints are
-signed with an in-memory key and kept in an in-memory store here: the point is
-what the registry rows can and cannot hide; the CLI's local checkpoint files are
-covered in ``tests/e2e/test_audit_anchor.py``.
+signed with an in-memory key and written to the same backend's artifact store
+(a folder, S3 on moto, Blob Storage on Azurite); Secrets Manager and Key Vault
+themselves are covered by the secrets contract suite.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from datetime import timedelta
 
 import pytest
 
+from modelpilot.adapters.aws.registry import DynamoDbRegistry
+from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.registry import SqliteRegistry
 from modelpilot.domain.audit import GENESIS, compute_hash
 from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
 from modelpilot.domain.model import Approval
 from modelpilot.package.manifest import manifest_digest
 from modelpilot.service.audit import latest_checkpoint, verify_audit, write_checkpoint
-from modelpilot.testing import InMemoryArtifactStore, InMemorySecrets
+from modelpilot.testing import InMemorySecrets
 from tests.contract.conftest import _cloud
 from tests.support.builders import T0, change, entry, manifest
 
@@ -186,10 +188,21 @@ def test_alias_edited(backend):
     assert not report.ok and "alias dev is v1 at revision 2" in _problem(report)
 
 
-def test_chain_recomputed_with_its_head_is_caught_only_by_the_checkpoint(backend):
+@pytest.fixture
+def checkpoint_store(request, backend, tmp_path):
+    """The artifact store of the registry's own backend (folder, S3 on moto, Blob on Azurite) and a root in it."""
+    registry = backend[0]
+    if isinstance(registry, SqliteRegistry):
+        return FolderArtifactStore(), str(tmp_path / "data")
+    kind = "aws" if isinstance(registry, DynamoDbRegistry) else "azure"
+    return _cloud(kind, "make_artifact_store", request)
+
+
+def test_chain_recomputed_with_its_head_is_caught_only_by_the_checkpoint(backend, checkpoint_store):
     registry, rows = backend
-    artifacts, secrets = InMemoryArtifactStore(), InMemorySecrets({CHECKPOINT_SECRET: "k" * 64})
-    write_checkpoint(registry, artifacts, "mem://audit", secrets, T0 + timedelta(days=1), ENVS)
+    artifacts, root = checkpoint_store
+    secrets = InMemorySecrets({CHECKPOINT_SECRET: "k" * 64})
+    write_checkpoint(registry, artifacts, root, secrets, T0 + timedelta(days=1), ENVS)
     chain = registry.audit_records("churn")
     prev, forged = GENESIS, []
     for record in chain:
@@ -198,7 +211,7 @@ def test_chain_recomputed_with_its_head_is_caught_only_by_the_checkpoint(backend
         prev = forged[-1].hash
     rows.rewrite(forged[5:])
     assert verify_audit(registry, environments=ENVS).ok  # the rows alone cannot tell: the documented limit
-    checkpoint, uri, problem = latest_checkpoint(artifacts, "mem://audit", secrets)
+    checkpoint, uri, problem = latest_checkpoint(artifacts, root, secrets)
     assert checkpoint is not None and problem is None
     report = verify_audit(registry, checkpoint=checkpoint, checkpoint_uri=uri, environments=ENVS)
     assert not report.ok and "record 6 differs from the checkpoint" in _problem(report)
