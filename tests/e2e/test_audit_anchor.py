@@ -115,12 +115,14 @@ def test_the_last_record_deleted_is_caught_by_the_head(home, capsys):
     sql(home, "DELETE FROM audit WHERE model='churn' AND seq=8")
     code, data, _ = verify(home, capsys)
     assert code == 7 and "records 8..8 were deleted" in problem(data)
+    assert data["models"][0]["first_bad_seq"] == 8
 
 
 def test_the_last_five_records_deleted_are_caught_by_the_head(home, capsys):
     sql(home, "DELETE FROM audit WHERE model='churn' AND seq>3")
     code, data, _ = verify(home, capsys)
     assert code == 7 and "records 4..8 were deleted" in problem(data)
+    assert data["models"][0]["first_bad_seq"] == 4
 
 
 def test_a_whole_chain_deleted_is_caught_by_the_head(home, capsys):

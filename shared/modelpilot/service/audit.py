@@ -98,7 +98,11 @@ def verify_audit(
             problems += state_mismatches(records, _observe(registry, name, records, environments))
             if problems:
                 verdict = ChainVerdict(
-                    name, len(records), False, _first_bad(records, anchored.get(name)), "; ".join(problems)
+                    name,
+                    len(records),
+                    False,
+                    _first_bad(records, heads.get(name), anchored.get(name)),
+                    "; ".join(problems),
                 )
             elif records:
                 ends[name] = AuditHead(records[-1].seq, records[-1].hash)
@@ -106,10 +110,14 @@ def verify_audit(
     return AuditReport(verdicts, checkpoint_uri, [checkpoint_problem] if checkpoint_problem else [], ends)
 
 
-def _first_bad(records: list[AuditRecord], anchor: AuditHead | None) -> int | None:
+def _first_bad(records: list[AuditRecord], head: AuditHead | None, anchor: AuditHead | None) -> int | None:
+    """The first ``seq`` known to be missing or different, when the head or the checkpoint tells."""
+    seqs = []
     if anchor is not None and (len(records) < anchor.seq or records[anchor.seq - 1].hash != anchor.hash):
-        return min(anchor.seq, len(records) + 1)
-    return None
+        seqs.append(min(anchor.seq, len(records) + 1))
+    if head is not None and head.seq > len(records):
+        seqs.append(len(records) + 1)
+    return min(seqs) if seqs else None
 
 
 def _head_problems(records: list[AuditRecord], head: AuditHead | None) -> list[str]:
@@ -182,7 +190,7 @@ def latest_checkpoint(
     for info in found:
         try:
             checkpoint = Checkpoint.from_dict(json.loads(artifacts.read_bytes(info.uri, max_bytes=64 * 1024 * 1024)))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             bad.append(f"checkpoint {info.uri} cannot be read: {exc}")
             continue
         if not checkpoint.signed_by(key):
