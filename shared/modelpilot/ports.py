@@ -145,6 +145,14 @@ class RegistryStore(abc.ABC):
         """Return every model's stored chain head (moved in the same transaction as each append)."""
 
     @abc.abstractmethod
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        """Store ``head`` as ``model``'s chain head only if it has none; return True when stored.
+
+        For chains written before heads were kept (trust on first use, an explicit
+        operator step): an existing head is never replaced.
+        """
+
+    @abc.abstractmethod
     def audited_models(self) -> list[str]:
         """Return, sorted, every model that has at least one audit record (whether or not it has versions)."""
 

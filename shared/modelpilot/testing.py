@@ -221,6 +221,13 @@ class InMemoryRegistry(RegistryStore):
     def audit_heads(self) -> dict[str, AuditHead]:
         return dict(self.heads)
 
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        with self._lock:
+            if model in self.heads:
+                return False
+            self.heads[model] = head
+            return True
+
     def audited_models(self) -> list[str]:
         return sorted(m for m, chain in self.audit.items() if chain)
 

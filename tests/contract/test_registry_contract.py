@@ -137,6 +137,9 @@ def test_chain_head_moves_with_every_append_in_the_same_write(registry):
     head_is_last("ghost")
     assert registry.audit_heads()["churn"].seq == 4 and registry.audited_models() == ["churn", "ghost"]
     assert registry.list_models() == ["churn"]
+    # adopting a head never replaces one that exists
+    assert registry.adopt_audit_head("churn", AuditHead(1, "f" * 64)) is False
+    head_is_last()
 
 
 def test_monitor_status_latest_wins(registry):

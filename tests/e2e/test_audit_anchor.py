@@ -271,3 +271,12 @@ def test_a_heads_table_dropped_later_is_not_rebuilt_from_a_cut_chain(home, capsy
     sql(home, "DELETE FROM audit WHERE model='churn' AND seq=8", "DROP TABLE audit_heads")
     code, data, _ = verify(home, capsys)
     assert code == 7 and "chain head is missing" in problem(data)
+
+
+def test_checkpoint_adopts_a_missing_head_only_when_asked(home, capsys):
+    sql(home, "DELETE FROM audit_heads WHERE model='churn'")
+    code, _, err = run(home, "audit", "checkpoint", capsys=capsys)
+    assert code == 7 and "no checkpoint written" in err
+    code, out, _ = run(home, "audit", "checkpoint", "--adopt-missing-heads", capsys=capsys)
+    assert code == 0 and "adopted the head of churn at seq 8" in out
+    assert verify(home, capsys)[0] == 0

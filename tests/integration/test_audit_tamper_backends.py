@@ -23,7 +23,7 @@ from modelpilot.domain.audit import GENESIS, compute_hash
 from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
 from modelpilot.domain.model import Approval
 from modelpilot.package.manifest import manifest_digest
-from modelpilot.service.audit import latest_checkpoint, verify_audit, write_checkpoint
+from modelpilot.service.audit import adopt_missing_heads, latest_checkpoint, verify_audit, write_checkpoint
 from modelpilot.testing import InMemorySecrets
 from tests.contract.conftest import _cloud
 from tests.support.builders import T0, change, entry, manifest
@@ -46,6 +46,9 @@ class SqliteRows:
 
     def delete_versions(self):
         self._run("DELETE FROM versions WHERE model='churn'")
+
+    def delete_head(self):
+        self._run("DELETE FROM audit_heads WHERE model='churn'")
 
     def set_alias(self, env, version):
         self._run("UPDATE aliases SET version=? WHERE model='churn' AND environment=?", version, env)
@@ -77,6 +80,9 @@ class DynamoRows:
             key = self.items.key("churn", self.items.version_key(v.version))
             self.registry.client.delete_item(TableName=self.registry.table, Key=key)
 
+    def delete_head(self):
+        self.registry.client.delete_item(TableName=self.registry.table, Key=self.items.head_key("churn"))
+
     def set_alias(self, env, version):
         self.registry.client.update_item(
             TableName=self.registry.table,
@@ -107,6 +113,11 @@ class TableRows:
     def delete_versions(self):
         for v in self.registry.list_versions("churn"):
             self.registry.table.delete_entity("churn", self.rows.version_key(v.version))
+
+    def delete_head(self):
+        meta = dict(self.registry.table.get_entity("churn", self.rows.META))
+        meta["head"] = ""
+        self.registry.table.upsert_entity(meta)
 
     def set_alias(self, env, version):
         entity = dict(self.registry.table.get_entity("churn", self.rows.alias_key(env)))
@@ -215,3 +226,30 @@ def test_chain_recomputed_with_its_head_is_caught_only_by_the_checkpoint(backend
     assert checkpoint is not None and problem is None
     report = verify_audit(registry, checkpoint=checkpoint, checkpoint_uri=uri, environments=ENVS)
     assert not report.ok and "record 6 differs from the checkpoint" in _problem(report)
+
+
+def test_a_missing_head_is_named_until_an_operator_adopts_it(backend):
+    """A chain from before heads were kept (here: its head deleted) fails verify until adopted on purpose.
+    Table Storage never adopts: its head lives in META, so a missing one can only mean tampering."""
+    registry, rows = backend
+    rows.delete_head()
+    assert "chain head is missing" in _problem(verify_audit(registry, environments=ENVS))
+    adopted = adopt_missing_heads(registry, environments=ENVS)
+    if isinstance(rows, TableRows):
+        assert adopted == {} and not verify_audit(registry, environments=ENVS).ok
+    else:
+        assert adopted == {"churn": registry.audit_heads()["churn"]} and adopted["churn"].seq == 6
+        assert verify_audit(registry, environments=ENVS).ok
+
+
+def test_adoption_refuses_a_chain_cut_below_the_checkpoint(backend, checkpoint_store):
+    registry, rows = backend
+    artifacts, root = checkpoint_store
+    secrets = InMemorySecrets({CHECKPOINT_SECRET: "k" * 64})
+    write_checkpoint(registry, artifacts, root, secrets, T0 + timedelta(days=1), ENVS)
+    checkpoint, _, _ = latest_checkpoint(artifacts, root, secrets)
+    rows.delete_head()
+    rows.delete_record(6)
+    assert adopt_missing_heads(registry, checkpoint=checkpoint, environments=ENVS) == {}
+    report = verify_audit(registry, checkpoint=checkpoint, environments=ENVS)
+    assert not report.ok and "records after seq 5 were deleted" in _problem(report)

@@ -369,13 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
         [common],
     )
     p.add_argument("model", nargs="?")
-    add_command(
+    p = add_command(
         audit_sub,
         "checkpoint",
         cmd_audit_checkpoint,
         "verify the audit, then write a checkpoint of every chain's end signed with the audit key",
         "modelpilot audit checkpoint",
         [common],
+    )
+    p.add_argument(
+        "--adopt-missing-heads",
+        action="store_true",
+        help="first give chains written before heads were kept their current end as head (only chains that verify)",
     )
     p = add_command(
         audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn", [common]

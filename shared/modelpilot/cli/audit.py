@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelpilot.cli._common import EXIT, CliError, emit, make_bus, table
 from modelpilot.exceptions import PolicyError
@@ -59,13 +59,20 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     """Verify the audit, then write a signed checkpoint of every chain's end."""
-    from modelpilot.service.audit import write_checkpoint
+    from modelpilot.service.audit import adopt_missing_heads, latest_checkpoint, write_checkpoint
 
     bus = make_bus(args)
     svc = bus.services
+    adopted: dict[str, Any] = {}
+    if args.adopt_missing_heads:
+        previous, _, _ = latest_checkpoint(svc.artifacts, svc.data_root, svc.secrets)
+        heads = adopt_missing_heads(svc.registry, checkpoint=previous, environments=_environments(bus))
+        adopted = {m: h.seq for m, h in heads.items()}
     uri, checkpoint = write_checkpoint(
         svc.registry, svc.artifacts, svc.data_root, svc.secrets, svc.clock(), _environments(bus)
     )
-    data = {"uri": uri, **checkpoint.to_dict()}
-    emit(args, data, f"checkpoint of {len(checkpoint.heads)} chain(s) signed (key {checkpoint.key_id}) at {uri}")
+    data = {"uri": uri, "adopted_heads": adopted, **checkpoint.to_dict()}
+    text = "".join(f"adopted the head of {m} at seq {seq}\n" for m, seq in sorted(adopted.items()))
+    text += f"checkpoint of {len(checkpoint.heads)} chain(s) signed (key {checkpoint.key_id}) at {uri}"
+    emit(args, data, text)
     return EXIT["ok"]

@@ -38,6 +38,7 @@ __all__ = [
     "CHECKPOINT_FOLDER",
     "CHECKPOINT_SECRET",
     "AuditReport",
+    "adopt_missing_heads",
     "latest_checkpoint",
     "verify_audit",
     "write_checkpoint",
@@ -158,6 +159,32 @@ def _observe(registry: RegistryStore, model: str, records: list[AuditRecord], en
     numbers = {v.version for v in versions} | {r.to_version for r in records if r.to_version is not None}
     approvals = [a for n in sorted(numbers) for env in environments for a in registry.list_approvals(model, n, env)]
     return ObservedState(versions, {e: a for e, a in aliases.items() if a or history[e]}, history, approvals)
+
+
+def adopt_missing_heads(
+    registry: RegistryStore, *, checkpoint: Checkpoint | None = None, environments: Iterable[str] = ()
+) -> dict[str, AuditHead]:
+    """Give each chain written before heads were kept its current end as head; return what was adopted.
+
+    Trust on first use, run on purpose (``audit checkpoint --adopt-missing-heads``):
+    only a chain that verifies, agrees with the checkpoint and with the state is
+    adopted, and an existing head is never replaced.
+    """
+    heads = registry.audit_heads()
+    anchored = checkpoint.heads if checkpoint else {}
+    adopted: dict[str, AuditHead] = {}
+    for name in registry.audited_models():
+        records = registry.audit_records(name)
+        if name in heads or not records or not verify_chain(name, records).ok:
+            continue
+        if _checkpoint_problems(records, anchored.get(name), checkpoint):
+            continue
+        if state_mismatches(records, _observe(registry, name, records, environments)):
+            continue
+        head = AuditHead(records[-1].seq, records[-1].hash)
+        if registry.adopt_audit_head(name, head):
+            adopted[name] = head
+    return adopted
 
 
 def _key(secrets: SecretsProvider | None) -> bytes:

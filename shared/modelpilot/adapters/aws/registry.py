@@ -260,6 +260,10 @@ class DynamoDbRegistry(TableOps, RegistryStore):
             for i in self._query(items.HEADS_PK, "MODEL#")
         }
 
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        item = {**items.head_key(model), "seq": {"N": str(head.seq)}, "head": {"S": head.hash}}
+        return self._transact("adopt audit head", [self._put(item)]) is None
+
     def audited_models(self) -> list[str]:
         return self._scan_models("AUDIT#")
 

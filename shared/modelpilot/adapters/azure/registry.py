@@ -323,6 +323,9 @@ class TableRegistry(RegistryStore):
             )
             return {str(e["PartitionKey"]): AuditHead(int(e["seq"]), str(e["head"])) for e in metas if e.get("head")}
 
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        return False  # the META row has carried the head since the first record: never missing but by tampering
+
     def audited_models(self) -> list[str]:
         low, high = rows.prefix_range("AUDIT:")
         with azure_errors("registry query"):

@@ -392,6 +392,11 @@ class SqliteRegistry(RegistryStore):
     def audit_heads(self) -> dict[str, AuditHead]:
         return {r["model"]: AuditHead(r["seq"], r["hash"]) for r in self._read("SELECT * FROM audit_heads")}
 
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO audit_heads VALUES (?,?,?)", (model, head.seq, head.hash))
+            return cur.rowcount == 1
+
     def audited_models(self) -> list[str]:
         return [r["model"] for r in self._read("SELECT DISTINCT model FROM audit ORDER BY model")]
 
