@@ -25,6 +25,7 @@ decide whether a retry can help::
     │   ├── ConcurrencyConflict         a compare-and-set lost a race (retryable)
     │   └── AlreadyExists               a write-once object exists with other content (permanent)
     ├── AuditChainBroken                the audit chain does not verify
+    │   └── StoreCorrupt                a local database cannot be read (corrupt or truncated)
     └── TransientError                  retryable: a dependency is unavailable or throttling
 
 ``retryable`` tells an entrypoint whether to let the platform retry (raise) or to
@@ -57,6 +58,7 @@ __all__ = [
     "PackageError",
     "PolicyError",
     "SizeMismatch",
+    "StoreCorrupt",
     "TransientError",
     "UnknownEnvironment",
     "UnknownModel",
@@ -236,6 +238,15 @@ class AuditChainBroken(ModelPilotError):
     """The audit hash chain does not verify."""
 
     code = "audit_chain_broken"
+
+
+class StoreCorrupt(AuditChainBroken):
+    """A database of the local backend cannot be read (a corrupt or truncated file).
+
+    Nothing it holds can be trusted, so it counts as a broken audit (CLI exit 7).
+    """
+
+    code = "store_corrupt"
 
 
 class TransientError(ModelPilotError):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-    from modelpilot.domain.audit import AuditEntry, AuditRecord
+    from modelpilot.domain.audit import AuditEntry, AuditHead, AuditRecord
     from modelpilot.domain.events import Event
     from modelpilot.domain.model import (
         Alias,
@@ -139,6 +139,22 @@ class RegistryStore(abc.ABC):
     @abc.abstractmethod
     def audit_records(self, model: str) -> list[AuditRecord]:
         """Return ``model``'s audit chain in sequence order, exactly as stored."""
+
+    @abc.abstractmethod
+    def audit_heads(self) -> dict[str, AuditHead]:
+        """Return every model's stored chain head (moved in the same transaction as each append)."""
+
+    @abc.abstractmethod
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        """Store ``head`` as ``model``'s chain head only if it has none; return True when stored.
+
+        For chains written before heads were kept (trust on first use, an explicit
+        operator step): an existing head is never replaced.
+        """
+
+    @abc.abstractmethod
+    def audited_models(self) -> list[str]:
+        """Return, sorted, every model that has at least one audit record (whether or not it has versions)."""
 
     # -- monitor status -----------------------------------------------------------
     @abc.abstractmethod

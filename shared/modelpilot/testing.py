@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -93,12 +93,14 @@ class InMemoryRegistry(RegistryStore):
         self.history: dict[tuple[str, str], list[AliasChange]] = {}
         self.approvals: dict[tuple[str, int, str], list[Approval]] = {}
         self.audit: dict[str, list[AuditRecord]] = {}
+        self.heads: dict[str, AuditHead] = {}
         self.monitors: dict[tuple[str, str, str], MonitorStatus] = {}
 
     def _append(self, entry: AuditEntry) -> AuditRecord:
         chain = self.audit.setdefault(entry.model, [])
         record = seal(entry, seq=len(chain) + 1, prev_hash=chain[-1].hash if chain else GENESIS)
         chain.append(record)
+        self.heads[entry.model] = AuditHead(record.seq, record.hash)
         return record
 
     def register_version(
@@ -215,6 +217,19 @@ class InMemoryRegistry(RegistryStore):
 
     def audit_records(self, model: str) -> list[AuditRecord]:
         return list(self.audit.get(model, []))
+
+    def audit_heads(self) -> dict[str, AuditHead]:
+        return dict(self.heads)
+
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        with self._lock:
+            if model in self.heads:
+                return False
+            self.heads[model] = head
+            return True
+
+    def audited_models(self) -> list[str]:
+        return sorted(m for m, chain in self.audit.items() if chain)
 
     def put_monitor_status(self, status: MonitorStatus) -> None:
         self.monitors[(status.model, status.environment, status.kind)] = status

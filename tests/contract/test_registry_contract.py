@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from modelpilot.domain.audit import verify_chain
+from modelpilot.domain.audit import AuditHead, verify_chain
 from modelpilot.domain.model import Approval, MonitorStatus
 from modelpilot.exceptions import ConcurrencyConflict, UnknownModel, UnknownVersion
 from tests.support.builders import T0, change, entry, manifest
@@ -116,6 +116,32 @@ def test_audit_chain_verifies_and_records_round_trip(registry):
     assert verify_chain("churn", records).ok
 
 
+def test_chain_head_moves_with_every_append_in_the_same_write(registry):
+    """The head (seq, hash) always equals the chain's last record, whatever kind of change appended it."""
+
+    def head_is_last(model="churn"):
+        last = registry.audit_records(model)[-1]
+        assert registry.audit_heads()[model] == AuditHead(last.seq, last.hash)
+
+    assert registry.audit_heads() == {} and registry.audited_models() == []
+    register(registry, seed="a")
+    head_is_last()
+    registry.set_version_status("churn", 1, "rejected", entry(action="reject"))
+    head_is_last()
+    registry.move_alias(change=change("churn", "dev", 1, None, 1), expected_revision=0, audit=entry(action="promote"))
+    head_is_last()
+    registry.add_approval(Approval("churn", 1, "prod", "bob", T0, "ok"), entry(action="approve"))
+    head_is_last()
+    # a chain without versions (an alarm for a model never registered) is still found
+    registry.append_audit(entry("ghost", "alarm"))
+    head_is_last("ghost")
+    assert registry.audit_heads()["churn"].seq == 4 and registry.audited_models() == ["churn", "ghost"]
+    assert registry.list_models() == ["churn"]
+    # adopting a head never replaces one that exists
+    assert registry.adopt_audit_head("churn", AuditHead(1, "f" * 64)) is False
+    head_is_last()
+
+
 def test_monitor_status_latest_wins(registry):
     register(registry)
     assert registry.get_monitor_status("churn", "prod", "drift") is None
@@ -151,7 +177,9 @@ def test_concurrent_registrations_never_duplicate_or_skip(registry):
         t.join()
     assert not errors
     assert sorted(results) == list(range(1, 9))
-    assert verify_chain("churn", registry.audit_records("churn")).ok
+    records = registry.audit_records("churn")
+    assert verify_chain("churn", records).ok
+    assert registry.audit_heads()["churn"] == AuditHead(records[-1].seq, records[-1].hash)
 
 
 def test_concurrent_alias_moves_one_winner_per_revision(registry):

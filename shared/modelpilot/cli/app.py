@@ -38,6 +38,7 @@ from modelpilot.cli._common import (
     print_outcome,
     table,
 )
+from modelpilot.cli.audit import cmd_audit_checkpoint, cmd_audit_verify
 from modelpilot.exceptions import (
     Conflict,
     InvalidInput,
@@ -187,31 +188,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT["ok"]
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from modelpilot.service.queries import verify_audit
-
-    bus = make_bus(args)
-    if args.model and args.model not in bus.services.registry.list_models():
-        raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
-    verdicts = verify_audit(bus.services.registry, args.model)
-    rows = [v.to_dict() for v in verdicts]
-    bad = [v for v in verdicts if not v.ok]
-    text = table(rows, ["model", "records", "ok", "first_bad_seq", "problem"])
-    text += (
-        "\naudit chain verified: every record intact"
-        if not bad
-        else f"\naudit chain BROKEN in {len(bad)} model(s): first bad record "
-        + ", ".join(f"{v.model}#{v.first_bad_seq}" for v in bad)
-    )
-    emit(args, {"ok": not bad, "models": rows}, text)
-    return EXIT["audit_failed"] if bad else EXIT["ok"]
-
-
 def cmd_audit_show(args: argparse.Namespace) -> int:
     bus = make_bus(args)
-    if args.model not in bus.services.registry.list_models():
+    registry = bus.services.registry
+    if args.model not in registry.list_models() and args.model not in registry.audited_models():
         raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
-    rows = [r.to_dict() for r in bus.services.registry.audit_records(args.model)]
+    rows = [r.to_dict() for r in registry.audit_records(args.model)]
     emit(
         args,
         rows,
@@ -382,11 +364,24 @@ def build_parser() -> argparse.ArgumentParser:
         audit_sub,
         "verify",
         cmd_audit_verify,
-        "recompute every hash chain and name the first bad record",
+        "verify every hash chain, its head, the signed checkpoint and the state; name what is wrong",
         "modelpilot audit verify",
         [common],
     )
     p.add_argument("model", nargs="?")
+    p = add_command(
+        audit_sub,
+        "checkpoint",
+        cmd_audit_checkpoint,
+        "verify the audit, then write a checkpoint of every chain's end signed with the audit key",
+        "modelpilot audit checkpoint",
+        [common],
+    )
+    p.add_argument(
+        "--adopt-missing-heads",
+        action="store_true",
+        help="first give chains written before heads were kept their current end as head (only chains that verify)",
+    )
     p = add_command(
         audit_sub, "show", cmd_audit_show, "list a model's audit records", "modelpilot audit show churn", [common]
     )

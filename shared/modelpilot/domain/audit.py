@@ -14,7 +14,7 @@ from typing import Any
 
 from modelpilot.domain.model import canonical_json, sha256_hex
 
-__all__ = ["GENESIS", "AuditEntry", "AuditRecord", "ChainVerdict", "seal", "verify_chain"]
+__all__ = ["GENESIS", "AuditEntry", "AuditHead", "AuditRecord", "ChainVerdict", "seal", "verify_chain"]
 
 GENESIS = "0" * 64
 
@@ -34,6 +34,19 @@ class AuditEntry:
     gate_report_digest: str | None = None
     trigger: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """Where a model's chain ends: the last record's ``seq`` and ``hash``.
+
+    Stored with the model's state and moved in the same transaction as every
+    append, so deleting records from the end of a chain leaves a head that points
+    past it.
+    """
+
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True)

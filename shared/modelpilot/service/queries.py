@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.domain.audit import ChainVerdict, verify_chain
 from modelpilot.exceptions import UnknownModel
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from modelpilot.domain.audit import ChainVerdict
     from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
 
@@ -66,6 +66,10 @@ def version_at(registry: RegistryStore, model: str, environment: str, when: date
 
 
 def verify_audit(registry: RegistryStore, model: str | None = None) -> list[ChainVerdict]:
-    """Recompute every model's chain (or one model's) and return a verdict per model."""
-    models = [model] if model else registry.list_models()
-    return [verify_chain(name, registry.audit_records(name)) for name in models]
+    """Verify every model's chain (or one model's) against its head and the state; a verdict per model.
+
+    Without a checkpoint; ``modelpilot.service.audit.verify_audit`` also takes the signed one.
+    """
+    from modelpilot.service import audit
+
+    return audit.verify_audit(registry, model).verdicts

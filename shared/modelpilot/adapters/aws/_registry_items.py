@@ -15,7 +15,9 @@ sort key                               item
 ``MONITOR#<env>#<kind>``               the latest monitor verdict (``doc`` JSON)
 =====================================  ==============================================
 
-plus one index item per model in the ``MODELS`` partition for ``list_models``.
+plus one index item per model in the ``MODELS`` partition for ``list_models``, and one
+chain head per model in the ``AUDIT_HEADS`` partition (``seq``, ``head``: the last
+record's hash), moved in the same transaction as every audit record.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from modelpilot.domain.audit import AuditRecord
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
 
 __all__ = [
+    "HEADS_PK",
     "MODELS_PK",
     "alias_item",
     "approval_key",
@@ -41,6 +44,7 @@ __all__ = [
     "decode_version",
     "digest_key",
     "doc",
+    "head_key",
     "hist_key",
     "key",
     "model_pk",
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 MODELS_PK = "MODELS"
+HEADS_PK = "AUDIT_HEADS"
 Item = dict[str, Any]
 
 
@@ -61,6 +66,11 @@ def model_pk(model: str) -> str:
 def key(model: str, sort_key: str) -> Item:
     """Return a typed primary key."""
     return {"pk": {"S": model_pk(model)}, "sk": {"S": sort_key}}
+
+
+def head_key(model: str) -> Item:
+    """Return the typed primary key of ``model``'s audit chain head."""
+    return {"pk": {"S": HEADS_PK}, "sk": {"S": model_pk(model)}}
 
 
 def counter_key() -> str:

@@ -79,7 +79,8 @@ class TableOps:
             put["ConditionExpression"] = condition
         return {"Put": put}
 
-    def _audit_write(self, entry: AuditEntry) -> tuple[Item, AuditRecord]:
+    def _audit_write(self, entry: AuditEntry) -> tuple[list[Item], AuditRecord]:
+        """Return the writes that append ``entry``: the record (if absent) and the head moved from its seq."""
         last = self._query(items.model_pk(entry.model), "AUDIT#", newest_first=True, limit=1)
         seq, prev = (1, GENESIS)
         if last:
@@ -87,4 +88,34 @@ class TableOps:
             seq, prev = record.seq + 1, record.hash
         sealed = seal(entry, seq=seq, prev_hash=prev)
         item = {**items.key(entry.model, items.audit_key(seq)), "doc": items.doc(sealed.to_dict())}
-        return self._put(item), sealed
+        head = {
+            "Update": {
+                "TableName": self.table,
+                "Key": items.head_key(entry.model),
+                "UpdateExpression": "SET seq = :seq, head = :hash",
+                "ConditionExpression": "attribute_not_exists(seq) OR seq = :prev",
+                "ExpressionAttributeValues": {
+                    ":seq": {"N": str(seq)},
+                    ":hash": {"S": sealed.hash},
+                    ":prev": {"N": str(seq - 1)},
+                },
+            }
+        }
+        return [self._put(item), head], sealed
+
+    def _scan_models(self, prefix: str) -> list[str]:
+        """Return the models with at least one item whose sort key starts with ``prefix`` (a paged scan)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "FilterExpression": "begins_with(sk, :prefix) AND begins_with(pk, :model)",
+            "ExpressionAttributeValues": {":prefix": {"S": prefix}, ":model": {"S": "MODEL#"}},
+            "ProjectionExpression": "pk",
+        }
+        found: set[str] = set()
+        while True:
+            page = self._call("Scan", "scan", **kwargs)
+            found.update(i["pk"]["S"].removeprefix("MODEL#") for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -2,9 +2,10 @@
 
 Every state change commits with its audit record in one ``TransactWriteItems``.
 Audit records are chained by sequence: the transaction puts ``AUDIT#<seq+1>`` on
-the condition that it does not exist yet, so two writers never both extend the
-chain from the same record. Version numbers come from a conditional counter;
-alias moves are a compare-and-set on the alias revision. moto ignores
+the condition that it does not exist yet and moves the model's chain head from
+``seq`` to ``seq+1`` (conditionally), so two writers never both extend the chain
+from the same record and a record deleted from the end leaves a head past it.
+Version numbers come from a conditional counter; alias moves are a compare-and-set on the alias revision. moto ignores
 ``ClientRequestToken``, so a retried move whose condition fails is checked
 against the alias history: if the history already holds exactly this change,
 the retry is a success.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.adapters.aws import _registry_items as items
 from modelpilot.adapters.aws._table import TableOps
+from modelpilot.domain.audit import AuditHead
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -94,7 +96,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                 source,
                 external_id,
             )
-            audit_put, _ = self._audit_write(replace(audit, to_version=number))
+            audit_writes, _ = self._audit_write(replace(audit, to_version=number))
             bump = {
                 "Update": {
                     "TableName": self.table,
@@ -115,8 +117,8 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                     bump,
                     self._put(items.version_item(version)),
                     self._put(digest),
-                    audit_put,
                     self._put(index, None),
+                    *audit_writes,
                 ],
             )
             if reasons is None:
@@ -150,7 +152,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
 
     def set_version_status(self, model: str, version: int, status: VersionStatus, audit: AuditEntry) -> bool:
         for attempt in range(self.attempts):
-            audit_put, _ = self._audit_write(audit)
+            audit_writes, _ = self._audit_write(audit)
             update = {
                 "Update": {
                     "TableName": self.table,
@@ -161,7 +163,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                     "ExpressionAttributeValues": {":s": {"S": status}},
                 }
             }
-            reasons = self._transact("set status", [update, audit_put])
+            reasons = self._transact("set status", [update, *audit_writes])
             if reasons is None:
                 return True
             if reasons[0] == _FAILED and self.get_version(model, version).status == status:
@@ -186,8 +188,8 @@ class DynamoDbRegistry(TableOps, RegistryStore):
             "doc": items.doc(change.to_dict()),
         }
         for attempt in range(self.attempts):
-            audit_put, _ = self._audit_write(audit)
-            reasons = self._transact("move alias", [alias_put, self._put(hist), audit_put])
+            audit_writes, _ = self._audit_write(audit)
+            reasons = self._transact("move alias", [alias_put, self._put(hist), *audit_writes])
             if reasons is None:
                 return Alias(
                     change.model,
@@ -224,8 +226,8 @@ class DynamoDbRegistry(TableOps, RegistryStore):
         sk = items.approval_key(approval.environment, approval.version, approval.approver)
         put = self._put({**items.key(approval.model, sk), "doc": items.doc(body)})
         for attempt in range(self.attempts):
-            audit_put, _ = self._audit_write(audit)
-            reasons = self._transact("add approval", [put, audit_put])
+            audit_writes, _ = self._audit_write(audit)
+            reasons = self._transact("add approval", [put, *audit_writes])
             if reasons is None:
                 return True
             if reasons[0] == _FAILED:
@@ -243,14 +245,27 @@ class DynamoDbRegistry(TableOps, RegistryStore):
     # -- audit ---------------------------------------------------------------------------
     def append_audit(self, entry: AuditEntry) -> AuditRecord:
         for attempt in range(self.attempts):
-            audit_put, record = self._audit_write(entry)
-            if self._transact("append audit", [audit_put]) is None:
+            audit_writes, record = self._audit_write(entry)
+            if self._transact("append audit", audit_writes) is None:
                 return record
             self._backoff(attempt)
         raise ConcurrencyConflict(f"audit chain of {entry.model} kept moving; try again", model=entry.model)
 
     def audit_records(self, model: str) -> list[AuditRecord]:
         return [items.decode_record(i) for i in self._query(items.model_pk(model), "AUDIT#")]
+
+    def audit_heads(self) -> dict[str, AuditHead]:
+        return {
+            i["sk"]["S"].removeprefix("MODEL#"): AuditHead(int(i["seq"]["N"]), i["head"]["S"])
+            for i in self._query(items.HEADS_PK, "MODEL#")
+        }
+
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        item = {**items.head_key(model), "seq": {"N": str(head.seq)}, "head": {"S": head.hash}}
+        return self._transact("adopt audit head", [self._put(item)]) is None
+
+    def audited_models(self) -> list[str]:
+        return self._scan_models("AUDIT#")
 
     # -- monitor status --------------------------------------------------------------------
     def put_monitor_status(self, status: MonitorStatus) -> None:

@@ -21,7 +21,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 
 from modelpilot.adapters.azure import _table_rows as rows
 from modelpilot.adapters.azure._errors import RETRYABLE_STATUS, azure_errors
-from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -315,6 +315,24 @@ class TableRegistry(RegistryStore):
 
     def audit_records(self, model: str) -> list[AuditRecord]:
         return [rows.from_audit(e) for e in self._range(model, "AUDIT:")]
+
+    def audit_heads(self) -> dict[str, AuditHead]:
+        with azure_errors("registry query"):
+            metas = self.table.query_entities(
+                "RowKey eq @meta", parameters={"meta": rows.META}, select=["PartitionKey", "seq", "head"]
+            )
+            return {str(e["PartitionKey"]): AuditHead(int(e["seq"]), str(e["head"])) for e in metas if e.get("head")}
+
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        return False  # the META row has carried the head since the first record: never missing but by tampering
+
+    def audited_models(self) -> list[str]:
+        low, high = rows.prefix_range("AUDIT:")
+        with azure_errors("registry query"):
+            found = self.table.query_entities(
+                "RowKey ge @lo and RowKey lt @hi", parameters={"lo": low, "hi": high}, select=["PartitionKey"]
+            )
+            return sorted({str(e["PartitionKey"]) for e in found})
 
     # -- monitor status ----------------------------------------------------------------
     def put_monitor_status(self, status: MonitorStatus) -> None:

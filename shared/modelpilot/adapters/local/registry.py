@@ -1,8 +1,10 @@
 """SQLite registry: versions, aliases with history, approvals, audit chain, monitor status.
 
 Every state change runs in one ``BEGIN IMMEDIATE`` transaction (the database's
-write lock), so the change and its audit record commit together, and several
-processes can share one file safely (WAL mode, a busy timeout).
+write lock), so the change, its audit record and the model's chain head
+(``audit_heads``) commit together, and several processes can share one file
+safely (WAL mode, a busy timeout). A file that is not a readable database raises
+``StoreCorrupt`` with SQLite's one-line reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.domain.audit import GENESIS, AuditEntry, AuditRecord, seal
+from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -26,13 +28,13 @@ from modelpilot.domain.model import (
     MonitorStatus,
     VersionStatus,
 )
-from modelpilot.exceptions import ConcurrencyConflict, TransientError, UnknownModel, UnknownVersion
+from modelpilot.exceptions import ConcurrencyConflict, StoreCorrupt, TransientError, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["SqliteRegistry"]
+__all__ = ["SqliteRegistry", "sqlite_corruption"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -59,6 +61,16 @@ CREATE TABLE IF NOT EXISTS monitor_status (
     model TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
     version INTEGER, updated_at TEXT NOT NULL, summary TEXT NOT NULL, details TEXT NOT NULL,
     PRIMARY KEY (model, environment, kind));
+CREATE TABLE IF NOT EXISTS audit_heads (
+    model TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL);
+"""
+
+_SCHEMA_VERSION = 1
+
+# a database written before chain heads were kept: anchor each chain at its current end, once
+_BACKFILL_HEADS = """
+INSERT INTO audit_heads SELECT a.model, a.seq, a.hash FROM audit a
+WHERE a.seq = (SELECT MAX(b.seq) FROM audit b WHERE b.model = a.model)
 """
 
 
@@ -78,7 +90,29 @@ class SqliteRegistry(RegistryStore):
         self.timeout = timeout
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn().executescript(_SCHEMA)
+        with sqlite_corruption(self.path):
+            conn = self._conn()
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='audit_heads'").fetchone() is None:
+                self._create_schema(conn)
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the tables; a database that had an audit but no heads gets each chain's end as its head."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            heads_missing = conn.execute("SELECT 1 FROM sqlite_master WHERE name='audit_heads'").fetchone() is None
+            # user_version 1: heads have been kept since this file was created or migrated; a heads table
+            # that disappears later is not backfilled (that would anchor a truncated chain): verify flags it
+            migrate = heads_missing and conn.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            if migrate:
+                conn.execute(_BACKFILL_HEADS)
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # -- connections ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -94,20 +128,23 @@ class SqliteRegistry(RegistryStore):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TransientError(f"registry database is busy: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with sqlite_corruption(self.path):
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TransientError(f"registry database is busy: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, args).fetchall()
+        with sqlite_corruption(self.path):
+            return self._conn().execute(sql, args).fetchall()
 
     # -- audit helpers ---------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
@@ -134,6 +171,11 @@ class SqliteRegistry(RegistryStore):
                 record.prev_hash,
                 record.hash,
             ),
+        )
+        conn.execute(
+            "INSERT INTO audit_heads VALUES (?,?,?) "
+            "ON CONFLICT(model) DO UPDATE SET seq=excluded.seq, hash=excluded.hash",
+            (record.model, record.seq, record.hash),
         )
         return record
 
@@ -347,6 +389,17 @@ class SqliteRegistry(RegistryStore):
             for r in rows
         ]
 
+    def audit_heads(self) -> dict[str, AuditHead]:
+        return {r["model"]: AuditHead(r["seq"], r["hash"]) for r in self._read("SELECT * FROM audit_heads")}
+
+    def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO audit_heads VALUES (?,?,?)", (model, head.seq, head.hash))
+            return cur.rowcount == 1
+
+    def audited_models(self) -> list[str]:
+        return [r["model"] for r in self._read("SELECT DISTINCT model FROM audit ORDER BY model")]
+
     # -- monitor status ----------------------------------------------------------------
     def put_monitor_status(self, status: MonitorStatus) -> None:
         with self._write() as conn:
@@ -375,6 +428,22 @@ class SqliteRegistry(RegistryStore):
             _status(r)
             for r in self._read("SELECT * FROM monitor_status WHERE model=? ORDER BY environment, kind", model)
         ]
+
+
+@contextmanager
+def sqlite_corruption(path: Path) -> Iterator[None]:
+    """Turn SQLite's "not a database" / "malformed" errors into ``StoreCorrupt`` (one line, no traceback)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise TransientError(f"registry database is busy: {text}") from exc
+        raise StoreCorrupt(f"database {path.name} cannot be read: {text}", path=str(path)) from None
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorrupt(f"database {path.name} is corrupt: {exc}", path=str(path)) from None
 
 
 def _with_version(entry: AuditEntry, number: int) -> AuditEntry:

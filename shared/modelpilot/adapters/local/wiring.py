@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.events import JsonlEventLog, JsonlNotifier
 from modelpilot.adapters.local.idempotency import SqliteIdempotencyStore
-from modelpilot.adapters.local.registry import SqliteRegistry
+from modelpilot.adapters.local.registry import SqliteRegistry, sqlite_corruption
+from modelpilot.adapters.local.secrets import KeyFileSecrets
+from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy.loader import POLICY_NAME
 from modelpilot.ports import Adapters
@@ -46,13 +48,17 @@ def build_adapters(settings: Settings) -> Adapters:
         raise InvalidInput(f"home {home} is not a folder: pass --home DIR or set MODELPILOT_HOME") from None
     from modelpilot.adapters.local.telemetry_store import SqliteTelemetryStore
 
-    telemetry = SqliteTelemetryStore(home / "telemetry.db")
+    # a database file that is not one ends the command with one line (StoreCorrupt), not a traceback
+    telemetry = SqliteTelemetryStore(home / "telemetry.db")  # opened on first use, not here
+    with sqlite_corruption(home / "idempotency.db"):
+        idempotency = SqliteIdempotencyStore(home / "idempotency.db")
     return Adapters(
         registry=SqliteRegistry(home / "registry.db"),
         artifacts=FolderArtifactStore(),
         publisher=JsonlEventLog(home / "events.jsonl"),
         notifier=JsonlNotifier(home / "notifications.jsonl"),
-        idempotency=SqliteIdempotencyStore(home / "idempotency.db"),
+        idempotency=idempotency,
+        secrets=KeyFileSecrets(home / "keys", generate=[CHECKPOINT_SECRET]),
         metrics_sources=_metrics_sources(settings, telemetry),
         telemetry_ingest=telemetry,
         uploader=build_uploader(settings),

@@ -1,0 +1,103 @@
+"""Replay a model's audit chain and compare what it says with the registry's state.
+
+Every state change appends its audit record in the same transaction, so a chain
+that verifies fixes what the state must be: which versions exist (with which
+manifest digest), which are rejected, every alias move (and so each alias and
+its history) and every approval. :func:`state_mismatches` names each place where
+the stored state says otherwise: a row edited, added or deleted outside
+ModelPilot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelpilot.domain.audit import AuditRecord
+    from modelpilot.domain.model import Alias, AliasChange, Approval, ModelVersion
+
+__all__ = ["ObservedState", "environments_in", "state_mismatches"]
+
+_MOVES = ("promote", "rollback")
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """What the registry holds for one model, read for the comparison."""
+
+    versions: list[ModelVersion]
+    aliases: dict[str, Alias | None] = field(default_factory=dict)
+    history: dict[str, list[AliasChange]] = field(default_factory=dict)
+    approvals: list[Approval] = field(default_factory=list)
+
+
+def environments_in(records: list[AuditRecord]) -> set[str]:
+    """Return every environment a record names."""
+    return {r.environment for r in records if r.environment}
+
+
+def state_mismatches(records: list[AuditRecord], state: ObservedState) -> list[str]:
+    """Return one sentence per disagreement between the chain's replay and ``state`` (empty: they agree)."""
+    problems = _version_mismatches(records, state.versions)
+    envs = sorted(environments_in(records) | set(state.aliases) | set(state.history))
+    for env in envs:
+        problems += _alias_mismatches(env, [r for r in records if r.action in _MOVES and r.environment == env], state)
+    expected: set[tuple[int | None, str | None, str]] = {
+        (r.to_version, r.environment, r.actor) for r in records if r.action == "approve"
+    }
+    found: set[tuple[int | None, str | None, str]] = {(a.version, a.environment, a.approver) for a in state.approvals}
+    for version, where, who in sorted(expected - found, key=str):
+        problems.append(f"approval of v{version} for {where} by {who} is in the audit but missing from the state")
+    for version, where, who in sorted(found - expected, key=str):
+        problems.append(f"approval of v{version} for {where} by {who} is in the state but not in the audit")
+    return problems
+
+
+def _version_mismatches(records: list[AuditRecord], versions: list[ModelVersion]) -> list[str]:
+    registered = {
+        r.to_version: str(r.evidence.get("manifest_digest", ""))
+        for r in records
+        if r.action == "register" and r.to_version is not None
+    }
+    rejected = {r.to_version for r in records if r.action == "reject"}
+    stored = {v.version: v for v in versions}
+    problems: list[str] = []
+    missing = sorted(v for v in registered if v not in stored)
+    if missing:
+        problems.append(f"version rows deleted: {_vs(missing)} registered in the audit, missing from the state")
+    extra = sorted(v for v in stored if v not in registered)
+    if extra:
+        problems.append(f"versions {_vs(extra)} are in the state but no audit record registered them")
+    for number, version in sorted(stored.items()):
+        digest = registered.get(number)
+        if digest and digest != version.manifest_digest:
+            problems.append(f"v{number}'s manifest digest differs from its register record")
+        if number in rejected and version.status != "rejected":
+            problems.append(f"v{number} is {version.status!r} in the state but the audit rejected it")
+    return problems
+
+
+def _alias_mismatches(env: str, moves: list[AuditRecord], state: ObservedState) -> list[str]:
+    alias = state.aliases.get(env)
+    history = state.history.get(env, [])
+    problems: list[str] = []
+    want = (moves[-1].to_version or 0, len(moves)) if moves else None
+    have = (alias.version, alias.revision) if alias else None
+    if want != have:
+        problems.append(f"alias {env} is {_at(have)} in the state but the audit replays to {_at(want)} (alias edited)")
+    if len(history) != len(moves):
+        problems.append(f"alias {env} history has {len(history)} move(s); the audit records {len(moves)}")
+    for revision, (move, change) in enumerate(zip(moves, history, strict=False), start=1):
+        stored = (change.revision, change.from_version, change.to_version, change.action, change.actor)
+        if stored != (revision, move.from_version, move.to_version, move.action, move.actor):
+            problems.append(f"alias {env} history revision {revision} differs from audit record #{move.seq}")
+    return problems
+
+
+def _vs(numbers: list[int]) -> str:
+    return ", ".join(f"v{n}" for n in numbers)
+
+
+def _at(pair: tuple[int, int] | None) -> str:
+    return "unset" if pair is None else f"v{pair[0]} at revision {pair[1]}"
