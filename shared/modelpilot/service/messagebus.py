@@ -93,6 +93,9 @@ class Services:
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens
     drift_progress: Callable[[int], None] | None = None
+    #: reads a drift window's batches in parallel (``modelpilot drift run --workers N``); None: one pass.
+    #: A ``modelpilot.service.drift.fanout.PartialRunner`` (typed loosely: the bus imports no drift module)
+    drift_runner: Any = None
 
     @property
     def policy(self) -> Policy:
