@@ -53,6 +53,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RecordMonitorStatus": "modelpilot.service.lifecycle:record_monitor_status",
     "BuildReferenceProfile": "modelpilot.service.drift.handlers:build_reference_profile",
     "RunDriftBatch": "modelpilot.service.drift.handlers:run_drift_batch",
+    "MergeDriftWindow": "modelpilot.service.drift.handlers:merge_drift_window",
     "RunQualityBatch": "modelpilot.service.quality.handlers:run_quality_batch",
     "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
     "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",

@@ -34,10 +34,11 @@ from cfnlint.api import ManualArgs, lint
 
 from modelpilot.drift.builder import build_reference
 from modelpilot.drift.io.readers import data_files
-from modelpilot.entrypoints.aws.drift_fanout import execution_input, merge_reply, partial_reply
+from modelpilot.entrypoints.aws.drift_fanout import execution_input, merge_command, partial_reply
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.service.drift.fanout import Batch, WindowPlan, plan_batches
 from modelpilot.service.drift.window import merge_window, run_partial
+from modelpilot.service.messagebus import MessageBus
 from modelpilot.testing import fake_services
 from tests.support.aws import REPO, client, create_bucket, moto_endpoint, unique
 
@@ -288,9 +289,16 @@ def test_bad_payloads_are_typed_errors_and_reads_stay_inside_the_window(window):
         partial_reply(svc, {"BatchInput": {"plan": inp["plan"]}, "Items": []})
     outside = {"Bucket": window["bucket"], "Key": "data/profiles/m/v1/reference-profile.json"}
     with pytest.raises(InvalidEvent, match="outside the window"):
-        merge_reply(svc, {"plan": inp["plan"], "batches": outside, "results": outside})
+        merge_command(svc, {"plan": inp["plan"], "batches": outside, "results": outside})
 
 
 def _merge(svc, payload):
-    reply = merge_reply(svc, payload)
-    return {**reply, "events": [{"type": type(e).__name__, "report_id": e.report_id} for e in reply["events"]]}
+    outcome = MessageBus(svc, react=False).handle(merge_command(svc, payload))
+    (report,) = outcome.data["reports"]
+    published = svc.publisher.events[-len(outcome.events) :] if outcome.events else []
+    assert [e.name for e in published] == [e.name for e in outcome.events]
+    return {
+        "status": outcome.status,
+        **report,
+        "events": [{"type": e.name, "report_id": e.report_id} for e in outcome.events],
+    }

@@ -7,8 +7,10 @@
   {"plan": …}, "Items": [batch, …]}`` → ``{"partials": [reference, …]}``. Each
   reference holds the partial inline when the child's whole reply stays under
   the 256 KB state payload limit, else the URI it was written to (once, by key).
-* :func:`merge_reply` serves the merge: it reads the batch list and the
-  ``ResultWriter`` manifest, loads every partial, merges and reports.
+* :func:`merge_command` serves the merge: it reads the batch list and the
+  ``ResultWriter`` manifest and returns the ``MergeDriftWindow`` command that
+  loads every partial, merges and reports (through the bus, so ``DriftDetected``
+  is published and reacted to like a single pass's).
 
 Every object read or written lives under ``<data_root>/partials/<model>/<env>/<report id>/``.
 """
@@ -21,18 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpilot.domain.commands import MergeDriftWindow
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
-from modelpilot.service.drift.fanout import Batch, PartialProfile, WindowPlan
-from modelpilot.service.drift.window import INLINE_LIMIT, load_partial, merge_window, run_partial, store_partial
+from modelpilot.service.drift.fanout import Batch, WindowPlan
+from modelpilot.service.drift.window import INLINE_LIMIT, run_partial, store_partial
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from modelpilot.service.messagebus import Services
 
-__all__ = ["execution_input", "merge_reply", "partial_reply", "window_prefix"]
+__all__ = ["ACTOR", "execution_input", "merge_command", "partial_reply", "window_prefix"]
 
+ACTOR = "system:drift-fanout"
 #: room left in a child's reply for everything but the inline partials
 _REPLY_MARGIN = 8 * 1024
 
@@ -114,28 +118,20 @@ def partial_reply(svc: Services, event: dict[str, Any]) -> dict[str, Any]:
     return {"report_id": plan.report_id, "partials": refs}
 
 
-def merge_reply(svc: Services, event: dict[str, Any]) -> dict[str, Any]:
-    """Merge the children's partials; return the result (report URIs, status) and the events to publish."""
+def merge_command(svc: Services, event: dict[str, Any], *, actor: str = ACTOR) -> MergeDriftWindow:
+    """Return the merge command: the batch list and every child's partial references, read from S3."""
     merge = validate(_Merge, event, "drift merge payload")
     plan = WindowPlan.from_dict(merge.plan)
     listing = _inside(svc, plan, merge.batches.Bucket, merge.batches.Key)
-    batches = [Batch.from_dict(d) for d in json.loads(svc.artifacts.read_bytes(listing, max_bytes=64 * 1024 * 1024))]
+    batches = json.loads(svc.artifacts.read_bytes(listing, max_bytes=64 * 1024 * 1024))
     manifest_uri = _inside(svc, plan, merge.results.Bucket, merge.results.Key)
     manifest = json.loads(svc.artifacts.read_bytes(manifest_uri))
     bucket = manifest.get("DestinationBucket", merge.results.Bucket)
-    partials: list[PartialProfile] = []
+    refs: list[dict[str, Any]] = []
     for entry in manifest.get("ResultFiles", {}).get("SUCCEEDED", []):
         results = json.loads(svc.artifacts.read_bytes(_inside(svc, plan, bucket, entry["Key"]), max_bytes=1 << 30))
         for execution in results:
-            reply = json.loads(execution["Output"])
-            partials.extend(load_partial(svc, plan, ref) for ref in reply["partials"])
-    done = merge_window(svc, plan, batches, partials)
-    return {
-        "status": done["status"],
-        "report_id": plan.report_id,
-        "severity": done["report"].severity,
-        "drifted_features": done["report"].drifted_features,
-        "report_uri": done["json_uri"],
-        "html_uri": done["html_uri"],
-        "events": done["events"],
-    }
+            refs.extend(json.loads(execution["Output"])["partials"])
+    return MergeDriftWindow(
+        actor=actor, plan=merge.plan, batches=tuple(batches), partials=tuple(refs), trigger="step_functions"
+    )
