@@ -6,6 +6,7 @@
     modelpilot drift profile --model churn --version 2               # (re)build a version's reference profile
     modelpilot drift run --model churn --env prod --window 24h       # check the last window of captures
     modelpilot drift run --model churn --env prod --data ./captures/ # check a file or folder instead
+    modelpilot drift run --model churn --env prod --workers 4        # read the window over 4 processes
     modelpilot drift report <report id> --open                       # print the HTML path, open it
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.cli._common import EXIT, CliError, actor, add_command, emit, make_bus, table
+from modelpilot.cli._common import EXIT, CliError, actor, add_command, emit, make_bus, settings_from, table
 
 if TYPE_CHECKING:
     import argparse
@@ -89,7 +90,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         window = parse_duration(args.window) if args.window else None
     except ValueError as exc:
         raise CliError(str(exc), EXIT["invalid"]) from None
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1 (got {args.workers})", EXIT["invalid"])
     bus = make_bus(args)
+    if args.workers > 1:
+        from modelpilot.cli._drift_pool import ProcessPoolRunner
+
+        bus.services.drift_runner = ProcessPoolRunner(settings_from(args), args.workers)
     if window is None:
         from modelpilot.policy.drift import DriftPolicy
 
@@ -182,6 +189,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--window", help="window length, e.g. 24h (default: the policy's)")
     p.add_argument("--data", help="a capture file or folder instead of the time-partitioned prefix")
     p.add_argument("--end", help="end of the window, ISO 8601 (default: now)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes that read the window's files (default 1: one pass); the report is the same",
+    )
     p = add_command(
         sub,
         "report",

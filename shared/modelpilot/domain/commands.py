@@ -21,6 +21,7 @@ __all__ = [
     "CheckSlos",
     "Command",
     "HandleAlarm",
+    "MergeDriftWindow",
     "PromoteModel",
     "RecordMonitorStatus",
     "RegisterModel",
@@ -151,6 +152,21 @@ class RunDriftBatch(Command):
     window_seconds: int = 86400
     data_uri: str | None = None
     end: datetime | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeDriftWindow(Command):
+    """Merge the partial profiles of a fanned-out drift window and report it (the fan-in step).
+
+    ``plan`` is the window plan's JSON form, ``batches`` the batches' JSON forms and
+    ``partials`` the references the partial step returned (inline or by URI).
+    """
+
+    actor: str
+    plan: dict[str, Any]
+    batches: tuple[dict[str, Any], ...]
+    partials: tuple[dict[str, Any], ...]
     trigger: str | None = None
 
 

@@ -53,6 +53,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RecordMonitorStatus": "modelpilot.service.lifecycle:record_monitor_status",
     "BuildReferenceProfile": "modelpilot.service.drift.handlers:build_reference_profile",
     "RunDriftBatch": "modelpilot.service.drift.handlers:run_drift_batch",
+    "MergeDriftWindow": "modelpilot.service.drift.handlers:merge_drift_window",
     "RunQualityBatch": "modelpilot.service.quality.handlers:run_quality_batch",
     "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
     "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",
@@ -93,6 +94,9 @@ class Services:
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens
     drift_progress: Callable[[int], None] | None = None
+    #: reads a drift window's batches in parallel (``modelpilot drift run --workers N``); None: one pass.
+    #: A ``modelpilot.service.drift.fanout.PartialRunner`` (typed loosely: the bus imports no drift module)
+    drift_runner: Any = None
 
     @property
     def policy(self) -> Policy:

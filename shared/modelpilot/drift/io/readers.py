@@ -36,9 +36,9 @@ from modelpilot.exceptions import ArtifactMissing, DataError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from modelpilot.ports import ArtifactStore
+    from modelpilot.ports import ArtifactStore, ObjectInfo
 
-__all__ = ["FORMATS", "ReadStats", "detect_format", "read_capture"]
+__all__ = ["FORMATS", "ReadStats", "data_files", "detect_format", "read_capture", "read_files"]
 
 FORMATS = {
     ".csv": "csv",
@@ -97,6 +97,48 @@ def read_capture(
             yield from _read_file(store, obj.uri, fmt, features, stats, chunk_rows, use_arrow)
         except (DataError, ValueError, OSError, zlib.error, EOFError) as exc:
             stats.corrupt_file(obj.uri, str(exc) or type(exc).__name__)
+
+
+def data_files(objects: Sequence[ObjectInfo], stats: ReadStats | None = None) -> list[ObjectInfo]:
+    """Return the data files among ``objects`` as :func:`read_capture` picks them (hidden and unknown skipped)."""
+    picked = []
+    for obj in objects:
+        name = obj.uri.rsplit("/", 1)[-1]
+        if name.startswith(".") or name.startswith("_"):
+            continue
+        if detect_format(obj.uri) is None:
+            if stats is not None:
+                stats.skipped_files.append(obj.uri)
+            continue
+        picked.append(obj)
+    return picked
+
+
+def read_files(
+    store: ArtifactStore,
+    uris: Sequence[str],
+    features: Sequence[str],
+    stats: ReadStats,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    use_arrow: bool | None = None,
+) -> Iterator[Chunk]:
+    """Yield chunks of the named data files, in the given order, as :func:`read_capture` reads each one.
+
+    A file that cannot be read, or that vanished since it was listed, counts as a
+    corrupt file.
+    """
+    for uri in uris:
+        fmt = detect_format(uri)
+        if fmt is None:
+            raise DataError(f"{uri} is not a data file (CSV, JSON Lines or Parquet)", uri=uri)
+        stats.files += 1
+        try:
+            yield from _read_file(store, uri, fmt, features, stats, chunk_rows, use_arrow)
+        except ArtifactMissing:
+            stats.corrupt_file(uri, "vanished since it was listed")
+        except (DataError, ValueError, OSError, zlib.error, EOFError) as exc:
+            stats.corrupt_file(uri, str(exc) or type(exc).__name__)
 
 
 def _read_file(

@@ -14,11 +14,11 @@ from modelpilot.exceptions import InvalidInput, ModelPilotError, UnknownModel
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
-    from modelpilot.domain.commands import RunDriftBatch
+    from modelpilot.domain.commands import MergeDriftWindow, RunDriftBatch
     from modelpilot.domain.events import ModelRegistered
     from modelpilot.service.messagebus import MessageBus, OutcomeStatus, Services
 
-__all__ = ["build_reference_profile", "on_model_registered", "run_drift_batch"]
+__all__ = ["build_reference_profile", "merge_drift_window", "on_model_registered", "run_drift_batch"]
 
 log = telemetry.get_logger("modelpilot.drift")
 
@@ -64,6 +64,32 @@ def run_drift_batch(cmd: RunDriftBatch, svc: Services) -> Outcome:
         "drift" if events else "partial" if "failed" in statuses else "unchanged" if statuses == {"unchanged"} else "ok"
     )
     return Outcome(status, "; ".join(lines), {"reports": results}, events)
+
+
+def merge_drift_window(cmd: MergeDriftWindow, svc: Services) -> Outcome:
+    """Merge a fanned-out window's partials; write its report, gauges and status; return ``DriftDetected``."""
+    from modelpilot.service.drift.fanout import Batch, WindowPlan
+    from modelpilot.service.drift.window import load_partial, merge_window
+
+    plan = WindowPlan.from_dict(cmd.plan)
+    batches = [Batch.from_dict(b) for b in cmd.batches]
+    done = merge_window(svc, plan, batches, [load_partial(svc, plan, ref) for ref in cmd.partials])
+    report = done["report"]
+    data = {
+        "model": plan.model,
+        "environment": plan.environment,
+        "version": plan.version,
+        "report_id": report.report_id,
+        "severity": report.severity,
+        "drifted_features": report.drifted_features,
+        "report_uri": done["json_uri"],
+        "html_uri": done["html_uri"],
+    }
+    drifted = f" drift on {', '.join(report.drifted_features)}" if report.drifted_features else ""
+    message = f"{plan.model}/{plan.environment} v{plan.version}: {report.severity}{drifted}"
+    if done["status"] == "unchanged":
+        message += " (already checked)"
+    return Outcome(done["status"], message, {"reports": [data]}, done["events"])
 
 
 def on_model_registered(event: ModelRegistered, bus: MessageBus) -> Outcome | None:
