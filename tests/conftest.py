@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ import pytest
 from modelpilot.package.builder import write_package
 
 EVENTS = Path(__file__).parent / "events"
+
+# The tests index the function app with every optional function on (the Durable drift fan-out is off by default);
+# tests/entrypoints/test_azure_drift_durable.py checks the default in a fresh interpreter.
+os.environ["MODELPILOT_AZURE_DURABLE_DRIFT"] = "true"
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from functions.azure.alerts import bp as alerts
 from functions.azure.azureml import bp as azureml
-from functions.azure.drift_durable import bp as drift_durable
 from functions.azure.operator_api import bp as operator_api
 from functions.azure.quality import bp as quality
 from functions.azure.timers import bp as timers
 from functions.azure.upload import bp as upload
 from modelpilot.bootstrap import prepare
+from modelpilot.config import Settings
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts, drift_durable]
+BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts]
+# The Durable Functions drift fan-out (docs/scale.md) only where the app setting turns it on: importing the
+# Durable SDK costs every function's cold start, and nothing starts the orchestration unless it is wanted.
+if Settings.from_env().azure_durable_drift:
+    from functions.azure.drift_durable import bp as drift_durable
+
+    BLUEPRINTS.append(drift_durable)
 
 # The worker indexes function_app.py in the process that then serves every function: build the bus, its clients,
 # the handlers of every command the app dispatches and the policy now, not on the first event (a no-op outside

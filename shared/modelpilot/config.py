@@ -61,6 +61,8 @@ class ENV:
     AZURE_IDEMPOTENCY_TABLE = "MODELPILOT_AZURE_IDEMPOTENCY_TABLE"
     AZURE_EVENTGRID_ENDPOINT = "MODELPILOT_AZURE_EVENTGRID_ENDPOINT"
     AZURE_KEYVAULT_URL = "MODELPILOT_AZURE_KEYVAULT_URL"
+    #: "true": the function app registers the Durable Functions drift fan-out (drift_window and its activities)
+    AZURE_DURABLE_DRIFT = "MODELPILOT_AZURE_DURABLE_DRIFT"
     #: set to "True" by App Service when its authentication module (Entra ID) fronts the app
     AZURE_AUTH_ENABLED = "WEBSITE_AUTH_ENABLED"
     # the CLI and the platforms
@@ -108,6 +110,8 @@ class Settings:
     azure_eventgrid_endpoint: str | None = None
     azure_keyvault_url: str | None = None
     azure_auth_enabled: bool = False
+    #: register the Durable Functions drift fan-out; off by default, so no cold start pays for the Durable SDK
+    azure_durable_drift: bool = False
     # the CLI and the platforms
     actor: str | None = None
     aws_profile: str | None = None
@@ -124,6 +128,7 @@ class Settings:
             return value if value else None
 
         auth = (get(ENV.AZURE_AUTH_ENABLED) or "").strip().lower() == "true"
+        durable = (get(ENV.AZURE_DURABLE_DRIFT) or "").strip().lower() == "true"
 
         settings = cls(
             backend=(get(ENV.BACKEND) or "local").lower(),
@@ -148,6 +153,7 @@ class Settings:
             azure_eventgrid_endpoint=get(ENV.AZURE_EVENTGRID_ENDPOINT),
             azure_keyvault_url=get(ENV.AZURE_KEYVAULT_URL),
             azure_auth_enabled=auth,
+            azure_durable_drift=durable,
             actor=get(ENV.ACTOR),
             aws_profile=get(ENV.AWS_PROFILE),
             metrics_namespace=get(ENV.METRICS_NAMESPACE) or "ModelPilot",

@@ -190,3 +190,24 @@ def test_a_bad_input_fails_the_orchestration_naming_the_field(window):
     with pytest.raises(Exception, match=r"drift orchestration input: field batches") as failed:
         Replayer("drift_window", {"plan": window["plan"].to_dict(), "batches": []}).run()
     assert '"isDone": false, "actions": []' in str(failed.value)  # nothing was scheduled
+
+
+@pytest.mark.parametrize("setting", ["", "true"])
+def test_the_durable_functions_are_registered_only_where_the_app_setting_turns_them_on(setting):
+    """Off by default: the Durable SDK is not imported, so no function's cold start pays for it."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys, function_app; "
+        "print(json.dumps([sorted(f.get_function_name() for f in function_app.app.get_functions()), "
+        "'azure.durable_functions' in sys.modules]))"
+    )
+    env = {**os.environ, "MODELPILOT_AZURE_DURABLE_DRIFT": setting}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True, check=True)
+    names, durable_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ({"drift_window", "drift_partial", "drift_merge"} <= set(names)) is bool(setting)
+    assert durable_loaded is bool(setting)
+    assert "model_upload" in names
