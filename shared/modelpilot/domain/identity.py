@@ -38,6 +38,7 @@ __all__ = [
     "CLAIMED_PREFIX",
     "MAX_LENGTH",
     "SYSTEM_PREFIX",
+    "acting_for",
     "aws_principal",
     "can_approve",
     "canonical",
@@ -109,6 +110,35 @@ def can_approve(identity: str) -> bool:
     """Return True when ``identity`` may count as an approval: well-formed, proven, and a person or role."""
     text = canonical(identity)
     return is_well_formed(text) and not text.startswith((*_UNPROVEN, SYSTEM_PREFIX))
+
+
+#: prefixes a delegated name may not use: they are kinds of principal ModelPilot derives itself
+_RESERVED = ("system", "claimed", "anonymous", "arn", "aws", "entra", "cognito", "user")
+
+
+def acting_for(principal: str | None, claim: str | None, delegates: Iterable[str] = ()) -> str:
+    r"""Return the actor of a CLI call from the credentials' ``principal`` and the name the caller ``claim``\ s.
+
+    * local (no principal): the claim as given (never ``system:…``);
+    * no claim: the principal;
+    * a principal matching ``delegates`` (a release pipeline's role) acts for the
+      ``provider:name`` it names (``github:carol``), which then counts as that person;
+    * anyone else's claim is recorded as ``claimed:<name>``, which can never approve.
+    """
+    if claim is not None and is_system(claim):
+        raise ValueError(f"{claim!r} names ModelPilot's own functions (system:…); no caller may act as them")
+    if principal is None:
+        if not claim or not claim.strip():
+            raise ValueError("no actor: give --actor NAME")
+        return claim.strip()
+    if not claim or not claim.strip():
+        return principal
+    name = canonical(claim)
+    provider, sep, rest = name.partition(":")
+    delegable = sep and rest and provider not in _RESERVED and is_well_formed(name)
+    if delegable and matches_any(principal, delegates):
+        return name
+    return CLAIMED_PREFIX + name
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

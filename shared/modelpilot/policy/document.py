@@ -73,6 +73,13 @@ class Policy(Strict):
         default_factory=list,
         description="glob patterns of actors allowed to promote and roll back by hand; empty = anyone",
     )
+    delegates: list[str] = Field(
+        default_factory=list,
+        description=(
+            "identity patterns of principals (a release pipeline's role) trusted to act for the person they name "
+            "with the CLI's --actor, e.g. 'github:carol'; anyone else's --actor is recorded as claimed:<name>"
+        ),
+    )
     roles: list[RoleGrant] | None = Field(
         default=None,
         description="roles (viewer, promoter, approver, admin) per model and environment; absent = no role checks",
