@@ -106,6 +106,8 @@ def test_patterns_match_whole_canonical_identities(who, pattern, expected):
         ("a@b@c", False),
         ("tab\there", False),
         ("   ", False),
+        ("function-key", False),  # approvals stored before key holders were marked anonymous
+        ("console", False),
     ],
 )
 def test_only_proven_well_formed_identities_can_approve(who, expected):

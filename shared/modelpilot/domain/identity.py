@@ -53,6 +53,8 @@ SYSTEM_PREFIX = "system:"
 CLAIMED_PREFIX = "claimed:"
 ANONYMOUS_PREFIX = "anonymous:"
 _UNPROVEN = (CLAIMED_PREFIX, ANONYMOUS_PREFIX)
+#: what key holders and console callers were recorded as before they were marked anonymous
+_LEGACY_UNPROVEN = frozenset({"function-key", "console"})
 #: longer identities are not well-formed (an ARN is at most 2048 characters; a role ARN far less)
 MAX_LENGTH = 512
 
@@ -109,7 +111,7 @@ def is_system(identity: str) -> bool:
 def can_approve(identity: str) -> bool:
     """Return True when ``identity`` may count as an approval: well-formed, proven, and a person or role."""
     text = canonical(identity)
-    return is_well_formed(text) and not text.startswith((*_UNPROVEN, SYSTEM_PREFIX))
+    return is_well_formed(text) and not text.startswith((*_UNPROVEN, SYSTEM_PREFIX)) and text not in _LEGACY_UNPROVEN
 
 
 #: prefixes a delegated name may not use: they are kinds of principal ModelPilot derives itself
