@@ -182,3 +182,13 @@ def test_without_roles_behaviour_is_unchanged(make_package):
 def test_a_bad_roles_block_is_a_policy_error(text, where):
     with pytest.raises(PolicyError, match=where):
         load_policy_text(text)
+
+
+def test_the_view_decision_follows_the_roles(roles):
+    from modelpilot.service.authz import denial
+
+    svc = roles.services
+    assert denial(svc, "auditor@example.com", "view", "churn", "prod") is None
+    assert denial(svc, "dev@example.com", "view", "churn", "dev") is None  # a promoter may read
+    assert "no role" in (denial(svc, "stranger@example.com", "view", "churn", "prod") or "")
+    assert denials(roles) == []  # asking is not an attempt: nothing audited
