@@ -87,6 +87,11 @@ def test_aws_principal_keeps_users_and_drops_session_names():
         ("arn:aws:iam::123456789012:user/team/bob", "arn:aws:iam::123456789012:user/**", True),
         ("bob", "b?b", True),
         ("", "**", False),
+        ("", "*", False),  # an empty identity is not well-formed
+        ("a" * 500, "*a" * 30 + "*b", False),  # a backtracking matcher takes hours here
+        ("a" * 500 + "b", "*a" * 30 + "*b", True),
+        ("a:b", "a?b", False),
+        ("a:b", "a**b", True),
         ("a" * 600, "**", False),
     ],
 )
@@ -145,3 +150,27 @@ def test_unproven_identities_never_count():
     gates = EnvironmentGates(approvals=1)
     result = approvals_gate("alice", ["claimed:bob", "anonymous:function-key", "system:ops"], gates)
     assert result.status == "failed" and result.observed == []
+
+
+def test_the_matcher_agrees_with_the_documented_regular_expression():
+    """``*`` = ``[^@/:]*``, ``?`` = ``[^@/:]``, ``**`` = ``.*``, on every short identity and pattern over a small alphabet."""
+    import itertools
+    import re
+
+    def regex(pattern: str) -> re.Pattern[str]:
+        out, i = [], 0
+        while i < len(pattern):
+            if pattern.startswith("**", i):
+                out.append(".*")
+                i += 2
+                continue
+            out.append({"*": "[^@/:]*", "?": "[^@/:]"}.get(pattern[i], re.escape(pattern[i])))
+            i += 1
+        return re.compile("".join(out), re.DOTALL)
+
+    texts = ["".join(t) for n in range(1, 5) for t in itertools.product("a@:", repeat=n)]
+    patterns = ["".join(p) for n in range(0, 4) for p in itertools.product(["a", "@", ":", "*", "?", "**"], repeat=n)]
+    for text in texts:
+        for pattern in patterns:
+            expected = identity.is_well_formed(text) and regex(pattern).fullmatch(text) is not None
+            assert identity.matches(text, pattern) is expected, (text, pattern)

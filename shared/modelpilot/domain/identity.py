@@ -143,25 +143,57 @@ def acting_for(principal: str | None, claim: str | None, delegates: Iterable[str
     return CLAIMED_PREFIX + name
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
+#: characters a single ``*`` or ``?`` does not match
+_SEPARATORS = frozenset("@/:")
+
+
+def _tokens(pattern: str) -> list[str]:
+    """Split a glob into tokens: ``**``, ``*``, ``?`` or one literal character."""
+    tokens: list[str] = []
     i = 0
     while i < len(pattern):
-        if pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-            continue
-        ch = pattern[i]
-        parts.append("[^@/:]*" if ch == "*" else "[^@/:]" if ch == "?" else re.escape(ch))
-        i += 1
-    return re.compile("".join(parts), re.DOTALL)
+        step = 2 if pattern.startswith("**", i) else 1
+        tokens.append(pattern[i : i + step])
+        i += step
+    return tokens
+
+
+def _closure(states: set[int], tokens: list[str]) -> set[int]:
+    """Add the states reachable by letting stars match nothing."""
+    todo = list(states)
+    while todo:
+        i = todo.pop()
+        if i < len(tokens) and tokens[i] in ("*", "**") and i + 1 not in states:
+            states.add(i + 1)
+            todo.append(i + 1)
+    return states
+
+
+def _glob_match(text: str, pattern: str) -> bool:
+    """Match ``text`` against ``pattern`` in O(len(text) * len(pattern)): no backtracking, whatever the pattern."""
+    tokens = _tokens(pattern)
+    states = _closure({0}, tokens)
+    for ch in text:
+        moved: set[int] = set()
+        for i in states:
+            if i == len(tokens):
+                continue
+            part = tokens[i]
+            if part == "**" or (part == "*" and ch not in _SEPARATORS):
+                moved.add(i)
+            elif (part == "?" and ch not in _SEPARATORS) or part == ch:
+                moved.add(i + 1)
+        states = _closure(moved, tokens)
+        if not states:
+            return False
+    return len(tokens) in states
 
 
 def matches(identity: str, pattern: str) -> bool:
     """Return True when the whole canonical ``identity`` matches the canonical glob ``pattern``."""
     if not is_well_formed(identity):
         return False
-    return _glob(canonical(pattern)).fullmatch(canonical(identity)) is not None
+    return _glob_match(canonical(identity), canonical(pattern))
 
 
 def matches_any(identity: str, patterns: Iterable[str]) -> bool:
