@@ -35,6 +35,7 @@ __all__ = [
     "build_adapters",
     "build_services",
     "build_uploader",
+    "caller_identity",
     "get_bus",
     "prepare",
     "reset",
@@ -71,6 +72,17 @@ def build_uploader(settings: Settings, **options: Any) -> PackageUploader:
         raise InvalidInput(f"unknown backend {settings.backend!r}; use one of {', '.join(_BACKENDS)}")
     uploader: PackageUploader = importlib.import_module(module_name).build_uploader(settings, **options)
     return uploader
+
+
+def caller_identity(settings: Settings, **options: Any) -> str | None:
+    """Return who the backend's credentials belong to (canonical), or None on the local backend."""
+    module_name = _BACKENDS.get(settings.backend)
+    if module_name is None:
+        from modelpilot.exceptions import InvalidInput
+
+        raise InvalidInput(f"unknown backend {settings.backend!r}; use one of {', '.join(_BACKENDS)}")
+    who: str | None = importlib.import_module(module_name).caller_identity(settings, **options)
+    return who
 
 
 def build_services(settings: Settings, **overrides: Any) -> Services:

@@ -69,13 +69,15 @@ def _actions(stack, signed_in):
     def aws_sign_in(with_, env):
         assert with_ == {"role-to-assume": ROLE, "aws-region": "us-east-1"}
         signed_in.append(with_["role-to-assume"])
-        # what configure-aws-credentials exports after AssumeRoleWithWebIdentity; the endpoint is moto's
+        # what configure-aws-credentials exports after AssumeRoleWithWebIdentity (a session of the role,
+        # which the CLI reads back with sts get-caller-identity); the endpoint is moto's
+        creds = stack.client("sts").assume_role(RoleArn=ROLE, RoleSessionName="GitHubActions")["Credentials"]
         return {
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
             "AWS_ENDPOINT_URL": stack.endpoint,
         }
 

@@ -32,9 +32,11 @@ def azure_app(request, monkeypatch):
     registry_table, idempotency_table = az.unique("reg"), az.unique("idem")
     tables.create_table(registry_table)
     tables.create_table(idempotency_table)
-    az.blob_service(request).get_blob_client(container, "modelpilot.yaml").upload_blob(
-        (EXAMPLE / "modelpilot.yaml").read_bytes()
-    )
+    # the pipeline reaches Azurite with a storage key where azure/login leaves the app's Entra ID sign-in:
+    # the platform delegates that key holder here, as the example policy delegates the app's object id
+    policy = (EXAMPLE / "modelpilot.yaml").read_text(encoding="utf-8")
+    policy = policy.replace("delegates:\n", 'delegates:\n  - "anonymous:storage-key"\n', 1)
+    az.blob_service(request).get_blob_client(container, "modelpilot.yaml").upload_blob(policy.encode())
     settings = {
         "MODELPILOT_BACKEND": "azure",
         "MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING": CONNECTION,

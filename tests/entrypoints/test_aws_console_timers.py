@@ -70,7 +70,7 @@ def test_console_promote_then_rollback(churn):
     )
     assert reply["status"] == "rolled_back" and reply["version"] == 1
     records = get_bus().services.registry.audit_records("churn")
-    assert records[-1].actor == "console" and records[-1].reason == "p95 latency"
+    assert records[-1].actor == "anonymous:console" and records[-1].reason == "p95 latency"
 
 
 def test_console_actor_is_the_cognito_identity_when_lambda_provides_one(churn):
@@ -81,12 +81,13 @@ def test_console_actor_is_the_cognito_identity_when_lambda_provides_one(churn):
     assert get_bus().services.registry.get_alias("churn", "prod").updated_by == "cognito:us-east-1:1234-abcd"
 
 
-def test_console_approve(churn):
+def test_console_approve_is_refused_lambda_does_not_name_the_caller(churn):
     churn.more(2)
     reply = promote(
         {"action": "approve", "model": "churn", "version": 2, "environment": "prod", "comment": "ok"}, LambdaContext()
     )
-    assert reply["status"] == "approved"
+    assert (reply["status"], reply["error"], reply["actor"]) == ("failed", "not_authorized", "anonymous:console")
+    assert get_bus().services.registry.list_approvals("churn", 2, "prod") == []
 
 
 def test_async_retry_of_one_invocation_rolls_back_once(churn):
@@ -146,7 +147,7 @@ def test_slo_timer_and_rule_schedule_and_console(recording_bus):
     slo_check(load("eventbridge_scheduled.json"), LambdaContext())
     slo_check({"action": "slo_check", "model": "churn", "environment": "prod"}, LambdaContext())
     assert [type(c).__name__ for c in RECEIVED] == ["CheckSlos"] * 3
-    assert (RECEIVED[2].model, RECEIVED[2].environment, RECEIVED[2].actor) == ("churn", "prod", "console")
+    assert (RECEIVED[2].model, RECEIVED[2].environment, RECEIVED[2].actor) == ("churn", "prod", "anonymous:console")
 
 
 def test_console_drift_payload(recording_bus):

@@ -56,7 +56,8 @@ def test_timer_sends_one_batch_per_scheduled_time(recording_bus):
 def test_console_payload_and_a_bad_one(recording_bus):
     quality_batch({"action": "quality", "model": "churn", "environment": "prod", "windows": 3}, LambdaContext())
     [command] = RECEIVED
-    assert (command.model, command.environment, command.windows, command.actor) == ("churn", "prod", 3, "console")
+    assert (command.model, command.environment, command.windows) == ("churn", "prod", 3)
+    assert command.actor == "anonymous:console"
     reply = quality_batch({"action": "quality", "windows": 0}, LambdaContext())
     assert reply["status"] == "failed" and reply["error"] == "invalid_event"
     assert len(RECEIVED) == 1

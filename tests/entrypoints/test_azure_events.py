@@ -14,7 +14,7 @@ from modelpilot.entrypoints.azure.events import alarm_command, model_registered_
 from modelpilot.entrypoints.azure.http import KEY_ACTOR, actor_from_headers, approve_command, rollback_command
 from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.exceptions import InvalidEvent, InvalidInput
-from tests.support.azure_functions import host_event, load_event, principal_header
+from tests.support.azure_functions import entra_id, host_event, load_event, principal_header
 
 
 def envelope_of(name):
@@ -150,8 +150,9 @@ def test_untagged_run_is_not_a_monitor_run():
 
 def test_actor_from_app_service_principal():
     principal = {"X-MS-CLIENT-PRINCIPAL": principal_header("bob@contoso.com")}
-    assert actor_from_headers(principal) == "bob@contoso.com"
-    assert actor_from_headers({"x-ms-client-principal-name": "carol@contoso.com"}) == "carol@contoso.com"
+    assert actor_from_headers(principal) == entra_id("bob@contoso.com")
+    # the name header alone proves nothing App Service did not also put in the principal: not an identity
+    assert actor_from_headers({"x-ms-client-principal-name": "carol@contoso.com"}) == KEY_ACTOR
     assert actor_from_headers({}) == KEY_ACTOR
     assert actor_from_headers(principal, trusted=False) == KEY_ACTOR  # no App Service auth: a client could forge it
     with pytest.raises(InvalidInput):

@@ -10,7 +10,7 @@ from modelpilot.domain.audit import verify_chain
 from modelpilot.domain.commands import RegisterModel
 from modelpilot.service.messagebus import COMMAND_HANDLERS, MessageBus, Outcome
 from modelpilot.testing import FakeClock
-from tests.support.azure_functions import AzureApp, host_timer, http_request, principal_header, user_function
+from tests.support.azure_functions import AzureApp, entra_id, host_timer, http_request, principal_header, user_function
 
 
 @pytest.fixture
@@ -51,11 +51,14 @@ def rollback(env, body, headers=None, model="churn"):
     return call("api_rollback", "POST", route, {"model": model, "env": env}, body, headers)
 
 
+ALICE, BOB, CAROL = entra_id("alice@contoso.com"), entra_id("bob@contoso.com"), entra_id("carol@contoso.com")
+
+
 def registered(app, n=1):
     for i in range(1, n + 1):
         app.upload_package(f"churn/v{i}", auc=0.8 + i / 100)
         uri = f"az://{app.container}/churn/v{i}"
-        app.bus.handle(RegisterModel(package_uri=uri, actor="alice@contoso.com"))
+        app.bus.handle(RegisterModel(package_uri=uri, actor=ALICE))
 
 
 def test_promote_approve_promote_rollback_status_history(app):
@@ -69,7 +72,7 @@ def test_promote_approve_promote_rollback_status_history(app):
         assert (status, body["status"]) == (409, "blocked")
         assert "approval" in body["message"]
         status, body = approve(version, bob)
-        assert (status, body["status"], body["approver"]) == (200, "approved", "bob@contoso.com")
+        assert (status, body["status"], body["approver"]) == (200, "approved", BOB)
         status, body = promote("churn", "prod", {"version": version}, alice)
         assert (status, body["status"], body["revision"]) == (200, "promoted", version)
 
@@ -78,15 +81,15 @@ def test_promote_approve_promote_rollback_status_history(app):
 
     status, body = call("api_model_status", "GET", "models/churn/status", {"model": "churn"})
     prod = next(r for r in body["status"] if r["environment"] == "prod")
-    assert (status, prod["version"], prod["revision"], prod["updated_by"]) == (200, 1, 3, "carol@contoso.com")
+    assert (status, prod["version"], prod["revision"], prod["updated_by"]) == (200, 1, 3, CAROL)
 
     route = "models/churn/environments/prod/history"
     status, body = call("api_history", "GET", route, {"model": "churn", "env": "prod"})
     assert status == 200
     assert [(h["action"], h["to_version"], h["actor"]) for h in body["history"]] == [
-        ("promote", 1, "alice@contoso.com"),
-        ("promote", 2, "alice@contoso.com"),
-        ("rollback", 1, "carol@contoso.com"),
+        ("promote", 1, ALICE),
+        ("promote", 2, ALICE),
+        ("rollback", 1, CAROL),
     ]
     assert verify_chain("churn", app.registry.audit_records("churn")).ok
 
@@ -110,18 +113,18 @@ def test_registrant_cannot_approve_own_version(app):
     assert app.registry.list_approvals("churn", 1, "prod") == []
 
 
-def test_without_a_principal_the_actor_is_the_function_key(app):
+def test_without_a_principal_the_actor_is_an_anonymous_key_holder(app):
     registered(app)
     assert promote("churn", "dev")[0] == 200
-    assert app.registry.alias_history("churn", "dev")[0].actor == "function-key"
+    assert app.registry.alias_history("churn", "dev")[0].actor == "anonymous:function-key"
 
 
 def test_principal_headers_are_ignored_without_app_service_authentication(app, monkeypatch):
     registered(app)
     monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
     status, body = approve(1, as_user("bob@contoso.com"))  # forged by a key holder: not bob
-    assert (status, body["approver"]) == (200, "function-key")
-    assert [a.approver for a in app.registry.list_approvals("churn", 1, "prod")] == ["function-key"]
+    assert (status, body["error"], body["actor"]) == (403, "not_authorized", "anonymous:function-key")
+    assert app.registry.list_approvals("churn", 1, "prod") == []
 
 
 def test_idempotency_key_makes_a_client_retry_harmless(app):

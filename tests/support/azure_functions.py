@@ -176,8 +176,18 @@ def user_function(name: str, *, context: HostContext | None = None) -> Any:
     return call
 
 
-def principal_header(name: str, *, provider: str = "aad") -> str:
-    """Return an ``X-MS-CLIENT-PRINCIPAL`` value (base64 JSON) as App Service authentication sets it."""
+def entra_id(name: str) -> str:
+    """The object id :func:`principal_header` gives the user ``name`` (one per name, stable), as an actor."""
+    import uuid
+
+    return f"entra:{uuid.uuid5(uuid.NAMESPACE_URL, f'entra-user:{name}')}"
+
+
+def principal_header(name: str, *, provider: str = "aad", oid: str | None = None) -> str:
+    """Return an ``X-MS-CLIENT-PRINCIPAL`` value (base64 JSON) as App Service authentication sets it.
+
+    The object id is ``oid``, else one derived from ``name`` (:func:`entra_id`).
+    """
     import base64
 
     name_typ = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
@@ -190,7 +200,7 @@ def principal_header(name: str, *, provider: str = "aad") -> str:
             {"typ": "preferred_username", "val": name},
             {
                 "typ": "http://schemas.microsoft.com/identity/claims/objectidentifier",
-                "val": "3f1d2c4b-0000-4000-8000-000000000001",
+                "val": oid or entra_id(name).removeprefix("entra:"),
             },
         ],
     }

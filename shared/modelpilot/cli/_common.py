@@ -107,17 +107,30 @@ def make_bus(args: argparse.Namespace) -> MessageBus:
     return bootstrap(settings_from(args))
 
 
-def actor(args: argparse.Namespace) -> str:
-    """Return who is acting: ``--actor``, ``$MODELPILOT_ACTOR`` or ``user:<login>``."""
-    if getattr(args, "actor", None):
-        return str(args.actor)
-    claimed = Settings.from_env().actor
-    if claimed:
-        return claimed
+def actor(args: argparse.Namespace, bus: MessageBus | None = None) -> str:
+    """Return who is acting.
+
+    Locally: ``--actor``, ``$MODELPILOT_ACTOR`` or ``user:<login>``. On a cloud backend:
+    the principal of the caller's credentials (AWS: ``sts get-caller-identity``
+    canonicalised; Azure: the token's ``oid``); a name given with ``--actor`` is
+    recorded as ``claimed:<name>`` (never an approval) unless the principal is one of
+    the policy's ``delegates`` (read through ``bus``) acting for ``provider:name``.
+    """
+    from modelpilot.bootstrap import caller_identity
+    from modelpilot.domain import identity
+
+    claim = getattr(args, "actor", None) or Settings.from_env().actor
+    principal = caller_identity(settings_from(args))
+    if principal is None and not claim:
+        try:
+            claim = f"user:{getpass.getuser()}"
+        except (KeyError, OSError):  # pragma: no cover - no login name
+            claim = "user:unknown"
+    delegates = bus.services.policy.delegates if bus is not None and claim and principal else []
     try:
-        return f"user:{getpass.getuser()}"
-    except (KeyError, OSError):  # pragma: no cover - no login name
-        return "user:unknown"
+        return identity.acting_for(principal, claim, delegates)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT["invalid"]) from None
 
 
 def print_outcome(args: argparse.Namespace, outcome: Outcome) -> int:

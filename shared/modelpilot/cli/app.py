@@ -73,7 +73,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     return print_outcome(
         args,
         bus.handle(
-            RegisterModel(package_uri=args.package, actor=actor(args), auto_promote=args.promote, trigger=args.trigger)
+            RegisterModel(
+                package_uri=args.package, actor=actor(args, bus), auto_promote=args.promote, trigger=args.trigger
+            )
         ),
     )
 
@@ -88,7 +90,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
             PromoteModel(
                 model=args.model,
                 environment=args.env,
-                actor=actor(args),
+                actor=actor(args, bus),
                 version=args.version,
                 reason=args.reason or "",
                 dry_run=args.dry_run,
@@ -108,7 +110,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
                 model=args.model,
                 version=args.version,
                 environment=args.env,
-                approver=actor(args),
+                approver=actor(args, bus),
                 comment=args.comment or "",
             )
         ),
@@ -120,7 +122,8 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
     bus = make_bus(args)
     return print_outcome(
-        args, bus.handle(RejectModel(model=args.model, version=args.version, actor=actor(args), reason=args.reason))
+        args,
+        bus.handle(RejectModel(model=args.model, version=args.version, actor=actor(args, bus), reason=args.reason)),
     )
 
 
@@ -134,7 +137,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             RollbackModel(
                 model=args.model,
                 environment=args.env,
-                actor=actor(args),
+                actor=actor(args, bus),
                 reason=args.reason,
                 to_version=args.to_version,
                 from_version=args.from_version,
@@ -245,7 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--policy", help="policy file (default $MODELPILOT_POLICY or <home>/modelpilot.yaml)")
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     common.add_argument("--verbose", "-v", action="store_true", help="print every gate, not only failures")
-    common.add_argument("--actor", help="who is acting (default $MODELPILOT_ACTOR or user:<login>)")
+    common.add_argument(
+        "--actor",
+        help=(
+            "who is acting locally (default $MODELPILOT_ACTOR or user:<login>); "
+            "on aws/azure the credentials say, and this name is recorded as claimed:NAME"
+        ),
+    )
     common.add_argument("--endpoint-url", help="AWS endpoint override (an emulator)")
     common.add_argument("--region", help="AWS region (default from the usual AWS settings)")
     common.add_argument("--profile", help="AWS profile")

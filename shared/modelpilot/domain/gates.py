@@ -7,11 +7,11 @@ report's digest is stored in the audit record of the promotion it allowed.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from modelpilot.domain import identity
 from modelpilot.domain.durations import format_duration
 from modelpilot.domain.model import canonical_json, sha256_hex
 
@@ -296,18 +296,26 @@ def check_soak(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
 
 
 def check_approvals(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:
-    """Enough distinct allowed approvers approved; with four-eyes the registrant's own approval does not count."""
+    """Enough distinct allowed approvers approved; with four-eyes the registrant's own approval does not count.
+
+    Approvers are compared by canonical identity (:mod:`modelpilot.domain.identity`):
+    ``carol`` and ``CAROL `` count once, an assumed role counts once whatever its
+    session names, and claimed, anonymous or system actors never count.
+    """
     if not gates.approvals:
         return []
     counted: list[str] = []
     ignored: list[str] = []
     for approval in ctx.approvals:
-        if gates.four_eyes and approval.approver == ctx.candidate.registered_by:
+        who = identity.canonical(approval.approver)
+        if not identity.can_approve(who):
+            ignored.append(f"{approval.approver} (not a proven, well-formed identity)")
+        elif gates.four_eyes and identity.same(who, ctx.candidate.registered_by):
             ignored.append(f"{approval.approver} (registrant, four-eyes)")
-        elif gates.approvers and not any(fnmatch.fnmatchcase(approval.approver, p) for p in gates.approvers):
+        elif gates.approvers and not identity.matches_any(who, gates.approvers):
             ignored.append(f"{approval.approver} (not an allowed approver)")
-        elif approval.approver not in counted:
-            counted.append(approval.approver)
+        elif who not in counted:
+            counted.append(who)
     ok = len(counted) >= gates.approvals
     reason = f"{len(counted)} of {gates.approvals} approvals" + (f" ({', '.join(counted)})" if counted else "")
     if ignored:

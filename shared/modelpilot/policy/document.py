@@ -37,6 +37,7 @@ from modelpilot.policy.base import Strict
 from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
 from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
+from modelpilot.policy.roles import RoleGrant
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
 
 __all__ = [
@@ -72,6 +73,17 @@ class Policy(Strict):
         default_factory=list,
         description="glob patterns of actors allowed to promote and roll back by hand; empty = anyone",
     )
+    delegates: list[str] = Field(
+        default_factory=list,
+        description=(
+            "identity patterns of principals (a release pipeline's role) trusted to act for the person they name "
+            "with the CLI's --actor, e.g. 'github:carol'; anyone else's --actor is recorded as claimed:<name>"
+        ),
+    )
+    roles: list[RoleGrant] | None = Field(
+        default=None,
+        description="roles (viewer, promoter, approver, admin) per model and environment; absent = no role checks",
+    )
     defaults: ModelPolicy = Field(default_factory=ModelPolicy)
     models: dict[str, ModelPolicy] = Field(default_factory=dict)
 
@@ -83,6 +95,12 @@ class Policy(Strict):
             for env in list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
+        for i, grant in enumerate(self.roles or []):
+            for env in grant.environments:
+                if env not in self.environments:
+                    raise ValueError(f"roles[{i}] names environment {env!r}, which is not in {self.environments}")
+        if self.roles is not None and self.operators:
+            raise ValueError("give either operators or roles, not both: with roles, promoters and admins operate")
         return self
 
     # -- lookups -------------------------------------------------------------------

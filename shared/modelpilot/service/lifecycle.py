@@ -8,11 +8,11 @@ idempotent: the same command twice changes state once.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelpilot import telemetry
+from modelpilot.domain import identity
 from modelpilot.domain.audit import AuditEntry
 from modelpilot.domain.commands import PromoteModel, RejectModel
 from modelpilot.domain.events import (
@@ -27,7 +27,8 @@ from modelpilot.domain.events import (
 from modelpilot.domain.gates import GateContext, evaluate_gates
 from modelpilot.domain.model import AliasChange, Approval, MonitorStatus
 from modelpilot.domain.rollback import select_rollback_target
-from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, NotAuthorized, UnknownModel, UnknownVersion
+from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, UnknownModel, UnknownVersion
+from modelpilot.service import authz
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
@@ -56,15 +57,8 @@ __all__ = [
 ]
 
 #: actors starting with this prefix are ModelPilot's own automation (triggers, monitors)
-SYSTEM_PREFIX = "system:"
+SYSTEM_PREFIX = identity.SYSTEM_PREFIX
 CAS_ATTEMPTS = 5
-
-
-def _authorize_operator(policy: Policy, actor: str, action: str) -> None:
-    if actor.startswith(SYSTEM_PREFIX) or not policy.operators:
-        return
-    if not any(fnmatch.fnmatchcase(actor, pattern) for pattern in policy.operators):
-        raise NotAuthorized(f"{actor} may not {action}: not in the policy's operators", actor=actor)
 
 
 def _require_model(registry: RegistryStore, model: str) -> None:
@@ -239,7 +233,7 @@ def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
     policy = svc.policy
     policy.check_environment(cmd.environment)
     _require_model(svc.registry, cmd.model)
-    _authorize_operator(policy, cmd.actor, "promote")
+    authz.authorize(svc, cmd.actor, "promote", cmd.model, cmd.environment, version=cmd.version, trigger=cmd.trigger)
     previous = policy.previous_environment(cmd.environment)
     return _compare_and_set(
         svc.registry, cmd.model, cmd.environment, lambda: _decide_promotion(cmd, svc, policy, previous)
@@ -373,16 +367,10 @@ def approve_model(cmd: ApproveModel, svc: Services) -> Outcome:
     policy.check_environment(cmd.environment)
     version = svc.registry.get_version(cmd.model, cmd.version)
     gates = policy.gates_for(cmd.model, cmd.environment)
-    if gates.four_eyes and cmd.approver == version.registered_by:
-        raise NotAuthorized(
-            f"{cmd.approver} registered {cmd.model} v{cmd.version} and may not approve it (four-eyes)",
-            actor=cmd.approver,
-        )
-    if gates.approvers and not any(fnmatch.fnmatchcase(cmd.approver, p) for p in gates.approvers):
-        raise NotAuthorized(f"{cmd.approver} is not an approver for {cmd.environment}", actor=cmd.approver)
+    authz.authorize_approval(svc, cmd.approver, version, cmd.environment, gates, cmd.trigger)
     now = svc.clock()
     added = svc.registry.add_approval(
-        Approval(cmd.model, cmd.version, cmd.environment, cmd.approver, now, cmd.comment),
+        Approval(cmd.model, cmd.version, cmd.environment, identity.canonical(cmd.approver), now, cmd.comment),
         AuditEntry(
             model=cmd.model,
             actor=cmd.approver,
@@ -410,6 +398,7 @@ def approve_model(cmd: ApproveModel, svc: Services) -> Outcome:
 def reject_model(cmd: RejectModel, svc: Services) -> Outcome:
     """Mark a version rejected so no gate lets it through."""
     svc.registry.get_version(cmd.model, cmd.version)
+    authz.authorize(svc, cmd.actor, "reject", cmd.model, version=cmd.version, trigger=cmd.trigger)
     now = svc.clock()
     changed = svc.registry.set_version_status(
         cmd.model,
@@ -450,7 +439,7 @@ def rollback_model(cmd: RollbackModel, svc: Services) -> Outcome:
     policy = svc.policy
     policy.check_environment(cmd.environment)
     _require_model(svc.registry, cmd.model)
-    _authorize_operator(policy, cmd.actor, "roll back")
+    authz.authorize(svc, cmd.actor, "rollback", cmd.model, cmd.environment, trigger=cmd.trigger)
     return _compare_and_set(svc.registry, cmd.model, cmd.environment, lambda: _decide_rollback(cmd, svc))
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from modelpilot.config import Settings
     from modelpilot.ports import PackageUploader
 
-__all__ = ["ClientFactory", "build_adapters", "build_uploader", "client_factory"]
+__all__ = ["ClientFactory", "build_adapters", "build_uploader", "caller_identity", "client_factory"]
 
 #: ``make("s3")`` returns the (cached) boto3 client of a service
 ClientFactory = Callable[[str], Any]
@@ -47,6 +47,13 @@ def client_factory(settings: Settings) -> ClientFactory:
         return session.client(service, endpoint_url=settings.aws_endpoint_url, config=config)
 
     return make
+
+
+def caller_identity(settings: Settings, *, clients: ClientFactory | None = None) -> str:
+    """Return the canonical IAM principal of the caller's credentials (``sts get-caller-identity``)."""
+    from modelpilot.adapters.aws.identity import caller_principal
+
+    return caller_principal((clients or client_factory(settings))("sts"))
 
 
 def build_uploader(settings: Settings, *, clients: ClientFactory | None = None) -> PackageUploader:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from modelpilot.config import Settings
     from modelpilot.ports import PackageUploader
 
-__all__ = ["build_adapters", "build_uploader", "storage_clients"]
+__all__ = ["build_adapters", "build_uploader", "caller_identity", "storage_clients"]
 
 
 def _connection_string(setting: str) -> str:
@@ -82,6 +82,15 @@ def _blob_service(settings: Settings, credential: TokenCredential | None) -> Blo
             "(https://<account>.blob.core.windows.net) or MODELPILOT_AZURE_STORAGE_CONNECTION_SETTING"
         )
     return BlobServiceClient(settings.azure_storage_account_url, credential=credential or _default_credential())
+
+
+def caller_identity(settings: Settings, *, credential: TokenCredential | None = None) -> str:
+    """Return ``entra:<oid>`` of the caller's credential; a storage connection string alone is a shared key."""
+    from modelpilot.adapters.azure.identity import STORAGE_KEY_ACTOR, token_principal
+
+    if credential is None and settings.azure_storage_connection_setting:
+        return STORAGE_KEY_ACTOR
+    return token_principal(credential or _default_credential())
 
 
 def build_uploader(settings: Settings, *, credential: TokenCredential | None = None) -> PackageUploader:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from modelpilot.config import Settings
     from modelpilot.ports import MetricsSource, PackageUploader
 
-__all__ = ["build_adapters", "build_uploader"]
+__all__ = ["build_adapters", "build_uploader", "caller_identity"]
 
 
 def _metrics_sources(settings: Settings, store: MetricsSource) -> dict[str, MetricsSource]:
@@ -30,6 +30,11 @@ def _metrics_sources(settings: Settings, store: MetricsSource) -> dict[str, Metr
 
         sources["prometheus"] = PrometheusMetricsSource(settings.prometheus_url)
     return sources
+
+
+def caller_identity(settings: Settings) -> None:
+    """Return None: a local home has no credentials to ask; the CLI's ``--actor`` stands."""
+    return None
 
 
 def build_uploader(settings: Settings) -> PackageUploader:

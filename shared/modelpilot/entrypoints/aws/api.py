@@ -11,9 +11,13 @@ GET      ``/models/{model}/status`` and ``/status``
 GET      ``/models/{model}/environments/{environment}/incident``  ``?from&to&format=json|html|markdown``
 =======  ===================================================  ==============================
 
-The actor recorded in the audit log is the caller's IAM principal
-(``requestContext.authorizer.iam.userArn``); a request without IAM identity is
-refused with 403. Errors answer with the error's HTTP status and JSON body.
+The actor recorded in the audit log is the caller's canonical IAM principal
+(:func:`modelpilot.domain.identity.aws_principal` of
+``requestContext.authorizer.iam.userArn``, which API Gateway sets from the SigV4
+signature): an IAM user keeps its ARN, an assumed role is the role without the
+session name the caller chose (``…:assumed-role/Approvers/alice-1`` and
+``…/alice-2`` are one approver). A request without IAM identity is refused with
+403. Errors answer with the error's HTTP status and JSON body.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelpilot.bootstrap import get_bus
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
+from modelpilot.domain.identity import aws_principal
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
 from modelpilot.service import queries
@@ -56,12 +61,12 @@ class _ApproveBody(BaseModel):
 
 
 def caller() -> str:
-    """Return the IAM principal ARN of the current request; raise ``NotAuthorized`` without one."""
+    """Return the canonical IAM principal of the current request; raise ``NotAuthorized`` without one."""
     iam = app.current_event.request_context.authorizer.iam
     arn = iam.user_arn if iam.raw_event else None
-    if not arn:
+    if not arn or not str(arn).startswith("arn:"):
         raise NotAuthorized("this API needs IAM authorization (SigV4); no IAM principal in the request")
-    return str(arn)
+    return aws_principal(str(arn))
 
 
 def _body(model: type[BaseModel]) -> Any:

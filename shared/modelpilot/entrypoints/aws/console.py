@@ -7,7 +7,9 @@
   "to_version": 2}``
 
 The actor is the invocation's identity where Lambda provides one (a Cognito
-identity), else ``console``. An asynchronous invocation that Lambda retries
+identity), else :data:`CONSOLE_ACTOR`: Lambda does not tell a function which IAM
+principal invoked it, so such a caller is anonymous and cannot approve (use the
+operator API, which knows the principal). An asynchronous invocation that Lambda retries
 keeps its request id, which is the idempotency key.
 """
 
@@ -22,6 +24,7 @@ from modelpilot.entrypoints._validation import validate, validate_as
 from modelpilot.service.dispatch import Delivery
 
 __all__ = [
+    "CONSOLE_ACTOR",
     "ApprovePayload",
     "PromotePayload",
     "RollbackPayload",
@@ -77,11 +80,15 @@ _PROMOTE: TypeAdapter[PromotePayload | ApprovePayload] = TypeAdapter(
 )
 
 
+#: the actor of an invocation whose caller Lambda does not name
+CONSOLE_ACTOR = "anonymous:console"
+
+
 def console_actor(context: Any) -> str:
-    """Return who invoked: the Cognito identity when Lambda provides one, else ``console``."""
+    """Return who invoked: the Cognito identity when Lambda provides one, else :data:`CONSOLE_ACTOR`."""
     identity = getattr(context, "identity", None)
     cognito = getattr(identity, "cognito_identity_id", None)
-    return f"cognito:{cognito}" if cognito else "console"
+    return f"cognito:{cognito}" if isinstance(cognito, str) and cognito else CONSOLE_ACTOR
 
 
 def promote_command(event: Any, actor: str, trigger: str) -> Command:

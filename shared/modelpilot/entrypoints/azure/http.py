@@ -10,12 +10,17 @@ in front to know *who* calls)::
     GET  /api/models/{model}/environments/{env}/history
     GET  /api/models/{model}/environments/{env}/incident?from=…&to=…&format=json|html|markdown
 
-The actor is the Entra ID principal from ``X-MS-CLIENT-PRINCIPAL`` (base64 JSON, its
-name claim) or ``X-MS-CLIENT-PRINCIPAL-NAME``. Only App Service authentication can
-vouch for these (it sets them and strips any a client sends), so they are read
-only when the platform says authentication is on (``WEBSITE_AUTH_ENABLED``);
-otherwise a key holder could claim to be anyone. Without them the caller only
-proved it holds a function key, and the actor is :data:`KEY_ACTOR`. An ``Idempotency-Key`` header
+The actor is the Entra ID object id of the caller, ``entra:<oid>``, from the ``oid``
+claim (``http://schemas.microsoft.com/identity/claims/objectidentifier``) of
+``X-MS-CLIENT-PRINCIPAL`` (base64 JSON), else ``X-MS-CLIENT-PRINCIPAL-ID``. Display
+names, e-mail and UPN claims are never used: they can change or be reused. Only App
+Service authentication can vouch for these headers (it sets them and strips any a
+client sends), so they are read only when the platform says authentication is on
+(``WEBSITE_AUTH_ENABLED``); otherwise a key holder could claim to be anyone. Without
+them the caller only proved it holds a function key: the actor is :data:`KEY_ACTOR`,
+which is recorded but can never approve. A principal without an object id (another
+identity provider) is refused with 403; a malformed one with 400.
+An ``Idempotency-Key`` header
 becomes the command's trigger, so a client's retry changes nothing twice.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelpilot.config import ENV, Settings
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.entrypoints.azure.envelope import validation_message
-from modelpilot.exceptions import InvalidInput, ModelPilotError
+from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -57,17 +63,12 @@ __all__ = [
 #: a JSON body and its HTTP status
 Reply = tuple[dict[str, Any], int]
 
-KEY_ACTOR = "function-key"
+#: the actor of a caller that proved only that it holds a function key (cannot approve)
+KEY_ACTOR = "anonymous:function-key"
 #: set to "True" by App Service when its authentication module runs in front of the app
 AUTH_ENABLED_SETTING = ENV.AZURE_AUTH_ENABLED
-_NAME_CLAIMS = (
-    "preferred_username",
-    "upn",
-    "email",
-    "name",
-    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
-    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-)
+_OID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -83,25 +84,42 @@ def platform_auth_enabled(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def actor_from_headers(headers: Mapping[str, str], *, trusted: bool = True) -> str:
-    """Return the caller's identity from App Service authentication headers, else :data:`KEY_ACTOR`.
+    """Return ``entra:<object id>`` of the caller from App Service authentication headers, else :data:`KEY_ACTOR`.
 
     ``trusted`` says whether App Service authentication set the headers; when False
-    they are ignored.
+    they are ignored. Raise ``InvalidInput`` for a malformed principal and
+    ``NotAuthorized`` for one without an object id.
     """
     if not trusted:
         return KEY_ACTOR
     encoded = _header(headers, "X-MS-CLIENT-PRINCIPAL")
     if encoded:
-        try:
-            principal = json.loads(base64.b64decode(encoded, validate=False))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise InvalidInput("X-MS-CLIENT-PRINCIPAL is not base64-encoded JSON") from None
-        claims = {c.get("typ"): c.get("val") for c in principal.get("claims", []) if isinstance(c, dict)}
-        for typ in (principal.get("name_typ"), *_NAME_CLAIMS):
-            if typ and claims.get(typ):
-                return str(claims[typ])
-    name = _header(headers, "X-MS-CLIENT-PRINCIPAL-NAME")
-    return name.strip() if name and name.strip() else KEY_ACTOR
+        return _entra(_object_id(encoded))
+    principal_id = _header(headers, "X-MS-CLIENT-PRINCIPAL-ID")
+    if principal_id and principal_id.strip():
+        return _entra(principal_id)
+    return KEY_ACTOR
+
+
+def _object_id(encoded: str) -> str:
+    try:
+        principal = json.loads(base64.b64decode(encoded, validate=False))
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidInput("X-MS-CLIENT-PRINCIPAL is not base64-encoded JSON") from None
+    claims = principal.get("claims") if isinstance(principal, dict) else None
+    if not isinstance(claims, list):
+        raise InvalidInput("X-MS-CLIENT-PRINCIPAL has no list of claims")
+    for claim in claims:
+        if isinstance(claim, dict) and claim.get("typ") in _OID_CLAIMS and isinstance(claim.get("val"), str):
+            return str(claim["val"])
+    raise NotAuthorized("the caller's principal has no Entra ID object id (oid claim): sign in with Entra ID")
+
+
+def _entra(oid: str) -> str:
+    value = oid.strip().lower()
+    if not _GUID.match(value):
+        raise NotAuthorized("the caller's Entra ID object id is not a GUID")
+    return f"entra:{value}"
 
 
 class _Body(BaseModel):
