@@ -280,3 +280,31 @@ def test_checkpoint_adopts_a_missing_head_only_when_asked(home, capsys):
     code, out, _ = run(home, "audit", "checkpoint", "--adopt-missing-heads", capsys=capsys)
     assert code == 0 and "adopted the head of churn at seq 8" in out
     assert verify(home, capsys)[0] == 0
+
+
+def test_an_approver_written_in_another_case_verifies(tmp_path, make_package, capsys):
+    """Approvals are stored under the canonical identity and audited as given: verify compares them canonically."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "modelpilot.yaml").write_text(POLICY)
+    assert run(home, "register", str(make_package()), "--actor", "alice", capsys=capsys)[0] == 0
+    assert run(home, "approve", "churn", "1", "--env", "prod", "--actor", " Bob@Example.com", capsys=capsys)[0] == 0
+    code, data, _ = verify(home, capsys)
+    assert code == 0 and data["ok"] is True, problem(data)
+    sql(home, "DELETE FROM approvals")  # and a deleted approval is still named
+    code, data, _ = verify(home, capsys)
+    assert code != 0 and "approval of v1 for prod by bob@example.com" in problem(data)
+
+
+def test_audited_denials_leave_a_chain_that_verifies(tmp_path, make_package, capsys):
+    """A denial is a record of the chain that changes no state: verify must accept it, and the head moves with it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    roles = "roles:\n  - role: admin\n    members: [alice]\n"
+    (home / "modelpilot.yaml").write_text(POLICY + roles)
+    assert run(home, "register", str(make_package()), "--actor", "alice", capsys=capsys)[0] == 0
+    code, _, err = run(home, "promote", "churn", "--env", "dev", "--actor", "mallory", capsys=capsys)
+    assert code == 5, err
+    assert [r.action for r in records(home)][-1] == "deny"
+    code, data, _ = verify(home, capsys)
+    assert code == 0 and data["ok"] is True, problem(data)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from modelpilot.domain.identity import canonical
+
 if TYPE_CHECKING:
     from modelpilot.domain.audit import AuditRecord
     from modelpilot.domain.model import Alias, AliasChange, Approval, ModelVersion
@@ -44,9 +46,12 @@ def state_mismatches(records: list[AuditRecord], state: ObservedState) -> list[s
     for env in envs:
         problems += _alias_mismatches(env, [r for r in records if r.action in _MOVES and r.environment == env], state)
     expected: set[tuple[int | None, str | None, str]] = {
-        (r.to_version, r.environment, r.actor) for r in records if r.action == "approve"
+        (r.to_version, r.environment, canonical(r.actor)) for r in records if r.action == "approve"
     }
-    found: set[tuple[int | None, str | None, str]] = {(a.version, a.environment, a.approver) for a in state.approvals}
+    # approvals are stored under the canonical identity and audited as given: compare canonical forms
+    found: set[tuple[int | None, str | None, str]] = {
+        (a.version, a.environment, canonical(a.approver)) for a in state.approvals
+    }
     for version, where, who in sorted(expected - found, key=str):
         problems.append(f"approval of v{version} for {where} by {who} is in the audit but missing from the state")
     for version, where, who in sorted(found - expected, key=str):
