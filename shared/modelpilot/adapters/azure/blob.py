@@ -71,6 +71,30 @@ class BlobArtifactStore(ArtifactStore):
         except ResourceNotFoundError:
             raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
 
+    def read_if_changed(
+        self, uri: str, etag: str | None, *, max_bytes: int = 16 * 1024 * 1024
+    ) -> tuple[bytes | None, str]:
+        """A conditional download (``If-None-Match``): ``(None, etag)`` when the blob still has ``etag``."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotModifiedError
+
+        blob = self._blob(uri)
+        condition = MatchConditions.IfModified if etag else None
+        try:
+            with azure_errors(f"read {uri}"):
+                downloader = blob.download_blob(etag=etag or None, match_condition=condition)
+                if downloader.size > max_bytes:
+                    raise DataError(
+                        f"{uri} is {downloader.size} bytes, more than the {max_bytes} allowed here", uri=uri
+                    )
+                data = downloader.readall()
+                tag = str(downloader.properties.etag or "")
+        except ResourceNotModifiedError:
+            return None, str(etag)
+        except ResourceNotFoundError:
+            raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
+        return data, tag
+
     def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         blob = self._blob(uri)
         try:

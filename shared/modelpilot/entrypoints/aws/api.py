@@ -4,7 +4,7 @@
 method   path                                                 body
 =======  ===================================================  ==============================
 POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?}``
-POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?}``
+POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?, "from_version"?}``
 POST     ``/models/{model}/versions/{version}/approve``           ``{"environment", "comment"?}``
 GET      ``/models/{model}/environments/{environment}/history``
 GET      ``/models/{model}/status`` and ``/status``
@@ -14,6 +14,12 @@ GET      ``/models/{model}/environments/{environment}/incident``  ``?from&to&for
 The actor recorded in the audit log is the caller's IAM principal
 (``requestContext.authorizer.iam.userArn``); a request without IAM identity is
 refused with 403. Errors answer with the error's HTTP status and JSON body.
+
+A POST that carries an ``Idempotency-Key`` header changes state at most once for that key:
+the key becomes the command's trigger (:func:`modelpilot.service.dispatch.operator_trigger`,
+as on Azure), so a client's retry of a rollback answers ``noop`` instead of rolling back
+again. ``from_version`` makes a rollback conditional: it does nothing unless the environment
+still runs that version.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
 from modelpilot.service import queries
+from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
 
 __all__ = ["app", "caller"]
 
@@ -47,6 +54,7 @@ class _RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1)
     to_version: int | None = Field(default=None, ge=1)
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class _ApproveBody(BaseModel):
@@ -76,6 +84,13 @@ def _body(model: type[BaseModel]) -> Any:
     return validate(model, data, "request body")
 
 
+def _trigger() -> str:
+    """The command's trigger: the client's ``Idempotency-Key`` (a retry changes nothing twice), else the
+    request id (each request its own)."""
+    key = app.current_event.get_header_value(IDEMPOTENCY_HEADER, case_sensitive=False)
+    return operator_trigger(key) or f"api:{app.current_event.request_context.request_id}"
+
+
 def _json(status: int, data: Any) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json.dumps(data, default=str))
 
@@ -98,7 +113,7 @@ def promote(model: str, environment: str) -> Response[str]:
             version=body.version,
             reason=body.reason or f"promoted by {actor}",
             dry_run=body.dry_run,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            trigger=_trigger(),
         )
     )
 
@@ -114,7 +129,8 @@ def rollback(model: str, environment: str) -> Response[str]:
             actor=caller(),
             reason=body.reason,
             to_version=body.to_version,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            from_version=body.from_version,
+            trigger=_trigger(),
         )
     )
 
@@ -132,7 +148,7 @@ def approve(model: str, version: str) -> Response[str]:
             environment=body.environment,
             approver=caller(),
             comment=body.comment,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            trigger=_trigger(),
         )
     )
 

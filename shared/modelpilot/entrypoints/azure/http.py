@@ -16,7 +16,8 @@ vouch for these (it sets them and strips any a client sends), so they are read
 only when the platform says authentication is on (``WEBSITE_AUTH_ENABLED``);
 otherwise a key holder could claim to be anyone. Without them the caller only
 proved it holds a function key, and the actor is :data:`KEY_ACTOR`. An ``Idempotency-Key`` header
-becomes the command's trigger, so a client's retry changes nothing twice.
+becomes the command's trigger (``api:<key>``, :func:`modelpilot.service.dispatch.operator_trigger`,
+shared with the AWS API), so a client's retry changes nothing twice.
 """
 
 from __future__ import annotations
@@ -204,10 +205,11 @@ def run_command(headers: Mapping[str, str], build: Callable[[str, str | None], C
     A blocked promotion answers 409, a retryable failure 503, other typed errors their own status.
     """
     from modelpilot.bootstrap import get_bus
+    from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
 
     try:
         actor = actor_from_headers(headers, trusted=platform_auth_enabled())
-        outcome = get_bus().handle(build(actor, headers.get("Idempotency-Key")))
+        outcome = get_bus().handle(build(actor, operator_trigger(_header(headers, IDEMPOTENCY_HEADER))))
     except ModelPilotError as exc:
         return _error_reply(exc)
     return outcome.to_dict(), 409 if outcome.status == "blocked" else 200
