@@ -76,21 +76,26 @@ class BlobArtifactStore(ArtifactStore):
     ) -> tuple[bytes | None, str]:
         """A conditional download (``If-None-Match``): ``(None, etag)`` when the blob still has ``etag``."""
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceNotModifiedError
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotModifiedError
 
         blob = self._blob(uri)
-        condition = MatchConditions.IfModified if etag else None
         try:
             with azure_errors(f"read {uri}"):
-                downloader = blob.download_blob(etag=etag or None, match_condition=condition)
+                if etag:
+                    downloader = blob.download_blob(etag=etag, match_condition=MatchConditions.IfModified)
+                else:
+                    downloader = blob.download_blob()
                 if downloader.size > max_bytes:
                     raise DataError(
                         f"{uri} is {downloader.size} bytes, more than the {max_bytes} allowed here", uri=uri
                     )
                 data = downloader.readall()
                 tag = str(downloader.properties.etag or "")
-        except ResourceNotModifiedError:
-            return None, str(etag)
+        except (ResourceNotModifiedError, ResourceModifiedError):
+            # If-None-Match held: Blob Storage answers 304, Azurite 412 ConditionNotMet; both mean "still that etag"
+            if not etag:
+                raise
+            return None, etag
         except ResourceNotFoundError:
             raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
         return data, tag
