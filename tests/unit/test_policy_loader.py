@@ -3,7 +3,7 @@
 What these prove: the loader's rules on a local file and on an artifact-store URI (the in-memory store,
 whose conditional read is the port's default). What they cannot prove: that S3 and Blob Storage answer
 the conditional read with 304 (tests/entrypoints/test_aws_upload.py and
-tests/integration/azure/test_azure_policy_cache.py do, on moto and Azurite).
+tests/integration/azure/test_azure_forward_only.py and tests/contract do, on moto and Azurite).
 """
 
 from __future__ import annotations
