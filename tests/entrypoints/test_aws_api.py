@@ -182,3 +182,15 @@ def test_a_malformed_idempotency_key_is_refused_and_changes_nothing(churn, key):
     status, body = keyed("POST", "/models/churn/environments/prod/promote", {"version": 1}, key)
     assert (status, body["error"]) == (400, "invalid_input") and "Idempotency-Key" in body["message"]
     assert get_bus().services.registry.audit_records("churn") == before
+
+
+def test_promote_from_version_is_conditional(churn):
+    path = "/models/churn/environments/prod/promote"
+    call("POST", path, {"version": 1})
+    churn.more(2)
+    status, body = call("POST", path, {"version": 2, "from_version": 3})
+    assert (status, body["status"]) == (200, "noop") and get_bus().services.registry.get_alias(
+        "churn", "prod"
+    ).version == 1
+    status, body = call("POST", path, {"version": 2, "from_version": 1})
+    assert (status, body["status"], body["version"]) == (200, "promoted", 2)

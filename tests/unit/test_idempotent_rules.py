@@ -192,3 +192,15 @@ def test_handle_once_claims_for_the_time_it_is_given(bus, make_package):
     store.begin = spy
     handle_once(bus, upload(make_package(), "v1@e1"), function="t", lock_seconds=42)
     assert seen == [42]
+
+
+# -- 3. a conditional promotion ---------------------------------------------------------------------
+def test_a_promotion_with_from_version_moves_only_from_that_version(bus, make_package):
+    handle_once(bus, upload(make_package(auc=0.8), "v1@e1"), function="t")
+    bus.handle(RegisterModel(package_uri=str(make_package(auc=0.9)), actor="alice"))
+    stale = bus.handle(PromoteModel(model="churn", environment="dev", actor="alice", version=2, from_version=3))
+    assert stale.status == "noop" and "no longer runs v3" in stale.message and dev(bus) == 1
+    moved = bus.handle(PromoteModel(model="churn", environment="dev", actor="alice", version=2, from_version=1))
+    assert moved.status == "promoted" and dev(bus) == 2
+    empty = bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=2, from_version=1))
+    assert empty.status == "noop" and "runs nothing" in empty.message

@@ -282,6 +282,13 @@ def _decide_promotion(
     registry = svc.registry
     candidate = _pick_candidate(cmd, svc, previous)
     alias = registry.get_alias(cmd.model, cmd.environment)
+    if cmd.from_version is not None and (alias.version if alias else None) != cmd.from_version:
+        running = f"it runs v{alias.version}" if alias else "it runs nothing"
+        return Outcome(
+            "noop",
+            f"{cmd.environment} no longer runs v{cmd.from_version} ({running}); nothing promoted",
+            {"model": cmd.model, "environment": cmd.environment, "version": alias.version if alias else None},
+        )
     if forward_only and alias is not None and alias.version > candidate.version:
         return Outcome(
             "skipped",

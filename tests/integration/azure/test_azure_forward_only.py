@@ -112,3 +112,28 @@ def test_the_blob_store_answers_a_conditional_read_and_the_loader_follows_the_bl
 
     with pytest.raises(PolicyError, match="empty"):
         loader()
+
+
+def test_the_azure_api_promotes_conditionally_and_once_per_idempotency_key(app):
+    from tests.support.azure_functions import http_request, principal_header
+
+    upload(app, "churn/v1", app.upload_package("churn/v1", auc=0.8))
+    upload(app, "churn/v2", app.upload_package("churn/v2", auc=0.9))
+    who = {"X-MS-CLIENT-PRINCIPAL": principal_header("alice@contoso.com")}
+
+    def promote(body, headers):
+        req = http_request(
+            "POST",
+            "models/churn/environments/staging/promote",
+            {"model": "churn", "env": "staging"},
+            body=body,
+            headers=headers,
+        )
+        response = user_function("api_promote")(req)
+        return response.status_code, json.loads(response.get_body())
+
+    assert promote({"version": 2, "from_version": 1}, who)[1]["status"] == "noop"  # staging runs nothing yet
+    keyed = {**who, "Idempotency-Key": "release-2"}
+    assert [promote({"version": 2}, keyed)[1]["status"] for _ in range(2)] == ["promoted", "unchanged"]
+    [record] = [r for r in app.registry.audit_records("churn") if r.environment == "staging"]
+    assert record.trigger == "api:release-2"

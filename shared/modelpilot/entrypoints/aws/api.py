@@ -3,7 +3,8 @@
 =======  ===================================================  ==============================
 method   path                                                 body
 =======  ===================================================  ==============================
-POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?}``
+POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?,
+                                                              "from_version"?}``
 POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?, "from_version"?}``
 POST     ``/models/{model}/versions/{version}/approve``           ``{"environment", "comment"?}``
 GET      ``/models/{model}/environments/{environment}/history``
@@ -18,8 +19,8 @@ refused with 403. Errors answer with the error's HTTP status and JSON body.
 A POST that carries an ``Idempotency-Key`` header changes state at most once for that key:
 the key becomes the command's trigger (:func:`modelpilot.service.dispatch.operator_trigger`,
 as on Azure), so a client's retry of a rollback answers ``noop`` instead of rolling back
-again. ``from_version`` makes a rollback conditional: it does nothing unless the environment
-still runs that version.
+again. ``from_version`` makes a promotion or a rollback conditional: it does nothing unless the
+environment still runs that version.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class _PromoteBody(BaseModel):
     version: int | None = Field(default=None, ge=1)
     reason: str = ""
     dry_run: bool = False
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class _RollbackBody(BaseModel):
@@ -113,6 +115,7 @@ def promote(model: str, environment: str) -> Response[str]:
             version=body.version,
             reason=body.reason or f"promoted by {actor}",
             dry_run=body.dry_run,
+            from_version=body.from_version,
             trigger=_trigger(),
         )
     )

@@ -3,9 +3,10 @@
 Routes (all ``auth_level=FUNCTION``; put App Service authentication with Entra ID
 in front to know *who* calls)::
 
-    POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false}
+    POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false,
+                                                            "from_version": 2}
     POST /api/models/{model}/versions/{version}/approve     {"environment": "prod", "comment": "..."}
-    POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2}
+    POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2, "from_version": 3}
     GET  /api/status and /api/models/{model}/status
     GET  /api/models/{model}/environments/{env}/history
     GET  /api/models/{model}/environments/{env}/incident?from=…&to=…&format=json|html|markdown
@@ -115,6 +116,7 @@ class PromoteBody(_Body):
     version: int | None = Field(default=None, ge=1)
     reason: str = ""
     dry_run: bool = False
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class ApproveBody(_Body):
@@ -165,6 +167,7 @@ def promote_command(model: str, environment: str, raw: bytes, actor: str, key: s
         reason=body.reason or "operator promotion",
         trigger=key,
         dry_run=body.dry_run,
+        from_version=body.from_version,
     )
 
 
