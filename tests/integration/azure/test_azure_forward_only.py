@@ -137,3 +137,44 @@ def test_the_azure_api_promotes_conditionally_and_once_per_idempotency_key(app):
     assert [promote({"version": 2}, keyed)[1]["status"] for _ in range(2)] == ["promoted", "unchanged"]
     [record] = [r for r in app.registry.audit_records("churn") if r.environment == "staging"]
     assert record.trigger == "api:release-2"
+
+
+def test_four_workers_replaying_shuffled_uploads_with_duplicates_never_move_dev_back(app):
+    """Twelve uploads delivered twice each, shuffled, by four workers at once (Event Grid fans out like this):
+    dev's history only ever moves forward, and it ends on the newest version."""
+    import random
+    import threading
+
+    from modelpilot.exceptions import ConcurrencyConflict
+
+    etags = {f"churn/v{n}": app.upload_package(f"churn/v{n}", auc=0.8 + n / 1000) for n in range(1, 13)}
+    deliveries = [prefix for prefix in etags for _ in range(2)]
+    random.Random(12).shuffle(deliveries)
+    lock, errors = threading.Lock(), []
+
+    def worker():
+        while True:
+            with lock:
+                if not deliveries:
+                    return
+                prefix = deliveries.pop()
+            try:
+                upload(app, prefix, etags[prefix])
+            except ConcurrencyConflict:  # the same upload is in flight on another worker: the host retries it
+                with lock:
+                    deliveries.insert(0, prefix)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    history = app.registry.alias_history("churn", "dev")
+    moves = [c.to_version for c in history]
+    assert moves == sorted(moves) and len(set(moves)) == len(moves), moves  # never backwards, never twice
+    assert [c.revision for c in history] == list(range(1, len(history) + 1))
+    assert moves[-1] == max(v.version for v in app.registry.list_versions("churn")) == 12
+    assert verify_chain("churn", app.registry.audit_records("churn")).ok
