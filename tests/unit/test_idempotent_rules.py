@@ -155,6 +155,7 @@ def test_an_upload_met_by_a_broken_policy_runs_again_once_the_policy_is_fixed(ma
     delivery = upload(make_package(), "v1@e1")
     failed = handle_once(bus, delivery, function="model_upload")
     assert (failed["status"], failed["error"]) == ("failed", "invalid_policy")
+    assert (failed["source"], failed["error_source"]) == (delivery.source, "s3://models/modelpilot.yaml")
     assert bus.services.idempotency.entries == {}  # nothing remembered
     assert bus.services.registry.list_models() == []  # the policy is read before anything changes
     assert bus.services.notifier.sent  # surfaced to people

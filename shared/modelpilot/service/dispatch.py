@@ -132,8 +132,15 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: str) -> dict[str, Any]:
-    """Surface a permanently bad event or command: log it, notify humans; return the ``failed`` reply."""
-    result = _json_safe({"status": "failed", "function": function, "source": source, **error.to_dict()})
+    """Surface a permanently bad event or command: log it, notify humans; return the ``failed`` reply.
+
+    The reply's ``source`` is the event's; an error that names its own source (a policy file) keeps it as
+    ``error_source``.
+    """
+    details = error.to_dict()
+    if "source" in details:
+        details["error_source"] = details.pop("source")
+    result = _json_safe({"status": "failed", "function": function, "source": source, **details})
     log.error(
         "%s rejected %s: %s",
         function,
