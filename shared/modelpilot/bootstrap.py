@@ -102,7 +102,10 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         if f.name in overrides:
             setattr(adapters, f.name, overrides.pop(f.name))
     loader = overrides.pop("policy_loader", None) or PolicyLoader(
-        adapters.artifacts, named=adapters.policy_location, conventional=adapters.default_policy_location
+        adapters.artifacts,
+        named=adapters.policy_location,
+        conventional=adapters.default_policy_location,
+        ttl_seconds=settings.policy_ttl_seconds,
     )
     services = Services(
         registry=adapters.registry,

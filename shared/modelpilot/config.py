@@ -39,6 +39,8 @@ class ENV:
     BACKEND = "MODELPILOT_BACKEND"
     HOME = "MODELPILOT_HOME"
     POLICY = "MODELPILOT_POLICY"
+    #: how long a process uses the policy it read before it checks the file again (seconds; 0: every use)
+    POLICY_TTL = "MODELPILOT_POLICY_TTL_SECONDS"
     LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
     DATA_ROOT = "MODELPILOT_DATA_ROOT"
     PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
@@ -89,6 +91,8 @@ class Settings:
     backend: str = "local"
     home: str = ".modelpilot"
     policy: str | None = None
+    #: see ``ENV.POLICY_TTL``; the policy loader re-checks the file (a conditional read) after this long
+    policy_ttl_seconds: float = 30.0
     data_root: str | None = None
     prometheus_url: str | None = None
     prometheus_secret: str | None = None
@@ -134,6 +138,7 @@ class Settings:
             backend=(get(ENV.BACKEND) or "local").lower(),
             home=get(ENV.HOME) or ".modelpilot",
             policy=get(ENV.POLICY),
+            policy_ttl_seconds=_seconds(get(ENV.POLICY_TTL), 30.0),
             data_root=get(ENV.DATA_ROOT),
             prometheus_url=get(ENV.PROMETHEUS_URL),
             prometheus_secret=get(ENV.PROMETHEUS_SECRET),
@@ -161,6 +166,15 @@ class Settings:
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings
+
+
+def _seconds(text: str | None, default: float) -> float:
+    """A duration setting in seconds: ``default`` when unset or not a finite number, never below 0."""
+    try:
+        value = float(text) if text is not None else default
+    except ValueError:
+        return default
+    return max(0.0, value) if value == value and value != float("inf") else default
 
 
 def app_setting(name: str) -> str | None:

@@ -195,6 +195,21 @@ class ArtifactStore(abc.ABC):
     def read_bytes(self, uri: str, *, max_bytes: int = 16 * 1024 * 1024) -> bytes:
         """Return a small object's content; raise ``ArtifactMissing`` or ``DataError`` (too big)."""
 
+    def read_if_changed(
+        self, uri: str, etag: str | None, *, max_bytes: int = 16 * 1024 * 1024
+    ) -> tuple[bytes | None, str]:
+        """Return ``(content, etag)`` of a small object, or ``(None, etag)`` when its etag is still ``etag``.
+
+        A conditional read: the cloud adapters ask the store (``If-None-Match``), so an
+        unchanged object costs one request and no transfer. This default reads the object
+        and uses its sha256 as the etag. Raises like :meth:`read_bytes`.
+        """
+        import hashlib
+
+        data = self.read_bytes(uri, max_bytes=max_bytes)
+        tag = hashlib.sha256(data).hexdigest()
+        return (None, tag) if tag == etag else (data, tag)
+
     @abc.abstractmethod
     def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Yield the object's content in chunks; raise ``ArtifactMissing``."""

@@ -62,3 +62,20 @@ def test_write_once(artifact_store):
     assert store.read_bytes(uri) == b"{}"
     store.write_bytes(uri, b"[]")  # plain writes overwrite
     assert store.read_bytes(uri) == b"[]"
+
+
+def test_read_if_changed_is_a_conditional_read(artifact_store):
+    """The policy loader's conditional read: the content and its etag, then "unchanged" for that etag."""
+    store, base = artifact_store
+    uri = store.join(base, "modelpilot.yaml")
+    store.write_bytes(uri, b"environments: [dev]\n")
+    data, etag = store.read_if_changed(uri, None)
+    assert data == b"environments: [dev]\n" and etag
+    assert store.read_if_changed(uri, etag) == (None, etag)
+    store.write_bytes(uri, b"environments: [dev, prod]\n")
+    changed, other = store.read_if_changed(uri, etag)
+    assert changed == b"environments: [dev, prod]\n" and other and other != etag
+    with pytest.raises(DataError):
+        store.read_if_changed(uri, None, max_bytes=4)
+    with pytest.raises(ArtifactMissing):
+        store.read_if_changed(store.join(base, "missing.yaml"), etag)

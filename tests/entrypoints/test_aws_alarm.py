@@ -74,7 +74,7 @@ def test_eventbridge_alarm_rolls_back_once_for_three_deliveries(live):
     rollbacks = [r for r in registry().audit_records("churn") if r.action == "rollback"]
     assert len(rollbacks) == 1
     assert rollbacks[0].actor == "system:cloudwatch"
-    assert rollbacks[0].trigger == "alarm:modelpilot/churn/prod/error-rate@2019-10-02T17:04:40.989+0000"
+    assert rollbacks[0].trigger == "alarm:modelpilot/churn/prod/error-rate#ALARM@2019-10-02T17:04:40.989+0000"
     assert verify_chain("churn", registry().audit_records("churn")).ok
 
 
@@ -113,13 +113,40 @@ def test_unknown_model_changes_nothing_and_does_not_raise(aws_stack):
     put_policy(aws_stack)
     reply = alarm(alarm_change("modelpilot/ghost/prod/error-rate"), LambdaContext())
     [result] = reply["results"]
-    # the rollback policy (SLO engine) answers with a typed UnknownModel or a skip: never a retry, never a write
-    assert (result["status"], result.get("error", "unknown_model")) in {
-        ("failed", "unknown_model"),
-        ("skipped", "unknown_model"),
-    }
+    assert (result["status"], result["error"]) == ("failed", "unknown_model")
     assert "ghost" in result["message"]
     assert registry().list_models() == [] and registry().audit_records("ghost") == []
+
+
+def test_an_alarm_for_an_unknown_model_that_the_policy_matches_is_not_remembered(live):
+    """Unknown models are answered one way: ``unknown_model``, no event published, no idempotency record."""
+    from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
+
+    live.client("sqs").purge_queue(QueueUrl=live.queue_url)
+    event = alarm_change("modelpilot/ghost/prod/error-rate")  # prod's rollback policy matches modelpilot/*
+    replies = [alarm(event, LambdaContext()) for _ in range(2)]
+    for reply in replies:
+        [result] = reply["results"]
+        assert (result["status"], result["error"], result.get("duplicate")) == ("failed", "unknown_model", None)
+        assert reply["status"] == "failed"
+    store = get_bus().services.idempotency
+    assert isinstance(store, DynamoDbIdempotencyStore)
+    items = live.client("dynamodb").scan(TableName=store.table)["Items"]
+    assert [i for i in items if "ghost" in i["id"]["S"]] == []
+    assert live.client("sqs").receive_message(QueueUrl=live.queue_url).get("Messages", []) == []
+
+
+def test_an_ok_delivered_first_does_not_mask_an_alarm_with_the_same_timestamp(live):
+    when = "2026-11-26T10:00:00.000+0000"
+    ok = alarm(alarm_change(state="OK", timestamp=when), LambdaContext())
+    assert ok["results"][0]["status"] == "noop"
+    fired = alarm(alarm_change(state="ALARM", timestamp=when), LambdaContext())
+    [result] = fired["results"]
+    assert "duplicate" not in result and result["status"] == "rolled_back"
+    assert registry().get_alias("churn", "prod").version == 1
+    assert result["key"] == f"alarm:modelpilot/churn/prod/error-rate#ALARM@{when}"
+    # and the same ALARM again is a duplicate
+    assert alarm(alarm_change(state="ALARM", timestamp=when), LambdaContext())["results"][0]["duplicate"] is True
 
 
 @pytest.mark.parametrize(
@@ -196,7 +223,7 @@ def test_tagged_alarm_rolls_back_once_for_three_deliveries(live, deliver):
     assert registry().get_alias("churn", "prod").version == 1
     [rollback] = [r for r in registry().audit_records("churn") if r.action == "rollback"]
     assert rollback.actor == "system:cloudwatch" and rollback.environment == "prod"
-    assert rollback.trigger.startswith(f"alarm:{name}@")
+    assert rollback.trigger.startswith(f"alarm:{name}#ALARM@")
     assert rollback.evidence["alarm"] == name and rollback.evidence["alarm_arn"] == arn
     assert rollback.evidence["mapped_by"] == "tags"
     assert verify_chain("churn", registry().audit_records("churn")).ok

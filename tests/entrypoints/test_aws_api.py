@@ -124,3 +124,73 @@ def test_body_that_is_not_json(churn):
     event["body"] = "{not json"
     response = api(event, LambdaContext())
     assert response["statusCode"] == 400 and "not JSON" in json.loads(response["body"])["message"]
+
+
+# -- Idempotency-Key and from_version, as on Azure ------------------------------------------------------
+def keyed(method, path, body, key, **kw):
+    """Call the API with an ``Idempotency-Key`` header (a fresh request id each time, as a client retry has)."""
+    event = http_request(method, path, body, **kw)
+    event.setdefault("headers", {})["idempotency-key"] = key
+    response = api(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_a_retried_rollback_with_an_idempotency_key_rolls_back_once(churn):
+    assert call("POST", "/models/churn/environments/prod/promote", {"version": 1})[1]["status"] == "promoted"
+    for n in (2, 3):
+        churn.more(n)
+        assert call("POST", "/models/churn/environments/prod/promote", {"version": n})[1]["status"] == "promoted"
+    path = "/models/churn/environments/prod/rollback"
+    replies = [keyed("POST", path, {"reason": "errors"}, "3f1d2c4b-rollback-1", user_arn=BOB) for _ in range(3)]
+    assert [(s, b["status"]) for s, b in replies] == [(200, "rolled_back"), (200, "noop"), (200, "noop")]
+    assert "already applied" in replies[1][1]["message"]
+    registry = get_bus().services.registry
+    assert registry.get_alias("churn", "prod").version == 2  # v3 -> v2, never v1
+    rollbacks = [r for r in registry.audit_records("churn") if r.action == "rollback"]
+    assert [(r.from_version, r.to_version, r.trigger) for r in rollbacks] == [(3, 2, "api:3f1d2c4b-rollback-1")]
+    # another key is another request
+    status, body = keyed("POST", path, {"reason": "still errors"}, "3f1d2c4b-rollback-2", user_arn=BOB)
+    assert (status, body["status"], body["version"]) == (200, "rolled_back", 1)
+
+
+def test_a_retried_promotion_with_an_idempotency_key_promotes_once(churn):
+    path = "/models/churn/environments/prod/promote"
+    first = keyed("POST", path, {"version": 1}, "promote-k1")
+    assert first[1]["status"] == "promoted"
+    churn.more(2)
+    call("POST", path, {"version": 2})  # someone else moves prod on
+    again = keyed("POST", path, {"version": 1}, "promote-k1")  # the first client's retry
+    assert again[1]["status"] == "unchanged" and "already applied" in again[1]["message"]
+    assert get_bus().services.registry.get_alias("churn", "prod").version == 2
+
+
+def test_rollback_from_version_is_conditional(churn):
+    call("POST", "/models/churn/environments/prod/promote", {"version": 1})
+    churn.more(2)
+    call("POST", "/models/churn/environments/prod/promote", {"version": 2})
+    path = "/models/churn/environments/prod/rollback"
+    status, body = call("POST", path, {"reason": "v1 was bad", "from_version": 1})
+    assert (status, body["status"]) == (200, "noop") and "no longer runs v1" in body["message"]
+    assert get_bus().services.registry.get_alias("churn", "prod").version == 2
+    status, body = call("POST", path, {"reason": "v2 is bad", "from_version": 2})
+    assert (status, body["status"], body["version"]) == (200, "rolled_back", 1)
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "naïve-ключ", "tab\tinside"])
+def test_a_malformed_idempotency_key_is_refused_and_changes_nothing(churn, key):
+    before = get_bus().services.registry.audit_records("churn")
+    status, body = keyed("POST", "/models/churn/environments/prod/promote", {"version": 1}, key)
+    assert (status, body["error"]) == (400, "invalid_input") and "Idempotency-Key" in body["message"]
+    assert get_bus().services.registry.audit_records("churn") == before
+
+
+def test_promote_from_version_is_conditional(churn):
+    path = "/models/churn/environments/prod/promote"
+    call("POST", path, {"version": 1})
+    churn.more(2)
+    status, body = call("POST", path, {"version": 2, "from_version": 3})
+    assert (status, body["status"]) == (200, "noop") and get_bus().services.registry.get_alias(
+        "churn", "prod"
+    ).version == 1
+    status, body = call("POST", path, {"version": 2, "from_version": 1})
+    assert (status, body["status"], body["version"]) == (200, "promoted", 2)

@@ -69,7 +69,7 @@ def test_idempotency_keys_are_business_keys_not_event_ids():
     detail = aws_sagemaker.parse(sagemaker_change("Approved", "s3://b-bucket/models/m/v1"))
     assert aws_sagemaker.idempotency_key(detail) == f"sagemaker:{detail.ModelPackageArn}#Approved"
     [alarm] = aws_alarm.parse_alarms(sns_alarm(changed_at="2026-11-26T04:00:00.000+0000"))
-    assert alarm.idempotency_key() == "modelpilot/churn/prod/latency-p95@2026-11-26T04:00:00.000+0000"
+    assert alarm.idempotency_key() == "modelpilot/churn/prod/latency-p95#ALARM@2026-11-26T04:00:00.000+0000"
     tick = aws_schedule.parse_tick(
         load("eventbridge_scheduler_input.json"), aws_schedule.ConsoleDrift, request_id="r", console_actor="console"
     )
@@ -97,7 +97,7 @@ def test_alarm_command_carries_the_business_key_as_trigger():
     [alarm] = aws_alarm.parse_alarms(load("cloudwatch_alarm_state_change_modelpilot.json"))
     command = aws_alarm.to_command(alarm)
     assert (command.model, command.environment, command.state) == ("churn", "prod", "ALARM")
-    assert command.trigger == "alarm:modelpilot/churn/prod/error-rate@2019-10-02T17:04:40.989+0000"
+    assert command.trigger == "alarm:modelpilot/churn/prod/error-rate#ALARM@2019-10-02T17:04:40.989+0000"
     assert command.evidence["alarm_arn"].endswith(":alarm:modelpilot/churn/prod/error-rate")
 
 

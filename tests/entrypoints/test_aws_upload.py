@@ -225,3 +225,112 @@ def test_upload_with_reference_data_builds_the_drift_profile_in_the_bucket(aws_s
     assert result["status"] == "registered"
     profiles = aws_stack.client("s3").list_objects_v2(Bucket=aws_stack.bucket, Prefix="monitoring/profiles/churn/")
     assert [o["Key"] for o in profiles.get("Contents", [])] == ["monitoring/profiles/churn/v1/reference-profile.json"]
+
+
+# -- a registered manifest delivered again; a policy that fails closed; a claim that ends with the invocation --
+def dev_history():
+    return [c.to_version for c in registry().alias_history("churn", "dev")]
+
+
+def test_an_identical_reupload_under_a_new_key_does_not_move_dev_back(aws_stack, make_package):
+    v1 = make_package("churn", auc=0.8)
+    key1 = upload_package(aws_stack, v1, "models/churn/v1")
+    key2 = upload_package(aws_stack, make_package("churn", auc=0.9), "models/churn/v2")
+    for key in (key1, key2):
+        assert upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"][0]["status"] == "registered"
+    assert registry().get_alias("churn", "dev").version == 2
+    late = upload_package(aws_stack, v1, "models/churn/v1-copy")  # the same manifest, another key
+    [result] = upload(s3_notification(aws_stack.bucket, late, etag="copy"), LambdaContext())["results"]
+    assert (result["status"], result["version"], result["promotion"]["status"]) == ("unchanged", 1, "unchanged")
+    # a replay of v1's own event after its idempotency record expired (a new object version)
+    [result] = upload(s3_notification(aws_stack.bucket, key1, version_id="replayed"), LambdaContext())["results"]
+    assert result["promotion"]["status"] == "unchanged"
+    assert registry().get_alias("churn", "dev").version == 2 and dev_history() == [1, 2]
+    assert [e["detail-type"] for e in bus_events(aws_stack)].count("ModelPromoted") == 2
+
+
+@pytest.mark.parametrize("text", ["", "# emptied by a bad deploy\n"])
+def test_an_empty_policy_in_the_bucket_fails_closed_and_a_fix_lets_the_same_event_through(
+    aws_stack, make_package, text, capsys
+):
+    put_policy(aws_stack, text)
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    event = s3_notification(aws_stack.bucket, key)
+    reply = upload(event, LambdaContext())
+    assert reply["status"] == "failed"
+    [result] = reply["results"]
+    assert (result["status"], result["error"]) == ("failed", "invalid_policy") and "empty" in result["message"]
+    assert registry().list_models() == []  # nothing registered, nothing promoted with the default policy
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{") and "_aws" in line]
+    assert [e.get("Failed") for e in emf] == [[1.0]] and not any("Succeeded" in e for e in emf)
+    put_policy(aws_stack)  # the operator fixes the policy; the redelivered event (same key) now runs
+    get_bus().services.policy_loader.ttl_seconds = 0  # a warm worker after the TTL
+    [again] = upload(event, LambdaContext())["results"]
+    assert "duplicate" not in again and again["status"] == "registered"
+    assert again["promotion"]["status"] == "promoted" and registry().get_alias("churn", "dev").version == 1
+
+
+def test_the_policy_is_read_again_after_its_ttl_with_a_conditional_get(aws_stack, make_package):
+    put_policy(
+        aws_stack, "environments: [dev, prod]\ndefaults:\n  environments:\n    dev: {thresholds: ['auc >= 0.5']}\n"
+    )
+    loader = get_bus().services.policy_loader
+    loader.ttl_seconds = 0  # check on every use: S3 answers 304 while the object is unchanged
+    assert loader().gates_for("churn", "dev").thresholds[0].value == 0.5
+    loader()
+    assert loader.parses == 1  # the second read was a 304 Not Modified: nothing parsed
+    put_policy(
+        aws_stack, "environments: [dev, prod]\ndefaults:\n  environments:\n    dev: {thresholds: ['auc >= 0.95']}\n"
+    )
+    key = upload_package(aws_stack, make_package("churn", auc=0.9), "models/churn/v1")
+    [result] = upload(s3_notification(aws_stack.bucket, key), LambdaContext())["results"]
+    assert result["status"] == "registered" and result["promotion"]["status"] == "blocked"  # the tightened gate
+    assert loader.parses == 2
+
+
+def test_a_timed_out_invocation_leaves_a_claim_that_expires_with_the_invocation(aws_stack, make_package, monkeypatch):
+    """The claim's lock is the invocation's remaining time (here 30 s), not 900 s: Lambda's retry (a minute later)
+    claims the key again instead of meeting the dead attempt's claim until the event lands in the DLQ."""
+    import modelpilot.adapters.aws.idempotency as idempotency
+    from modelpilot.adapters.aws.registry import DynamoDbRegistry
+
+    key = upload_package(aws_stack, make_package("churn"), "models/churn/v1")
+    event = s3_notification(aws_stack.bucket, key)
+
+    def timed_out(self, *args, **kwargs):
+        raise RuntimeError("Task timed out after 30.00 seconds")
+
+    with monkeypatch.context() as patch:  # the attempt dies mid-way and never releases its claim
+        patch.setattr(DynamoDbRegistry, "register_version", timed_out)
+        patch.setattr(idempotency.DynamoDbIdempotencyStore, "release", lambda self, key: None)
+        with pytest.raises(RuntimeError):
+            upload(event, LambdaContext(remaining_ms=30_000))
+    store = get_bus().services.idempotency
+    [claim] = [
+        i for i in aws_stack.client("dynamodb").scan(TableName=store.table)["Items"] if "upload:" in i["id"]["S"]
+    ]
+    import time
+
+    assert float(claim["locked_until"]["N"]) - time.time() <= 30
+
+    class Later:  # Lambda retries the event a minute later
+        @staticmethod
+        def time():
+            return time.time() + 61
+
+    monkeypatch.setattr(idempotency, "time", Later)
+    [retried] = upload(event, LambdaContext(remaining_ms=30_000))["results"]
+    assert retried["status"] == "registered" and registry().get_alias("churn", "dev").version == 1
+
+
+def test_an_upload_whose_every_record_failed_replies_failed_and_counts_only_failures(aws_stack, make_package, capsys):
+    put_policy(aws_stack)
+    bad = make_package("churn")
+    (bad / "model.bin").write_bytes(b"tampered")
+    keys = [upload_package(aws_stack, bad, "models/churn/bad"), "models/ghost/v1/modelpilot.json"]
+    event = {"Records": [s3_notification(aws_stack.bucket, k)["Records"][0] for k in keys]}
+    reply = upload(event, LambdaContext())
+    assert reply["status"] == "failed" and [r["status"] for r in reply["results"]] == ["failed", "failed"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{") and "_aws" in line]
+    assert [e.get("Failed") for e in emf] == [[2.0]] or [e.get("Failed") for e in emf] == [[1.0, 1.0]]
+    assert not any("Succeeded" in e for e in emf)

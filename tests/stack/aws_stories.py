@@ -277,8 +277,9 @@ def generated_alarms_roll_back(stack: AwsStack, work: Path, tag: str) -> None:
 def failed_event_parks_in_the_dlq(stack: AwsStack, work: Path, tag: str) -> None:
     """An event that fails on every attempt ends in the failure queue intact; the queue-depth alarm fires; a redrive works.
 
-    The failure: a first attempt that timed out left its claim on the event's business key; every retry
-    inside the claim's lock meets it (ConcurrencyConflict, which Lambda retries) until the retries run out.
+    The failure: a live claim on the event's business key that outlasts every retry (the story makes it with the
+    port's longest lock, 900 s, as a run elsewhere would hold it; a timed-out invocation's own claim now expires
+    with the invocation); every retry meets it (ConcurrencyConflict, which Lambda retries) until the retries run out.
     """
     from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
     from modelpilot.entrypoints.aws import s3

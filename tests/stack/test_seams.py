@@ -203,7 +203,9 @@ def test_the_init_phase_builds_the_bus_and_reads_the_policy_and_a_failure_waits_
     try:
         bus = bootstrap.prepare(["RegisterModel", "HandleAlarm"], modules=("modelpilot.service.queries",))
         assert bus is not None and bootstrap._bus is bus
-        assert bus.services.policy_loader._policy.environments == ["dev", "prod"]  # read now, not on the first call
+        loader = bus.services.policy_loader
+        assert loader.parses == 1  # read now, not on the first call
+        assert loader().environments == ["dev", "prod"] and loader.parses == 1
         bootstrap.reset()
         (tmp_path / "modelpilot.yaml").write_text("environments: not-a-list\n", encoding="utf-8")
         assert bootstrap.prepare(["RegisterModel"]) is None  # logged; the first invocation reports it

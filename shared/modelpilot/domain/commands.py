@@ -60,7 +60,8 @@ class PromoteModel(Command):
     """Move ``environment``'s alias to ``version`` if every gate passes.
 
     ``version=None`` promotes the version currently in the previous environment
-    (or the latest version, for the first environment).
+    (or the latest version, for the first environment). ``from_version`` makes the
+    promotion conditional: nothing moves unless ``environment`` still runs that version.
     """
 
     model: str
@@ -70,6 +71,7 @@ class PromoteModel(Command):
     reason: str = ""
     trigger: str | None = None
     dry_run: bool = False
+    from_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -181,11 +181,21 @@ def load_policy(path: str | Path) -> Policy:
 
 
 def load_policy_text(text: str, *, source: str = "<policy>") -> Policy:
-    """Parse YAML (or JSON) policy text; raise ``PolicyError`` when invalid."""
+    """Parse YAML (or JSON) policy text; raise ``PolicyError`` when invalid or empty.
+
+    An empty document (no text, only whitespace or comments) is an error, never the default
+    policy: a policy file that lost its content must not open every gate.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}", source=source) from None
+    if data is None:
+        raise PolicyError(
+            f"{source}: the policy is empty; write the policy (at least `environments: [...]`) or remove the file "
+            "to use the documented default",
+            source=source,
+        )
     return parse_policy(data, source=source)
 
 

@@ -11,10 +11,21 @@ policy:
   exception) — the claim is released and the error raised, so the platform retries
   the event (Lambda's async retries then the DLQ; the Functions host and Event Grid
   retries then the dead-letter container);
-* **permanent** (bad payload, bad package, unknown model, not authorised) — retrying
-  never helps: the failure is logged, sent to the notifier (surfaced, not lost),
-  stored under the key (a redelivery answers the same) and replied as
-  ``{"status": "failed", …}`` so the platform stops retrying.
+* **permanent** (bad payload, bad package, not authorised) — retrying never helps:
+  the failure is logged, sent to the notifier (surfaced, not lost), stored under the
+  key (a redelivery answers the same) and replied as ``{"status": "failed", …}`` so
+  the platform stops retrying;
+* **not remembered** — a failure that says nothing final about the event: an unknown
+  model (``UnknownModel``: the model may be registered later, and a stream of events
+  for names that do not exist must not fill the store) and a broken configuration
+  (``PolicyError``: the deployment's policy is empty, unreadable or invalid; once it is
+  fixed the same event must run). The claim is released, the failure logged, notified
+  and replied ``failed`` like a permanent one, but nothing is stored: a redelivery runs
+  the command again.
+
+A claim's lock lasts ``lock_seconds``: at most :data:`LOCK_SECONDS`, and no longer than
+the invocation may still run when the runtime says so (Lambda's remaining time), so a
+run that timed out never blocks its own retries.
 
 A translation error (the payload itself is malformed, so there is no key yet) follows
 the same policy through :func:`reject`, without storing anything.
@@ -23,11 +34,12 @@ the same policy through :func:`reject`, without storing anything.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
-from modelpilot.exceptions import ModelPilotError
+from modelpilot.exceptions import InvalidInput, ModelPilotError, PolicyError, UnknownModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -35,12 +47,65 @@ if TYPE_CHECKING:
     from modelpilot.domain.commands import Command
     from modelpilot.service.messagebus import MessageBus
 
-__all__ = ["Delivery", "dispatch", "handle_all", "handle_once", "reject", "summary_status"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "LOCK_SECONDS",
+    "Delivery",
+    "claim_seconds",
+    "dispatch",
+    "handle_all",
+    "handle_once",
+    "operator_trigger",
+    "reject",
+    "remembered",
+    "summary_status",
+]
 
 log = telemetry.get_logger("modelpilot.dispatch")
 
 #: commands that judge the release live in an environment: without a trace of their own they continue its trace
 RELEASE_COMMANDS = frozenset({"HandleAlarm", "RollbackModel"})
+#: the longest a claim is held: a run that crashed without releasing it blocks its key this long at most
+LOCK_SECONDS = 900
+
+
+def claim_seconds(remaining_ms: float | None) -> int:
+    """Return how long a claim may be held: the invocation's remaining time (rounded up to whole
+    seconds, at least 1) when the runtime knows it, never more than :data:`LOCK_SECONDS`."""
+    if remaining_ms is None or remaining_ms != remaining_ms:  # unknown (or NaN)
+        return LOCK_SECONDS
+    return max(1, min(LOCK_SECONDS, math.ceil(remaining_ms / 1000)))
+
+
+#: the HTTP header an operator API client names its request with, so that a retry changes nothing twice
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_MAX_KEY = 255
+
+
+def operator_trigger(idempotency_key: str | None) -> str | None:
+    """Return the trigger of an operator request that carries ``Idempotency-Key`` (None: it carries none).
+
+    Every operator API (AWS and Azure) uses this: the key becomes the command's trigger,
+    ``api:<key>``, and the lifecycle handlers change an alias at most once per trigger (a retried
+    POST rollback answers ``noop``: "already applied"). The prefix keeps a client's key from ever
+    equalling the trigger of an upload or an alarm. A key longer than 255 characters, or with
+    characters outside printable ASCII, is refused (``InvalidInput``).
+    """
+    if idempotency_key is None or not idempotency_key.strip():
+        return None
+    key = idempotency_key.strip()
+    if len(key) > _MAX_KEY or not all(" " <= c <= "~" for c in key):
+        raise InvalidInput(
+            f"{IDEMPOTENCY_HEADER} must be 1 to {_MAX_KEY} printable ASCII characters (a UUID is a good choice)",
+            field=IDEMPOTENCY_HEADER,
+        )
+    return f"api:{key}"
+
+
+def remembered(error: ModelPilotError) -> bool:
+    """True when a permanent ``error`` is the event's final answer (stored under its key); False for an
+    unknown model and for a broken configuration, which a later delivery may find fixed."""
+    return not isinstance(error, UnknownModel | PolicyError)
 
 
 @dataclass(frozen=True)
@@ -67,8 +132,15 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: str) -> dict[str, Any]:
-    """Surface a permanently bad event or command: log it, notify humans; return the ``failed`` reply."""
-    result = _json_safe({"status": "failed", "function": function, "source": source, **error.to_dict()})
+    """Surface a permanently bad event or command: log it, notify humans; return the ``failed`` reply.
+
+    The reply's ``source`` is the event's; an error that names its own source (a policy file) keeps it as
+    ``error_source``.
+    """
+    details = error.to_dict()
+    if "source" in details:
+        details["error_source"] = details.pop("source")
+    result = _json_safe({"status": "failed", "function": function, "source": source, **details})
     log.error(
         "%s rejected %s: %s",
         function,
@@ -84,14 +156,19 @@ def reject(bus: MessageBus, error: ModelPilotError, *, function: str, source: st
     return result
 
 
-def handle_once(bus: MessageBus, delivery: Delivery, *, function: str) -> dict[str, Any]:
-    """Handle ``delivery``'s command once per key (see the module docstring); return a JSON-safe reply."""
+def handle_once(
+    bus: MessageBus, delivery: Delivery, *, function: str, lock_seconds: int = LOCK_SECONDS
+) -> dict[str, Any]:
+    """Handle ``delivery``'s command once per key (see the module docstring); return a JSON-safe reply.
+
+    ``lock_seconds`` is how long the key's claim may be held (see :func:`claim_seconds`).
+    """
     if delivery.command is None:
         return {"status": "ignored", "source": delivery.source, "message": delivery.ignored}
     key = delivery.key
     store = bus.services.idempotency if key is not None else None
     if store is not None and key is not None:
-        earlier = store.begin(key)
+        earlier = store.begin(key, lock_seconds=lock_seconds)
         if earlier is not None:
             log.info("duplicate delivery of %s ignored", key, extra={"modelpilot": {"key": key}})
             return {**earlier, "duplicate": True}
@@ -107,7 +184,10 @@ def handle_once(bus: MessageBus, delivery: Delivery, *, function: str) -> dict[s
             raise
         result = reject(bus, exc, function=function, source=delivery.source)
         if store is not None and key is not None:
-            store.complete(key, {**result, "key": key})
+            if remembered(exc):
+                store.complete(key, {**result, "key": key})
+            else:
+                store.release(key)
         return {**result, "key": key} if key is not None else result
     except BaseException:
         if store is not None and key is not None:
@@ -149,13 +229,15 @@ def summary_status(results: Iterable[dict[str, Any]]) -> str:
     return "partial" if failed else "ok"
 
 
-def handle_all(bus: MessageBus, deliveries: Iterable[Delivery], *, function: str) -> dict[str, Any]:
+def handle_all(
+    bus: MessageBus, deliveries: Iterable[Delivery], *, function: str, lock_seconds: int = LOCK_SECONDS
+) -> dict[str, Any]:
     """Handle every delivery of one trigger in order; return ``{"status": …, "results": […]}``.
 
     A retryable error of one delivery raises at once (the platform retries the whole
     trigger; deliveries already done answer from the idempotency store the next time).
     """
-    results = [handle_once(bus, d, function=function) for d in deliveries]
+    results = [handle_once(bus, d, function=function, lock_seconds=lock_seconds) for d in deliveries]
     return {"status": summary_status(results), "results": results}
 
 
@@ -165,6 +247,7 @@ def dispatch(
     *,
     function: str,
     source: str,
+    lock_seconds: int = LOCK_SECONDS,
 ) -> dict[str, Any]:
     """Translate a trigger's payload and handle what it asks for: the whole path of every function.
 
@@ -181,5 +264,5 @@ def dispatch(
     if translated is None:
         return {"status": "ignored", "function": function, "source": source}
     if isinstance(translated, list):
-        return handle_all(bus, translated, function=function)
-    return handle_once(bus, translated, function=function)
+        return handle_all(bus, translated, function=function, lock_seconds=lock_seconds)
+    return handle_once(bus, translated, function=function, lock_seconds=lock_seconds)

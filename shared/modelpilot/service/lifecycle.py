@@ -71,6 +71,8 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
     """Verify the package, then store a new version (or return the existing one)."""
     if cmd.status not in {"registered", "pending_approval", "rejected"}:
         raise InvalidInput(f"invalid initial status {cmd.status!r}")
+    # the policy is read before anything changes: a broken one (PolicyError) fails the event whole
+    first = svc.policy.environments[0] if cmd.auto_promote else None
     from modelpilot.package.manifest import load_package, manifest_digest  # pydantic: only the register path pays
 
     root, manifest = load_package(svc.artifacts, cmd.package_uri)
@@ -152,22 +154,36 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
                 {"model": manifest.name, "version": version.version, "manifest_digest": digest},
                 [ModelRegistered(manifest.name, version.version, digest, cmd.actor, version.status)],
             )
-    if cmd.auto_promote and outcome.data.get("version"):
-        first = svc.policy.environments[0]
-        promoted = promote_model(
+    if first is not None and outcome.data.get("version"):
+        number = int(outcome.data["version"])
+        if outcome.status == "unchanged" and _ever_in(svc.registry, manifest.name, first, number):
+            # a copy of a package already registered (a re-upload, a late or replayed event): nothing moves
+            outcome.data["promotion"] = {
+                "status": "unchanged",
+                "message": f"{manifest.name} v{number} was already promoted to {first} once; "
+                "a repeated upload does not promote it again",
+            }
+            return outcome
+        promoted = _promote(
             PromoteModel(
                 model=manifest.name,
                 environment=first,
                 actor=cmd.actor,
-                version=int(outcome.data["version"]),
+                version=number,
                 reason="auto-promotion on upload",
                 trigger=cmd.trigger,
             ),
             svc,
+            forward_only=True,
         )
         outcome.data["promotion"] = promoted.to_dict()
         outcome.events.extend(promoted.events)
     return outcome
+
+
+def _ever_in(registry: RegistryStore, model: str, environment: str, version: int) -> bool:
+    """True when ``version`` ever entered ``environment`` (it is in the alias's history as a target)."""
+    return any(change.to_version == version for change in registry.alias_history(model, environment))
 
 
 # -- promote ----------------------------------------------------------------------
@@ -230,21 +246,56 @@ def _entered_at(registry: RegistryStore, model: str, environment: str, version: 
 
 def promote_model(cmd: PromoteModel, svc: Services) -> Outcome:
     """Evaluate the gates and, when all pass, move the alias (CAS) with its audit record."""
+    return _promote(cmd, svc, forward_only=False)
+
+
+def _promote(cmd: PromoteModel, svc: Services, *, forward_only: bool) -> Outcome:
+    """Promote; with ``forward_only`` (an automatic promotion) never onto a version older than the alias holds.
+
+    The check is made on the alias as read inside the compare-and-set loop, so when two automatic
+    promotions race (v3's upload and v4's on two workers), the one that loses and re-reads finds the
+    newer version in place and leaves it there.
+    """
     policy = svc.policy
     policy.check_environment(cmd.environment)
     _require_model(svc.registry, cmd.model)
     authz.authorize(svc, cmd.actor, "promote", cmd.model, cmd.environment, version=cmd.version, trigger=cmd.trigger)
     previous = policy.previous_environment(cmd.environment)
     return _compare_and_set(
-        svc.registry, cmd.model, cmd.environment, lambda: _decide_promotion(cmd, svc, policy, previous)
+        svc.registry,
+        cmd.model,
+        cmd.environment,
+        lambda: _decide_promotion(cmd, svc, policy, previous, forward_only=forward_only),
     )
 
 
-def _decide_promotion(cmd: PromoteModel, svc: Services, policy: Policy, previous: str | None) -> Outcome | _AliasMove:
+def _decide_promotion(
+    cmd: PromoteModel, svc: Services, policy: Policy, previous: str | None, *, forward_only: bool = False
+) -> Outcome | _AliasMove:
     """Read the alias and evaluate the gates: the outcome when nothing moves, else the move to try."""
     registry = svc.registry
     candidate = _pick_candidate(cmd, svc, previous)
     alias = registry.get_alias(cmd.model, cmd.environment)
+    if cmd.from_version is not None and (alias.version if alias else None) != cmd.from_version:
+        running = f"it runs v{alias.version}" if alias else "it runs nothing"
+        return Outcome(
+            "noop",
+            f"{cmd.environment} no longer runs v{cmd.from_version} ({running}); nothing promoted",
+            {"model": cmd.model, "environment": cmd.environment, "version": alias.version if alias else None},
+        )
+    if forward_only and alias is not None and alias.version > candidate.version:
+        return Outcome(
+            "skipped",
+            f"{cmd.environment} already runs {cmd.model} v{alias.version}, newer than v{candidate.version}: "
+            "an automatic promotion never moves an alias back",
+            {
+                "model": cmd.model,
+                "environment": cmd.environment,
+                "version": alias.version,
+                "candidate": candidate.version,
+                "revision": alias.revision,
+            },
+        )
     if alias is not None and alias.version == candidate.version:
         return Outcome(
             "unchanged",

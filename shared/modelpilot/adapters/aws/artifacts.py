@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["S3ArtifactStore", "split_uri"]
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound", "NoSuchBucket"})
+#: how botocore reports S3's 304 answer to a conditional GetObject
+_NOT_MODIFIED = frozenset({"304", "NotModified"})
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -65,11 +67,30 @@ class S3ArtifactStore(ArtifactStore):
         return joined
 
     def read_bytes(self, uri: str, *, max_bytes: int = 16 * 1024 * 1024) -> bytes:
+        data, _ = self._get(uri, None, max_bytes)
+        return data or b""  # without an etag S3 never answers 304: data is never None here
+
+    def read_if_changed(
+        self, uri: str, etag: str | None, *, max_bytes: int = 16 * 1024 * 1024
+    ) -> tuple[bytes | None, str]:
+        """A conditional GetObject (``If-None-Match``): ``(None, etag)`` when S3 answers 304 Not Modified."""
+        data, tag = self._get(uri, etag, max_bytes)
+        return data, tag or ""
+
+    def _get(self, uri: str, etag: str | None, max_bytes: int) -> tuple[bytes | None, str | None]:
         bucket, key = split_uri(uri)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            kwargs["IfNoneMatch"] = f'"{etag}"'
         try:
-            response = self.client.get_object(Bucket=bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
+            response = self.client.get_object(**kwargs)
+        except ClientError as exc:
+            if etag and error_code(exc) in _NOT_MODIFIED:
+                return None, etag
             raise self._fail(exc, uri, "GetObject") from exc
+        except BotoCoreError as exc:
+            raise self._fail(exc, uri, "GetObject") from exc
+        tag = str(response.get("ETag", "")).strip('"') or None
         body = response["Body"]
         try:
             if int(response.get("ContentLength", 0)) > max_bytes:
@@ -80,7 +101,7 @@ class S3ArtifactStore(ArtifactStore):
             data: bytes = body.read()
         finally:
             body.close()
-        return data
+        return data, tag
 
     def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         bucket, key = split_uri(uri)

@@ -71,6 +71,35 @@ class BlobArtifactStore(ArtifactStore):
         except ResourceNotFoundError:
             raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
 
+    def read_if_changed(
+        self, uri: str, etag: str | None, *, max_bytes: int = 16 * 1024 * 1024
+    ) -> tuple[bytes | None, str]:
+        """A conditional download (``If-None-Match``): ``(None, etag)`` when the blob still has ``etag``."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotModifiedError
+
+        blob = self._blob(uri)
+        try:
+            with azure_errors(f"read {uri}"):
+                if etag:
+                    downloader = blob.download_blob(etag=etag, match_condition=MatchConditions.IfModified)
+                else:
+                    downloader = blob.download_blob()
+                if downloader.size > max_bytes:
+                    raise DataError(
+                        f"{uri} is {downloader.size} bytes, more than the {max_bytes} allowed here", uri=uri
+                    )
+                data = downloader.readall()
+                tag = str(downloader.properties.etag or "")
+        except (ResourceNotModifiedError, ResourceModifiedError):
+            # If-None-Match held: Blob Storage answers 304, Azurite 412 ConditionNotMet; both mean "still that etag"
+            if not etag:
+                raise
+            return None, etag
+        except ResourceNotFoundError:
+            raise ArtifactMissing(f"{uri} does not exist", uri=uri) from None
+        return data, tag
+
     def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         blob = self._blob(uri)
         try:

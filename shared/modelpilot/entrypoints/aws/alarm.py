@@ -7,8 +7,9 @@ and ``modelpilot:environment``, read through an :data:`AlarmTagReader` (on AWS
 ``Services.alarm_tags``, :class:`modelpilot.adapters.aws.alarm_tags.CloudWatchAlarmTags`).
 The name wins when it follows the convention; tags are read only otherwise.
 Alarms mapped neither way are ignored. The idempotency key and the command's
-trigger are the alarm name plus the state-change timestamp, so a redelivered
-notification changes nothing.
+trigger are the alarm name, its new state and the state-change timestamp
+(``alarm:<name>#<STATE>@<time>``), so a redelivered notification changes nothing
+and an ``OK`` never masks an ``ALARM`` stamped with the same time.
 """
 
 from __future__ import annotations
@@ -96,8 +97,12 @@ class Alarm:
     arn: str | None
 
     def idempotency_key(self) -> str:
-        """The business key: alarm name + state-change time."""
-        return f"{self.name}@{self.timestamp}"
+        """The business key: alarm name + new state + state-change time.
+
+        The state is part of it: an ``OK`` and an ``ALARM`` stamped with the same time are two
+        changes, and whichever is delivered first must not mask the other.
+        """
+        return f"{self.name}#{self.state}@{self.timestamp}"
 
 
 def parse_alarms(event: Any) -> list[Alarm]:
@@ -178,7 +183,7 @@ def to_command(alarm: Alarm, tags: AlarmTagReader | None = None) -> HandleAlarm 
         state=alarm.state,
         actor=ACTOR,
         reason=f"CloudWatch alarm {alarm.name} is {alarm.state}",
-        trigger=f"alarm:{alarm.name}@{alarm.timestamp}",
+        trigger="alarm:" + alarm.idempotency_key(),
         evidence={
             "alarm_arn": alarm.arn,
             "mapped_by": mapped_by,

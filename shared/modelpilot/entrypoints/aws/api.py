@@ -3,8 +3,9 @@
 =======  ===================================================  ==============================
 method   path                                                 body
 =======  ===================================================  ==============================
-POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?}``
-POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?}``
+POST     ``/models/{model}/environments/{environment}/promote``   ``{"version"?, "reason"?, "dry_run"?,
+                                                              "from_version"?}``
+POST     ``/models/{model}/environments/{environment}/rollback``  ``{"reason", "to_version"?, "from_version"?}``
 POST     ``/models/{model}/versions/{version}/approve``           ``{"environment", "comment"?}``
 GET      ``/models/{model}/environments/{environment}/history``
 GET      ``/models/{model}/status`` and ``/status``
@@ -18,6 +19,12 @@ signature): an IAM user keeps its ARN, an assumed role is the role without the
 session name the caller chose (``…:assumed-role/Approvers/alice-1`` and
 ``…/alice-2`` are one approver). A request without IAM identity is refused with
 403. Errors answer with the error's HTTP status and JSON body.
+
+A POST that carries an ``Idempotency-Key`` header changes state at most once for that key:
+the key becomes the command's trigger (:func:`modelpilot.service.dispatch.operator_trigger`,
+as on Azure), so a client's retry of a rollback answers ``noop`` instead of rolling back
+again. ``from_version`` makes a promotion or a rollback conditional: it does nothing unless the
+environment still runs that version.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from modelpilot.domain.identity import aws_principal
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
 from modelpilot.service import queries
+from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
 
 __all__ = ["app", "caller"]
 
@@ -46,12 +54,14 @@ class _PromoteBody(BaseModel):
     version: int | None = Field(default=None, ge=1)
     reason: str = ""
     dry_run: bool = False
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class _RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1)
     to_version: int | None = Field(default=None, ge=1)
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class _ApproveBody(BaseModel):
@@ -81,6 +91,13 @@ def _body(model: type[BaseModel]) -> Any:
     return validate(model, data, "request body")
 
 
+def _trigger() -> str:
+    """The command's trigger: the client's ``Idempotency-Key`` (a retry changes nothing twice), else the
+    request id (each request its own)."""
+    key = app.current_event.get_header_value(IDEMPOTENCY_HEADER, case_sensitive=False)
+    return operator_trigger(key) or f"api:{app.current_event.request_context.request_id}"
+
+
 def _json(status: int, data: Any) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json.dumps(data, default=str))
 
@@ -103,7 +120,8 @@ def promote(model: str, environment: str) -> Response[str]:
             version=body.version,
             reason=body.reason or f"promoted by {actor}",
             dry_run=body.dry_run,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            from_version=body.from_version,
+            trigger=_trigger(),
         )
     )
 
@@ -119,7 +137,8 @@ def rollback(model: str, environment: str) -> Response[str]:
             actor=caller(),
             reason=body.reason,
             to_version=body.to_version,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            from_version=body.from_version,
+            trigger=_trigger(),
         )
     )
 
@@ -137,7 +156,7 @@ def approve(model: str, version: str) -> Response[str]:
             environment=body.environment,
             approver=caller(),
             comment=body.comment,
-            trigger=f"api:{app.current_event.request_context.request_id}",
+            trigger=_trigger(),
         )
     )
 

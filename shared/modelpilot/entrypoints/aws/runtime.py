@@ -13,6 +13,9 @@
   flushed before the invocation returns;
 * EMF metrics are flushed per invocation: one ``Succeeded``, ``Failed``, ``Ignored`` or
   ``Duplicate`` per delivery, ``Retried`` when the invocation raises for a retry;
+* a delivery's idempotency claim lasts no longer than the invocation may still run
+  (``context.get_remaining_time_in_millis()``, capped at the dispatch's 900 s), so an
+  invocation that times out leaves a claim that has expired by the time Lambda retries;
 * an error a retry can help (``TransientError``, ``ConcurrencyConflict``, anything
   unexpected) is raised, so Lambda retries the event and finally sends it to the DLQ;
 * a permanent error — of a delivery or of the payload itself — is logged, notified and
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
     from modelpilot.service.dispatch import Delivery
 
-__all__ = ["api_entry", "lambda_entry", "logger", "metrics", "xray_traceparent"]
+__all__ = ["api_entry", "lambda_entry", "logger", "metrics", "remaining_ms", "xray_traceparent"]
 
 #: the ``service`` of the functions' Powertools logs (and the name of their logging.Logger)
 LOGGER_SERVICE = "modelpilot-functions"
@@ -153,6 +156,19 @@ def _invocation(name: str, context: Any, correlation_id: Any) -> dict[str, Any]:
     }
 
 
+def remaining_ms(context: Any) -> float | None:
+    """Return how many milliseconds the invocation may still run (Lambda's
+    ``context.get_remaining_time_in_millis()``), or None when the context cannot tell."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    try:
+        value = float(remaining())
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
 def _count(name: str) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
@@ -185,7 +201,7 @@ def lambda_entry(
         def entry(event: Any, context: Any) -> dict[str, Any]:
             from modelpilot import telemetry
             from modelpilot.bootstrap import get_bus
-            from modelpilot.service.dispatch import dispatch
+            from modelpilot.service.dispatch import claim_seconds, dispatch
 
             telemetry.setup_tracing("aws")
             log, emf = logger(), metrics()
@@ -196,7 +212,11 @@ def lambda_entry(
                 with telemetry.log_context(**_invocation(name, context, log.get_current_keys().get("correlation_id"))):
                     try:
                         reply = dispatch(
-                            get_bus(), lambda: translate(event, context), function=name, source=f"{name} event"
+                            get_bus(),
+                            lambda: translate(event, context),
+                            function=name,
+                            source=f"{name} event",
+                            lock_seconds=claim_seconds(remaining_ms(context)),
                         )
                     except ModelPilotError as exc:
                         if exc.retryable:

@@ -3,9 +3,10 @@
 Routes (all ``auth_level=FUNCTION``; put App Service authentication with Entra ID
 in front to know *who* calls)::
 
-    POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false}
+    POST /api/models/{model}/environments/{env}/promote    {"version": 3, "reason": "...", "dry_run": false,
+                                                            "from_version": 2}
     POST /api/models/{model}/versions/{version}/approve     {"environment": "prod", "comment": "..."}
-    POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2}
+    POST /api/models/{model}/environments/{env}/rollback   {"reason": "...", "to_version": 2, "from_version": 3}
     GET  /api/status and /api/models/{model}/status
     GET  /api/models/{model}/environments/{env}/history
     GET  /api/models/{model}/environments/{env}/incident?from=…&to=…&format=json|html|markdown
@@ -20,8 +21,9 @@ client sends), so they are read only when the platform says authentication is on
 them the caller only proved it holds a function key: the actor is :data:`KEY_ACTOR`,
 which is recorded but can never approve. A principal without an object id (another
 identity provider) is refused with 403; a malformed one with 400.
-An ``Idempotency-Key`` header
-becomes the command's trigger, so a client's retry changes nothing twice.
+An ``Idempotency-Key`` header becomes the command's trigger (``api:<key>``,
+:func:`modelpilot.service.dispatch.operator_trigger`, shared with the AWS API), so a
+client's retry changes nothing twice.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class PromoteBody(_Body):
     version: int | None = Field(default=None, ge=1)
     reason: str = ""
     dry_run: bool = False
+    from_version: int | None = Field(default=None, ge=1)
 
 
 class ApproveBody(_Body):
@@ -182,6 +185,7 @@ def promote_command(model: str, environment: str, raw: bytes, actor: str, key: s
         reason=body.reason or "operator promotion",
         trigger=key,
         dry_run=body.dry_run,
+        from_version=body.from_version,
     )
 
 
@@ -222,10 +226,11 @@ def run_command(headers: Mapping[str, str], build: Callable[[str, str | None], C
     A blocked promotion answers 409, a retryable failure 503, other typed errors their own status.
     """
     from modelpilot.bootstrap import get_bus
+    from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
 
     try:
         actor = actor_from_headers(headers, trusted=platform_auth_enabled())
-        outcome = get_bus().handle(build(actor, headers.get("Idempotency-Key")))
+        outcome = get_bus().handle(build(actor, operator_trigger(_header(headers, IDEMPOTENCY_HEADER))))
     except ModelPilotError as exc:
         return _error_reply(exc)
     return outcome.to_dict(), 409 if outcome.status == "blocked" else 200

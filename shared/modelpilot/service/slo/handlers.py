@@ -112,6 +112,11 @@ def _roll_back(
 def handle_alarm(cmd: HandleAlarm, svc: Services) -> Outcome:
     """Roll back on a firing alarm named in the rollback policy; record any other alarm."""
     base = {"model": cmd.model, "environment": cmd.environment, "alarm": cmd.alarm_name}
+    if cmd.model not in svc.registry.list_models():
+        # one answer for an unknown model, whatever the alarm's state or the policy: no event, nothing recorded
+        from modelpilot.exceptions import UnknownModel
+
+        raise UnknownModel(f"unknown model {cmd.model!r} in alarm {cmd.alarm_name}", model=cmd.model)
     if cmd.state != "ALARM":
         return Outcome("noop", f"alarm {cmd.alarm_name} is {cmd.state}; nothing to do", base)
     svc.policy.check_environment(cmd.environment)
@@ -147,10 +152,6 @@ def handle_alarm(cmd: HandleAlarm, svc: Services) -> Outcome:
 
 
 def _record_alarm(cmd: HandleAlarm, svc: Services, trigger: str, base: dict[str, Any]) -> Outcome:
-    if cmd.model not in svc.registry.list_models():
-        from modelpilot.exceptions import UnknownModel
-
-        raise UnknownModel(f"unknown model {cmd.model!r} in alarm {cmd.alarm_name}", model=cmd.model)
     if any(r.action == "alarm" and r.trigger == trigger for r in svc.registry.audit_records(cmd.model)):
         return Outcome("unchanged", f"alarm {cmd.alarm_name} ({trigger}) was already recorded", base)
     svc.registry.append_audit(
