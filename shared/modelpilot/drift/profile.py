@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 PROFILE_FORMAT = "modelpilot.drift.profile"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
+#: the versions this build reads: version 1 has no test cells, scale or hashed "other" slots
+READABLE_VERSIONS = (1, 2)
 MAX_UNSEEN_EXAMPLES = 20
 
 
@@ -198,10 +200,18 @@ class NumericProfile:
 
 @dataclass
 class CategoricalProfile:
-    """Value counts of one categorical feature in the slots ``[values..., other, unseen]``.
+    """Value counts of one categorical feature.
 
-    ``other_values`` are the reference values outside the top-K: in a current
-    window they count as "other", any value in neither list as "unseen".
+    ``counts`` are over the slots ``[values..., other x tail, unseen]``: the top-K values one
+    slot each, the other reference values spread over ``tail`` slots by a hash of the value
+    (so shifts among them stay visible), and values never seen in the reference.
+    ``other_values`` lists up to 10,000 of the other reference values; ``level_hashes`` holds
+    the hashes of the rest (reference only), so a current value among them is "other", not
+    "unseen". ``cells`` counts every value (top, other or unseen alike) in one of
+    :data:`~modelpilot.drift._kernels.CELLS` test cells chosen by a hash of the value and
+    ``salt``: the chi-squared test runs on them, because cells chosen without looking at the
+    counts keep the test calibrated (slots chosen by the reference's own counts do not).
+    Profiles of format version 1 have one "other" slot and no cells.
     """
 
     name: str
@@ -212,6 +222,10 @@ class CategoricalProfile:
     absent: int = 0
     unseen_values: dict[str, int] = field(default_factory=dict)
     allowed: list[str] | None = None
+    type_errors: int = 0
+    cells: np.ndarray | None = None
+    salt: int = 0
+    level_hashes: np.ndarray | None = None
 
     kind = "categorical"
 
@@ -225,15 +239,31 @@ class CategoricalProfile:
         """Values never seen in the reference."""
         return int(self.counts[-1])
 
+    @property
+    def tail(self) -> int:
+        """The number of "other" slots."""
+        return len(self.counts) - len(self.values) - 1
+
     def empty_like(self) -> CategoricalProfile:
-        """Return an empty profile with the same slots."""
+        """Return an empty profile with the same slots and cells."""
         return CategoricalProfile(
-            self.name, self.values, self.other_values, np.zeros_like(self.counts), allowed=self.allowed
+            self.name,
+            self.values,
+            self.other_values,
+            np.zeros_like(self.counts),
+            allowed=self.allowed,
+            cells=None if self.cells is None else np.zeros_like(self.cells),
+            salt=self.salt,
         )
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
-        """Return the profile of both samples (same slots required)."""
-        if other.values != self.values or other.counts.shape != self.counts.shape:
+        """Return the profile of both samples (same slots and cells required)."""
+        if (
+            other.values != self.values
+            or other.counts.shape != self.counts.shape
+            or other.salt != self.salt
+            or (self.cells is None) != (other.cells is None)
+        ):
             raise DataError(f"cannot merge profiles of {self.name!r}: their categories differ", feature=self.name)
         unseen = dict(self.unseen_values)
         for key, value in other.unseen_values.items():
@@ -248,11 +278,15 @@ class CategoricalProfile:
             self.absent + other.absent,
             top,
             self.allowed,
+            self.type_errors + other.type_errors,
+            None if self.cells is None or other.cells is None else self.cells + other.cells,
+            self.salt,
+            self.level_hashes,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": "categorical",
             "values": self.values,
@@ -262,11 +296,28 @@ class CategoricalProfile:
             "absent": self.absent,
             "unseen_values": self.unseen_values,
             "allowed": self.allowed,
+            "type_errors": self.type_errors,
+            "salt": self.salt,
         }
+        if self.cells is not None:
+            nonzero = np.flatnonzero(self.cells)
+            out["cells"] = {
+                "size": len(self.cells),
+                "index": _b64(nonzero, "<i4"),
+                "counts": _b64(self.cells[nonzero], "<i8"),
+            }
+        if self.level_hashes is not None and len(self.level_hashes):
+            out["level_hashes"] = _b64(self.level_hashes, "<u8")
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
         """Parse the JSON form."""
+        cells = None
+        if d.get("cells") is not None:
+            cells = np.zeros(int(d["cells"]["size"]), dtype=np.int64)
+            cells[_unb64(d["cells"]["index"], "<i4")] = _unb64(d["cells"]["counts"], "<i8")
+        hashes = _unb64(d["level_hashes"], "<u8") if d.get("level_hashes") else None
         return cls(
             d["name"],
             list(d["values"]),
@@ -276,6 +327,10 @@ class CategoricalProfile:
             int(d.get("absent", 0)),
             dict(d.get("unseen_values", {})),
             d.get("allowed"),
+            int(d.get("type_errors", 0)),
+            cells,
+            int(d.get("salt", 0)),
+            hashes,
         )
 
 
@@ -334,9 +389,10 @@ class Profile:
             doc = json.loads(data)
             if doc.get("format") != PROFILE_FORMAT:
                 raise DataError("not a drift profile (missing format marker)")
-            if doc.get("version") != PROFILE_VERSION:
+            if doc.get("version") not in READABLE_VERSIONS:
                 raise DataError(
-                    f"unsupported profile version {doc.get('version')!r}; this build reads {PROFILE_VERSION}"
+                    f"unsupported profile version {doc.get('version')!r}; this build reads "
+                    f"{', '.join(map(str, READABLE_VERSIONS))}"
                 )
             features: dict[str, FeatureProfile] = {}
             for item in doc["features"]:
