@@ -46,7 +46,7 @@ __all__ = ["ProfileAccumulator", "build_reference", "infer_schema"]
 
 MAX_OTHER_VALUES = 10_000
 #: "other" slots: reference values outside the top-K are spread over them by a hash of the value
-OTHER_SLOTS = 16
+OTHER_SLOTS = 64
 
 
 def infer_schema(columns: Mapping[str, Any]) -> list[tuple[str, str]]:
