@@ -12,6 +12,7 @@ edge (nor borders one); only values in those few "ambiguous" cells fall back to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "cell_of",
     "hash_texts",
     "numeric_chunk_stats",
+    "scale_for",
     "tail_of",
 ]
 
@@ -158,7 +160,12 @@ class NumericBinner:
 
 @dataclass
 class NumericChunkStats:
-    """Moments of the finite values of a chunk plus missing/infinite counts."""
+    """Moments of the finite values of a chunk plus missing/infinite counts.
+
+    ``m2`` is scaled: the sum of squared deviations is ``m2 * scale**2``, with ``scale`` a power
+    of two at least as large as the largest magnitude (0 when every value is 0), so neither the
+    squares nor their sum overflow or underflow at any scale a float64 can hold.
+    """
 
     n_missing: int
     n_posinf: int
@@ -168,47 +175,52 @@ class NumericChunkStats:
     m2: float
     minimum: float
     maximum: float
+    scale: float = 1.0
+
+
+# magnitudes for which plain squares neither overflow nor lose precision to subnormals
+_SAFE_LOW = 2.0**-200
+_SAFE_HIGH = 2.0**200
+
+
+def scale_for(magnitude: float) -> float:
+    """Return the power of two used to scale values of at most ``magnitude`` (0 for 0)."""
+    if magnitude == 0 or not math.isfinite(magnitude):
+        return 0.0 if magnitude == 0 else 1.0
+    return math.ldexp(1.0, math.frexp(magnitude)[1] - 1)
 
 
 def numeric_chunk_stats(x: np.ndarray, scratch: Scratch | None = None) -> NumericChunkStats:
-    """Return the moments of the finite values of ``x`` (one or two passes)."""
+    """Return the moments of the finite values of ``x`` (two passes, scaled when the magnitudes need it)."""
     with np.errstate(invalid="ignore", over="ignore"):
         total = float(np.sum(x)) if len(x) else 0.0
-    if np.isfinite(total):
-        n = len(x)
-        if n == 0:
-            return NumericChunkStats(0, 0, 0, 0, 0.0, 0.0, float("inf"), float("-inf"))
-        mean = total / n
-        dev = (scratch or Scratch()).get("f", n, np.float64)
-        np.subtract(x, mean, out=dev)
-        return NumericChunkStats(0, 0, 0, n, mean, _sum_of_squares(dev), float(x.min()), float(x.max()))
-    nan = np.isnan(x)
-    posinf = np.isposinf(x)
-    neginf = np.isneginf(x)
-    finite = x[~(nan | posinf | neginf)]
+    counts = (0, 0, 0)
+    finite = x
+    if not np.isfinite(total):
+        nan = np.isnan(x)
+        posinf = np.isposinf(x)
+        neginf = np.isneginf(x)
+        counts = (int(nan.sum()), int(posinf.sum()), int(neginf.sum()))
+        finite = x[~(nan | posinf | neginf)]
+        total = math.nan
     n = len(finite)
     if n == 0:
-        return NumericChunkStats(
-            int(nan.sum()), int(posinf.sum()), int(neginf.sum()), 0, 0.0, 0.0, float("inf"), float("-inf")
-        )
-    scale = float(np.max(np.abs(finite)))
-    scaled = finite / scale if scale > 1e150 else finite
-    mean = float(np.mean(scaled))
-    dev = scaled - mean
-    m2 = _sum_of_squares(dev)
-    if scaled is not finite:
-        mean *= scale
-        m2 = m2 * scale * scale
-    return NumericChunkStats(
-        int(nan.sum()),
-        int(posinf.sum()),
-        int(neginf.sum()),
-        n,
-        mean,
-        m2,
-        float(finite.min()),
-        float(finite.max()),
-    )
+        return NumericChunkStats(*counts, 0, 0.0, 0.0, float("inf"), float("-inf"), 0.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    big = max(abs(lo), abs(hi))
+    scale = scale_for(big)
+    dev = (scratch or Scratch()).get("f", n, np.float64)
+    if big == 0 or _SAFE_LOW <= big <= _SAFE_HIGH:
+        mean = (total if math.isfinite(total) else float(np.sum(finite))) / n
+        np.subtract(finite, mean, out=dev)
+        m2 = _sum_of_squares(dev) / scale / scale if scale else 0.0
+    else:  # scaling by a power of two is exact: the scaled moments are the moments of the scaled values
+        np.divide(finite, scale, out=dev)
+        mean_scaled = float(np.sum(dev)) / n
+        dev -= mean_scaled
+        m2 = _sum_of_squares(dev)
+        mean = mean_scaled * scale
+    return NumericChunkStats(*counts, n, mean, m2, lo, hi, scale)
 
 
 def _sum_of_squares(dev: np.ndarray) -> float:

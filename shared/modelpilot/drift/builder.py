@@ -32,7 +32,7 @@ from modelpilot.drift.profile import (
     FeatureProfile,
     NumericProfile,
     Profile,
-    combine_moments,
+    combine_scaled,
 )
 from modelpilot.exceptions import DataError
 
@@ -175,8 +175,9 @@ def add_numeric(
     profile.missing += stats.n_missing
     profile.posinf += stats.n_posinf
     profile.neginf += stats.n_neginf
-    profile.n_finite, profile.mean, profile.m2 = combine_moments(
-        profile.n_finite, profile.mean, profile.m2, stats.n_finite, stats.mean, stats.m2
+    profile.n_finite, profile.mean, profile.m2, profile.scale = combine_scaled(
+        (profile.n_finite, profile.mean, profile.m2, profile.scale),
+        (stats.n_finite, stats.mean, stats.m2, stats.scale),
     )
     profile.minimum = min(profile.minimum, stats.minimum)
     profile.maximum = max(profile.maximum, stats.maximum)

@@ -35,6 +35,7 @@ __all__ = [
     "NumericProfile",
     "Profile",
     "combine_moments",
+    "combine_scaled",
 ]
 
 PROFILE_FORMAT = "modelpilot.drift.profile"
@@ -47,7 +48,7 @@ MAX_UNSEEN_EXAMPLES = 20
 def combine_moments(
     n_a: int, mean_a: float, m2_a: float, n_b: int, mean_b: float, m2_b: float
 ) -> tuple[int, float, float]:
-    """Merge (count, mean, M2) of two samples (Chan, Golub and LeVeque)."""
+    """Merge (count, mean, M2) of two samples (Chan, Golub and LeVeque); unscaled, see :func:`combine_scaled`."""
     n = n_a + n_b
     if n_a == 0:
         return n_b, mean_b, m2_b
@@ -59,6 +60,32 @@ def combine_moments(
     return n, mean, m2
 
 
+def combine_scaled(
+    a: tuple[int, float, float, float], b: tuple[int, float, float, float]
+) -> tuple[int, float, float, float]:
+    """Merge ``(count, mean, m2, scale)`` of two samples, where M2 = ``m2 * scale**2``.
+
+    Chan's formula in units of the larger scale (a power of two at least as large as both
+    samples' magnitudes), so the squares never overflow or underflow. A scale of 0 means all
+    values were 0.
+    """
+    n_a, mean_a, m2_a, s_a = a
+    n_b, mean_b, m2_b, s_b = b
+    if n_a == 0:
+        return b
+    if n_b == 0:
+        return a
+    n = n_a + n_b
+    s = max(s_a, s_b)
+    if s == 0:
+        return n, 0.0, 0.0, 0.0
+    ra, rb = s_a / s, s_b / s
+    delta = mean_b / s - mean_a / s
+    mean = mean_a + (delta * (n_b / n)) * s
+    m2 = m2_a * ra * ra + m2_b * rb * rb + delta * delta * (n_a * n_b / n)
+    return n, mean, m2, s
+
+
 @dataclass
 class NumericProfile:
     """Binned distribution and moments of one numeric feature.
@@ -68,6 +95,8 @@ class NumericProfile:
     included. ``tail_below``/``tail_above`` are ``Σ(edges[0] - x)`` over finite
     ``x < edges[0]`` and ``Σ(x - edges[-1])`` over finite ``x > edges[-1]``:
     they make the Wasserstein distance exact outside the reference range.
+    The sum of squared deviations is ``m2 * scale**2`` (``scale`` a power of two, see
+    :func:`combine_scaled`); version-1 profiles have ``scale`` 1.
     """
 
     name: str
@@ -90,6 +119,7 @@ class NumericProfile:
     sums: np.ndarray | None = None
     n_below: int = 0
     n_above: int = 0
+    scale: float = 1.0
 
     kind = "numeric"
 
@@ -105,7 +135,9 @@ class NumericProfile:
     @property
     def std(self) -> float:
         """Population standard deviation of the finite values (0 when fewer than two)."""
-        return math.sqrt(self.m2 / self.n_finite) if self.n_finite > 1 and math.isfinite(self.m2) else 0.0
+        if self.n_finite < 2 or not math.isfinite(self.m2) or self.m2 <= 0:
+            return 0.0
+        return math.sqrt(self.m2 / self.n_finite) * self.scale
 
     def empty_like(self) -> NumericProfile:
         """Return an empty profile on the same edges (for a current window)."""
@@ -121,7 +153,9 @@ class NumericProfile:
         """Return the profile of both samples (same edges required)."""
         if other.edges.shape != self.edges.shape or not np.array_equal(other.edges, self.edges):
             raise DataError(f"cannot merge profiles of {self.name!r}: their bin edges differ", feature=self.name)
-        n, mean, m2 = combine_moments(self.n_finite, self.mean, self.m2, other.n_finite, other.mean, other.m2)
+        n, mean, m2, scale = combine_scaled(
+            (self.n_finite, self.mean, self.m2, self.scale), (other.n_finite, other.mean, other.m2, other.scale)
+        )
         return NumericProfile(
             self.name,
             self.edges,
@@ -143,6 +177,7 @@ class NumericProfile:
             _sums(self) + _sums(other),
             self.n_below + other.n_below,
             self.n_above + other.n_above,
+            scale,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +197,7 @@ class NumericProfile:
             "n_finite": self.n_finite,
             "mean": _num(self.mean),
             "m2": _num(self.m2),
+            "scale": self.scale,
             "min": _num(self.minimum),
             "max": _num(self.maximum),
             "tail_below": _num(self.tail_below),
@@ -195,6 +231,7 @@ class NumericProfile:
             sums=_unb64(d["sums"], "<f8"),
             n_below=int(d.get("n_below", 0)),
             n_above=int(d.get("n_above", 0)),
+            scale=float(d.get("scale", 1.0)),
         )
 
 
