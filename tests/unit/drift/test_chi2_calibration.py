@@ -157,3 +157,13 @@ def test_old_profiles_without_cells_still_compare():
         feature.cells = None
     m = categorical_metrics(old_ref.features["c"], old_cur.features["c"])  # type: ignore[arg-type]
     assert m.chi2_test is not None and "slots" in m.chi2_test and m.chi2_pvalue is not None
+
+
+def test_vanished_levels_are_shown_escaped_in_the_html():
+    from modelpilot.drift.html import render_html
+
+    cats = ["<b>gone</b>", "kept"]
+    rng = np.random.default_rng(9)
+    ref, cur = pair(rng.choice(2, 2000), np.ones(500, dtype=np.intp), cats)
+    html = render_html(compare_profiles(ref, cur))
+    assert "vanished" in html and "&lt;b&gt;gone&lt;/b&gt;" in html and "<b>gone</b>" not in html
