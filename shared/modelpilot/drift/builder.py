@@ -227,21 +227,19 @@ def _categorical_reference(name: str, values: Categorical, top_k: int, allowed: 
 
 
 def _salt_for(texts: list[str], top: int) -> tuple[int, np.ndarray]:
-    """Return the first salt (of 64) whose test cells separate the top values, and the values' hashes.
+    """Return the first salt (of 64) whose test cells separate the top values, and every value's hash.
 
     The salt depends only on which values are the top ones, never on their counts; with
     :data:`CELLS` cells, salt 0 separates 100 values three times in four.
     """
-    best: tuple[int, int, np.ndarray] | None = None
+    best = (top + 1, 0)
     for salt in range(64):
-        hashes = hash_texts(texts, salt)
-        clashes = top - len(np.unique(cell_of(hashes[:top])))
-        if best is None or clashes < best[0]:
-            best = (clashes, salt, hashes)
+        clashes = top - len(np.unique(cell_of(hash_texts(texts[:top], salt))))
+        if clashes < best[0]:
+            best = (clashes, salt)
         if clashes == 0:
             break
-    assert best is not None
-    return best[1], best[2]
+    return best[1], hash_texts(texts, best[1])
 
 
 def _text(value: Any) -> str:
