@@ -167,3 +167,11 @@ def test_vanished_levels_are_shown_escaped_in_the_html():
     ref, cur = pair(rng.choice(2, 2000), np.ones(500, dtype=np.intp), cats)
     html = render_html(compare_profiles(ref, cur))
     assert "vanished" in html and "&lt;b&gt;gone&lt;/b&gt;" in html and "<b>gone</b>" not in html
+
+
+def test_permutation_test_on_many_cells_runs_on_blocks_and_stays_calibrated():
+    rng = np.random.default_rng(31)
+    probs = np.full(5000, 1 / 5000)
+    runs = [homogeneity_test(rng.multinomial(100_000, probs), rng.multinomial(4, probs)) for _ in range(300)]
+    assert all(how == "permutation" and columns <= 64 for _, _, _, how, columns in runs)
+    assert not_above_nominal(sum(p < ALPHA for _, _, p, _, _ in runs), 300)
