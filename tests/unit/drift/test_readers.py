@@ -281,3 +281,21 @@ def test_pyarrow_falls_back_without_dropping_rows_when_a_later_block_cannot_be_r
     assert stats.rows == rows - 2 and cur.rows == rows - 2 and cur.corrupt_rows == 2
     assert cur.features["x"].n == rows - 2 and cur.features["c"].n == rows - 2
     assert cur.features["c"].unseen == 1  # the undecodable bytes: one value never seen in the reference
+
+
+def test_a_parquet_file_damaged_part_way_counts_every_unread_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 200_000
+    table = pa.table({"x": np.arange(rows, dtype=float), "c": pa.array([f"v{i % 7}" for i in range(rows)])})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=50_000)
+    offset = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(2).column(0).data_page_offset
+    data = bytearray((tmp_path / "p.parquet").read_bytes())
+    data[offset : offset + 12] = b"\xff" * 12  # the page header of the third row group
+    (tmp_path / "p.parquet").write_bytes(bytes(data))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), ["x", "c"], chunk_rows=65_536)
+    read = sum(c.rows for c in chunks)
+    assert 0 < read < rows and stats.corrupt_files == 1
+    assert stats.rows == read and stats.corrupt_rows == rows - read
+    assert sum(c.corrupt_rows for c in chunks) == rows - read

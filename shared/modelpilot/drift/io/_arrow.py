@@ -173,17 +173,24 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
         for part in raw:
             spool.write(part)
         spool.seek(0)
+        total = read = 0
         try:
             schema = pq.read_schema(spool)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             spool.seek(0)
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
             parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
+            total = parquet.metadata.num_rows
             for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
                 stats.rows += batch.num_rows
+                read += batch.num_rows
                 yield Chunk(
                     {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
                     batch.num_rows,
                 )
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"cannot read Parquet {uri}: {exc}") from None
+            problem = " ".join(str(exc).split())
+            if total > read:  # the rows the file says it holds but that could not be read are corrupt, counted
+                stats.corrupt(uri, f"{total - read} of {total} rows unreadable: {problem}", rows=total - read)
+                yield Chunk({}, 0, total - read)
+            raise DataError(f"cannot read Parquet {uri}: {problem}") from None
