@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["ProfileAccumulator", "build_reference", "infer_schema"]
 
 MAX_OTHER_VALUES = 10_000
+#: reference values beyond the listed ones are remembered by a 64-bit hash, up to this many (8 MB)
+MAX_LEVEL_HASHES = 1_000_000
 #: "other" slots: reference values outside the top-K are spread over them by a hash of the value
 OTHER_SLOTS = 64
 
@@ -219,7 +221,7 @@ def _categorical_reference(name: str, values: Categorical, top_k: int, allowed: 
         np.add.at(counts, len(top) + tail_of(hashes[top_k:], tail), level_counts[top_k:])
     cells = np.bincount(cell_of(hashes), weights=level_counts, minlength=CELLS).astype(np.int64)
     other = sorted(texts[top_k : top_k + MAX_OTHER_VALUES])
-    beyond = np.sort(hashes[top_k + MAX_OTHER_VALUES :])
+    beyond = np.sort(hashes[top_k + MAX_OTHER_VALUES : top_k + MAX_OTHER_VALUES + MAX_LEVEL_HASHES])
     missing = len(values) - int(counts.sum())
     return CategoricalProfile(
         name, top, other, counts, missing, allowed=allowed, cells=cells, salt=salt, level_hashes=beyond

@@ -154,9 +154,9 @@ def _gunzip_checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
     Checking first means a truncated or damaged file yields no row at all instead of its first part.
     """
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the generator below
-    for chunk in chunks:
-        spool.write(chunk)
     try:
+        for chunk in chunks:
+            spool.write(chunk)
         spool.seek(0)
         for _ in _decompressed(iter(lambda: spool.read(1 << 20), b"")):
             pass
