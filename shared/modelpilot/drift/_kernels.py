@@ -12,12 +12,27 @@ edge (nor borders one); only values in those few "ambiguous" cells fall back to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["CategoryEncoder", "NumericBinner", "NumericChunkStats", "Scratch", "numeric_chunk_stats"]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "CELLS",
+    "CategoryEncoder",
+    "NumericBinner",
+    "NumericChunkStats",
+    "Scratch",
+    "cell_of",
+    "hash_texts",
+    "numeric_chunk_stats",
+    "scale_for",
+    "tail_of",
+]
 
 _GRID = 1 << 17
 _AMBIGUOUS = -1
@@ -145,7 +160,12 @@ class NumericBinner:
 
 @dataclass
 class NumericChunkStats:
-    """Moments of the finite values of a chunk plus missing/infinite counts."""
+    """Moments of the finite values of a chunk plus missing/infinite counts.
+
+    ``m2`` is scaled: the sum of squared deviations is ``m2 * scale**2``, with ``scale`` a power
+    of two at least as large as the largest magnitude (0 when every value is 0), so neither the
+    squares nor their sum overflow or underflow at any scale a float64 can hold.
+    """
 
     n_missing: int
     n_posinf: int
@@ -155,47 +175,52 @@ class NumericChunkStats:
     m2: float
     minimum: float
     maximum: float
+    scale: float = 1.0
+
+
+# magnitudes for which plain squares neither overflow nor lose precision to subnormals
+_SAFE_LOW = 2.0**-200
+_SAFE_HIGH = 2.0**200
+
+
+def scale_for(magnitude: float) -> float:
+    """Return the power of two used to scale values of at most ``magnitude`` (0 for 0)."""
+    if magnitude == 0 or not math.isfinite(magnitude):
+        return 0.0 if magnitude == 0 else 1.0
+    return math.ldexp(1.0, math.frexp(magnitude)[1] - 1)
 
 
 def numeric_chunk_stats(x: np.ndarray, scratch: Scratch | None = None) -> NumericChunkStats:
-    """Return the moments of the finite values of ``x`` (one or two passes)."""
+    """Return the moments of the finite values of ``x`` (two passes, scaled when the magnitudes need it)."""
     with np.errstate(invalid="ignore", over="ignore"):
         total = float(np.sum(x)) if len(x) else 0.0
-    if np.isfinite(total):
-        n = len(x)
-        if n == 0:
-            return NumericChunkStats(0, 0, 0, 0, 0.0, 0.0, float("inf"), float("-inf"))
-        mean = total / n
-        dev = (scratch or Scratch()).get("f", n, np.float64)
-        np.subtract(x, mean, out=dev)
-        return NumericChunkStats(0, 0, 0, n, mean, _sum_of_squares(dev), float(x.min()), float(x.max()))
-    nan = np.isnan(x)
-    posinf = np.isposinf(x)
-    neginf = np.isneginf(x)
-    finite = x[~(nan | posinf | neginf)]
+    counts = (0, 0, 0)
+    finite = x
+    if not np.isfinite(total):
+        nan = np.isnan(x)
+        posinf = np.isposinf(x)
+        neginf = np.isneginf(x)
+        counts = (int(nan.sum()), int(posinf.sum()), int(neginf.sum()))
+        finite = x[~(nan | posinf | neginf)]
+        total = math.nan
     n = len(finite)
     if n == 0:
-        return NumericChunkStats(
-            int(nan.sum()), int(posinf.sum()), int(neginf.sum()), 0, 0.0, 0.0, float("inf"), float("-inf")
-        )
-    scale = float(np.max(np.abs(finite)))
-    scaled = finite / scale if scale > 1e150 else finite
-    mean = float(np.mean(scaled))
-    dev = scaled - mean
-    m2 = _sum_of_squares(dev)
-    if scaled is not finite:
-        mean *= scale
-        m2 = m2 * scale * scale
-    return NumericChunkStats(
-        int(nan.sum()),
-        int(posinf.sum()),
-        int(neginf.sum()),
-        n,
-        mean,
-        m2,
-        float(finite.min()),
-        float(finite.max()),
-    )
+        return NumericChunkStats(*counts, 0, 0.0, 0.0, float("inf"), float("-inf"), 0.0)
+    lo, hi = float(finite.min()), float(finite.max())
+    big = max(abs(lo), abs(hi))
+    scale = scale_for(big)
+    dev = (scratch or Scratch()).get("f", n, np.float64)
+    if big == 0 or _SAFE_LOW <= big <= _SAFE_HIGH:
+        mean = (total if math.isfinite(total) else float(np.sum(finite))) / n
+        np.subtract(finite, mean, out=dev)
+        m2 = _sum_of_squares(dev) / scale / scale if scale else 0.0
+    else:  # scaling by a power of two is exact: the scaled moments are the moments of the scaled values
+        np.divide(finite, scale, out=dev)
+        mean_scaled = float(np.sum(dev)) / n
+        dev -= mean_scaled
+        m2 = _sum_of_squares(dev)
+        mean = mean_scaled * scale
+    return NumericChunkStats(*counts, n, mean, m2, lo, hi, scale)
 
 
 def _sum_of_squares(dev: np.ndarray) -> float:
@@ -206,52 +231,156 @@ def _sum_of_squares(dev: np.ndarray) -> float:
 
 _MISSING_STRINGS = frozenset({"", "nan", "NaN", "NA", "N/A", "null", "NULL", "None"})
 
+#: test cells of a categorical feature: every value is hashed into one of them, whatever its count
+CELLS = 1 << 14
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = np.uint64(0x100000001B3)
+_SHORT = 48
+
+
+def hash_texts(texts: Sequence[str], salt: int = 0) -> np.ndarray:
+    """Return a stable 64-bit hash (uint64) of each text, the same in every process.
+
+    Texts of up to 48 UTF-8 bytes: FNV-1a over the bytes, vectorised across texts, then the
+    splitmix64 finaliser; longer texts: BLAKE2b. ``salt`` selects another member of the family.
+    """
+    n = len(texts)
+    out = np.zeros(n, dtype=np.uint64)
+    if not n:
+        return out
+    raw = [t.encode("utf-8", "surrogatepass") for t in texts]
+    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=n)
+    short = lengths <= _SHORT
+    idx = np.flatnonzero(short)
+    if len(idx):
+        width = max(1, int(lengths[idx].max()))
+        mat = np.array([raw[i] for i in idx], dtype=f"S{width}").view(np.uint8).reshape(len(idx), width)
+        lens = lengths[idx]
+        h = np.full(len(idx), np.uint64((_FNV_OFFSET ^ salt) & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for j in range(width):
+                step = (h ^ mat[:, j]) * _FNV_PRIME
+                h = np.where(lens > j, step, h)
+            h = _splitmix(h ^ lens.astype(np.uint64))
+        out[idx] = h
+    if len(idx) < n:
+        import hashlib
+
+        key = salt.to_bytes(8, "little")
+        for i in np.flatnonzero(~short):
+            digest = hashlib.blake2b(raw[i], digest_size=8, key=key).digest()
+            out[i] = int.from_bytes(digest, "little")
+    return out
+
+
+def _splitmix(h: np.ndarray) -> np.ndarray:
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    out: np.ndarray = h ^ (h >> np.uint64(31))
+    return out
+
+
+def cell_of(hashes: np.ndarray) -> np.ndarray:
+    """Return the test cell of each hash."""
+    return (hashes & np.uint64(CELLS - 1)).astype(np.intp)
+
+
+def tail_of(hashes: np.ndarray, tail: int) -> np.ndarray:
+    """Return the "other" sub-slot (0 .. tail-1) of each hash."""
+    return ((hashes >> np.uint64(32)) % np.uint64(max(tail, 1))).astype(np.intp)
+
 
 class CategoryEncoder:
-    """Maps values to the slots ``[top values..., other, unseen]`` of a categorical profile.
+    """Maps values to the slots ``[top values..., other x tail, unseen]`` and to the test cells.
 
     Parameters
     ----------
     values:
         The reference's top values (slot ``i`` for ``values[i]``).
     other_values:
-        Reference values outside the top (they count in the ``other`` slot).
+        Reference values outside the top (they count in an ``other`` slot).
+    salt, tail, level_hashes:
+        The hash family member, the number of ``other`` slots, and the hashes of the reference
+        values beyond ``other_values`` (sorted): they are known values too, not unseen ones.
     """
 
-    def __init__(self, values: list[str], other_values: list[str]) -> None:
+    def __init__(
+        self,
+        values: list[str],
+        other_values: list[str],
+        *,
+        salt: int = 0,
+        tail: int = 1,
+        level_hashes: np.ndarray | None = None,
+    ) -> None:
         self.slot = {v: i for i, v in enumerate(values)}
         self.other = len(values)
-        self.unseen = len(values) + 1
-        for v in other_values:
-            self.slot.setdefault(v, self.other)
-        self.nslots = len(values) + 2
+        self.tail = max(tail, 1)
+        self.unseen = len(values) + self.tail
+        self.salt = salt
+        self.known = set(other_values)
+        self.level_hashes = level_hashes if level_hashes is not None else np.zeros(0, dtype=np.uint64)
+        self.nslots = len(values) + self.tail + 1
 
     def slots_for(self, categories: list[Any]) -> np.ndarray:
         """Return the slot of each category in a dictionary (-1 for missing)."""
-        out = np.empty(len(categories), dtype=np.intp)
-        for i, cat in enumerate(categories):
-            if cat is None or (isinstance(cat, float) and cat != cat):
-                out[i] = -1
-                continue
-            key = cat if isinstance(cat, str) else _as_text(cat)
-            out[i] = -1 if key in _MISSING_STRINGS else self.slot.get(key, self.unseen)
-        return out
+        return self.encode(categories)[0]
+
+    def encode(self, categories: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(slot, cell)`` of each category in a dictionary (-1, -1 for missing)."""
+        n = len(categories)
+        slots = np.full(n, -1, dtype=np.intp)
+        cells = np.full(n, -1, dtype=np.intp)
+        index, texts = category_texts(categories)
+        if not texts:
+            return slots, cells
+        hashes = hash_texts(texts, self.salt)
+        top = np.fromiter((self.slot.get(t, -1) for t in texts), dtype=np.intp, count=len(texts))
+        known = np.fromiter((t in self.known for t in texts), dtype=bool, count=len(texts))
+        if len(self.level_hashes):
+            pos = np.searchsorted(self.level_hashes, hashes).clip(0, len(self.level_hashes) - 1)
+            known |= self.level_hashes[pos] == hashes
+        other = np.where(known, self.other + tail_of(hashes, self.tail), self.unseen)
+        slots[index] = np.where(top >= 0, top, other)
+        cells[index] = cell_of(hashes)
+        return slots, cells
 
     def count_codes(self, codes: np.ndarray, categories: list[Any]) -> tuple[np.ndarray, int, dict[str, int]]:
         """Count dictionary-encoded values: ``codes`` index ``categories`` (-1 = missing).
 
         Returns ``(slot counts, missing count, unseen value → count)``.
         """
-        lut = np.append(self.slots_for(categories), -1)  # code -1 → last entry → missing
-        slots = lut[codes]
-        counts = np.bincount(slots + 1, minlength=self.nslots + 1)
+        counts, missing, unseen, _ = self.count_all(codes, categories)
+        return counts, missing, unseen
+
+    def count_all(self, codes: np.ndarray, categories: list[Any]) -> tuple[np.ndarray, int, dict[str, int], np.ndarray]:
+        """Like :meth:`count_codes`, plus the counts per test cell (length :data:`CELLS`)."""
+        slots, cells = self.encode(categories)
+        per_code = np.bincount(codes + 1, minlength=len(categories) + 1)
+        present = per_code[1:]
+        used = slots >= 0
+        missing = int(per_code[0]) + int(present[~used].sum())
+        counts = np.bincount(slots[used], weights=present[used], minlength=self.nslots).astype(np.int64)
+        cell_counts = np.bincount(cells[used], weights=present[used], minlength=CELLS).astype(np.int64)
         unseen: dict[str, int] = {}
-        if counts[self.unseen + 1]:
-            per_code = np.bincount(codes[codes >= 0], minlength=len(categories))
-            for code in np.flatnonzero(lut[:-1] == self.unseen):
-                if per_code[code]:
-                    unseen[_as_text(categories[code])] = int(per_code[code])
-        return counts[1:].astype(np.int64), int(counts[0]), unseen
+        if counts[self.unseen]:
+            for code in np.flatnonzero((slots == self.unseen) & (present > 0)):
+                unseen[_as_text(categories[code])] = int(present[code])
+        return counts, missing, unseen, cell_counts
+
+
+def category_texts(categories: list[Any]) -> tuple[np.ndarray, list[str]]:
+    """Return the positions of the categories that are values (not missing) and their texts."""
+    index: list[int] = []
+    texts: list[str] = []
+    for i, cat in enumerate(categories):
+        if cat is None or (isinstance(cat, float) and cat != cat):
+            continue
+        key = cat if isinstance(cat, str) else _as_text(cat)
+        if key not in _MISSING_STRINGS:
+            index.append(i)
+            texts.append(key)
+    return np.asarray(index, dtype=np.intp), texts
 
 
 def _as_text(value: Any) -> str:
@@ -268,25 +397,42 @@ def _log_fallback(exc: Exception) -> None:
 
 def dictionary_encode(values: Any) -> tuple[np.ndarray, list[Any]]:
     """Return ``(codes, categories)`` of an array of hashable values (None/NaN → -1)."""
+    codes, categories, _ = dictionary_encode_counted(values)
+    return codes, categories
+
+
+def dictionary_encode_counted(values: Any) -> tuple[np.ndarray, list[Any], int]:
+    """Return ``(codes, categories, bad)``; objects, lists and unhashable values are missing, counted in ``bad``."""
     arr = np.asarray(values, dtype=object)
     try:
         import pyarrow as pa
 
-        encoded = pa.array(arr, from_pandas=True).dictionary_encode()
+        encoded = pa.array(arr, from_pandas=True)
+        if pa.types.is_nested(encoded.type):
+            raise TypeError("nested values")
+        encoded = encoded.dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         codes = (
             np.where(np.isnan(codes), -1, codes).astype(np.intp) if codes.dtype.kind == "f" else codes.astype(np.intp)
         )
-        return codes, encoded.dictionary.to_pylist()
+        return codes, encoded.dictionary.to_pylist(), 0
     except ImportError:
         pass
     except (TypeError, ValueError, OverflowError, RuntimeError) as exc:  # mixed types: fall back to Python
         _log_fallback(exc)
     mapping: dict[Any, int] = {}
     codes = np.empty(len(arr), dtype=np.intp)
+    bad = 0
     for i, v in enumerate(arr):
         if v is None or (isinstance(v, float) and v != v):
             codes[i] = -1
+        elif isinstance(v, dict | list | set | np.ndarray):
+            codes[i] = -1
+            bad += 1
         else:
-            codes[i] = mapping.setdefault(v, len(mapping))
-    return codes, list(mapping)
+            try:
+                codes[i] = mapping.setdefault(v, len(mapping))
+            except TypeError:  # unhashable
+                codes[i] = -1
+                bad += 1
+    return codes, list(mapping), bad

@@ -14,15 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelpilot.drift._kernels import CategoryEncoder, NumericBinner, Scratch, numeric_chunk_stats
-from modelpilot.drift.frames import Categorical, iter_chunks, to_categorical, to_float
+from modelpilot.drift._kernels import (
+    CELLS,
+    CategoryEncoder,
+    NumericBinner,
+    Scratch,
+    category_texts,
+    cell_of,
+    hash_texts,
+    numeric_chunk_stats,
+    tail_of,
+)
+from modelpilot.drift.frames import Categorical, iter_chunks, to_categorical_counted, to_float
 from modelpilot.drift.profile import (
     MAX_UNSEEN_EXAMPLES,
     CategoricalProfile,
     FeatureProfile,
     NumericProfile,
     Profile,
-    combine_moments,
+    combine_scaled,
 )
 from modelpilot.exceptions import DataError
 
@@ -35,6 +45,10 @@ if TYPE_CHECKING:
 __all__ = ["ProfileAccumulator", "build_reference", "infer_schema"]
 
 MAX_OTHER_VALUES = 10_000
+#: reference values beyond the listed ones are remembered by a 64-bit hash, up to this many (8 MB)
+MAX_LEVEL_HASHES = 1_000_000
+#: "other" slots: reference values outside the top-K are spread over them by a hash of the value
+OTHER_SLOTS = 64
 
 
 def infer_schema(columns: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -101,11 +115,11 @@ def build_reference(
         if kind == "numeric":
             values, errors = to_float(joined[name])
             features[name] = _numeric_reference(name, values, bins, (low, high))
-            features[name].type_errors = errors + type_errors.get(name, 0)  # type: ignore[union-attr]
+            features[name].type_errors = errors + type_errors.get(name, 0)
         else:
-            features[name] = _categorical_reference(
-                name, to_categorical(joined[name]), top_k, list(allowed) if allowed else None
-            )
+            encoded, bad = to_categorical_counted(joined[name])
+            features[name] = _categorical_reference(name, encoded, top_k, list(allowed) if allowed else None)
+            features[name].type_errors = bad + type_errors.get(name, 0)
     extra = {n: rows for n in joined if n not in features}
     return Profile(features, rows, corrupt, extra, {"bins": bins, "top_k": top_k, **(meta or {})})
 
@@ -163,8 +177,9 @@ def add_numeric(
     profile.missing += stats.n_missing
     profile.posinf += stats.n_posinf
     profile.neginf += stats.n_neginf
-    profile.n_finite, profile.mean, profile.m2 = combine_moments(
-        profile.n_finite, profile.mean, profile.m2, stats.n_finite, stats.mean, stats.m2
+    profile.n_finite, profile.mean, profile.m2, profile.scale = combine_scaled(
+        (profile.n_finite, profile.mean, profile.m2, profile.scale),
+        (stats.n_finite, stats.mean, stats.m2, stats.scale),
     )
     profile.minimum = min(profile.minimum, stats.minimum)
     profile.maximum = max(profile.maximum, stats.maximum)
@@ -188,18 +203,45 @@ def add_numeric(
 
 
 def _categorical_reference(name: str, values: Categorical, top_k: int, allowed: list[str] | None) -> CategoricalProfile:
-    everything = CategoryEncoder([], [])
-    slots = everything.slots_for(values.categories)
     per_code = np.bincount(values.codes[values.codes >= 0], minlength=len(values.categories))
+    present = np.flatnonzero(per_code > 0)
+    index, texts_present = category_texts([values.categories[k] for k in present])
     tally: Counter[str] = Counter()
-    for code in np.flatnonzero((per_code > 0) & (slots >= 0)):
-        tally[_text(values.categories[code])] += int(per_code[code])
+    for k, text in zip(present[index].tolist(), texts_present, strict=True):
+        tally[text] += int(per_code[k])
     ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
-    top = [v for v, _ in ranked[:top_k]]
-    other = sorted(v for v, _ in ranked[top_k : top_k + MAX_OTHER_VALUES])
-    counts = np.asarray([c for _, c in ranked[:top_k]] + [sum(c for _, c in ranked[top_k:]), 0], dtype=np.int64)
+    texts = [v for v, _ in ranked]
+    level_counts = np.asarray([c for _, c in ranked], dtype=np.int64)
+    top = texts[:top_k]
+    salt, hashes = _salt_for(texts, len(top))
+    tail = OTHER_SLOTS if len(texts) > top_k else 1
+    counts = np.zeros(len(top) + tail + 1, dtype=np.int64)
+    counts[: len(top)] = level_counts[: len(top)]
+    if len(texts) > top_k:
+        np.add.at(counts, len(top) + tail_of(hashes[top_k:], tail), level_counts[top_k:])
+    cells = np.bincount(cell_of(hashes), weights=level_counts, minlength=CELLS).astype(np.int64)
+    other = sorted(texts[top_k : top_k + MAX_OTHER_VALUES])
+    beyond = np.sort(hashes[top_k + MAX_OTHER_VALUES : top_k + MAX_OTHER_VALUES + MAX_LEVEL_HASHES])
     missing = len(values) - int(counts.sum())
-    return CategoricalProfile(name, top, other, counts, missing, allowed=allowed)
+    return CategoricalProfile(
+        name, top, other, counts, missing, allowed=allowed, cells=cells, salt=salt, level_hashes=beyond
+    )
+
+
+def _salt_for(texts: list[str], top: int) -> tuple[int, np.ndarray]:
+    """Return the first salt (of 64) whose test cells separate the top values, and every value's hash.
+
+    The salt depends only on which values are the top ones, never on their counts; with
+    :data:`CELLS` cells, salt 0 separates 100 values three times in four.
+    """
+    best = (top + 1, 0)
+    for salt in range(64):
+        clashes = top - len(np.unique(cell_of(hash_texts(texts[:top], salt))))
+        if clashes < best[0]:
+            best = (clashes, salt)
+        if clashes == 0:
+            break
+    return best[1], hash_texts(texts, best[1])
 
 
 def _text(value: Any) -> str:
@@ -219,7 +261,7 @@ class ProfileAccumulator:
         }
         self._scratch = Scratch()
         self._encoders = {
-            n: CategoryEncoder(f.values, f.other_values)
+            n: CategoryEncoder(f.values, f.other_values, salt=f.salt, tail=f.tail, level_hashes=f.level_hashes)
             for n, f in reference.features.items()
             if isinstance(f, CategoricalProfile)
         }
@@ -242,11 +284,15 @@ class ProfileAccumulator:
                 feature.type_errors += errors + chunk.type_errors.get(name, 0)
                 add_numeric(feature, self._binners[name], x, self._scratch)
             else:
-                self._add_categorical(feature, to_categorical(values))
+                encoded, bad = to_categorical_counted(values)
+                feature.type_errors += bad + chunk.type_errors.get(name, 0)
+                self._add_categorical(feature, encoded)
 
     def _add_categorical(self, feature: CategoricalProfile, values: Categorical) -> None:
-        counts, missing, unseen = self._encoders[feature.name].count_codes(values.codes, values.categories)
+        counts, missing, unseen, cells = self._encoders[feature.name].count_all(values.codes, values.categories)
         feature.counts += counts
+        if feature.cells is not None:
+            feature.cells += cells
         feature.missing += missing
         for key, value in unseen.items():
             feature.unseen_values[key] = feature.unseen_values.get(key, 0) + value

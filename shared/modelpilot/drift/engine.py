@@ -205,8 +205,9 @@ def _dataset_quality(
 def _histogram(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, Any]:
     if isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
         labels = [*ref.values, "(other)", "(unseen)"]
-        rp = ref.counts / max(ref.n, 1)
-        cp = cur.counts / max(cur.n, 1)
+        k = len(ref.values)
+        rp = _display_slots(ref.counts, k) / max(ref.n, 1)
+        cp = _display_slots(cur.counts, k) / max(cur.n, 1)
         order = np.argsort(-(rp + cp), kind="stable")[:20]
         return {
             "labels": [labels[i] for i in order],
@@ -225,6 +226,11 @@ def _histogram(ref: FeatureProfile, cur: FeatureProfile) -> dict[str, Any]:
         "current": [round(float(v), 6) for v in cp],
         "equal_mass": True,
     }
+
+
+def _display_slots(counts: np.ndarray, top: int) -> np.ndarray:
+    """The slots as shown: the top values, every "other" slot summed into one, unseen."""
+    return np.concatenate([counts[:top], [counts[top:-1].sum()], counts[-1:]])
 
 
 def compare_frames(

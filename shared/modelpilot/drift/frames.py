@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.drift._kernels import dictionary_encode
+from modelpilot.drift._kernels import dictionary_encode_counted
 
-__all__ = ["Categorical", "Chunk", "chunk_frame", "to_categorical", "to_float"]
+__all__ = ["Categorical", "Chunk", "chunk_frame", "to_categorical", "to_categorical_counted", "to_float"]
 
 DEFAULT_CHUNK_ROWS = 1 << 16
 
@@ -96,16 +96,21 @@ def _is_na(value: Any) -> bool:
 
 
 def to_categorical(values: Any) -> Categorical:
-    """Return ``values`` dictionary-encoded."""
+    """Return ``values`` dictionary-encoded (objects and lists are missing values)."""
+    return to_categorical_counted(values)[0]
+
+
+def to_categorical_counted(values: Any) -> tuple[Categorical, int]:
+    """Return ``values`` dictionary-encoded and the number of values that are no value (objects, lists)."""
     if isinstance(values, Categorical):
-        return values
+        return values, 0
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
         boxed = values.astype(object)
         boxed[np.isnan(values)] = None
-        codes, cats = dictionary_encode(boxed)
-        return Categorical(codes, cats)
-    codes, cats = dictionary_encode(values)
-    return Categorical(codes, cats)
+        codes, cats, bad = dictionary_encode_counted(boxed)
+        return Categorical(codes, cats), bad
+    codes, cats, bad = dictionary_encode_counted(values)
+    return Categorical(codes, cats), bad
 
 
 def chunk_frame(frame: Mapping[str, Any], rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:

@@ -110,9 +110,13 @@ def _feature(item: dict[str, Any]) -> str:
             ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in q.items() if k.endswith("_rate")) or "-",
         )
     )
+    if q.get("vanished_values"):
+        gone = ", ".join(f"{name} ({share:.1%})" for name, share in q["vanished_values"].items())
+        rows.append(("vanished", gone))
     if q.get("breaches"):
         rows.append(("breaches", "; ".join(q["breaches"])))
-    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v) if k == 'breaches' else v}</td></tr>" for k, v in rows)
+    escaped = ("breaches", "vanished")
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v) if k in escaped else v}</td></tr>" for k, v in rows)
     cls = "feature drifted" if item["drifted"] else "feature"
     return (
         f'<section class="{cls}"><h2>{escape(item["name"])} <span class="muted">({item["kind"]}, '

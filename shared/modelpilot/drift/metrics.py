@@ -19,10 +19,17 @@ Numeric features (reference ``F``, current ``G``):
   reference's standard deviation (Azure ML's "normalized Wasserstein distance",
   also Evidently's ``wasserstein`` test). Infinite values are left out of it.
 
-Categorical features, over the slots ``[top values..., other, unseen]``: the
-chi-squared test of homogeneity (2 x k contingency table, slots empty in both
-dropped, p-value from the regularised incomplete gamma), Jensen-Shannon
-distance, L-infinity ``max |p - q|`` and PSI.
+Categorical features: Jensen-Shannon distance, L-infinity ``max |p - q|`` and
+PSI over the slots ``[top values..., other slots..., unseen]``, and the
+chi-squared test of homogeneity (:func:`homogeneity_test`) on the profile's
+hashed test cells. The cells are chosen by a hash of each value, never by the
+reference's counts, and every value (top, other or unseen) lands in one, so
+identical distributions give calibrated p-values whatever the cardinality.
+Cells whose expected count in the smaller sample is below 5 are pooled with
+their neighbours (in cell order, a rule that looks only at the column totals,
+which the test conditions on); when pooling leaves fewer than two columns, a
+Monte Carlo permutation test (exact conditional test, 999 draws, seeded by the
+table) gives the p-value instead.
 """
 
 from __future__ import annotations
@@ -39,17 +46,26 @@ if TYPE_CHECKING:
     from modelpilot.drift.profile import CategoricalProfile, NumericProfile
 
 __all__ = [
+    "MIN_EXPECTED",
+    "PERMUTATIONS",
+    "PERMUTATION_COLUMNS",
     "PSI_FLOOR",
     "FeatureMetrics",
     "categorical_metrics",
     "coarse_groups",
     "hellinger",
+    "homogeneity_test",
     "jensen_shannon",
     "numeric_metrics",
     "psi",
 ]
 
 PSI_FLOOR = 1e-4
+#: pooled cells reach this expected count in the smaller sample (Cochran's rule)
+MIN_EXPECTED = 5.0
+PERMUTATIONS = 999
+#: the permutation test runs on at most this many columns (blocks of consecutive cells)
+PERMUTATION_COLUMNS = 64
 
 
 @dataclass
@@ -71,6 +87,8 @@ class FeatureMetrics:
     chi2: float | None = None
     chi2_dof: int | None = None
     chi2_pvalue: float | None = None
+    chi2_test: str | None = None
+    chi2_cells: int | None = None
     linf: float | None = None
 
     @property
@@ -203,13 +221,93 @@ def categorical_metrics(ref: CategoricalProfile, cur: CategoricalProfile, *, coa
     p, q = r / n, c / m
     out.psi, out.jensen_shannon, out.hellinger = psi(p, q), jensen_shannon(p, q), hellinger(p, q)
     out.linf = float(np.max(np.abs(p - q)))
-    used = (r + c) > 0
-    table = np.vstack([r[used], c[used]])
-    dof = int(used.sum()) - 1
-    if dof < 1:
-        out.chi2, out.chi2_dof, out.chi2_pvalue = 0.0, 0, 1.0
-        return out
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    stat = float(np.sum((table - expected) ** 2 / expected))
-    out.chi2, out.chi2_dof, out.chi2_pvalue = stat, dof, chi2_sf(stat, dof)
+    if ref.cells is not None and cur.cells is not None:
+        stat, dof, pvalue, how, cells = homogeneity_test(ref.cells, cur.cells)
+    else:  # a version-1 profile: no test cells, the slots are all there is
+        stat, dof, pvalue, how, cells = homogeneity_test(ref.counts, cur.counts)
+        how += " (slots: rebuild the reference profile for a calibrated test)"
+    out.chi2, out.chi2_dof, out.chi2_pvalue, out.chi2_test, out.chi2_cells = stat, dof, pvalue, how, cells
     return out
+
+
+def homogeneity_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, int, float, str, int]:
+    """Chi-squared test that two count vectors come from one distribution.
+
+    Columns empty in both are dropped. Columns whose expected count in the smaller sample is
+    below :data:`MIN_EXPECTED` are pooled with their neighbours in index order until each pool
+    reaches it (a last short pool joins the one before). The statistic is Pearson's on the pooled
+    2 x k table, the p-value ``Q((k-1)/2, χ²/2)``. When fewer than two columns remain but the raw
+    table has two or more, the p-value comes from :data:`PERMUTATIONS` draws of the current
+    counts from the multivariate hypergeometric distribution given the column totals (on at
+    most :data:`PERMUTATION_COLUMNS` blocks of consecutive columns).
+
+    Returns ``(statistic, dof, p-value, method, columns tested)``.
+    """
+    r = np.asarray(reference, dtype=np.int64)
+    c = np.asarray(current, dtype=np.int64)
+    used = np.flatnonzero((r + c) > 0)
+    r, c = r[used], c[used]
+    n, m = int(r.sum()), int(c.sum())
+    if len(used) < 2 or n == 0 or m == 0:
+        return 0.0, 0, 1.0, "chi2", len(used)
+    totals = r + c
+    share = min(n, m) / (n + m)
+    pooled_r, pooled_c = _pool(r, c, totals * share)
+    if len(pooled_r) >= 2:
+        stat = _pearson(pooled_r.astype(np.float64), pooled_c.astype(np.float64))
+        dof = len(pooled_r) - 1
+        how = "chi2" if len(pooled_r) == len(r) else "chi2, small cells pooled"
+        return stat, dof, chi2_sf(stat, dof), how, len(pooled_r)
+    if len(r) > PERMUTATION_COLUMNS:  # consecutive columns in blocks: a rule that ignores the counts, and fast
+        blocks = np.arange(len(r)) * PERMUTATION_COLUMNS // len(r)
+        r, c = np.bincount(blocks, weights=r).astype(np.int64), np.bincount(blocks, weights=c).astype(np.int64)
+    stat = _pearson(r.astype(np.float64), c.astype(np.float64))
+    return stat, len(r) - 1, _permutation_pvalue(r, c, stat), "permutation", len(r)
+
+
+def _pool(r: np.ndarray, c: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    small = expected < MIN_EXPECTED
+    if not small.any():
+        return r, c
+    groups = np.empty(len(r), dtype=np.intp)
+    big = np.flatnonzero(~small)
+    groups[big] = np.arange(len(big))
+    next_id, open_id, running = len(big), -1, 0.0
+    for i in np.flatnonzero(small).tolist():  # in column order, small columns fill one pool at a time
+        if open_id < 0 or running >= MIN_EXPECTED:
+            open_id, next_id, running = next_id, next_id + 1, 0.0
+        groups[i] = open_id
+        running += float(expected[i])
+    pooled_r = np.bincount(groups, weights=r).astype(np.int64)
+    pooled_c = np.bincount(groups, weights=c).astype(np.int64)
+    if running < MIN_EXPECTED and next_id > 1:  # the last pool is short: it joins the smallest other column
+        pooled_e = np.bincount(groups, weights=expected)
+        pooled_e[open_id] = np.inf
+        j = int(np.argmin(pooled_e))
+        pooled_r[j] += pooled_r[open_id]
+        pooled_c[j] += pooled_c[open_id]
+        pooled_r, pooled_c = np.delete(pooled_r, open_id), np.delete(pooled_c, open_id)
+    return pooled_r, pooled_c
+
+
+def _pearson(r: np.ndarray, c: np.ndarray) -> float:
+    n, m = r.sum(), c.sum()
+    total = r + c
+    er, ec = total * (n / (n + m)), total * (m / (n + m))
+    return float(np.sum((r - er) ** 2 / er) + np.sum((c - ec) ** 2 / ec))
+
+
+def _permutation_pvalue(r: np.ndarray, c: np.ndarray, observed: float) -> float:
+    import zlib
+
+    totals = r + c
+    m = int(c.sum())
+    seed = zlib.crc32(r.tobytes() + c.tobytes())
+    draws = np.random.default_rng(seed).multivariate_hypergeometric(totals, m, size=PERMUTATIONS)
+    n, big_n = float(r.sum()), float(totals.sum())
+    ec = totals * (m / big_n)
+    er = totals * (n / big_n)
+    drawn = draws.astype(np.float64)
+    stats = np.sum((drawn - ec) ** 2 / ec, axis=1) + np.sum((totals - drawn - er) ** 2 / er, axis=1)
+    exceed = int(np.count_nonzero(stats >= observed * (1 - 1e-12)))
+    return (1 + exceed) / (PERMUTATIONS + 1)

@@ -35,17 +35,20 @@ __all__ = [
     "NumericProfile",
     "Profile",
     "combine_moments",
+    "combine_scaled",
 ]
 
 PROFILE_FORMAT = "modelpilot.drift.profile"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
+#: the versions this build reads: version 1 has no test cells, scale or hashed "other" slots
+READABLE_VERSIONS = (1, 2)
 MAX_UNSEEN_EXAMPLES = 20
 
 
 def combine_moments(
     n_a: int, mean_a: float, m2_a: float, n_b: int, mean_b: float, m2_b: float
 ) -> tuple[int, float, float]:
-    """Merge (count, mean, M2) of two samples (Chan, Golub and LeVeque)."""
+    """Merge (count, mean, M2) of two samples (Chan, Golub and LeVeque); unscaled, see :func:`combine_scaled`."""
     n = n_a + n_b
     if n_a == 0:
         return n_b, mean_b, m2_b
@@ -57,6 +60,32 @@ def combine_moments(
     return n, mean, m2
 
 
+def combine_scaled(
+    a: tuple[int, float, float, float], b: tuple[int, float, float, float]
+) -> tuple[int, float, float, float]:
+    """Merge ``(count, mean, m2, scale)`` of two samples, where M2 = ``m2 * scale**2``.
+
+    Chan's formula in units of the larger scale (a power of two at least as large as both
+    samples' magnitudes), so the squares never overflow or underflow. A scale of 0 means all
+    values were 0.
+    """
+    n_a, mean_a, m2_a, s_a = a
+    n_b, mean_b, m2_b, s_b = b
+    if n_a == 0:
+        return b
+    if n_b == 0:
+        return a
+    n = n_a + n_b
+    s = max(s_a, s_b)
+    if s == 0:
+        return n, 0.0, 0.0, 0.0
+    ra, rb = s_a / s, s_b / s
+    delta = mean_b / s - mean_a / s
+    mean = mean_a + (delta * (n_b / n)) * s
+    m2 = m2_a * ra * ra + m2_b * rb * rb + delta * delta * (n_a * n_b / n)
+    return n, mean, m2, s
+
+
 @dataclass
 class NumericProfile:
     """Binned distribution and moments of one numeric feature.
@@ -66,6 +95,8 @@ class NumericProfile:
     included. ``tail_below``/``tail_above`` are ``Σ(edges[0] - x)`` over finite
     ``x < edges[0]`` and ``Σ(x - edges[-1])`` over finite ``x > edges[-1]``:
     they make the Wasserstein distance exact outside the reference range.
+    The sum of squared deviations is ``m2 * scale**2`` (``scale`` a power of two, see
+    :func:`combine_scaled`); version-1 profiles have ``scale`` 1.
     """
 
     name: str
@@ -88,6 +119,7 @@ class NumericProfile:
     sums: np.ndarray | None = None
     n_below: int = 0
     n_above: int = 0
+    scale: float = 1.0
 
     kind = "numeric"
 
@@ -103,7 +135,9 @@ class NumericProfile:
     @property
     def std(self) -> float:
         """Population standard deviation of the finite values (0 when fewer than two)."""
-        return math.sqrt(self.m2 / self.n_finite) if self.n_finite > 1 and math.isfinite(self.m2) else 0.0
+        if self.n_finite < 2 or not math.isfinite(self.m2) or self.m2 <= 0:
+            return 0.0
+        return math.sqrt(self.m2 / self.n_finite) * self.scale
 
     def empty_like(self) -> NumericProfile:
         """Return an empty profile on the same edges (for a current window)."""
@@ -119,7 +153,9 @@ class NumericProfile:
         """Return the profile of both samples (same edges required)."""
         if other.edges.shape != self.edges.shape or not np.array_equal(other.edges, self.edges):
             raise DataError(f"cannot merge profiles of {self.name!r}: their bin edges differ", feature=self.name)
-        n, mean, m2 = combine_moments(self.n_finite, self.mean, self.m2, other.n_finite, other.mean, other.m2)
+        n, mean, m2, scale = combine_scaled(
+            (self.n_finite, self.mean, self.m2, self.scale), (other.n_finite, other.mean, other.m2, other.scale)
+        )
         return NumericProfile(
             self.name,
             self.edges,
@@ -141,6 +177,7 @@ class NumericProfile:
             _sums(self) + _sums(other),
             self.n_below + other.n_below,
             self.n_above + other.n_above,
+            scale,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +197,7 @@ class NumericProfile:
             "n_finite": self.n_finite,
             "mean": _num(self.mean),
             "m2": _num(self.m2),
+            "scale": self.scale,
             "min": _num(self.minimum),
             "max": _num(self.maximum),
             "tail_below": _num(self.tail_below),
@@ -193,15 +231,24 @@ class NumericProfile:
             sums=_unb64(d["sums"], "<f8"),
             n_below=int(d.get("n_below", 0)),
             n_above=int(d.get("n_above", 0)),
+            scale=float(d.get("scale", 1.0)),
         )
 
 
 @dataclass
 class CategoricalProfile:
-    """Value counts of one categorical feature in the slots ``[values..., other, unseen]``.
+    """Value counts of one categorical feature.
 
-    ``other_values`` are the reference values outside the top-K: in a current
-    window they count as "other", any value in neither list as "unseen".
+    ``counts`` are over the slots ``[values..., other x tail, unseen]``: the top-K values one
+    slot each, the other reference values spread over ``tail`` slots by a hash of the value
+    (so shifts among them stay visible), and values never seen in the reference.
+    ``other_values`` lists up to 10,000 of the other reference values; ``level_hashes`` holds
+    the hashes of the rest (reference only), so a current value among them is "other", not
+    "unseen". ``cells`` counts every value (top, other or unseen alike) in one of
+    :data:`~modelpilot.drift._kernels.CELLS` test cells chosen by a hash of the value and
+    ``salt``: the chi-squared test runs on them, because cells chosen without looking at the
+    counts keep the test calibrated (slots chosen by the reference's own counts do not).
+    Profiles of format version 1 have one "other" slot and no cells.
     """
 
     name: str
@@ -212,6 +259,10 @@ class CategoricalProfile:
     absent: int = 0
     unseen_values: dict[str, int] = field(default_factory=dict)
     allowed: list[str] | None = None
+    type_errors: int = 0
+    cells: np.ndarray | None = None
+    salt: int = 0
+    level_hashes: np.ndarray | None = None
 
     kind = "categorical"
 
@@ -225,15 +276,31 @@ class CategoricalProfile:
         """Values never seen in the reference."""
         return int(self.counts[-1])
 
+    @property
+    def tail(self) -> int:
+        """The number of "other" slots."""
+        return len(self.counts) - len(self.values) - 1
+
     def empty_like(self) -> CategoricalProfile:
-        """Return an empty profile with the same slots."""
+        """Return an empty profile with the same slots and cells."""
         return CategoricalProfile(
-            self.name, self.values, self.other_values, np.zeros_like(self.counts), allowed=self.allowed
+            self.name,
+            self.values,
+            self.other_values,
+            np.zeros_like(self.counts),
+            allowed=self.allowed,
+            cells=None if self.cells is None else np.zeros_like(self.cells),
+            salt=self.salt,
         )
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
-        """Return the profile of both samples (same slots required)."""
-        if other.values != self.values or other.counts.shape != self.counts.shape:
+        """Return the profile of both samples (same slots and cells required)."""
+        if (
+            other.values != self.values
+            or other.counts.shape != self.counts.shape
+            or other.salt != self.salt
+            or (self.cells is None) != (other.cells is None)
+        ):
             raise DataError(f"cannot merge profiles of {self.name!r}: their categories differ", feature=self.name)
         unseen = dict(self.unseen_values)
         for key, value in other.unseen_values.items():
@@ -248,11 +315,15 @@ class CategoricalProfile:
             self.absent + other.absent,
             top,
             self.allowed,
+            self.type_errors + other.type_errors,
+            None if self.cells is None or other.cells is None else self.cells + other.cells,
+            self.salt,
+            self.level_hashes,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": "categorical",
             "values": self.values,
@@ -262,11 +333,28 @@ class CategoricalProfile:
             "absent": self.absent,
             "unseen_values": self.unseen_values,
             "allowed": self.allowed,
+            "type_errors": self.type_errors,
+            "salt": self.salt,
         }
+        if self.cells is not None:
+            nonzero = np.flatnonzero(self.cells)
+            out["cells"] = {
+                "size": len(self.cells),
+                "index": _b64(nonzero, "<i4"),
+                "counts": _b64(self.cells[nonzero], "<i8"),
+            }
+        if self.level_hashes is not None and len(self.level_hashes):
+            out["level_hashes"] = _b64(self.level_hashes, "<u8")
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
         """Parse the JSON form."""
+        cells = None
+        if d.get("cells") is not None:
+            cells = np.zeros(int(d["cells"]["size"]), dtype=np.int64)
+            cells[_unb64(d["cells"]["index"], "<i4")] = _unb64(d["cells"]["counts"], "<i8")
+        hashes = _unb64(d["level_hashes"], "<u8") if d.get("level_hashes") else None
         return cls(
             d["name"],
             list(d["values"]),
@@ -276,6 +364,10 @@ class CategoricalProfile:
             int(d.get("absent", 0)),
             dict(d.get("unseen_values", {})),
             d.get("allowed"),
+            int(d.get("type_errors", 0)),
+            cells,
+            int(d.get("salt", 0)),
+            hashes,
         )
 
 
@@ -334,9 +426,10 @@ class Profile:
             doc = json.loads(data)
             if doc.get("format") != PROFILE_FORMAT:
                 raise DataError("not a drift profile (missing format marker)")
-            if doc.get("version") != PROFILE_VERSION:
+            if doc.get("version") not in READABLE_VERSIONS:
                 raise DataError(
-                    f"unsupported profile version {doc.get('version')!r}; this build reads {PROFILE_VERSION}"
+                    f"unsupported profile version {doc.get('version')!r}; this build reads "
+                    f"{', '.join(map(str, READABLE_VERSIONS))}"
                 )
             features: dict[str, FeatureProfile] = {}
             for item in doc["features"]:

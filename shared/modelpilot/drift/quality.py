@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from modelpilot.drift.profile import CategoricalProfile, NumericProfile
 
 if TYPE_CHECKING:
     from modelpilot.drift.profile import FeatureProfile, Profile
     from modelpilot.policy.drift import QualityThresholds
 
-__all__ = ["feature_quality", "missing_columns"]
+__all__ = ["VANISHED_EXPECTED", "feature_quality", "missing_columns"]
+
+VANISHED_EXPECTED = 5.0
 
 
 def feature_quality(ref: FeatureProfile, cur: FeatureProfile, rows: int, limits: QualityThresholds) -> dict[str, Any]:
@@ -49,13 +53,39 @@ def feature_quality(ref: FeatureProfile, cur: FeatureProfile, rows: int, limits:
             )
         if out["type_error_rate"] > limits.max_type_error_rate:
             breaches.append(f"type-error rate {out['type_error_rate']:.1%} > {limits.max_type_error_rate:.1%}")
-    elif isinstance(cur, CategoricalProfile):
+    elif isinstance(cur, CategoricalProfile) and isinstance(ref, CategoricalProfile):
         present = max(cur.n, 1)
-        out.update(unseen=cur.unseen, unseen_rate=cur.unseen / present, unseen_values=cur.unseen_values)
+        vanished, vanished_share = _vanished(ref, cur)
+        out.update(
+            unseen=cur.unseen,
+            unseen_rate=cur.unseen / present,
+            unseen_values=cur.unseen_values,
+            type_errors=cur.type_errors,
+            type_error_rate=cur.type_errors / total,
+            vanished_values=vanished,
+            vanished_share=vanished_share,
+        )
+        if out["type_error_rate"] > limits.max_type_error_rate:
+            breaches.append(f"type-error rate {out['type_error_rate']:.1%} > {limits.max_type_error_rate:.1%}")
         if out["unseen_rate"] > limits.max_unseen_rate:
             breaches.append(f"unseen-category rate {out['unseen_rate']:.1%} > {limits.max_unseen_rate:.1%}")
     out["breaches"] = breaches
     return out
+
+
+def _vanished(ref: CategoricalProfile, cur: CategoricalProfile, limit: int = 20) -> tuple[dict[str, float], float]:
+    """Top reference values expected at least 5 times in the window but absent.
+
+    Returns (the ``limit`` largest: value → reference share, the reference share of all of them).
+    """
+    if ref.n == 0 or cur.n == 0:
+        return {}, 0.0
+    top = len(ref.values)
+    share = ref.counts[:top] / ref.n
+    gone = np.flatnonzero((cur.counts[:top] == 0) & (share * cur.n >= VANISHED_EXPECTED))
+    total = float(share[gone].sum())
+    gone = gone[np.argsort(-share[gone], kind="stable")][:limit]
+    return {ref.values[i]: float(share[i]) for i in gone}, total
 
 
 def _out_of_range(ref: NumericProfile, cur: NumericProfile) -> int:

@@ -70,7 +70,7 @@ def test_chunk_stats_skip_missing_and_infinite():
     stats = numeric_chunk_stats(x)
     assert (stats.n_missing, stats.n_posinf, stats.n_neginf, stats.n_finite) == (1, 1, 1, 3)
     assert stats.mean == pytest.approx(2.0)
-    assert stats.m2 == pytest.approx(2.0)
+    assert stats.m2 * stats.scale**2 == pytest.approx(2.0)  # m2 is kept in units of scale squared
     assert (stats.minimum, stats.maximum) == (1.0, 3.0)
 
 
@@ -93,3 +93,19 @@ def test_category_encoder_slots_other_unseen_and_missing():
 def test_dictionary_encode_mixed_types_falls_back():
     codes, categories = dictionary_encode(np.array([1, "a", 1, None, 2.5], dtype=object))
     assert [categories[c] if c >= 0 else None for c in codes] == [1, "a", 1, None, 2.5]
+
+
+def test_value_hashes_are_pinned():
+    # stored profiles keep cells and level hashes: the hash must never change between builds or processes
+    from modelpilot.drift._kernels import hash_texts
+
+    got = [int(h) for h in hash_texts(["a", "basic", "é", "x" * 100, ""], 0)]
+    assert got == [
+        9266097309480679803,
+        3829308483099645431,
+        17918815676651176423,
+        140745123022840600,
+        17665956581633026203,
+    ]
+    assert int(hash_texts(["a"], 1)[0]) == 2460276270458503219
+    assert hash_texts(["\ud800"], 0).shape == (1,)  # a lone surrogate hashes instead of raising

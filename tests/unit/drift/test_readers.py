@@ -182,3 +182,120 @@ def test_a_stray_word_deep_in_a_numeric_column_is_a_type_error(tmp_path, use_arr
     )
     assert stats.corrupt_files == 0 and cur.rows == 30_000
     assert cur.features["x"].type_errors == 1 and cur.features["x"].n == 29_999
+
+
+# -- awkward input: nested JSON values, truncated gzip, BOMs, rows pyarrow cannot convert ----------
+def test_a_dict_or_list_in_a_json_field_is_a_counted_type_error_not_a_crash(tmp_path):
+    lines = [
+        json.dumps({"x": 1.5, "plan": "basic"}),
+        json.dumps({"x": 2.5, "plan": {"nested": True}}),
+        json.dumps({"x": [1, 2], "plan": ["a", "b"]}),
+        json.dumps({"x": 3.5, "plan": "pro"}),
+    ]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    ref = build_reference({"x": np.arange(10.0), "plan": np.array(["basic", "pro"] * 5, dtype=object)})
+    stats = ReadStats()
+    cur = ProfileAccumulator(ref).add_all(read_capture(FolderArtifactStore(), str(tmp_path), ["x", "plan"], stats))
+    assert stats.rows == 4 and stats.corrupt_files == 0
+    plan, x = cur.features["plan"], cur.features["x"]
+    assert plan.n == 2 and plan.type_errors == 2  # type: ignore[union-attr]
+    assert x.n == 3 and x.type_errors == 1  # type: ignore[union-attr]
+    assert any("a.jsonl:2" in e and "plan" in e for e in stats.examples)
+
+
+def test_nested_values_in_an_in_memory_frame_are_type_errors():
+    ref = build_reference({"plan": np.array(["basic", "pro"] * 5, dtype=object)})
+    values = np.empty(4, dtype=object)
+    values[:] = ["basic", {"a": 1}, [1, 2], "pro"]
+    cur = ProfileAccumulator(ref).add_all({"plan": values})
+    plan = cur.features["plan"]
+    assert plan.n == 2 and plan.type_errors == 2  # type: ignore[union-attr]
+
+
+def test_a_truncated_gzip_is_a_corrupt_file_and_none_of_its_rows_are_used(tmp_path):
+    body = "".join(json.dumps({"tenure": i, "plan": "basic"}) + "\n" for i in range(20_000)).encode()
+    packed = gzip.compress(body)
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    (tmp_path / "whole.jsonl.gz").write_bytes(gzip.compress(b'{"tenure": 1}\n'))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert stats.corrupt_files == 1 and "truncated" in stats.examples[0]
+    assert stats.rows == 1 and sum(c.rows for c in chunks) == 1
+
+
+def test_a_gzip_with_a_bad_checksum_is_a_corrupt_file(tmp_path):
+    packed = bytearray(gzip.compress(b'{"tenure": 1}\n' * 100))
+    packed[-8] ^= 0xFF  # the CRC32 of the trailer
+    (tmp_path / "bad.jsonl.gz").write_bytes(bytes(packed))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert stats.corrupt_files == 1 and stats.rows == 0 and not chunks
+
+
+def test_concatenated_gzip_members_are_all_read(tmp_path):
+    (tmp_path / "two.jsonl.gz").write_bytes(gzip.compress(b'{"tenure": 1}\n') + gzip.compress(b'{"tenure": 2}\n'))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path))
+    assert stats.corrupt_files == 0 and column(chunks, "tenure") == [1, 2]
+
+
+@pytest.mark.parametrize("use_arrow", [False, True], ids=["stdlib", "pyarrow"])
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_utf8_bom_is_stripped(tmp_path, use_arrow, packed):
+    text = "\ufefftenure,plan\n1,basic\n2,pro\n".encode()
+    name = "bom.csv.gz" if packed else "bom.csv"
+    (tmp_path / name).write_bytes(gzip.compress(text) if packed else text)
+    (tmp_path / "bom.jsonl").write_bytes('\ufeff{"tenure": 3}\n'.encode())
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), use_arrow=use_arrow)
+    assert stats.corrupt_rows == 0 and stats.corrupt_files == 0 and stats.rows == 3
+    assert all(set(c.columns) <= {"tenure", "plan"} for c in chunks)
+    assert sorted(float(v) for v in column(chunks, "tenure")) == [1.0, 2.0, 3.0]
+
+
+def test_pyarrow_with_a_bom_and_a_bad_value_after_the_first_mib_drops_no_row(tmp_path):
+    rows = 60_000
+    lines = [f"{i}.25,{'ab'[i % 2]},padding-padding" for i in range(rows)]
+    lines[50_000] = "not-a-number,a,padding-padding"
+    (tmp_path / "w.csv").write_bytes(("\ufeffx,c,pad\n" + "\n".join(lines) + "\n").encode())
+    assert (tmp_path / "w.csv").stat().st_size > 1 << 20
+    ref = build_reference({"x": np.arange(100.0), "c": np.array(["a", "b"] * 50, dtype=object)})
+    stats = ReadStats()
+    cur = ProfileAccumulator(ref).add_all(
+        read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats, use_arrow=True)
+    )
+    assert stats.corrupt_files == 0 and stats.rows == rows and cur.rows == rows
+    assert cur.features["x"].type_errors == 1 and cur.features["x"].n == rows - 1
+    assert cur.extra_columns == {"pad": rows}
+
+
+def test_pyarrow_falls_back_without_dropping_rows_when_a_later_block_cannot_be_read(tmp_path):
+    rows = 60_000
+    body = b"x,c\n" + b"".join(f"{i},{'ab'[i % 2]}\n".encode() for i in range(rows))
+    cut = body.index(b"\n50000,") + 1
+    body = body[:cut] + b"50000,\xff\xfe\n" + body[body.index(b"\n", cut) + 1 :]  # invalid UTF-8 deep in the file
+    body = body.replace(b"\n100,a\n", b"\n100,a,extra\n").replace(b"\n55001,b\n", b"\n55001,b,extra\n")
+    (tmp_path / "u.csv").write_bytes(body)
+    ref = build_reference({"x": np.arange(100.0), "c": np.array(["a", "b"] * 50, dtype=object)})
+    stats = ReadStats()
+    cur = ProfileAccumulator(ref).add_all(
+        read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats, use_arrow=True, chunk_rows=4096)
+    )
+    assert stats.corrupt_files == 0 and stats.corrupt_rows == 2
+    assert stats.rows == rows - 2 and cur.rows == rows - 2 and cur.corrupt_rows == 2
+    assert cur.features["x"].n == rows - 2 and cur.features["c"].n == rows - 2
+    assert cur.features["c"].unseen == 1  # the undecodable bytes: one value never seen in the reference
+
+
+def test_a_parquet_file_damaged_part_way_counts_every_unread_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 200_000
+    table = pa.table({"x": np.arange(rows, dtype=float), "c": pa.array([f"v{i % 7}" for i in range(rows)])})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=50_000)
+    offset = pq.ParquetFile(tmp_path / "p.parquet").metadata.row_group(2).column(0).data_page_offset
+    data = bytearray((tmp_path / "p.parquet").read_bytes())
+    data[offset : offset + 12] = b"\xff" * 12  # the page header of the third row group
+    (tmp_path / "p.parquet").write_bytes(bytes(data))
+    chunks, stats = read_all(FolderArtifactStore(), str(tmp_path), ["x", "c"], chunk_rows=65_536)
+    read = sum(c.rows for c in chunks)
+    assert 0 < read < rows and stats.corrupt_files == 1
+    assert stats.rows == read and stats.corrupt_rows == rows - read
+    assert sum(c.corrupt_rows for c in chunks) == rows - read

@@ -12,7 +12,7 @@ from modelpilot.drift.frames import Categorical, Chunk
 from modelpilot.exceptions import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from modelpilot.drift.io.stats import ReadStats
 
@@ -49,8 +49,20 @@ class _StreamFile(io.RawIOBase):
         return size
 
 
-def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
-    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted."""
+def read_csv_arrow(
+    raw: Iterator[bytes],
+    uri: str,
+    stats: ReadStats,
+    chunk_rows: int,
+    rest: Callable[[int], Iterator[Chunk]] | None = None,
+) -> Iterator[Chunk]:
+    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted.
+
+    The header is parsed here and given to pyarrow as the column names, so the names and their
+    types always match. When pyarrow fails part-way through (for example on bytes that are not
+    UTF-8), ``rest(n)`` (the standard-library reader, told to skip the ``n`` records already
+    read) reads the remainder: no row is dropped unseen.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -72,25 +84,31 @@ def read_csv_arrow(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows:
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=_block_bytes(chunk_rows), use_threads=True),
+            read_options=pacsv.ReadOptions(
+                block_size=_block_bytes(chunk_rows), use_threads=False, column_names=head, skip_rows=1
+            ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULLS),
         )
     except (pa.ArrowInvalid, StopIteration) as exc:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
+    done = 0  # records (rows and invalid rows) already handed on
     try:
         text_columns: set[str] = set()
         for batch in reader:
             before, bad[0] = bad[0], 0
             stats.rows += batch.num_rows
+            done += batch.num_rows + before
             yield Chunk(
                 {name: _column(batch.column(i), name, text_columns) for i, name in enumerate(batch.schema.names)},
                 batch.num_rows,
-                before + bad[0],
+                before,
             )
-            bad[0] = 0
     except pa.ArrowInvalid as exc:
-        raise DataError(f"cannot read CSV {uri}: {exc}") from None
+        if rest is None:
+            raise DataError(f"cannot read CSV {uri}: {exc}") from None
+        stats.corrupt_rows -= bad[0]  # rows of the failed block: the fallback counts them again
+        yield from rest(done)
 
 
 def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
@@ -155,17 +173,24 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
         for part in raw:
             spool.write(part)
         spool.seek(0)
+        total = read = 0
         try:
             schema = pq.read_schema(spool)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             spool.seek(0)
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
             parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
+            total = parquet.metadata.num_rows
             for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
                 stats.rows += batch.num_rows
+                read += batch.num_rows
                 yield Chunk(
                     {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
                     batch.num_rows,
                 )
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"cannot read Parquet {uri}: {exc}") from None
+            problem = " ".join(str(exc).split())
+            if total > read:  # the rows the file says it holds but that could not be read are corrupt, counted
+                stats.corrupt(uri, f"{total - read} of {total} rows unreadable: {problem}", rows=total - read)
+                yield Chunk({}, 0, total - read)
+            raise DataError(f"cannot read Parquet {uri}: {problem}") from None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.drift.frames import DEFAULT_CHUNK_ROWS
 from modelpilot.drift.io._capture import capture_rows
-from modelpilot.drift.io.readers import _Columns, _decompressed, _read_file, detect_format, iter_lines
+from modelpilot.drift.io.readers import _Columns, _read_file, detect_format, iter_lines, open_data
 from modelpilot.exceptions import ArtifactMissing, DataError
 
 if TYPE_CHECKING:
@@ -95,9 +95,7 @@ def _read_all(
         stats.files += 1
         try:
             if fmt == "jsonl":
-                raw = store.open_chunks(obj.uri)
-                if obj.uri.lower().endswith(".gz"):
-                    raw = _decompressed(raw)
+                raw = open_data(store, obj.uri)
                 yield from _read_records(raw, obj.uri, stats, chunk_rows, to_rows)
             else:
                 yield from _read_file(store, obj.uri, fmt, features, stats, chunk_rows, None)

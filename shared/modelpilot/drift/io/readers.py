@@ -14,6 +14,11 @@ Formats, chosen by file name (``.gz`` is decompressed on the fly):
   each such file fails with a clear message and counts as a corrupt file.
 
 A file that cannot be read at all counts as a corrupt file; the batch goes on.
+A ``.gz`` file is checked whole (end of stream, CRC and length of every member)
+before any of its rows is used: a truncated or damaged one is a corrupt file
+and none of its rows count. A UTF-8 byte-order mark at the start of a file is
+dropped. A JSON value that is an object or a list where a feature's value is
+expected is a type error of that feature (the row is kept, the value is not).
 :class:`ReadStats` holds what was read and what was skipped, with examples.
 """
 
@@ -23,6 +28,7 @@ import codecs
 import csv
 import io
 import json
+import tempfile
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -150,20 +156,56 @@ def _read_file(
     chunk_rows: int,
     use_arrow: bool | None,
 ) -> Iterator[Chunk]:
-    raw = _decompressed(store.open_chunks(uri)) if uri.lower().endswith(".gz") else store.open_chunks(uri)
     if fmt == "parquet":
         from modelpilot.drift.io._arrow import read_parquet
 
-        yield from read_parquet(raw, uri, stats, chunk_rows)
+        yield from read_parquet(open_data(store, uri, text=False), uri, stats, chunk_rows)
     elif fmt == "csv":
         if use_arrow is not False and _has_arrow():
             from modelpilot.drift.io._arrow import read_csv_arrow
 
-            yield from read_csv_arrow(raw, uri, stats, chunk_rows)
+            def rest(skip: int) -> Iterator[Chunk]:
+                return _read_csv(open_data(store, uri), uri, stats, chunk_rows, skip_records=skip)
+
+            yield from read_csv_arrow(open_data(store, uri), uri, stats, chunk_rows, rest)
         else:
-            yield from _read_csv(raw, uri, stats, chunk_rows)
+            yield from _read_csv(open_data(store, uri), uri, stats, chunk_rows)
     else:
-        yield from _read_jsonl(raw, uri, features, stats, chunk_rows)
+        yield from _read_jsonl(open_data(store, uri), uri, features, stats, chunk_rows)
+
+
+def open_data(store: ArtifactStore, uri: str, *, text: bool = True) -> Iterator[bytes]:
+    """Return the bytes of ``uri``: a ``.gz`` file checked whole first, a text file without its BOM."""
+    raw = _gunzip_checked(store.open_chunks(uri)) if uri.lower().endswith(".gz") else store.open_chunks(uri)
+    return _without_bom(raw) if text else raw
+
+
+def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(codecs.BOM_UTF8):
+            break
+    yield head.removeprefix(codecs.BOM_UTF8)
+    yield from chunks
+
+
+def _gunzip_checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Spool the compressed file, check that it inflates completely, then inflate it again as it is read.
+
+    Checking first means a truncated or damaged file yields no row at all instead of its first part.
+    """
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the generator below
+    try:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        for _ in _decompressed(iter(lambda: spool.read(1 << 20), b"")):
+            pass
+        spool.seek(0)
+        yield from _decompressed(iter(lambda: spool.read(1 << 20), b""))
+    finally:
+        spool.close()
 
 
 def _has_arrow() -> bool:
@@ -175,14 +217,25 @@ def _has_arrow() -> bool:
 
 
 def _decompressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Inflate a gzip stream of one or more members; raise ``DataError`` when it ends early."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    started = False
     for chunk in chunks:
-        out = inflater.decompress(chunk)
-        if out:
-            yield out
+        while chunk:
+            started = True
+            out = inflater.decompress(chunk)
+            if out:
+                yield out
+            if not inflater.eof:
+                break
+            chunk = inflater.unused_data  # the next member of a concatenated gzip file
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            started = False
     tail = inflater.flush()
     if tail:
         yield tail
+    if started and not inflater.eof:
+        raise DataError("truncated gzip stream (the file ends inside compressed data)")
 
 
 def iter_lines(chunks: Iterator[bytes]) -> Iterator[str]:
@@ -203,19 +256,26 @@ def iter_lines(chunks: Iterator[bytes]) -> Iterator[str]:
 class _Columns:
     """Row-wise records collected into columns, flushed as chunks."""
 
-    def __init__(self, chunk_rows: int) -> None:
+    def __init__(self, chunk_rows: int, *, scalars_only: bool = False) -> None:
         self.chunk_rows = chunk_rows
+        self.scalars_only = scalars_only
         self.columns: dict[str, list[Any]] = {}
         self.rows = 0
         self.corrupt = 0
+        self.type_errors: dict[str, int] = {}
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any]) -> list[str]:
+        """Add one record; return the keys whose value was an object or a list (kept as missing, counted)."""
+        nested = [k for k, v in record.items() if isinstance(v, dict | list)] if self.scalars_only else []
         for key in record:
             if key not in self.columns:
                 self.columns[key] = [None] * self.rows
+        for key in nested:
+            self.type_errors[key] = self.type_errors.get(key, 0) + 1
         for key, values in self.columns.items():
-            values.append(record.get(key))
+            values.append(None if key in nested else record.get(key))
         self.rows += 1
+        return nested
 
     def full(self) -> bool:
         return self.rows >= self.chunk_rows
@@ -223,8 +283,8 @@ class _Columns:
     def flush(self) -> Chunk | None:
         if not self.rows and not self.corrupt:
             return None
-        chunk = Chunk({k: _array(v) for k, v in self.columns.items()}, self.rows, self.corrupt)
-        self.columns, self.rows, self.corrupt = {}, 0, 0
+        chunk = Chunk({k: _array(v) for k, v in self.columns.items()}, self.rows, self.corrupt, self.type_errors)
+        self.columns, self.rows, self.corrupt, self.type_errors = {}, 0, 0, {}
         return chunk
 
 
@@ -234,7 +294,10 @@ def _array(values: list[Any]) -> np.ndarray:
     return arr
 
 
-def _read_csv(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
+def _read_csv(
+    raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int, *, skip_records: int = 0
+) -> Iterator[Chunk]:
+    """Parse CSV with the standard library; ``skip_records`` records after the header were read already."""
     lines = iter_lines(raw)
     header = next(csv.reader([next(lines, "")]), [])
     if not header or not any(h.strip() for h in header):
@@ -243,6 +306,9 @@ def _read_csv(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int)
     out = _Columns(chunk_rows)
     for number, row in enumerate(csv.reader(lines), start=2):
         if not row:
+            continue
+        if skip_records:
+            skip_records -= 1
             continue
         if len(row) != len(names):
             out.corrupt += 1
@@ -260,7 +326,7 @@ def _read_csv(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int)
 def _read_jsonl(
     raw: Iterator[bytes], uri: str, features: Sequence[str], stats: ReadStats, chunk_rows: int
 ) -> Iterator[Chunk]:
-    out = _Columns(chunk_rows)
+    out = _Columns(chunk_rows, scalars_only=True)
     for number, line in enumerate(iter_lines(raw), start=1):
         if not line.strip():
             continue
@@ -281,7 +347,8 @@ def _read_jsonl(
             stats.corrupt(f"{uri}:{number}", problem)
             continue
         for row in rows:
-            out.add(row)
+            for key in out.add(row):
+                stats.bad_value(f"{uri}:{number}", f"{key!r} holds a JSON object or list, not a value")
             stats.rows += 1
         if out.full():
             yield out.flush()  # type: ignore[misc]

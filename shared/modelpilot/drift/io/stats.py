@@ -17,12 +17,19 @@ class ReadStats:
     corrupt_files: int = 0
     rows: int = 0
     corrupt_rows: int = 0
+    bad_values: int = 0
     skipped_files: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
     def corrupt(self, where: str, why: str, rows: int = 1) -> None:
         """Count ``rows`` corrupt records at ``where``."""
         self.corrupt_rows += rows
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {why}")
+
+    def bad_value(self, where: str, why: str) -> None:
+        """Count one value that is no value (the row is kept; the feature counts it as a type error)."""
+        self.bad_values += 1
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"{where}: {why}")
 
