@@ -61,6 +61,7 @@ PLUGINS = [
     "modelpilot.cli.package",
     "modelpilot.cli.push",
     "modelpilot.cli.wait",
+    "modelpilot.cli.serve",
 ]
 
 

@@ -36,6 +36,7 @@ from modelpilot.exceptions import PolicyError, UnknownEnvironment, describe_vali
 from modelpilot.policy.base import Strict
 from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
+from modelpilot.policy.mlflow import MlflowPolicy
 from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
 
@@ -74,6 +75,7 @@ class Policy(Strict):
     )
     defaults: ModelPolicy = Field(default_factory=ModelPolicy)
     models: dict[str, ModelPolicy] = Field(default_factory=dict)
+    mlflow: MlflowPolicy | None = Field(default=None, description="the MLflow registry, both ways (docs/mlflow.md)")
 
     @model_validator(mode="after")
     def _known_environments(self) -> Policy:
@@ -83,6 +85,9 @@ class Policy(Strict):
             for env in list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
+        for env in self.mlflow.aliases if self.mlflow else ():
+            if env not in self.environments:
+                raise ValueError(f"mlflow.aliases names environment {env!r}, which is not in {self.environments}")
         return self
 
     # -- lookups -------------------------------------------------------------------

@@ -9,6 +9,7 @@ from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.events import JsonlEventLog, JsonlNotifier
 from modelpilot.adapters.local.idempotency import SqliteIdempotencyStore
 from modelpilot.adapters.local.registry import SqliteRegistry
+from modelpilot.adapters.local.secrets import FileSecrets
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy.loader import POLICY_NAME
 from modelpilot.ports import Adapters
@@ -53,6 +54,7 @@ def build_adapters(settings: Settings) -> Adapters:
         publisher=JsonlEventLog(home / "events.jsonl"),
         notifier=JsonlNotifier(home / "notifications.jsonl"),
         idempotency=SqliteIdempotencyStore(home / "idempotency.db"),
+        secrets=FileSecrets(home / "secrets"),
         metrics_sources=_metrics_sources(settings, telemetry),
         telemetry_ingest=telemetry,
         uploader=build_uploader(settings),
