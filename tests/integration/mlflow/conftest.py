@@ -1,4 +1,5 @@
-"""A real ``mlflow server`` per test session, and a ModelPilot webhook receiver (``modelpilot serve``) per test.
+"""A ModelPilot webhook receiver (``modelpilot serve``) per test, on the session's real ``mlflow server``
+(the ``mlflow_server`` fixture of tests/conftest.py).
 
 The receiver is the local backend in a temporary home: its policy file, its webhook secret in
 ``<home>/secrets/`` (mode 600, read through the SecretsProvider port) and the server's URL as
@@ -15,24 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.mlflow_server import CLIENT_ENV, MlflowServer, require_mlflow
-
 SECRET_NAME = "modelpilot-mlflow-webhook"
 EVENTS = ["model_version.created", "model_version_alias.created", "model_version_tag.set"]
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    require_mlflow()
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in CLIENT_ENV.items():
-            mp.setenv(name, value)
-        server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 @dataclass

@@ -130,3 +130,87 @@ def test_mlflow_drives_modelpilot_and_sees_its_decisions(receiver, mlflow_server
     assert history == [("promote", 1), ("promote", 2), ("rollback", 1)]
     assert client.get_model_version_by_alias(name, "champion").version == "1"
     assert [r["status"] for r in receiver.replies() if r.get("status") == "failed"] == []
+
+
+def _register_files(url: str, name: str, tmp_path, auc: float) -> str:
+    """Create a version from run artifacts with MLflow's client (no pyfunc): quicker, same webhooks."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    mlflow.set_tracking_uri(url)
+    folder = tmp_path / f"model-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("auc", auc)
+        mlflow.log_artifacts(str(folder), artifact_path="model")
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name)
+    return str(client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id).version)
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    wanted = {k: v for k, v in headers.items() if k.lower().startswith("x-mlflow-") or k.lower() == "content-type"}
+    request = urllib.request.Request(url, data=body, headers=wanted, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_real_delivery_replayed_or_altered_changes_nothing(receiver, mlflow_server, tmp_path):
+    name = f"replay-{uuid.uuid4().hex[:6]}"
+    _register_files(mlflow_server.url, name, tmp_path, 0.8)
+    receiver.wait("v1 registered", lambda: _version_of(receiver.bus, name, "1"))
+    headers, body, status, _reply = receiver.wait(
+        "the delivery", lambda: next((d for d in receiver.deliveries if d[3].get("status") == "registered"), None)
+    )
+    assert status == 200 and headers["X-MLflow-Signature"].startswith("v1,")
+
+    again = _post(receiver.url, headers, body)
+    assert again[0] == 200 and again[1]["duplicate"] is True
+    altered = _post(receiver.url, headers, body.replace(b'"version": "1"', b'"version": "2"'))
+    assert altered[0] == 401
+    assert [v.version for v in receiver.bus.services.registry.list_versions(name)] == [1]
+
+
+APPROVAL_POLICY = """
+version: 1
+environments: [prod]
+defaults:
+  environments:
+    prod: {approvals: 1, approvers: ["mlflow:*"]}
+mlflow:
+  aliases: {prod: champion}
+  approval_tag_prefix: "approve."
+"""
+
+
+@pytest.mark.parametrize("receiver", [APPROVAL_POLICY], indirect=True)
+def test_an_approval_tag_in_mlflow_lets_a_blocked_promotion_through(receiver, mlflow_server, tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server.url)
+    bus = receiver.bus
+    name = f"approve-{uuid.uuid4().hex[:6]}"
+    _register_files(mlflow_server.url, name, tmp_path, 0.8)
+    receiver.wait("v1 registered", lambda: _version_of(bus, name, "1"))
+
+    client.set_registered_model_alias(name, "champion", "1")
+    tags = receiver.wait("v1 blocked", lambda: _tags(client, name, "1", "modelpilot.prod.report"))
+    assert tags["modelpilot.prod"] == "blocked"
+    assert json.loads(tags["modelpilot.prod.report"])["failed_gates"] == ["approvals"]
+    receiver.wait("the alias taken back", lambda: "champion" not in client.get_registered_model(name).aliases)
+
+    client.set_model_version_tag(name, "1", "approve.prod", "alice@example.com")
+    receiver.wait("the approval", lambda: bus.services.registry.list_approvals(name, 1, "prod"))
+    assert bus.services.registry.list_approvals(name, 1, "prod")[0].approver == "mlflow:alice@example.com"
+    client.set_registered_model_alias(name, "champion", "1")
+    receiver.wait("v1 in prod", lambda: _prod(bus, name) == 1)
