@@ -291,3 +291,17 @@ def test_a_rollback_moves_the_alias_back(world):
     assert outcome.status == "rolled_back"
     assert mlflow.aliases[("churn", "challenger")] == "1"
     assert mlflow.tags[("churn", "2")]["modelpilot.staging"] == "rolled_back"
+
+
+def test_mlflow_sync_repairs_a_failed_write_back(world):
+    from modelpilot.domain.commands import SyncMlflow
+
+    bus, mlflow = world
+    _send(bus, _created())
+    mlflow.fail_writes = True
+    bus.handle(PromoteModel(model="churn", environment="staging", actor="user:ops", version=1))
+    assert ("churn", "challenger") not in mlflow.aliases
+    mlflow.fail_writes = False
+    outcome = bus.handle(SyncMlflow(model="churn", actor="user:ops"))
+    assert outcome.status == "recorded" and mlflow.aliases[("churn", "challenger")] == "1"
+    assert ("churn", "champion") not in mlflow.aliases  # prod holds nothing

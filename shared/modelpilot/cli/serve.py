@@ -1,4 +1,5 @@
-"""``modelpilot serve``: the local HTTP receiver of MLflow webhooks, on 127.0.0.1 by default.
+"""``modelpilot serve``: the local HTTP receiver of MLflow webhooks, on 127.0.0.1 by default; and
+``modelpilot mlflow sync``, which writes ModelPilot's aliases to MLflow again after a failed write-back.
 
 =======  ===================  ====================================================
 method   path                 what
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
-from modelpilot.cli._common import EXIT, add_command, make_bus, settings_from
+from modelpilot.cli._common import EXIT, actor, add_command, make_bus, print_outcome, settings_from
 from modelpilot.entrypoints.mlflow import MAX_BODY_BYTES, receive
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from modelpilot.service.messagebus import MessageBus
 
-__all__ = ["WEBHOOK_PATH", "cmd_serve", "register", "webhook_server"]
+__all__ = ["WEBHOOK_PATH", "cmd_mlflow_sync", "cmd_serve", "register", "webhook_server"]
 
 WEBHOOK_PATH = "/mlflow/webhook"
 log = telemetry.get_logger("modelpilot.serve")
@@ -108,8 +109,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT["ok"]
 
 
+def cmd_mlflow_sync(args: argparse.Namespace) -> int:
+    from modelpilot.domain.commands import SyncMlflow
+
+    outcome = make_bus(args).handle(SyncMlflow(model=args.model, actor=actor(args), environment=args.env))
+    return print_outcome(args, outcome)
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``modelpilot serve``."""
+    """Add ``modelpilot serve`` and ``modelpilot mlflow sync``."""
+    group = sub.add_parser("mlflow", help="the MLflow registry: write ModelPilot's aliases back")
+    inner = group.add_subparsers(dest="mlflow_command", required=True)
+    sync = add_command(
+        inner,
+        "sync",
+        cmd_mlflow_sync,
+        "set the model's MLflow aliases to the versions ModelPilot holds (after a failed write-back)",
+        "modelpilot mlflow sync churn --env prod",
+        [common],
+    )
+    sync.add_argument("model")
+    sync.add_argument("--env", help="one environment (default: every environment in mlflow.aliases)")
     p = add_command(
         sub,
         "serve",

@@ -31,6 +31,7 @@ __all__ = [
     "RunDriftBatch",
     "RunQualityBatch",
     "SetMlflowVersionTag",
+    "SyncMlflow",
 ]
 
 
@@ -241,3 +242,12 @@ class SetMlflowVersionTag(Command):
     value: str
     actor: str
     trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncMlflow(Command):
+    """Set the MLflow aliases of ``model`` to the versions ModelPilot holds (every mapped environment, or one)."""
+
+    model: str
+    actor: str
+    environment: str | None = None

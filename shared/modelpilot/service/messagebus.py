@@ -60,6 +60,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "ImportMlflowVersion": "modelpilot.service.mlflow.imports:import_mlflow_version",
     "RequestMlflowPromotion": "modelpilot.service.mlflow.sync:request_mlflow_promotion",
     "SetMlflowVersionTag": "modelpilot.service.mlflow.sync:set_mlflow_version_tag",
+    "SyncMlflow": "modelpilot.service.mlflow.sync:sync_mlflow",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order

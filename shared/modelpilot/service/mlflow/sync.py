@@ -32,7 +32,7 @@ from modelpilot.service.mlflow._common import client, external_id, mlflow_ref, m
 from modelpilot.service.mlflow.imports import import_mlflow_version
 
 if TYPE_CHECKING:
-    from modelpilot.domain.commands import RequestMlflowPromotion, SetMlflowVersionTag
+    from modelpilot.domain.commands import RequestMlflowPromotion, SetMlflowVersionTag, SyncMlflow
     from modelpilot.domain.events import ModelPromoted, ModelRolledBack, PromotionBlocked
     from modelpilot.ports import IdempotencyStore
     from modelpilot.service.messagebus import MessageBus, Services
@@ -45,6 +45,7 @@ __all__ = [
     "request_mlflow_promotion",
     "set_mlflow_version_tag",
     "sync_environment",
+    "sync_mlflow",
 ]
 
 log = telemetry.get_logger("modelpilot.mlflow")
@@ -175,13 +176,25 @@ def sync_environment(svc: Services, model: str, environment: str, tags: dict[int
             mlflow.set_alias(ref[0], alias, ref[1])
         written.append(f"{ref[0]}@{alias} = v{ref[1]}")
     elif alias is not None:
-        for number in tags:
-            target = mlflow_ref(svc.registry.get_version(model, number))
-            if target is not None and mlflow.alias_version(target[0], alias) is not None:
-                mlflow.delete_alias(target[0], alias)
-                written.append(f"{target[0]}@{alias} removed")
-                break
+        names = sorted({r[0] for r in map(mlflow_ref, svc.registry.list_versions(model)) if r is not None})
+        for name in names:
+            if mlflow.alias_version(name, alias) is not None:
+                mlflow.delete_alias(name, alias)
+                written.append(f"{name}@{alias} removed")
     return Outcome("recorded", f"MLflow now shows {model} {environment}: " + "; ".join(written), {"mlflow": written})
+
+
+def sync_mlflow(cmd: SyncMlflow, svc: Services) -> Outcome:
+    """Write ModelPilot's aliases to MLflow again (after a failed write-back): every environment, or one."""
+    environments = [cmd.environment] if cmd.environment else list(settings(svc).aliases)
+    for environment in environments:
+        svc.policy.check_environment(environment)
+    if cmd.model not in svc.registry.list_models():
+        raise NotFound(f"unknown model {cmd.model!r}")
+    done = [sync_environment(svc, cmd.model, environment, {}) for environment in environments]
+    written = [line for outcome in done for line in outcome.data["mlflow"]]
+    message = f"MLflow shows {cmd.model} as ModelPilot holds it: " + ("; ".join(written) or "nothing to write")
+    return Outcome("recorded", message, {"model": cmd.model, "mlflow": written})
 
 
 def _report(**fields: Any) -> str:
