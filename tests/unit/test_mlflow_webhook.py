@@ -305,3 +305,47 @@ def test_mlflow_sync_repairs_a_failed_write_back(world):
     outcome = bus.handle(SyncMlflow(model="churn", actor="user:ops"))
     assert outcome.status == "recorded" and mlflow.aliases[("churn", "challenger")] == "1"
     assert ("churn", "champion") not in mlflow.aliases  # prod holds nothing
+
+
+def test_a_late_write_back_does_not_undo_a_newer_alias_request(world):
+    """Found by benchmarks/mlflow_webhook.py: the write-back of v1's promotion ran after a person had already
+    moved the alias to v2; it set the alias back to v1, and v2's own webhook was then ignored as stale."""
+    from modelpilot.domain.events import ModelPromoted
+    from modelpilot.service.mlflow.sync import on_model_promoted
+
+    bus, mlflow = world
+    _send(bus, _created())
+    mlflow.add_version("churn", "2", {"MLmodel": b"v2"}, run=MlflowRun("r2", "0", "bob", "FINISHED", {"auc": 0.95}))
+    _send(bus, _created("2"))
+    mlflow.aliases[("churn", "challenger")] = "1"
+    _send(bus, _alias("challenger", "1"))
+    mlflow.aliases[("churn", "challenger")] = "2"  # a person's newer request, its webhook still on the way
+    digest = bus.services.registry.audit_records("churn")[-1].gate_report_digest
+    late = on_model_promoted(ModelPromoted("churn", "staging", 1, None, 1, "system:mlflow", digest or ""), bus)
+    assert "left at v2" in late.message
+    assert mlflow.aliases[("churn", "challenger")] == "2"
+    assert _send(bus, _alias("challenger", "2"))[1]["status"] == "promoted"
+    assert bus.services.registry.get_alias("churn", "staging").version == 2
+
+
+def test_a_late_write_back_does_not_undo_a_person_setting_the_alias_back(world):
+    """Found by the benchmark too: v2 was promoted through the alias (replacing v1); a person set the alias back
+    to v1 before v2's write-back ran, and the write-back, seeing the replaced version, moved it to v2 again."""
+    from modelpilot.domain.events import ModelPromoted
+    from modelpilot.service.mlflow.sync import on_model_promoted
+
+    bus, mlflow = world
+    _send(bus, _created())
+    mlflow.add_version("churn", "2", {"MLmodel": b"v2"}, run=MlflowRun("r2", "0", "bob", "FINISHED", {"auc": 0.95}))
+    _send(bus, _created("2"))
+    for version in ("1", "2"):
+        mlflow.aliases[("churn", "challenger")] = version
+        _send(bus, _alias("challenger", version))
+    mlflow.aliases[("churn", "challenger")] = "1"  # the person's newer request
+    digest = bus.services.registry.audit_records("churn")[-1].gate_report_digest or ""
+    on_model_promoted(ModelPromoted("churn", "staging", 2, 1, 2, "system:mlflow", digest), bus)
+    assert mlflow.aliases[("churn", "challenger")] == "1"
+    assert _send(bus, _alias("challenger", "1"))[1]["status"] == "promoted"
+    # a promotion made in ModelPilot itself still moves MLflow's alias from the replaced version
+    bus.handle(PromoteModel(model="churn", environment="staging", actor="user:ops", version=2))
+    assert mlflow.aliases[("churn", "challenger")] == "2"

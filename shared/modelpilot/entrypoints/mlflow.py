@@ -39,6 +39,7 @@ from modelpilot.domain.commands import ImportMlflowVersion, RequestMlflowPromoti
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent, ModelPilotError, NotAuthorized
 from modelpilot.service.dispatch import Delivery, handle_once, reject
+from modelpilot.service.mlflow import ACTOR
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTOR", "MAX_BODY_BYTES", "TOLERANCE_SECONDS", "WebhookRefused", "delivery", "receive", "verify"]
 
-ACTOR = "system:mlflow"
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
 SIGNATURE_HEADER = "X-MLflow-Signature"

@@ -6,4 +6,6 @@ into a promotion request or an approval, and writes ModelPilot's decisions back 
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from modelpilot.service.mlflow._common import ACTOR
+
+__all__ = ["ACTOR"]

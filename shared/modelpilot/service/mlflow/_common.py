@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     from modelpilot.ports import MlflowRegistry
     from modelpilot.service.messagebus import Services
 
-__all__ = ["SOURCE", "client", "external_id", "mlflow_ref", "model_name", "settings"]
+__all__ = ["ACTOR", "SOURCE", "client", "external_id", "mlflow_ref", "model_name", "settings"]
 
 #: the ``source`` of versions registered from MLflow
 SOURCE = "mlflow"
+#: the actor of everything MLflow's webhooks ask for
+ACTOR = "system:mlflow"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 

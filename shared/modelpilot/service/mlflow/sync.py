@@ -28,7 +28,7 @@ from modelpilot.domain.commands import ApproveModel, ImportMlflowVersion, Promot
 from modelpilot.exceptions import InvalidEvent, ModelPilotError, NotFound
 from modelpilot.service.lifecycle import approve_model, promote_model
 from modelpilot.service.messagebus import Outcome
-from modelpilot.service.mlflow._common import client, external_id, mlflow_ref, model_name, settings
+from modelpilot.service.mlflow._common import ACTOR, client, external_id, mlflow_ref, model_name, settings
 from modelpilot.service.mlflow.imports import import_mlflow_version
 
 if TYPE_CHECKING:
@@ -151,9 +151,22 @@ def set_mlflow_version_tag(cmd: SetMlflowVersionTag, svc: Services) -> Outcome:
 
 
 # -- out ----------------------------------------------------------------------------------
-def sync_environment(svc: Services, model: str, environment: str, tags: dict[int, dict[str, str]]) -> Outcome:
+def sync_environment(
+    svc: Services,
+    model: str,
+    environment: str,
+    tags: dict[int, dict[str, str]],
+    *,
+    expect: set[int] | None = None,
+) -> Outcome:
     """Point the environment's MLflow alias at the version ModelPilot holds there and write ``tags``
-    (ModelPilot version → tag suffix → value) on the MLflow versions they concern."""
+    (ModelPilot version → tag suffix → value) on the MLflow versions they concern.
+
+    ``expect`` makes the alias write conditional: it is made only while MLflow's alias is unset or still points
+    at one of those ModelPilot versions (where it pointed when the decision was taken). An alias a person moved
+    since then is a newer request whose own webhook is on its way: the write-back leaves it for that webhook to
+    decide, instead of undoing it. None writes unconditionally (``modelpilot mlflow sync``).
+    """
     policy = settings(svc)
     mlflow = client(svc)
     written: list[str] = []
@@ -168,19 +181,34 @@ def sync_environment(svc: Services, model: str, environment: str, tags: dict[int
             key = f"{policy.tag_prefix}{environment}{suffix}"
             mlflow.set_version_tag(target[0], target[1], key, value[:_TAG_VALUE_LIMIT])
             written.append(f"{target[0]} v{target[1]} {key}")
-    if alias is not None and ref is not None:
-        if mlflow.alias_version(ref[0], alias) != ref[1]:
-            if svc.idempotency is not None:
-                marker = {"status": "expected", "environment": environment}
-                svc.idempotency.complete(echo_key(ref[0], alias, ref[1]), marker, ttl_seconds=ECHO_SECONDS)
-            mlflow.set_alias(ref[0], alias, ref[1])
-        written.append(f"{ref[0]}@{alias} = v{ref[1]}")
-    elif alias is not None:
-        names = sorted({r[0] for r in map(mlflow_ref, svc.registry.list_versions(model)) if r is not None})
-        for name in names:
-            if mlflow.alias_version(name, alias) is not None:
-                mlflow.delete_alias(name, alias)
-                written.append(f"{name}@{alias} removed")
+    if alias is None:
+        return Outcome(
+            "recorded", f"MLflow now shows {model} {environment}: " + "; ".join(written), {"mlflow": written}
+        )
+    allowed = None
+    if expect is not None:
+        refs = (mlflow_ref(svc.registry.get_version(model, number)) for number in expect)
+        allowed = {None} | {r[1] for r in refs if r is not None}
+    names = sorted({r[0] for r in map(mlflow_ref, svc.registry.list_versions(model)) if r is not None})
+    for name in names:
+        current = mlflow.alias_version(name, alias)
+        wanted = ref[1] if ref is not None and ref[0] == name else None
+        if current == wanted:
+            if wanted is not None:
+                written.append(f"{name}@{alias} = v{wanted}")
+            continue
+        if allowed is not None and current not in allowed:
+            written.append(f"{name}@{alias} left at v{current}: moved since, its own webhook decides")
+            continue
+        if wanted is None:
+            mlflow.delete_alias(name, alias)
+            written.append(f"{name}@{alias} removed")
+            continue
+        if svc.idempotency is not None:
+            marker = {"status": "expected", "environment": environment}
+            svc.idempotency.complete(echo_key(name, alias, wanted), marker, ttl_seconds=ECHO_SECONDS)
+        mlflow.set_alias(name, alias, wanted)
+        written.append(f"{name}@{alias} = v{wanted}")
     return Outcome("recorded", f"MLflow now shows {model} {environment}: " + "; ".join(written), {"mlflow": written})
 
 
@@ -201,7 +229,9 @@ def _report(**fields: Any) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _safely(bus: MessageBus, model: str, environment: str, tags: dict[int, dict[str, str]]) -> Outcome | None:
+def _safely(
+    bus: MessageBus, model: str, environment: str, tags: dict[int, dict[str, str]], expect: set[int]
+) -> Outcome | None:
     """Write back, unless MLflow is not configured; a failure is notified, never undoes the decision."""
     svc = bus.services
     if svc.mlflow is None or svc.policy.mlflow is None:
@@ -209,7 +239,7 @@ def _safely(bus: MessageBus, model: str, environment: str, tags: dict[int, dict[
     if not any(mlflow_ref(v) for v in svc.registry.list_versions(model)):
         return None
     try:
-        return sync_environment(svc, model, environment, tags)
+        return sync_environment(svc, model, environment, tags, expect=expect)
     except ModelPilotError as exc:
         message = f"MLflow write-back of {model} {environment} failed: {exc.message}; run `modelpilot mlflow sync`"
         log.error("%s", message, extra={"modelpilot": {"model": model, "environment": environment}})
@@ -237,7 +267,12 @@ def on_model_promoted(event: ModelPromoted, bus: MessageBus) -> Outcome | None:
     tags = {event.version: {"": "promoted", ".report": report}}
     if event.from_version is not None:
         tags[event.from_version] = {"": "replaced"}
-    return _safely(bus, event.model, event.environment, tags)
+    # a promotion MLflow asked for: MLflow already shows it, and an alias moved since is a newer request;
+    # one made in ModelPilot (CLI, API, upload): MLflow still shows the replaced version
+    expect = {event.version}
+    if event.actor != ACTOR and event.from_version is not None:
+        expect.add(event.from_version)
+    return _safely(bus, event.model, event.environment, tags, expect)
 
 
 def on_promotion_blocked(event: PromotionBlocked, bus: MessageBus) -> Outcome | None:
@@ -249,11 +284,15 @@ def on_promotion_blocked(event: PromotionBlocked, bus: MessageBus) -> Outcome | 
         gate_report_digest=event.gate_report_digest,
         actor=event.actor,
     )
-    return _safely(bus, event.model, event.environment, {event.version: {"": "blocked", ".report": report}})
+    tags = {event.version: {"": "blocked", ".report": report}}
+    # MLflow shows the blocked candidate (the alias someone set) or what the environment holds
+    held = bus.services.registry.get_alias(event.model, event.environment)
+    expect = {event.version} | ({held.version} if held is not None else set())
+    return _safely(bus, event.model, event.environment, tags, expect)
 
 
 def on_model_rolled_back(event: ModelRolledBack, bus: MessageBus) -> Outcome | None:
     """Move the alias back and tag both versions."""
     report = _report(status="rolled_back", reason=event.reason, actor=event.actor, to_version=event.to_version)
     tags = {event.from_version: {"": "rolled_back", ".report": report}, event.to_version: {"": "restored"}}
-    return _safely(bus, event.model, event.environment, tags)
+    return _safely(bus, event.model, event.environment, tags, {event.from_version, event.to_version})
