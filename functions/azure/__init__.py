@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functions.azure.alerts import bp as alerts
 from functions.azure.azureml import bp as azureml
+from functions.azure.mlflow import bp as mlflow
 from functions.azure.operator_api import bp as operator_api
 from functions.azure.quality import bp as quality
 from functions.azure.timers import bp as timers
@@ -17,7 +18,7 @@ from modelpilot.bootstrap import prepare
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts]
+BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts, mlflow]
 
 # The worker indexes function_app.py in the process that then serves every function: build the bus, its clients,
 # the handlers of every command the app dispatches and the policy now, not on the first event (a no-op outside
@@ -32,6 +33,9 @@ prepare(
         "RunDriftBatch",
         "CheckSlos",
         "RunQualityBatch",
+        "ImportMlflowVersion",
+        "RequestMlflowPromotion",
+        "SetMlflowVersionTag",
     ),
     modules=("modelpilot.service.queries", "modelpilot.service.drift.batch"),
     metrics_sources=True,

@@ -46,7 +46,16 @@ if TYPE_CHECKING:
 
     from modelpilot.service.messagebus import MessageBus
 
-__all__ = ["ACTOR", "MAX_BODY_BYTES", "TOLERANCE_SECONDS", "WebhookRefused", "delivery", "receive", "verify"]
+__all__ = [
+    "ACTOR",
+    "MAX_BODY_BYTES",
+    "TOLERANCE_SECONDS",
+    "WebhookRefused",
+    "delivery",
+    "receive",
+    "receive_on_platform",
+    "verify",
+]
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
@@ -176,3 +185,11 @@ def receive(
         return exc.http_status, reject(bus, exc, function=function, source=f"mlflow:{delivery_id}")
     reply = handle_once(bus, work, function=function)
     return (422 if reply.get("status") == "failed" else 200), reply
+
+
+def receive_on_platform(headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """:func:`receive` with the process's bus and the webhook secret named by the settings (an HTTP trigger)."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.config import Settings
+
+    return receive(get_bus(), headers, body, secret_name=Settings.from_env().mlflow_webhook_secret)
