@@ -121,11 +121,13 @@ def test_mlflow_drives_modelpilot_and_sees_its_decisions(receiver, mlflow_server
     assert client.get_model_version(name, "1").tags["modelpilot.prod"] == "restored"
 
     # no loop: the two alias writes ModelPilot made (block, rollback) come back as webhooks and are ignored
-    echoes = receiver.wait(
-        "the echoes of ModelPilot's own alias writes",
-        lambda: [r for r in receiver.replies("ignored") if "itself" in r.get("message", "")][1:] and True,
-    )
-    assert echoes
+    def echoes():
+        return {
+            (r["alias"], r["mlflow_version"]) for r in receiver.replies("ignored") if "itself" in r.get("message", "")
+        }
+
+    receiver.wait("the echoes of ModelPilot's own alias writes", lambda: len(echoes()) == 2)
+    assert echoes() == {("challenger", "2"), ("champion", "1")}
     history = [(c.action, c.to_version) for c in bus.services.registry.alias_history(name, "prod")]
     assert history == [("promote", 1), ("promote", 2), ("rollback", 1)]
     assert client.get_model_version_by_alias(name, "champion").version == "1"
