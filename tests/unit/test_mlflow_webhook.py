@@ -349,3 +349,16 @@ def test_a_late_write_back_does_not_undo_a_person_setting_the_alias_back(world):
     # a promotion made in ModelPilot itself still moves MLflow's alias from the replaced version
     bus.handle(PromoteModel(model="churn", environment="staging", actor="user:ops", version=2))
     assert mlflow.aliases[("churn", "challenger")] == "2"
+
+
+def test_an_mlflow_approval_counts_only_where_the_policy_names_mlflow_approvers():
+    """An empty approvers list means "anyone" for people who approve through the CLI or the APIs; an MLflow tag's
+    claimed name must not ride on that."""
+    policy = {**POLICY, "defaults": {"environments": {"prod": {"approvals": 1}}}}
+    mlflow = InMemoryMlflowRegistry()
+    mlflow.add_version("churn", "1", {"MLmodel": b"x"}, run=MlflowRun("r1", "0", "alice", "FINISHED", {"auc": 0.9}))
+    bus = fake_bus(parse_policy(policy), mlflow=mlflow, secrets=InMemorySecrets({SECRET_NAME: SECRET}))
+    _send(bus, _created())
+    status, reply = _send(bus, _tag("approve.prod", "alice"))
+    assert status == 422 and reply["error"] == "not_authorized" and "mlflow:*" in reply["message"]
+    assert bus.services.registry.list_approvals("churn", 1, "prod") == []

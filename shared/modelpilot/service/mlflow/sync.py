@@ -20,12 +20,13 @@ ignored too. And a promotion to the version an environment already holds changes
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
 from modelpilot.domain.commands import ApproveModel, ImportMlflowVersion, PromoteModel
-from modelpilot.exceptions import InvalidEvent, ModelPilotError, NotFound
+from modelpilot.exceptions import InvalidEvent, ModelPilotError, NotAuthorized, NotFound
 from modelpilot.service.lifecycle import approve_model, promote_model
 from modelpilot.service.messagebus import Outcome
 from modelpilot.service.mlflow._common import ACTOR, client, external_id, mlflow_ref, model_name, settings
@@ -134,6 +135,16 @@ def set_mlflow_version_tag(cmd: SetMlflowVersionTag, svc: Services) -> Outcome:
     approver = cmd.value.strip()
     if not approver or len(approver) > 200 or any(c.isspace() for c in approver):
         raise InvalidEvent(f"tag {cmd.key}: the value must name the approver (no spaces), got {cmd.value!r}")
+    claimed = f"mlflow:{approver}"
+    patterns = svc.policy.gates_for(model, environment).approvers
+    if not any(fnmatch.fnmatchcase(claimed, pattern) for pattern in patterns):
+        # the tag's value is a claim anyone with write access to MLflow can make: it counts only where the
+        # policy names MLflow approvers explicitly (an empty approvers list, "anyone", does not include them)
+        raise NotAuthorized(
+            f"{claimed} may not approve for {environment}: MLflow tag approvals count only where the policy's "
+            "approvers name them (e.g. 'mlflow:*')",
+            actor=claimed,
+        )
     version = svc.registry.find_version(model, external_id=external_id(cmd.mlflow_model, cmd.mlflow_version))
     if version is None:
         raise NotFound(f"MLflow {cmd.mlflow_model} v{cmd.mlflow_version} is not registered in ModelPilot yet")
@@ -142,7 +153,7 @@ def set_mlflow_version_tag(cmd: SetMlflowVersionTag, svc: Services) -> Outcome:
             model=model,
             version=version.version,
             environment=environment,
-            approver=f"mlflow:{approver}",
+            approver=claimed,
             comment=f"MLflow tag {cmd.key} on {cmd.mlflow_model} v{cmd.mlflow_version}",
             trigger=cmd.trigger,
         ),
