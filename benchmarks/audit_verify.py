@@ -33,7 +33,7 @@ def main() -> None:
 
     from modelpilot.adapters.local.artifacts import FolderArtifactStore
     from modelpilot.adapters.local.registry import SqliteRegistry
-    from modelpilot.adapters.local.secrets import KeyFileSecrets
+    from modelpilot.adapters.local.secrets import FileSecrets
     from modelpilot.domain.audit import AuditEntry, verify_chain
     from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
     from modelpilot.domain.model import AliasChange, Approval
@@ -44,7 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         registry = SqliteRegistry(Path(tmp) / "registry.db")
         store, root = FolderArtifactStore(), str(Path(tmp) / "data")
-        secrets = KeyFileSecrets(Path(tmp) / "keys", generate=[CHECKPOINT_SECRET])
+        secrets = FileSecrets(Path(tmp) / "secrets", generate=[CHECKPOINT_SECRET])
         writes: list[float] = []
         for m in range(args.models):
             name = f"model-{m:03d}"

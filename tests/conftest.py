@@ -63,3 +63,20 @@ def make_package(tmp_path: Path):
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (SQLite, 127.0.0.1, an ephemeral port) for the session; fails if mlflow is missing."""
+    from tests.support.mlflow_server import CLIENT_ENV, MlflowServer, require_mlflow
+
+    require_mlflow()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in CLIENT_ENV.items():
+            mp.setenv(name, value)
+        server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functions.azure.alerts import bp as alerts
 from functions.azure.azureml import bp as azureml
+from functions.azure.mlflow import bp as mlflow
 from functions.azure.operator_api import bp as operator_api
 from functions.azure.quality import bp as quality
 from functions.azure.timers import bp as timers
@@ -18,7 +19,7 @@ from modelpilot.config import Settings
 
 __all__ = ["BLUEPRINTS"]
 
-BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts]
+BLUEPRINTS = [upload, azureml, timers, operator_api, quality, alerts, mlflow]
 # The Durable Functions drift fan-out (docs/scale.md) only where the app setting turns it on: importing the
 # Durable SDK costs every function's cold start, and nothing starts the orchestration unless it is wanted.
 if Settings.from_env().azure_durable_drift:
@@ -39,6 +40,9 @@ prepare(
         "RunDriftBatch",
         "CheckSlos",
         "RunQualityBatch",
+        "ImportMlflowVersion",
+        "RequestMlflowPromotion",
+        "SetMlflowVersionTag",
     ),
     modules=("modelpilot.service.queries", "modelpilot.service.drift.batch"),
     metrics_sources=True,

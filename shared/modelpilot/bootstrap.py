@@ -26,7 +26,7 @@ from modelpilot.config import Settings, in_function_runtime
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from modelpilot.ports import Adapters, PackageUploader
+    from modelpilot.ports import Adapters, MlflowRegistry, PackageUploader
     from modelpilot.service.messagebus import MessageBus, Services
 
 __all__ = [
@@ -46,6 +46,8 @@ _BACKENDS = {
     "aws": "modelpilot.adapters.aws.wiring",
     "azure": "modelpilot.adapters.azure.wiring",
 }
+#: the MLflow registry adapter (any backend), built when MODELPILOT_MLFLOW_TRACKING_URI is set
+_MLFLOW = "modelpilot.adapters.mlflow"
 #: keyword options a backend's ``build_adapters`` takes (not adapters): boto3 clients, an Azure credential
 _BACKEND_OPTIONS = {"local": frozenset(), "aws": frozenset({"clients"}), "azure": frozenset({"credential"})}
 _lock = threading.Lock()
@@ -101,6 +103,8 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     for f in dataclasses.fields(Adapters):
         if f.name in overrides:
             setattr(adapters, f.name, overrides.pop(f.name))
+    if adapters.mlflow is None and settings.mlflow_tracking_uri:
+        adapters.mlflow = _mlflow(settings, adapters)
     loader = overrides.pop("policy_loader", None) or PolicyLoader(
         adapters.artifacts,
         named=adapters.policy_location,
@@ -118,6 +122,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         metrics_sources=dict(adapters.metrics_sources),
         alarm_tags=adapters.alarm_tags,
         telemetry_ingest=adapters.telemetry_ingest,
+        mlflow=adapters.mlflow,
         data_root=adapters.data_root,
         **overrides,
     )
@@ -126,6 +131,20 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
     # quality SLIs read the quality batch's windows through the artifact store, on every backend
     services.metrics_sources.setdefault("quality", QualityWindowsSource(services))
     return services
+
+
+def _mlflow(settings: Settings, adapters: Adapters) -> MlflowRegistry:
+    """The MLflow registry of ``MODELPILOT_MLFLOW_TRACKING_URI``, with credentials from the secret store if named."""
+    module = importlib.import_module(_MLFLOW)  # cloud-neutral, like the backends: loaded by name
+    authorization = None
+    if settings.mlflow_token_secret:
+        if adapters.secrets is None:
+            from modelpilot.exceptions import InvalidInput
+
+            raise InvalidInput("MODELPILOT_MLFLOW_TOKEN_SECRET names a secret but this backend has no secret store")
+        authorization = module.secret_authorization(adapters.secrets, settings.mlflow_token_secret)
+    registry: MlflowRegistry = module.MlflowRestRegistry(str(settings.mlflow_tracking_uri), authorization=authorization)
+    return registry
 
 
 def bootstrap(settings: Settings | None = None, *, react: bool = True, **overrides: Any) -> MessageBus:

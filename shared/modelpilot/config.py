@@ -46,6 +46,12 @@ class ENV:
     PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
     #: the name of the secret (Secrets Manager, Key Vault) holding the credentials of PROMETHEUS_URL
     PROMETHEUS_SECRET = "MODELPILOT_PROMETHEUS_SECRET"  # noqa: S105 - a variable name, not a secret
+    #: the MLflow tracking server whose registry ModelPilot follows and writes back to (docs/mlflow.md)
+    MLFLOW_TRACKING_URI = "MODELPILOT_MLFLOW_TRACKING_URI"
+    #: the name of the secret holding the MLflow webhook's signing secret
+    MLFLOW_WEBHOOK_SECRET = "MODELPILOT_MLFLOW_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
+    #: the name of the secret holding MLflow credentials ("user:password" or a token), when the server needs them
+    MLFLOW_TOKEN_SECRET = "MODELPILOT_MLFLOW_TOKEN_SECRET"  # noqa: S105 - a variable name, not a secret
     # AWS
     REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
     IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
@@ -96,6 +102,9 @@ class Settings:
     data_root: str | None = None
     prometheus_url: str | None = None
     prometheus_secret: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_webhook_secret: str = "modelpilot-mlflow-webhook"  # noqa: S105 - the secret's name
+    mlflow_token_secret: str | None = None
     # AWS
     registry_table: str | None = None
     idempotency_table: str | None = None
@@ -142,6 +151,9 @@ class Settings:
             data_root=get(ENV.DATA_ROOT),
             prometheus_url=get(ENV.PROMETHEUS_URL),
             prometheus_secret=get(ENV.PROMETHEUS_SECRET),
+            mlflow_tracking_uri=get(ENV.MLFLOW_TRACKING_URI),
+            mlflow_webhook_secret=get(ENV.MLFLOW_WEBHOOK_SECRET) or "modelpilot-mlflow-webhook",
+            mlflow_token_secret=get(ENV.MLFLOW_TOKEN_SECRET),
             registry_table=get(ENV.REGISTRY_TABLE),
             idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
             model_bucket=get(ENV.MODEL_BUCKET),

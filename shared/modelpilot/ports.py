@@ -37,6 +37,10 @@ __all__ = [
     "EventPublisher",
     "IdempotencyStore",
     "MetricsSource",
+    "MlflowFile",
+    "MlflowModelVersion",
+    "MlflowRegistry",
+    "MlflowRun",
     "Notifier",
     "ObjectInfo",
     "PackageUploader",
@@ -425,6 +429,86 @@ class AlarmTags(abc.ABC):
         """
 
 
+@dataclass(frozen=True)
+class MlflowModelVersion:
+    """A registered model version as MLflow's REST API returns it (the fields ModelPilot reads)."""
+
+    name: str
+    version: str
+    source: str
+    run_id: str | None
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    user_id: str = ""
+
+
+@dataclass(frozen=True)
+class MlflowRun:
+    """A tracking run: the latest value of each metric, its params and tags, and who ran it."""
+
+    run_id: str
+    experiment_id: str
+    user_id: str
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MlflowFile:
+    """One artifact file of a model version: its path relative to the model and the size MLflow reports."""
+
+    path: str
+    size: int | None
+
+
+class MlflowRegistry(abc.ABC):
+    """An MLflow tracking server and model registry, read and written through its REST API.
+
+    Every method raises ``TransientError`` when a retry may succeed (no connection, 429, 5xx),
+    ``NotFound`` for an unknown model, version, run or alias, and ``InvalidInput`` when MLflow
+    refuses the request.
+    """
+
+    #: where the server is (for lineage links)
+    tracking_uri: str = ""
+
+    @abc.abstractmethod
+    def model_version(self, name: str, version: str) -> MlflowModelVersion:
+        """Return one registered model version."""
+
+    @abc.abstractmethod
+    def run(self, run_id: str) -> MlflowRun:
+        """Return one run with its metrics, params and tags."""
+
+    @abc.abstractmethod
+    def artifact_files(self, name: str, version: str) -> list[MlflowFile]:
+        """Return every file of the version's model artifacts (recursively), sorted by path."""
+
+    @abc.abstractmethod
+    def open_artifact(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        """Yield the content of one artifact file of the version in chunks."""
+
+    @abc.abstractmethod
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """Return the version ``alias`` points to, or None when the alias is not set."""
+
+    @abc.abstractmethod
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version`` (idempotent)."""
+
+    @abc.abstractmethod
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias`` (no error when it is not set)."""
+
+    @abc.abstractmethod
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        """Set one tag of a model version (idempotent)."""
+
+
 @dataclass
 class Adapters:
     """What one backend provides: an adapter for every port, built by its ``wiring`` module.
@@ -445,6 +529,8 @@ class Adapters:
     alarm_tags: AlarmTags | None = None
     telemetry_ingest: TelemetryIngest | None = None
     uploader: PackageUploader | None = None
+    #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)
+    mlflow: MlflowRegistry | None = None
     data_root: str = ""
     policy_location: str | None = None
     default_policy_location: str | None = None

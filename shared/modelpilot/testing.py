@@ -31,6 +31,7 @@ from modelpilot.exceptions import (
     ConcurrencyConflict,
     DataError,
     NotFound,
+    TransientError,
     UnknownModel,
     UnknownVersion,
 )
@@ -40,6 +41,10 @@ from modelpilot.ports import (
     EventPublisher,
     IdempotencyStore,
     MetricsSource,
+    MlflowFile,
+    MlflowModelVersion,
+    MlflowRegistry,
+    MlflowRun,
     Notifier,
     ObjectInfo,
     RegistryStore,
@@ -59,6 +64,7 @@ __all__ = [
     "InMemoryArtifactStore",
     "InMemoryIdempotencyStore",
     "InMemoryMetricsSource",
+    "InMemoryMlflowRegistry",
     "InMemoryRegistry",
     "InMemorySecrets",
     "RecordingNotifier",
@@ -380,6 +386,83 @@ class InMemoryMetricsSource(MetricsSource):
         return EventCounts(
             good=sum(good for _, good, _ in window), total=sum(total for _, _, total in window), points=len(window)
         )
+
+
+class InMemoryMlflowRegistry(MlflowRegistry):
+    """An MLflow registry in dictionaries: versions, runs, artifact files, aliases and tags.
+
+    ``fail_writes`` makes every write raise ``TransientError`` (an MLflow outage); ``writes`` records each write.
+    """
+
+    tracking_uri = "http://mlflow.invalid"
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str], MlflowModelVersion] = {}
+        self.runs: dict[str, MlflowRun] = {}
+        self.files: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.aliases: dict[tuple[str, str], str] = {}
+        self.tags: dict[tuple[str, str], dict[str, str]] = {}
+        self.writes: list[tuple[str, ...]] = []
+        self.fail_writes = False
+
+    def add_version(
+        self, name: str, version: str, files: dict[str, bytes], *, run: MlflowRun | None = None
+    ) -> MlflowModelVersion:
+        """Store a READY version with its files (and its run)."""
+        mv = MlflowModelVersion(name, version, f"models:/m-{name}-{version}", run.run_id if run else None, "READY")
+        self.versions[(name, version)] = mv
+        self.files[(name, version)] = dict(files)
+        if run is not None:
+            self.runs[run.run_id] = run
+        return mv
+
+    def _version(self, name: str, version: str) -> MlflowModelVersion:
+        try:
+            return self.versions[(name, version)]
+        except KeyError:
+            raise NotFound(f"MLflow {name} v{version} does not exist") from None
+
+    def model_version(self, name: str, version: str) -> MlflowModelVersion:
+        mv = self._version(name, version)
+        aliases = tuple(a for (n, a), v in self.aliases.items() if n == name and v == version)
+        return replace(mv, tags=dict(self.tags.get((name, version), {})), aliases=aliases)
+
+    def run(self, run_id: str) -> MlflowRun:
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise NotFound(f"MLflow run {run_id} does not exist") from None
+
+    def artifact_files(self, name: str, version: str) -> list[MlflowFile]:
+        self._version(name, version)
+        return [MlflowFile(p, len(d)) for p, d in sorted(self.files[(name, version)].items())]
+
+    def open_artifact(self, name: str, version: str, path: str) -> Iterator[bytes]:
+        data = self.files[(name, version)][path]
+        for start in range(0, len(data), 4):
+            yield data[start : start + 4]
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        return self.aliases.get((name, alias))
+
+    def _write(self, *call: str) -> None:
+        if self.fail_writes:
+            raise TransientError("MLflow is unavailable")
+        self.writes.append(call)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._version(name, version)
+        self._write("set_alias", name, alias, version)
+        self.aliases[(name, alias)] = version
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._write("delete_alias", name, alias)
+        self.aliases.pop((name, alias), None)
+
+    def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self._version(name, version)
+        self._write("set_version_tag", name, version, key)
+        self.tags.setdefault((name, version), {})[key] = value
 
 
 def fake_services(policy: Policy | None = None, **overrides: Any) -> Services:

@@ -96,10 +96,27 @@ def _keyvault(request, *, status=None):
     return SecretsCase(KeyVaultSecrets(client), put, "never-stored")
 
 
-@pytest.fixture(params=["fake", "ssm", "secretsmanager", "keyvault"])
-def case(request):
+def _files(tmp_path):
+    from modelpilot.adapters.local.secrets import FileSecrets
+
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+
+    def put(name, value):
+        path = folder / name
+        path.write_text(value + "\n", encoding="utf-8")  # as `echo` writes it
+        path.chmod(0o600)
+        return name
+
+    return SecretsCase(FileSecrets(folder), put, "never-stored")
+
+
+@pytest.fixture(params=["fake", "files", "ssm", "secretsmanager", "keyvault"])
+def case(request, tmp_path):
     if request.param == "fake":
         return _fake(request)
+    if request.param == "files":
+        return _files(tmp_path)
     if request.param == "keyvault":
         return _keyvault(request)
     return _aws(request, request.param)
@@ -138,3 +155,15 @@ def test_a_throttling_vault_is_a_transient_error(request):
     case = _keyvault(request, status=429)
     with pytest.raises(TransientError):
         case.secrets.get_secret("webhook-key")
+
+
+def test_a_local_secret_file_others_may_read_is_refused(tmp_path):
+    from modelpilot.adapters.local.secrets import FileSecrets
+    from modelpilot.exceptions import InvalidInput, NotAuthorized
+
+    (tmp_path / "key").write_text("value")
+    (tmp_path / "key").chmod(0o644)
+    with pytest.raises(NotAuthorized, match="chmod 600"):
+        FileSecrets(tmp_path).get_secret("key")
+    with pytest.raises(InvalidInput):
+        FileSecrets(tmp_path / "sub").get_secret("../key")

@@ -3,7 +3,7 @@
 Each test edits ``registry.db`` (or a checkpoint file) with plain SQLite, outside
 ModelPilot, then runs ``modelpilot audit verify`` as a user would: tampering must
 end in exit 7 naming what is wrong. What these tests cannot prove: that an
-attacker who can also read the checkpoint key (locally: ``<home>/keys``) is
+attacker who can also read the checkpoint key (locally: ``<home>/secrets``) is
 caught; the last test pins down that documented limit.
 """
 
@@ -102,7 +102,7 @@ def test_an_untouched_home_verifies_and_checkpoints(home, capsys):
     assert code == 0
     written = json.loads(out)
     assert written["heads"]["churn"]["seq"] == 8 and len(written["signature"]) == 64
-    assert (home / "keys" / "modelpilot-audit-checkpoint-key").stat().st_mode & 0o077 == 0
+    assert (home / "secrets" / "modelpilot-audit-checkpoint-key").stat().st_mode & 0o077 == 0
     # more changes after the checkpoint are fine: the chain only grows past it
     assert (
         run(home, "rollback", "churn", "--env", "staging", "--actor", "alice", "--reason", "bad", capsys=capsys)[0] == 0

@@ -62,6 +62,7 @@ PLUGINS = [
     "modelpilot.cli.package",
     "modelpilot.cli.push",
     "modelpilot.cli.wait",
+    "modelpilot.cli.serve",
 ]
 
 

@@ -21,14 +21,18 @@ __all__ = [
     "CheckSlos",
     "Command",
     "HandleAlarm",
+    "ImportMlflowVersion",
     "MergeDriftWindow",
     "PromoteModel",
     "RecordMonitorStatus",
     "RegisterModel",
     "RejectModel",
+    "RequestMlflowPromotion",
     "RollbackModel",
     "RunDriftBatch",
     "RunQualityBatch",
+    "SetMlflowVersionTag",
+    "SyncMlflow",
 ]
 
 
@@ -223,3 +227,45 @@ class HandleAlarm(Command):
     reason: str = ""
     trigger: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportMlflowVersion(Command):
+    """An MLflow model version was created: copy its artifacts and run into a package and register it."""
+
+    mlflow_model: str
+    mlflow_version: str
+    actor: str
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestMlflowPromotion(Command):
+    """An MLflow alias was set on a version: promote it to the alias's environment if the gates pass."""
+
+    mlflow_model: str
+    alias: str
+    mlflow_version: str
+    actor: str
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class SetMlflowVersionTag(Command):
+    """A tag was set on an MLflow model version: an approval when the policy says its key is one."""
+
+    mlflow_model: str
+    mlflow_version: str
+    key: str
+    value: str
+    actor: str
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncMlflow(Command):
+    """Set the MLflow aliases of ``model`` to the versions ModelPilot holds (every mapped environment, or one)."""
+
+    model: str
+    actor: str
+    environment: str | None = None

@@ -36,6 +36,7 @@ from modelpilot.exceptions import PolicyError, UnknownEnvironment, describe_vali
 from modelpilot.policy.base import Strict
 from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
+from modelpilot.policy.mlflow import MlflowPolicy
 from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
 from modelpilot.policy.roles import RoleGrant
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
@@ -86,6 +87,7 @@ class Policy(Strict):
     )
     defaults: ModelPolicy = Field(default_factory=ModelPolicy)
     models: dict[str, ModelPolicy] = Field(default_factory=dict)
+    mlflow: MlflowPolicy | None = Field(default=None, description="the MLflow registry, both ways (docs/mlflow.md)")
 
     @model_validator(mode="after")
     def _known_environments(self) -> Policy:
@@ -101,6 +103,9 @@ class Policy(Strict):
                     raise ValueError(f"roles[{i}] names environment {env!r}, which is not in {self.environments}")
         if self.roles is not None and self.operators:
             raise ValueError("give either operators or roles, not both: with roles, promoters and admins operate")
+        for env in self.mlflow.aliases if self.mlflow else ():
+            if env not in self.environments:
+                raise ValueError(f"mlflow.aliases names environment {env!r}, which is not in {self.environments}")
         return self
 
     # -- lookups -------------------------------------------------------------------

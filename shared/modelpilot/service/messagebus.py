@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         EventPublisher,
         IdempotencyStore,
         MetricsSource,
+        MlflowRegistry,
         Notifier,
         RegistryStore,
         SecretsProvider,
@@ -57,6 +58,10 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RunQualityBatch": "modelpilot.service.quality.handlers:run_quality_batch",
     "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
     "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",
+    "ImportMlflowVersion": "modelpilot.service.mlflow.imports:import_mlflow_version",
+    "RequestMlflowPromotion": "modelpilot.service.mlflow.sync:request_mlflow_promotion",
+    "SetMlflowVersionTag": "modelpilot.service.mlflow.sync:set_mlflow_version_tag",
+    "SyncMlflow": "modelpilot.service.mlflow.sync:sync_mlflow",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
@@ -65,6 +70,10 @@ EVENT_HANDLERS: dict[str, list[str]] = {
     "DriftDetected": ["modelpilot.service.slo.handlers:on_drift_detected"],
     "SloBurnAlert": ["modelpilot.service.slo.handlers:on_slo_burn_alert"],
     "QualityDegraded": ["modelpilot.service.quality.handlers:on_quality_degraded"],
+    # MLflow write-back: each is a no-op unless an MLflow server and the policy's mlflow block are configured
+    "ModelPromoted": ["modelpilot.service.mlflow.sync:on_model_promoted"],
+    "PromotionBlocked": ["modelpilot.service.mlflow.sync:on_promotion_blocked"],
+    "ModelRolledBack": ["modelpilot.service.mlflow.sync:on_model_rolled_back"],
 }
 
 
@@ -90,6 +99,8 @@ class Services:
     alarm_tags: AlarmTags | None = None
     #: takes request/feedback telemetry into the store the "local" metrics source reads (local backend only)
     telemetry_ingest: TelemetryIngest | None = None
+    #: the MLflow registry ModelPilot follows and writes back to; None when no server is configured
+    mlflow: MlflowRegistry | None = None
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens

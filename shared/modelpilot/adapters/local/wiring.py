@@ -9,7 +9,7 @@ from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.events import JsonlEventLog, JsonlNotifier
 from modelpilot.adapters.local.idempotency import SqliteIdempotencyStore
 from modelpilot.adapters.local.registry import SqliteRegistry, sqlite_corruption
-from modelpilot.adapters.local.secrets import KeyFileSecrets
+from modelpilot.adapters.local.secrets import FileSecrets
 from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy.loader import POLICY_NAME
@@ -63,7 +63,7 @@ def build_adapters(settings: Settings) -> Adapters:
         publisher=JsonlEventLog(home / "events.jsonl"),
         notifier=JsonlNotifier(home / "notifications.jsonl"),
         idempotency=idempotency,
-        secrets=KeyFileSecrets(home / "keys", generate=[CHECKPOINT_SECRET]),
+        secrets=FileSecrets(home / "secrets", generate=[CHECKPOINT_SECRET]),
         metrics_sources=_metrics_sources(settings, telemetry),
         telemetry_ingest=telemetry,
         uploader=build_uploader(settings),
