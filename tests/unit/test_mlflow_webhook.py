@@ -26,7 +26,7 @@ SECRET = "whsec-" + "k" * 24
 SECRET_NAME = "modelpilot-mlflow-webhook"
 POLICY = {
     "environments": ["staging", "prod"],
-    "defaults": {"environments": {"prod": {"approvals": 1, "approvers": ["mlflow:*"]}}},
+    "defaults": {"environments": {"prod": {"approvals": 1, "approvers": ["mlflow:**"]}}},
     "mlflow": {"aliases": {"staging": "challenger", "prod": "champion"}, "approval_tag_prefix": "approve."},
 }
 
@@ -360,5 +360,5 @@ def test_an_mlflow_approval_counts_only_where_the_policy_names_mlflow_approvers(
     bus = fake_bus(parse_policy(policy), mlflow=mlflow, secrets=InMemorySecrets({SECRET_NAME: SECRET}))
     _send(bus, _created())
     status, reply = _send(bus, _tag("approve.prod", "alice"))
-    assert status == 422 and reply["error"] == "not_authorized" and "mlflow:*" in reply["message"]
+    assert status == 422 and reply["error"] == "not_authorized" and "mlflow:**" in reply["message"]
     assert bus.services.registry.list_approvals("churn", 1, "prod") == []

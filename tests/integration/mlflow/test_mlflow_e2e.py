@@ -188,7 +188,7 @@ version: 1
 environments: [prod]
 defaults:
   environments:
-    prod: {approvals: 1, approvers: ["mlflow:*"]}
+    prod: {approvals: 1, approvers: ["mlflow:**"]}
 mlflow:
   aliases: {prod: champion}
   approval_tag_prefix: "approve."

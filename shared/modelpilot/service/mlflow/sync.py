@@ -142,7 +142,7 @@ def set_mlflow_version_tag(cmd: SetMlflowVersionTag, svc: Services) -> Outcome:
         # policy names MLflow approvers explicitly (an empty approvers list, "anyone", does not include them)
         raise NotAuthorized(
             f"{claimed} may not approve for {environment}: MLflow tag approvals count only where the policy's "
-            "approvers name them (e.g. 'mlflow:*')",
+            "approvers name them (e.g. 'mlflow:**')",
             actor=claimed,
         )
     version = svc.registry.find_version(model, external_id=external_id(cmd.mlflow_model, cmd.mlflow_version))
