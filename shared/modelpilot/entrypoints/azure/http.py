@@ -30,8 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelpilot.config import ENV, Settings
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
+from modelpilot.entrypoints._validation import json_body
 from modelpilot.entrypoints.azure.envelope import validation_message
 from modelpilot.exceptions import InvalidInput, ModelPilotError
+from modelpilot.service.limits import MAX_TEXT_CHARS, MAX_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -94,49 +96,60 @@ def actor_from_headers(headers: Mapping[str, str], *, trusted: bool = True) -> s
     if encoded:
         try:
             principal = json.loads(base64.b64decode(encoded, validate=False))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidInput("X-MS-CLIENT-PRINCIPAL is not base64-encoded JSON") from None
-        claims = {c.get("typ"): c.get("val") for c in principal.get("claims", []) if isinstance(c, dict)}
+        if not isinstance(principal, dict) or not isinstance(principal.get("claims", []), list):
+            raise InvalidInput("X-MS-CLIENT-PRINCIPAL is not an App Service principal (an object with a claims list)")
+        claims = {
+            c.get("typ"): c.get("val") for c in principal.get("claims", []) if isinstance(c, dict) and _hashable(c)
+        }
         for typ in (principal.get("name_typ"), *_NAME_CLAIMS):
-            if typ and claims.get(typ):
+            if isinstance(typ, str) and isinstance(claims.get(typ), str) and claims[typ]:
                 return str(claims[typ])
     name = _header(headers, "X-MS-CLIENT-PRINCIPAL-NAME")
     return name.strip() if name and name.strip() else KEY_ACTOR
 
 
+def _hashable(claim: dict[str, Any]) -> bool:
+    return isinstance(claim.get("typ"), str | None)
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not the version 1, "3" is not 3
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PromoteBody(_Body):
     """Body of ``promote``."""
 
-    version: int | None = Field(default=None, ge=1)
-    reason: str = ""
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    reason: str = Field(default="", max_length=MAX_TEXT_CHARS)
     dry_run: bool = False
 
 
 class ApproveBody(_Body):
     """Body of ``approve``."""
 
-    environment: str = Field(min_length=1)
-    comment: str = ""
+    environment: str = Field(min_length=1, max_length=63)
+    comment: str = Field(default="", max_length=MAX_TEXT_CHARS)
 
 
 class RollbackBody(_Body):
     """Body of ``rollback``."""
 
-    reason: str = Field(min_length=1)
-    to_version: int | None = Field(default=None, ge=1)
-    from_version: int | None = Field(default=None, ge=1)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    to_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    from_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 def parse_body(raw: bytes, model: type[_Body]) -> Any:
-    """Validate a JSON request body (empty means ``{}``); raise ``InvalidInput`` naming the field."""
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("request body is not JSON") from None
+    """Validate a JSON request body (empty means ``{}``).
+
+    Raises ``PayloadTooLarge`` (413) over 64 KiB and ``InvalidInput`` (400) naming the field otherwise.
+    """
+    data = json_body(raw)
+    if not isinstance(data, dict):
+        raise InvalidInput(f"request body must be a JSON object, not {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -144,13 +157,9 @@ def parse_body(raw: bytes, model: type[_Body]) -> Any:
 
 
 def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(f"version must be a number, not {text!r}") from None
-    if value < 1:
-        raise InvalidInput("version must be 1 or more")
-    return value
+    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 16 and 1 <= int(text) <= MAX_VERSION):
+        raise InvalidInput(f"version must be a whole number from 1 to 2**53, not {text[:40]!r}")
+    return int(text)
 
 
 def promote_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> PromoteModel:
