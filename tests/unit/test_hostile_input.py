@@ -121,7 +121,7 @@ def test_policy_values_yaml_allows_but_a_policy_never_needs_are_typed_with_their
     ],
 )
 def test_deep_or_exploding_policies_are_typed(text):
-    with pytest.raises(PolicyError, match="nested|more than"):
+    with pytest.raises(PolicyError, match=r"nested|more than"):
         load_policy_text(text)
 
 
@@ -142,7 +142,7 @@ def test_environment_and_model_names_that_could_leave_a_path_or_a_query_are_refu
 
 @pytest.mark.parametrize("value", [[1], {"a": 1}, None, True, float("inf"), float("nan"), 10**400, "1e400w", "-1h"])
 def test_parse_duration_raises_only_value_error(value):
-    with pytest.raises(ValueError):  # noqa: PT011 - the point is the type
+    with pytest.raises(ValueError, match=r"."):  # the point is the type: ValueError, never TypeError
         parse_duration(value)
 
 
@@ -226,3 +226,18 @@ def test_quotes_in_names_are_escaped_in_generated_promql():
         values = {k: v.replace('\\"', '"').replace("\\\\", "\\") for k, v in _LITERAL.findall(expr)}
         assert values.get("model", model) == model  # every literal ends where the name ends
         assert "or vector(1) or" not in _LITERAL.sub("", expr)  # nothing of the name escaped into the query
+
+
+# -- found by the fuzzers ------------------------------------------------------------------
+def test_a_deeply_nested_alert_or_event_is_an_invalid_event_not_a_recursion_error():
+    from modelpilot.entrypoints.azure.alerts import alert_command
+
+    with pytest.raises(InvalidEvent, match="nested"):
+        alert_command(b"[" * 3000 + b"]" * 3000)
+    with pytest.raises(InvalidEvent, match="nested"):
+        parse_envelope("[" * 3000 + "]" * 3000)
+    wrapped: dict = {"id": "x"}
+    for _ in range(2000):
+        wrapped = {"input": wrapped}
+    with pytest.raises(InvalidEvent):
+        parse_envelope(wrapped)

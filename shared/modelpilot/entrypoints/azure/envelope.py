@@ -77,8 +77,12 @@ def _unwrap(raw: Any) -> dict[str, Any]:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InvalidEvent(f"event is not JSON: {exc.msg} at position {exc.pos}") from None
-    if isinstance(raw, dict) and set(raw) == {"input"}:
-        return _unwrap(raw["input"])
+        except RecursionError:
+            raise InvalidEvent("event is nested too deeply to be an event") from None
+    for _ in range(3):  # a console test wraps the event in {"input": ...}; more wrapping is not an event
+        if not (isinstance(raw, dict) and set(raw) == {"input"}):
+            break
+        raw = raw["input"]
     if isinstance(raw, list):
         if len(raw) != 1:
             raise InvalidEvent(f"expected one event, got an array of {len(raw)}; send events one at a time")
