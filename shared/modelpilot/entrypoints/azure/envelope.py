@@ -70,16 +70,17 @@ def validation_message(exc: ValidationError) -> str:
 
 
 def _unwrap(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, bytes | bytearray):
-        raw = raw.decode("utf-8", errors="replace")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event is not JSON: {exc.msg} at position {exc.pos}") from None
-        except RecursionError:
-            raise InvalidEvent("event is nested too deeply to be an event") from None
-    for _ in range(3):  # a console test wraps the event in {"input": ...}; more wrapping is not an event
+    # a console test run wraps the event (or its JSON text) in {"input": ...}; deeper wrapping is not an event
+    for _ in range(4):
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode("utf-8", errors="replace")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidEvent(f"event is not JSON: {exc.msg} at position {exc.pos}") from None
+            except RecursionError:
+                raise InvalidEvent("event is nested too deeply to be an event") from None
         if not (isinstance(raw, dict) and set(raw) == {"input"}):
             break
         raw = raw["input"]
