@@ -241,3 +241,32 @@ def test_a_deeply_nested_alert_or_event_is_an_invalid_event_not_a_recursion_erro
         wrapped = {"input": wrapped}
     with pytest.raises(InvalidEvent):
         parse_envelope(wrapped)
+
+
+def test_promtool_parses_rules_generated_for_a_name_with_quotes_and_backslashes(tmp_path):
+    """The escaped rules are valid PromQL: promtool reads every expression (it would fail on a literal that ends early
+    and leaves ``or vector(1)`` dangling, or on an unknown escape)."""
+    import subprocess
+
+    import yaml
+
+    from tests.unit.slo.test_promtool_rules import promtool
+
+    spec = SloSpec.model_validate(
+        {
+            "name": "availability",
+            "environment": "prod",
+            "objective": 0.99,
+            "window": "28d",
+            "sli": {
+                "kind": "ratio",
+                "source": "prometheus",
+                "bad": {"query": 'http_requests_total{model="$model",code=~"5.."}'},
+                "total": {"query": 'http_requests_total{model="$model"}'},
+            },
+        }
+    )
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(prometheus_rules([('churn"} or vector(1) or {x="\\', spec)])))
+    done = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
