@@ -125,7 +125,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
     blob, tables = storage_clients(settings, credential)
     cloud = credential or _default_credential()
     publisher: EventPublisher = LogPublisher()
-    notifier: Notifier = LogNotifier()
+    notifier: Notifier = LogNotifier(events_logged=True)  # the LogPublisher's line already holds each event
     if settings.azure_eventgrid_endpoint:
         from azure.eventgrid import EventGridPublisherClient
 
