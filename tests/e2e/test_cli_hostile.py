@@ -77,3 +77,22 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(argv):
         os.close(write)
     assert done.stderr.decode() == ""
     assert done.returncode == 141  # 128 + SIGPIPE, as a shell reports a pipeline member that lost its reader
+
+
+def test_wait_with_a_version_beyond_64_bits_is_invalid_input(tmp_path, capsys, make_package):
+    home = str(tmp_path / "home")
+    assert main(["register", str(make_package()), "--home", home]) == 0
+    capsys.readouterr()
+    code, _, err = run(
+        "wait", "churn", "--version", str(2**64), "--env", "dev", "--timeout", "1s", "--home", home, capsys=capsys
+    )
+    assert code == 2 and "2**53" in err
+
+
+def test_the_sqlite_registry_answers_a_number_it_cannot_hold_with_invalid_input(tmp_path):
+    from modelpilot.adapters.local.registry import SqliteRegistry
+    from modelpilot.exceptions import InvalidInput
+
+    registry = SqliteRegistry(tmp_path / "registry.db")
+    with pytest.raises(InvalidInput, match="2\\*\\*63"):
+        registry.get_version("churn", 2**63)

@@ -26,7 +26,7 @@ from modelpilot.domain.model import (
     MonitorStatus,
     VersionStatus,
 )
-from modelpilot.exceptions import ConcurrencyConflict, TransientError, UnknownModel, UnknownVersion
+from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, TransientError, UnknownModel, UnknownVersion
 from modelpilot.ports import RegistryStore
 
 if TYPE_CHECKING:
@@ -107,7 +107,10 @@ class SqliteRegistry(RegistryStore):
         conn.execute("COMMIT")
 
     def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, args).fetchall()
+        try:
+            return self._conn().execute(sql, args).fetchall()
+        except OverflowError:  # a number SQLite cannot hold (2**63 or more) names nothing stored
+            raise InvalidInput("a version or number is larger than 2**63, which nothing stored can match") from None
 
     # -- audit helpers ---------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:
