@@ -100,6 +100,7 @@ STAGING = "defaults:\n  environments:\n    staging:\n      {}\n"
         ("approvals: " + "9" * 400, "2\\*\\*53"),
         ("soak: 5000000w", "10 years"),
         ("soak: !!binary aGVsbG8=", "bytes"),
+        ('soak: "\\ud800"', "surrogate"),  # found by the policy fuzzer: pydantic raised UnicodeEncodeError
     ],
 )
 def test_policy_values_yaml_allows_but_a_policy_never_needs_are_typed_with_their_line(line, words):

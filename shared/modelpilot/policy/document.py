@@ -203,10 +203,14 @@ def _check_plain(data: Any, source: str) -> None:
                     raise PolicyError(
                         f"{source}: invalid policy at {at}: keys must be strings", source=source, field=at
                     )
+                if isinstance(key, str):
+                    _check_utf8(key, at, source)
                 stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{where}.{i}" if where else str(i), depth + 1) for i, item in enumerate(value))
-        elif isinstance(value, bool) or value is None or isinstance(value, str):
+        elif isinstance(value, str):
+            _check_utf8(value, at, source)
+        elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int):
             if abs(value) > MAX_POLICY_INT:
@@ -257,6 +261,17 @@ def load_policy_text(text: str, *, source: str = "<policy>") -> Policy:
         if line is None:
             raise
         raise PolicyError(f"{exc.message} (line {line})", **{**exc.details, "line": line}) from None
+
+
+def _check_utf8(text: str, at: str, source: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyError(
+            f"{source}: invalid policy at {at}: text holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8",
+            source=source,
+            field=at,
+        ) from None
 
 
 def _line_of(text: str, where: str) -> int | None:
