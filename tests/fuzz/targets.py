@@ -318,6 +318,7 @@ DURATIONS = Target(
     st.one_of(
         st.text(max_size=20),
         st.from_regex(r"\A\s*-?[0-9]{0,30}(\.[0-9]{0,12})?\s*[smhdwy]?\s*\Z"),
+        st.tuples(st.integers(min_value=0, max_value=10**8), st.sampled_from("smhdw")).map(lambda t: f"{t[0]}{t[1]}"),
         st.sampled_from(NASTY),
     ),
     _durations_run,
