@@ -94,3 +94,20 @@ def test_azure_a_malformed_client_principal_is_a_400_not_a_500(app, principal): 
     assert (status, reply["error"]) == (400, "invalid_input"), reply
     assert "X-MS-CLIENT-PRINCIPAL" in reply["message"]
     assert app.registry.get_alias("churn", "dev") is None
+
+
+def test_azure_a_dot_dot_in_a_blob_subject_is_rejected_once_not_retried(app):  # noqa: F811
+    """The upload function returns (Event Grid stops) with one typed rejection; before, an untyped error made the
+    host retry the event 30 times."""
+    from functions.azure._host import run_event
+    from modelpilot.entrypoints.azure.events import upload_command
+    from tests.support.azure_functions import host_event, load_event, user_function
+
+    app.upload_package("churn/v1", auc=0.81)
+    event = load_event("eventgrid_blob_created_manifest.json")[0]
+    event["subject"] = f"/blobServices/default/containers/{app.container}/blobs/churn/v1/../v1/modelpilot.json"
+    event["data"]["url"] = f"https://acct.blob.core.windows.net/{app.container}/churn/v1/../v1/modelpilot.json"
+    assert user_function("model_upload")(host_event(event)) is None  # returned: no platform retry
+    reply = run_event(host_event(event), "model_upload", lambda env: upload_command(env, container=app.container))
+    assert (reply["status"], reply["error"]) == ("failed", "invalid_event")
+    assert app.registry.list_models() == []
