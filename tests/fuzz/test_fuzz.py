@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.fuzz.targets import all_targets
 
-EXAMPLES = int(os.environ.get("MODELPILOT_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("MODELPILOT_FUZZ_EXAMPLES", "100"))
 TARGETS = {t.name: t for t in all_targets()}
 
 
