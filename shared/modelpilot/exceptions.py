@@ -15,6 +15,7 @@ decide whether a retry can help::
     │   │   ├── DigestMismatch          a listed artifact's sha256 differs (names the file)
     │   │   └── SizeMismatch            a listed artifact's size differs (names the file)
     │   ├── DataError                   drift / telemetry input cannot be read
+    │   ├── PayloadTooLarge             a request, or a value in it, is larger than accepted (HTTP 413)
     │   └── UnknownEnvironment          the environment is not in the policy
     ├── NotFound                        permanent: the thing named does not exist
     │   ├── UnknownModel
@@ -56,6 +57,7 @@ __all__ = [
     "NotAuthorized",
     "NotFound",
     "PackageError",
+    "PayloadTooLarge",
     "PolicyError",
     "SizeMismatch",
     "StoreCorrupt",
@@ -174,6 +176,13 @@ class DataError(InvalidInput):
     """Monitoring input (capture data, telemetry, profiles) cannot be read."""
 
     code = "invalid_data"
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body, or a value in it, is larger than ModelPilot or the store behind it accepts."""
+
+    code = "payload_too_large"
+    http_status = 413
 
 
 class UnknownEnvironment(InvalidInput):

@@ -33,9 +33,20 @@ class LogPublisher(EventPublisher):
 
 
 class LogNotifier(Notifier):
-    """Writes each notification as a WARNING log line (``modelpilot.notifications``)."""
+    """Writes each notification as a WARNING log line (``modelpilot.notifications``).
+
+    A notification the log already holds is not written again, so each warning is one line:
+    a rejected event (``attributes`` with ``error``: the dispatch logged it as an ERROR line),
+    and, with ``events_logged`` (the publisher is a :class:`LogPublisher`), an event's notification.
+    """
+
+    def __init__(self, *, events_logged: bool = False) -> None:
+        self.events_logged = events_logged
 
     def notify(self, subject: str, message: str, *, attributes: dict[str, str] | None = None) -> None:
+        attributes = attributes or {}
+        if "error" in attributes or (self.events_logged and "event" in attributes):
+            return
         get_logger("modelpilot.notifications").warning(
-            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes or {}}}
+            "%s: %s", subject, message, extra={"modelpilot": {"notification": attributes}}
         )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -237,7 +238,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from modelpilot.config import ENV, app_setting
     from modelpilot.demo import run_demo
 
-    return run_demo(home=args.home or app_setting(ENV.HOME), as_json=args.json)
+    home = args.home or app_setting(ENV.HOME)
+    if home and os.path.exists(home) and not os.path.isdir(home):
+        raise CliError(f"home {home} is not a folder: pass --home DIR", EXIT["invalid"])
+    return run_demo(home=home, as_json=args.json)
 
 
 # -- parser --------------------------------------------------------------------------
@@ -465,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with logs_to_stderr():
             code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
         return code
     except CliError as exc:
         print(f"modelpilot: error: {exc}", file=sys.stderr)
@@ -478,8 +483,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("modelpilot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
     finally:
         flush()  # spans of the command reach the collector before the process ends
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``modelpilot manifest schema | head``): stop quietly, like ``cat``.
+
+    stdout is pointed at the null device so the interpreter's own flush at exit cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout is not a real file
+        pass
+    return 128 + 13  # SIGPIPE, as a shell reports it
 
 
 def _code_for(exc: ModelPilotError) -> int:

@@ -84,12 +84,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the drift batch for one model and environment (or every monitored one)."""
     from modelpilot.domain.commands import RunDriftBatch
-    from modelpilot.domain.durations import parse_duration
+    from modelpilot.policy.drift import check_window
 
     try:
-        window = parse_duration(args.window) if args.window else None
+        window = check_window(args.window) if args.window else None
     except ValueError as exc:
-        raise CliError(str(exc), EXIT["invalid"]) from None
+        raise CliError(f"invalid --window: {exc}", EXIT["invalid"]) from None
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1 (got {args.workers})", EXIT["invalid"])
     bus = make_bus(args)
@@ -124,9 +124,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = outcome.message
     if reports:
         text = table(reports, ["model", "environment", "version", "severity", "drifted_features", "report_id"])
-        text += "\n" + "\n".join(f"report: {r['html_uri']}" for r in reports)
+        # a failed model has an error and no report: its row says why, and there is no page to point at
+        text += "".join(f"\nreport: {r['html_uri']}" for r in reports if r.get("html_uri"))
+        text += "".join(
+            f"\nfailed: {r['model']}/{r['environment']}: {_error_text(r['error'])}" for r in reports if r.get("error")
+        )
     emit(args, outcome.to_dict(), text)
     return EXIT["ok"]
+
+
+def _error_text(error: Any) -> str:
+    return str(error.get("message", error)) if isinstance(error, dict) else str(error)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

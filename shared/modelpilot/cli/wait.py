@@ -52,13 +52,13 @@ def _target(args: argparse.Namespace) -> tuple[int | None, str | None]:
             raise CliError(f"{path} is a package of {manifest.name!r}, not {args.model!r}", EXIT["invalid"])
         return None, manifest_digest(manifest)
     text = str(args.version).strip().lower()
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and 0 < len(text) <= 16 and 0 < int(text) <= 2**53:
         return int(text), None
     match = _DIGEST.match(text)
     if match:
         return None, match.group(1)
     raise CliError(
-        f"invalid --version {args.version!r}: a version number or a manifest digest (sha256:<64 hex>)",
+        f"invalid --version {args.version!r}: a version number (1 to 2**53) or a manifest digest (sha256:<64 hex>)",
         EXIT["invalid"],
     )
 

@@ -48,6 +48,16 @@ __all__ = ["MANIFEST_NAME", "load_package", "manifest_digest", "manifest_schema"
 
 MANIFEST_NAME = "modelpilot.json"
 MAX_MANIFEST_BYTES = 1024 * 1024
+#: limits that keep a path usable on every store (POSIX NAME_MAX, S3 and Blob key lengths)
+MAX_PATH_CHARS = 1024
+MAX_SEGMENT_BYTES = 255
+#: the largest artifact size: SQLite and DynamoDB hold 64-bit integers, JSON numbers are exact to 2**53
+MAX_ARTIFACT_SIZE = 2**53
+#: how deep a manifest's JSON may nest (the schema needs 4 levels)
+MAX_DEPTH = 16
+#: the URI schemes a reference data set may live under besides the package itself
+REFERENCE_SCHEMES = ("s3", "az")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -56,10 +66,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def relative_path(value: str) -> str:
+    """Return ``value`` normalised if it is a usable path inside the package; else ``ValueError`` saying why."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (NUL, newline, ...)")
+    if len(value) > MAX_PATH_CHARS:
+        raise ValueError(f"must be at most {MAX_PATH_CHARS} characters")
+    norm = posixpath.normpath(value)
+    if value.startswith("/") or norm.startswith("..") or "\\" in value or norm in {".", MANIFEST_NAME}:
+        raise ValueError("must be a relative path inside the package (no '..', no leading '/')")
+    if any(len(part.encode("utf-8")) > MAX_SEGMENT_BYTES for part in norm.split("/")):
+        raise ValueError(f"each part of the path must be at most {MAX_SEGMENT_BYTES} bytes")
+    return norm
+
+
 class _Artifact(_Strict):
     path: str = Field(min_length=1, description="path relative to the package, '/' separated")
     sha256: str = Field(description="lower-case hex sha256 of the file")
-    size: int = Field(ge=0, description="size in bytes")
+    size: int = Field(ge=0, le=MAX_ARTIFACT_SIZE, description="size in bytes")
 
     @field_validator("sha256")
     @classmethod
@@ -71,10 +95,7 @@ class _Artifact(_Strict):
     @field_validator("path")
     @classmethod
     def _relative(cls, value: str) -> str:
-        norm = posixpath.normpath(value)
-        if value.startswith("/") or norm.startswith("..") or "\\" in value or norm == MANIFEST_NAME:
-            raise ValueError("must be a relative path inside the package (no '..', no leading '/')")
-        return norm
+        return relative_path(value)
 
 
 class _Feature(_Strict):
@@ -129,6 +150,20 @@ class ManifestDocument(_Strict):
             )
         return value
 
+    @field_validator("reference_data_uri")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme in REFERENCE_SCHEMES and rest and not _CONTROL.search(value):
+            return value
+        if sep or ":" in value.split("/", 1)[0]:
+            raise ValueError(
+                f"must be a path inside the package or an {' or '.join(s + '://' for s in REFERENCE_SCHEMES)} URI"
+            )
+        return relative_path(value)
+
     @field_validator("metrics")
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
@@ -158,12 +193,19 @@ def manifest_schema() -> dict[str, Any]:
 
 def parse_manifest(raw: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
     """Parse and validate manifest bytes; raise a typed ``PackageError`` naming the problem."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestInvalidJSON(
+            f"{source} is {len(raw)} bytes, more than the {MAX_MANIFEST_BYTES} allowed", source=source
+        )
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestInvalidJSON(f"{source} is not valid JSON: {exc}", source=source) from None
+    except RecursionError:
+        raise ManifestInvalidJSON(f"{source} is nested too deeply to be a manifest", source=source) from None
     if not isinstance(data, dict):
         raise ManifestSchemaError(f"{source}: the manifest must be a JSON object", field="<root>", source=source)
+    _check_text(data, source)
     try:
         doc = ManifestDocument.model_validate(data)
     except ValidationError as exc:
@@ -194,6 +236,37 @@ def parse_manifest(raw: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
         description=doc.description,
         tags=dict(doc.tags),
     )
+
+
+def _check_text(data: Any, source: str) -> None:
+    """Refuse JSON that parses but cannot be stored: lone surrogates (not UTF-8) and deep nesting. Iterative."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        at = where or "<root>"
+        if depth > MAX_DEPTH:
+            raise ManifestSchemaError(
+                f"{source}: invalid field {at}: nested deeper than {MAX_DEPTH} levels", field=at, source=source
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _utf8(key, at, source)
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}.{i}" if where else str(i), depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _utf8(value, at, source)
+
+
+def _utf8(text: str, where: str, source: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ManifestSchemaError(
+            f"{source}: invalid field {where}: text holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8",
+            field=where,
+            source=source,
+        ) from None
 
 
 def manifest_digest(manifest: Manifest) -> str:

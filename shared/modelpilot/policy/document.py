@@ -26,11 +26,14 @@ field, per environment::
 
 from __future__ import annotations
 
+import datetime
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from modelpilot.exceptions import PolicyError, UnknownEnvironment, describe_validation
 from modelpilot.policy.base import Strict
@@ -52,6 +55,15 @@ __all__ = [
     "parse_policy",
     "policy_schema",
 ]
+
+#: environment and model names: they become parts of file paths, PromQL label values and HTML
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_NAME_RULE = "1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+#: a policy nested deeper than this, or with more values than this, is refused before it is validated
+MAX_POLICY_DEPTH = 32
+MAX_POLICY_NODES = 100_000
+#: the largest integer a policy may hold (SQLite and DynamoDB store 64-bit integers)
+MAX_POLICY_INT = 2**53
 
 
 class ModelPolicy(Strict):
@@ -88,6 +100,22 @@ class Policy(Strict):
     defaults: ModelPolicy = Field(default_factory=ModelPolicy)
     models: dict[str, ModelPolicy] = Field(default_factory=dict)
     mlflow: MlflowPolicy | None = Field(default=None, description="the MLflow registry, both ways (docs/mlflow.md)")
+
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not NAME_PATTERN.match(name):
+                raise ValueError(f"environment {name[:70]!r} must be {_NAME_RULE}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelPolicy]) -> dict[str, ModelPolicy]:
+        for name in value:
+            if not NAME_PATTERN.match(name):
+                raise ValueError(f"model {name[:70]!r} must be {_NAME_RULE}")
+        return value
 
     @model_validator(mode="after")
     def _known_environments(self) -> Policy:
@@ -161,6 +189,7 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
         data = {}
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: the policy must be a mapping at the top level", source=source)
+    _check_plain(data, source)
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
@@ -171,6 +200,61 @@ def parse_policy(data: Any, *, source: str = "<policy>") -> Policy:
             field=where,
             errors=errors,
         ) from None
+
+
+def _check_plain(data: Any, source: str) -> None:
+    """Refuse what YAML can hold but a policy never needs: dates, binary, huge or non-finite numbers, deep nesting.
+
+    Iterative (no recursion) and bounded in the number of values visited, so neither deep
+    nesting nor an alias bomb can exhaust the stack or the CPU.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    visited = 0
+    while stack:
+        value, where, depth = stack.pop()
+        visited += 1
+        at = where or "<root>"
+        if visited > MAX_POLICY_NODES:
+            raise PolicyError(f"{source}: the policy holds more than {MAX_POLICY_NODES} values", source=source)
+        if depth > MAX_POLICY_DEPTH:
+            raise PolicyError(
+                f"{source}: the policy is nested deeper than {MAX_POLICY_DEPTH} levels at {at}", source=source, field=at
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str | int) or isinstance(key, bool):
+                    raise PolicyError(
+                        f"{source}: invalid policy at {at}: keys must be strings", source=source, field=at
+                    )
+                if isinstance(key, str):
+                    _check_utf8(key, at, source)
+                stack.append((item, f"{where}.{key}" if where else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}.{i}" if where else str(i), depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_utf8(value, at, source)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if abs(value) > MAX_POLICY_INT:
+                raise PolicyError(
+                    f"{source}: invalid policy at {at}: numbers must be below 2**53", source=source, field=at
+                )
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise PolicyError(f"{source}: invalid policy at {at}: numbers must be finite", source=source, field=at)
+        elif isinstance(value, datetime.date):
+            raise PolicyError(
+                f"{source}: invalid policy at {at}: a date is not allowed here (quote it if it is text)",
+                source=source,
+                field=at,
+            )
+        else:
+            raise PolicyError(
+                f"{source}: invalid policy at {at}: {type(value).__name__} values are not allowed",
+                source=source,
+                field=at,
+            )
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -195,13 +279,55 @@ def load_policy_text(text: str, *, source: str = "<policy>") -> Policy:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}", source=source) from None
+    except RecursionError:
+        raise PolicyError(f"{source}: the policy is nested too deeply to read", source=source) from None
     if data is None:
         raise PolicyError(
             f"{source}: the policy is empty; write the policy (at least `environments: [...]`) or remove the file "
             "to use the documented default",
             source=source,
         )
-    return parse_policy(data, source=source)
+    try:
+        return parse_policy(data, source=source)
+    except PolicyError as exc:
+        line = _line_of(text, str(exc.details.get("field", "")))
+        if line is None:
+            raise
+        raise PolicyError(f"{exc.message} (line {line})", **{**exc.details, "line": line}) from None
+
+
+def _check_utf8(text: str, at: str, source: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyError(
+            f"{source}: invalid policy at {at}: text holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8",
+            source=source,
+            field=at,
+        ) from None
+
+
+def _line_of(text: str, where: str) -> int | None:
+    """Return the 1-based line of the value at the dotted path ``where`` in the YAML ``text`` (None: unknown)."""
+    if not where or where == "<root>":
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for part in where.split("."):
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 def policy_schema() -> dict[str, Any]:

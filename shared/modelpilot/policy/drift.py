@@ -27,7 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from modelpilot.domain.durations import parse_duration
 from modelpilot.policy.base import Strict
 
-__all__ = ["DriftPolicy", "FeatureDriftRule", "QualityThresholds", "SeverityRules"]
+__all__ = [
+    "MAX_WINDOW_SECONDS",
+    "MIN_WINDOW_SECONDS",
+    "DriftPolicy",
+    "FeatureDriftRule",
+    "QualityThresholds",
+    "SeverityRules",
+    "check_window",
+]
 
 Method = Literal["wasserstein", "jensen_shannon", "psi", "hellinger", "ks", "linf"]
 NUMERIC_METHODS = {"wasserstein", "jensen_shannon", "psi", "hellinger", "ks"}
@@ -66,6 +74,23 @@ class QualityThresholds(Strict):
     extra_columns: Literal["ignore", "warning"] = "ignore"
 
 
+#: the shortest and the longest drift window: a longer one lists more capture prefixes than a batch can read
+MIN_WINDOW_SECONDS = 60
+MAX_WINDOW_SECONDS = 366 * 86400
+
+
+def check_window(value: object) -> int:
+    """Return a drift window in seconds; ``ValueError`` naming the allowed range when it is outside it."""
+    allowed = "a drift window must be between 1m and 366d"
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; {allowed}") from None
+    if not MIN_WINDOW_SECONDS <= seconds <= MAX_WINDOW_SECONDS:
+        raise ValueError(f"{allowed}, not {str(value)[:40]}")
+    return seconds
+
+
 class DriftPolicy(BaseModel):
     """How a model's capture data is compared with its reference profile."""
 
@@ -102,10 +127,7 @@ class DriftPolicy(BaseModel):
     @field_validator("window")
     @classmethod
     def _window(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+        check_window(value)
         return value
 
     @field_validator("numeric_method")

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from modelpilot.domain.durations import format_duration, parse_duration
 from modelpilot.policy.base import Strict
 
-__all__ = ["MetricQuery", "SliSpec", "SourceName"]
+__all__ = ["MetricQuery", "SliSpec", "SourceName", "promql_string"]
 
 SourceName = Literal["local", "prometheus", "cloudwatch", "azure_monitor", "quality"]
 
@@ -49,11 +49,16 @@ class MetricQuery(Strict):
         query = _BRACES.sub(_drop_version_matchers, self.query) if self.query else None
         return self.model_copy(update={"query": query, "dimensions": dims})
 
-    def substituted(self, values: dict[str, str]) -> MetricQuery:
-        """Return a copy with ``$model``/``$environment``/``$version`` filled in."""
+    def substituted(self, values: dict[str, str], *, promql: bool = False) -> MetricQuery:
+        """Return a copy with ``$model``/``$environment``/``$version`` filled in.
+
+        With ``promql`` the values are escaped for a PromQL string literal (``model="$model"``),
+        so a quote or backslash in a name can never end the literal and change the query.
+        """
+        filled = {k: promql_string(v) for k, v in values.items()} if promql else values
 
         def sub(text: str) -> str:
-            return Template(text).safe_substitute(values)
+            return Template(text).safe_substitute(filled)
 
         return self.model_copy(
             update={
@@ -61,6 +66,11 @@ class MetricQuery(Strict):
                 "dimensions": {k: sub(v) for k, v in self.dimensions.items()},
             }
         )
+
+
+def promql_string(value: str) -> str:
+    """Return ``value`` escaped for the inside of a double-quoted PromQL string literal."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 _VERSION = re.compile(r"\$(?:version\b|\{version\})")

@@ -154,7 +154,9 @@ class SloSpec(Strict):
         if version is not None:
             values["version"] = str(version)
         counters = {
-            k: (q if filter_version else q.without_version()).substituted(values)
+            k: (q if filter_version else q.without_version()).substituted(
+                values, promql=self.sli.source == "prometheus"
+            )
             for k, q in self.sli.counters().items()
         }
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot import telemetry
 from modelpilot.domain.model import utcnow
+from modelpilot.service.limits import check_command
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -225,6 +226,7 @@ class MessageBus:
 
     def handle(self, command: Command) -> Outcome:
         """Run ``command``'s handler, then publish and react to its events; return its outcome."""
+        check_command(command)  # a value no store can keep is refused before any handler runs
         name = type(command).__name__
         ref = self._command_refs.get(name)
         if ref is None:

@@ -100,7 +100,7 @@ def _metric_source(source: str, query: MetricQuery) -> dict[str, Any]:
 def _slo_doc(model: str, spec: SloSpec, notifier: str) -> dict[str, Any]:
     sli = spec.sli
     values = {"model": model, "environment": spec.environment}
-    counters = {k: q.substituted(values) for k, q in sli.counters().items()}
+    counters = {k: q.substituted(values, promql=sli.source == "prometheus") for k, q in sli.counters().items()}
     objective: dict[str, Any] = {"displayName": spec.name, "target": spec.objective}
     if sli.timeslice_metric:
         indicator_spec: dict[str, Any] = {"thresholdMetric": _metric_source(sli.source, counters["value"])}

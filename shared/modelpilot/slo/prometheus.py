@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.exceptions import InvalidInput
+from modelpilot.policy.sli import promql_string
 from modelpilot.policy.slo import format_window
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def _labels(model: str, spec: SloSpec) -> dict[str, str]:
 
 
 def _selector(labels: dict[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    return "{" + ",".join(f'{k}="{promql_string(v)}"' for k, v in labels.items()) + "}"
 
 
 def _promql(model: str, spec: SloSpec) -> dict[str, str]:
@@ -80,7 +81,7 @@ def _promql(model: str, spec: SloSpec) -> dict[str, str]:
             "which static rules cannot; use budget_scope environment for Prometheus rules"
         )
     values = {"model": model, "environment": spec.environment}
-    return {k: q.without_version().substituted(values).query or "" for k, q in spec.sli.counters().items()}
+    return {k: q.without_version().substituted(values, promql=True).query or "" for k, q in spec.sli.counters().items()}
 
 
 def _ratio_expr(counters: dict[str, str], window: str) -> str:

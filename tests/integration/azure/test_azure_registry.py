@@ -8,7 +8,7 @@ import pytest
 
 from modelpilot.domain.audit import verify_chain
 from modelpilot.domain.model import Approval, FeatureSpec
-from modelpilot.exceptions import InvalidInput
+from modelpilot.exceptions import PackageError, PayloadTooLarge
 from tests.support import azure as az
 from tests.support.builders import T0, change, entry, manifest
 
@@ -32,11 +32,36 @@ def register(registry, m, digest="a" * 64):
     )
 
 
-def test_a_manifest_too_large_for_a_table_property_is_refused_and_nothing_is_written(registry):
-    features = tuple(FeatureSpec(f"feature_{i:05d}_{'x' * 40}", "numeric", 0.0, 1.0) for i in range(1500))
-    with pytest.raises(InvalidInput, match="64KB"):
-        register(registry, replace(manifest(), features=features))
+def test_a_valid_manifest_longer_than_a_table_property_is_registered_and_read_back(registry):
+    """900 features make a ~69 KB manifest: more than the 64 KiB a property holds, far below the 1 MiB limit."""
+    import json
+
+    features = tuple(FeatureSpec(f"feature_{i:05d}_{'x' * 40}", "numeric", 0.0, 1.0) for i in range(900))
+    big = replace(manifest(), features=features)
+    assert len(json.dumps(big.to_dict())) > 65_536
+    version, created = register(registry, big)
+    assert created and version.version == 1
+    assert registry.get_version("churn", 1).manifest == big
+    assert registry.find_version("churn", manifest_digest="a" * 64).manifest == big
+
+
+def test_a_manifest_too_large_even_compressed_is_refused_and_nothing_is_written(registry):
+    import secrets
+
+    # ~3 MB of random text: more than a 1 MiB entity holds even compressed (a registry call is not size-checked
+    # the way a manifest file is, so this is the adapter's own last line)
+    noise = tuple(FeatureSpec(secrets.token_urlsafe(2400), "numeric", 0.0, 1.0) for _ in range(1200))
+    with pytest.raises(PackageError, match="Table Storage entity"):
+        register(registry, replace(manifest(), features=noise))
     assert registry.list_models() == [] and registry.audit_records("churn") == []
+
+
+def test_a_reason_larger_than_a_table_request_is_payload_too_large_and_nothing_is_written(registry):
+    register(registry, manifest())
+    before = registry.audit_records("churn")
+    with pytest.raises(PayloadTooLarge):
+        registry.append_audit(entry(reason="x" * 5_000_000))
+    assert registry.audit_records("churn") == before
 
 
 def test_keys_hold_characters_azure_tables_refuse(registry):

@@ -90,7 +90,9 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
         # every write; asking for "aws:kms" without a key id here would pick the AWS-managed key instead
         artifacts=S3ArtifactStore(make("s3"), sse=None),
         publisher=EventBridgePublisher(settings.event_bus, make("events")) if settings.event_bus else LogPublisher(),
-        notifier=SnsNotifier(settings.topic_arn, make("sns")) if settings.topic_arn else LogNotifier(),
+        notifier=SnsNotifier(settings.topic_arn, make("sns"))
+        if settings.topic_arn
+        else LogNotifier(events_logged=not settings.event_bus),  # with no bus the LogPublisher logs each event
         idempotency=(
             DynamoDbIdempotencyStore(settings.idempotency_table, make("dynamodb"))
             if settings.idempotency_table

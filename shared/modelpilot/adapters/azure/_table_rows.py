@@ -14,16 +14,23 @@ separator, because Azure Table keys may not contain ``#``, ``/``, ``\\`` or ``?`
 
 Optional values are left out of the entity (tables store no nulls); times are
 ISO-8601 strings so they round-trip exactly.
+
+A property holds at most 64 KiB, so a version's manifest is kept as a string only
+when it is short; a longer one is zlib-compressed and split over binary properties
+``manifest_z0``, ``manifest_z1``… (``manifest_parts`` says how many). The entity
+itself holds at most 1 MiB: a manifest that does not fit compressed is refused.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime
 from typing import Any
 
 from modelpilot.domain.audit import AuditRecord
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
+from modelpilot.exceptions import PackageError
 
 __all__ = [
     "META",
@@ -49,6 +56,12 @@ __all__ = [
 ]
 
 META = "META"
+#: a string property holds 64 KiB of UTF-16: 16,000 characters fit whatever they are
+MAX_INLINE_MANIFEST_CHARS = 16_000
+#: one binary property's share of a compressed manifest (the limit is 65,536 bytes)
+MANIFEST_PART_BYTES = 60_000
+#: the compressed manifest's share of the 1 MiB entity
+MAX_COMPRESSED_MANIFEST_BYTES = 14 * MANIFEST_PART_BYTES
 
 
 def _num(n: int) -> str:
@@ -99,13 +112,36 @@ def _base(model: str, row: str) -> dict[str, Any]:
     return {"PartitionKey": model, "RowKey": row}
 
 
+def _manifest_properties(manifest: Manifest) -> dict[str, Any]:
+    text = json.dumps(manifest.to_dict(), sort_keys=True)
+    if len(text) <= MAX_INLINE_MANIFEST_CHARS:
+        return {"manifest": text}
+    packed = zlib.compress(text.encode("utf-8"), 9)
+    if len(packed) > MAX_COMPRESSED_MANIFEST_BYTES:
+        raise PackageError(
+            f"the manifest of {manifest.name} is {len(text.encode('utf-8'))} bytes and {len(packed)} compressed, "
+            f"more than the {MAX_COMPRESSED_MANIFEST_BYTES} bytes a Table Storage entity can hold; "
+            "shorten its descriptions or feature lists",
+            model=manifest.name,
+        )
+    parts = [packed[i : i + MANIFEST_PART_BYTES] for i in range(0, len(packed), MANIFEST_PART_BYTES)]
+    return {"manifest_parts": len(parts), **{f"manifest_z{i}": part for i, part in enumerate(parts)}}
+
+
+def _manifest_of(e: dict[str, Any]) -> Manifest:
+    if "manifest" in e:
+        return Manifest.from_dict(json.loads(e["manifest"]))
+    packed = b"".join(bytes(e[f"manifest_z{i}"]) for i in range(int(e["manifest_parts"])))
+    return Manifest.from_dict(json.loads(zlib.decompress(packed)))
+
+
 def to_version(v: ModelVersion) -> dict[str, Any]:
-    """Entity of a version."""
+    """Entity of a version (a long manifest compressed over several properties)."""
     return _put(
         _base(v.model, version_key(v.version)),
         version=v.version,
         manifest_digest=v.manifest_digest,
-        manifest=json.dumps(v.manifest.to_dict(), sort_keys=True),
+        **_manifest_properties(v.manifest),
         package_uri=v.package_uri,
         registered_by=v.registered_by,
         registered_at=v.registered_at.isoformat(),
@@ -121,7 +157,7 @@ def from_version(e: dict[str, Any]) -> ModelVersion:
         model=e["PartitionKey"],
         version=int(e["version"]),
         manifest_digest=e["manifest_digest"],
-        manifest=Manifest.from_dict(json.loads(e["manifest"])),
+        manifest=_manifest_of(e),
         package_uri=e["package_uri"],
         registered_by=e["registered_by"],
         registered_at=datetime.fromisoformat(e["registered_at"]),

@@ -32,7 +32,14 @@ from modelpilot.domain.model import (
     MonitorStatus,
     VersionStatus,
 )
-from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, TransientError, UnknownModel, UnknownVersion
+from modelpilot.exceptions import (
+    ConcurrencyConflict,
+    InvalidInput,
+    PayloadTooLarge,
+    TransientError,
+    UnknownModel,
+    UnknownVersion,
+)
 from modelpilot.ports import RegistryStore
 
 if TYPE_CHECKING:
@@ -107,6 +114,11 @@ class TableRegistry(RegistryStore):
                 return False
             if exc.status_code == 400:
                 raise InvalidInput(f"the registry table refused the change: {_first_line(exc.message)}") from None
+            if exc.status_code == 413:
+                raise PayloadTooLarge(
+                    "the change is larger than Table Storage accepts (a property holds 64 KiB, an entity 1 MiB); "
+                    "shorten the reason or comment"
+                ) from None
             raise
         return True
 

@@ -41,6 +41,15 @@ def _connection_string(setting: str) -> str:
     return value
 
 
+def _malformed(setting: str) -> InvalidInput:
+    # the value is a secret: the message names the setting, never what it holds
+    return InvalidInput(
+        f"app setting {setting} does not hold a valid storage connection string "
+        "(expected DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;... or UseDevelopmentStorage=true)",
+        setting=setting,
+    )
+
+
 def storage_clients(
     settings: Settings, credential: TokenCredential | None
 ) -> tuple[BlobServiceClient, TableServiceClient]:
@@ -49,8 +58,12 @@ def storage_clients(
     from azure.storage.blob import BlobServiceClient
 
     if settings.azure_storage_connection_setting:
-        conn = _connection_string(settings.azure_storage_connection_setting)
-        return BlobServiceClient.from_connection_string(conn), TableServiceClient.from_connection_string(conn)
+        setting = settings.azure_storage_connection_setting
+        conn = _connection_string(setting)
+        try:
+            return BlobServiceClient.from_connection_string(conn), TableServiceClient.from_connection_string(conn)
+        except ValueError:
+            raise _malformed(setting) from None
     account_url = settings.azure_storage_account_url
     if not account_url:
         raise InvalidInput(
@@ -75,7 +88,11 @@ def _blob_service(settings: Settings, credential: TokenCredential | None) -> Blo
     from azure.storage.blob import BlobServiceClient
 
     if settings.azure_storage_connection_setting:
-        return BlobServiceClient.from_connection_string(_connection_string(settings.azure_storage_connection_setting))
+        setting = settings.azure_storage_connection_setting
+        try:
+            return BlobServiceClient.from_connection_string(_connection_string(setting))
+        except ValueError:
+            raise _malformed(setting) from None
     if not settings.azure_storage_account_url:
         raise InvalidInput(
             "pushing to az:// needs MODELPILOT_AZURE_STORAGE_ACCOUNT_URL "
@@ -117,7 +134,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
     blob, tables = storage_clients(settings, credential)
     cloud = credential or _default_credential()
     publisher: EventPublisher = LogPublisher()
-    notifier: Notifier = LogNotifier()
+    notifier: Notifier = LogNotifier(events_logged=True)  # the LogPublisher's line already holds each event
     if settings.azure_eventgrid_endpoint:
         from azure.eventgrid import EventGridPublisherClient
 

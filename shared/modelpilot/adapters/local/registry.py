@@ -28,7 +28,14 @@ from modelpilot.domain.model import (
     MonitorStatus,
     VersionStatus,
 )
-from modelpilot.exceptions import ConcurrencyConflict, StoreCorrupt, TransientError, UnknownModel, UnknownVersion
+from modelpilot.exceptions import (
+    ConcurrencyConflict,
+    InvalidInput,
+    StoreCorrupt,
+    TransientError,
+    UnknownModel,
+    UnknownVersion,
+)
 from modelpilot.ports import RegistryStore
 
 if TYPE_CHECKING:
@@ -144,7 +151,10 @@ class SqliteRegistry(RegistryStore):
 
     def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         with sqlite_corruption(self.path):
-            return self._conn().execute(sql, args).fetchall()
+            try:
+                return self._conn().execute(sql, args).fetchall()
+            except OverflowError:  # a number SQLite cannot hold (2**63 or more) names nothing stored
+                raise InvalidInput("a version or number is larger than 2**63, which nothing stored can match") from None
 
     # -- audit helpers ---------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditRecord:

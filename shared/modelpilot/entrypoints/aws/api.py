@@ -29,7 +29,6 @@ environment still runs that version.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -39,35 +38,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelpilot.bootstrap import get_bus
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.domain.identity import aws_principal
-from modelpilot.entrypoints._validation import validate
+from modelpilot.entrypoints._validation import json_body, validate
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
 from modelpilot.service import queries
 from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
+from modelpilot.service.limits import MAX_TEXT_CHARS, MAX_VERSION
 
 __all__ = ["app", "caller"]
 
 app = APIGatewayHttpResolver()
 
 
-class _PromoteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(default=None, ge=1)
-    reason: str = ""
+class _Body(BaseModel):
+    # strict: JSON true is not the version 1, "3" is not 3
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _PromoteBody(_Body):
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    reason: str = Field(default="", max_length=MAX_TEXT_CHARS)
     dry_run: bool = False
-    from_version: int | None = Field(default=None, ge=1)
+    from_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
-class _RollbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1)
-    to_version: int | None = Field(default=None, ge=1)
-    from_version: int | None = Field(default=None, ge=1)
+class _RollbackBody(_Body):
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    to_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    from_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
-class _ApproveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    environment: str = Field(min_length=1)
-    comment: str = ""
+class _ApproveBody(_Body):
+    environment: str = Field(min_length=1, max_length=63)
+    comment: str = Field(default="", max_length=MAX_TEXT_CHARS)
 
 
 def caller() -> str:
@@ -81,13 +83,7 @@ def caller() -> str:
 
 def _body(model: type[BaseModel]) -> Any:
     event = app.current_event
-    raw = event.body or "{}"
-    if event.is_base64_encoded:
-        raw = base64.b64decode(raw).decode()
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidInput("the request body is not JSON") from None
+    data = json_body(event.raw_event.get("body"), base64_encoded=bool(event.is_base64_encoded))
     return validate(model, data, "request body")
 
 
@@ -146,8 +142,8 @@ def rollback(model: str, environment: str) -> Response[str]:
 @app.post("/models/<model>/versions/<version>/approve")
 def approve(model: str, version: str) -> Response[str]:
     """Approve a version for an environment."""
-    if not version.isdigit():
-        raise InvalidInput(f"version must be a number, got {version!r}")
+    if not (version.isascii() and version.isdigit() and 1 <= len(version) <= 16 and 1 <= int(version) <= MAX_VERSION):
+        raise InvalidInput(f"version must be a whole number from 1 to 2**53, got {version[:40]!r}")
     body: _ApproveBody = _body(_ApproveBody)
     return _outcome(
         ApproveModel(

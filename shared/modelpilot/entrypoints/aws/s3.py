@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from modelpilot.domain.commands import RegisterModel
-from modelpilot.entrypoints._validation import validate
+from modelpilot.entrypoints._validation import check_object_name, validate
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.package.manifest import MANIFEST_NAME
 from modelpilot.service.dispatch import Delivery
@@ -109,6 +109,7 @@ def to_command(upload: S3Upload) -> RegisterModel | None:
     """Return the registration of the package whose manifest was uploaded, or None for other objects."""
     if not upload.key.startswith(PREFIX) or not upload.key.endswith("/" + MANIFEST_NAME):
         return None
+    check_object_name(upload.key, "S3 key", bucket=upload.bucket)
     root = upload.uri[: -len(MANIFEST_NAME) - 1]
     return RegisterModel(
         package_uri=root,

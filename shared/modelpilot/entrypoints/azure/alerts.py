@@ -74,6 +74,8 @@ def parse_alert(body: bytes | str) -> CommonAlert:
         payload = json.loads(body or b"null")
     except ValueError:
         raise InvalidEvent("Azure Monitor alert: the body is not JSON") from None
+    except RecursionError:
+        raise InvalidEvent("Azure Monitor alert: the body is nested too deeply") from None
     try:
         return CommonAlert.model_validate(payload)
     except ValidationError as exc:

@@ -70,15 +70,20 @@ def validation_message(exc: ValidationError) -> str:
 
 
 def _unwrap(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, bytes | bytearray):
-        raw = raw.decode("utf-8", errors="replace")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidEvent(f"event is not JSON: {exc.msg} at position {exc.pos}") from None
-    if isinstance(raw, dict) and set(raw) == {"input"}:
-        return _unwrap(raw["input"])
+    # a console test run wraps the event (or its JSON text) in {"input": ...}; deeper wrapping is not an event
+    for _ in range(4):
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode("utf-8", errors="replace")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidEvent(f"event is not JSON: {exc.msg} at position {exc.pos}") from None
+            except RecursionError:
+                raise InvalidEvent("event is nested too deeply to be an event") from None
+        if not (isinstance(raw, dict) and set(raw) == {"input"}):
+            break
+        raw = raw["input"]
     if isinstance(raw, list):
         if len(raw) != 1:
             raise InvalidEvent(f"expected one event, got an array of {len(raw)}; send events one at a time")

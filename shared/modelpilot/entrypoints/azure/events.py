@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelpilot.domain.commands import HandleAlarm, RegisterModel
+from modelpilot.entrypoints._validation import check_object_name
 from modelpilot.entrypoints.azure.envelope import Envelope, validation_message
 from modelpilot.exceptions import InvalidEvent
 
@@ -106,6 +107,7 @@ def upload_command(env: Envelope, *, container: str) -> Translation | None:
     blob_container, name = blob_location(env, data.url)
     if blob_container != container or not (name == MANIFEST or name.endswith("/" + MANIFEST)):
         return None
+    check_object_name(name, "blob name", event_id=env.id)
     version_tag = data.e_tag or data.sequencer or env.id
     key = f"blob:{blob_container}/{name}@{version_tag}"
     return Translation(
@@ -131,6 +133,7 @@ def blob_trigger_command(blob_name: str, etag: str | None, *, container: str) ->
         raise InvalidEvent(f"blob trigger name {blob_name!r} is not <container>/<path>")
     if blob_container != container or not (name == MANIFEST or name.endswith("/" + MANIFEST)):
         return None
+    check_object_name(name, "blob name")
     if not etag:
         raise InvalidEvent(f"blob trigger for {blob_name} carries no ETag; cannot deduplicate it")
     key = f"blob:{blob_container}/{name}@{etag}"

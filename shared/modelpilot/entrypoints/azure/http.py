@@ -38,8 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelpilot.config import ENV, Settings
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
+from modelpilot.entrypoints._validation import json_body
 from modelpilot.entrypoints.azure.envelope import validation_message
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
+from modelpilot.service.limits import MAX_TEXT_CHARS, MAX_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -112,7 +114,8 @@ def _object_id(encoded: str) -> str:
     if not isinstance(claims, list):
         raise InvalidInput("X-MS-CLIENT-PRINCIPAL has no list of claims")
     for claim in claims:
-        if isinstance(claim, dict) and claim.get("typ") in _OID_CLAIMS and isinstance(claim.get("val"), str):
+        typ = claim.get("typ") if isinstance(claim, dict) else None
+        if isinstance(typ, str) and typ in _OID_CLAIMS and isinstance(claim.get("val"), str):
             return str(claim["val"])
     raise NotAuthorized("the caller's principal has no Entra ID object id (oid claim): sign in with Entra ID")
 
@@ -125,14 +128,15 @@ def _entra(oid: str) -> str:
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not the version 1, "3" is not 3
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PromoteBody(_Body):
     """Body of ``promote``."""
 
-    version: int | None = Field(default=None, ge=1)
-    reason: str = ""
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    reason: str = Field(default="", max_length=MAX_TEXT_CHARS)
     dry_run: bool = False
     from_version: int | None = Field(default=None, ge=1)
 
@@ -140,24 +144,26 @@ class PromoteBody(_Body):
 class ApproveBody(_Body):
     """Body of ``approve``."""
 
-    environment: str = Field(min_length=1)
-    comment: str = ""
+    environment: str = Field(min_length=1, max_length=63)
+    comment: str = Field(default="", max_length=MAX_TEXT_CHARS)
 
 
 class RollbackBody(_Body):
     """Body of ``rollback``."""
 
-    reason: str = Field(min_length=1)
-    to_version: int | None = Field(default=None, ge=1)
-    from_version: int | None = Field(default=None, ge=1)
+    reason: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    to_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    from_version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 def parse_body(raw: bytes, model: type[_Body]) -> Any:
-    """Validate a JSON request body (empty means ``{}``); raise ``InvalidInput`` naming the field."""
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("request body is not JSON") from None
+    """Validate a JSON request body (empty means ``{}``).
+
+    Raises ``PayloadTooLarge`` (413) over 64 KiB and ``InvalidInput`` (400) naming the field otherwise.
+    """
+    data = json_body(raw)
+    if not isinstance(data, dict):
+        raise InvalidInput(f"request body must be a JSON object, not {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -165,13 +171,9 @@ def parse_body(raw: bytes, model: type[_Body]) -> Any:
 
 
 def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(f"version must be a number, not {text!r}") from None
-    if value < 1:
-        raise InvalidInput("version must be 1 or more")
-    return value
+    if not (text.isascii() and text.isdigit() and 1 <= len(text) <= 16 and 1 <= int(text) <= MAX_VERSION):
+        raise InvalidInput(f"version must be a whole number from 1 to 2**53, not {text[:40]!r}")
+    return int(text)
 
 
 def promote_command(model: str, environment: str, raw: bytes, actor: str, key: str | None = None) -> PromoteModel:
