@@ -103,6 +103,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         metrics_sources=dict(adapters.metrics_sources),
         alarm_tags=adapters.alarm_tags,
         telemetry_ingest=adapters.telemetry_ingest,
+        lifecycle_sync=dict(adapters.lifecycle_sync),
         data_root=adapters.data_root,
         **overrides,
     )

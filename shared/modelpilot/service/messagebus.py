@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         ArtifactStore,
         EventPublisher,
         IdempotencyStore,
+        LifecycleSync,
         MetricsSource,
         Notifier,
         RegistryStore,
@@ -56,6 +57,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RunQualityBatch": "modelpilot.service.quality.handlers:run_quality_batch",
     "CheckSlos": "modelpilot.service.slo.handlers:check_slos",
     "HandleAlarm": "modelpilot.service.slo.handlers:handle_alarm",
+    "ApplySourceStage": "modelpilot.service.registry_sync:apply_source_stage",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
@@ -64,6 +66,9 @@ EVENT_HANDLERS: dict[str, list[str]] = {
     "DriftDetected": ["modelpilot.service.slo.handlers:on_drift_detected"],
     "SloBurnAlert": ["modelpilot.service.slo.handlers:on_slo_burn_alert"],
     "QualityDegraded": ["modelpilot.service.quality.handlers:on_quality_degraded"],
+    "ModelPromoted": ["modelpilot.service.registry_sync:on_model_promoted"],
+    "PromotionBlocked": ["modelpilot.service.registry_sync:on_promotion_blocked"],
+    "ModelRolledBack": ["modelpilot.service.registry_sync:on_model_rolled_back"],
 }
 
 
@@ -89,6 +94,8 @@ class Services:
     alarm_tags: AlarmTags | None = None
     #: takes request/feedback telemetry into the store the "local" metrics source reads (local backend only)
     telemetry_ingest: TelemetryIngest | None = None
+    #: write-back of promotions, blocks and rollbacks to the registry a version came from, by source ("sagemaker")
+    lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens
