@@ -263,6 +263,20 @@ def test_even_an_unmarked_echo_of_a_promotion_changes_nothing(bus, make_package)
     assert len(writes(bus)) == count
 
 
+def test_a_stage_request_applied_once_never_undoes_a_later_rollback(bus, make_package):
+    one, two = make_package("churn"), make_package("churn")
+    register(bus, one, 1)
+    stage(bus, one, 1, "Staging")
+    register(bus, two, 2)
+    assert stage(bus, two, 2, "Staging").status == "promoted"
+    bus.handle(RollbackModel(model="churn", environment="staging", actor="system:slo", reason="burn"))
+    # SageMaker still reads Staging/Approved for v2 (say write-back is failing); a later update of the package
+    # re-sends that lifecycle under a new key: the trigger was applied already, the rollback stands
+    again = stage(bus, two, 2, "Staging")
+    assert again.status == "unchanged" and "already applied" in again.message
+    assert bus.services.registry.get_alias("churn", "staging").version == 1
+
+
 def test_is_write_back_reads_only_a_leading_marker():
     assert is_write_back("Staging", "Approved", "[modelpilot Staging/Approved] churn v1 promoted")
     assert not is_write_back("Staging", "Approved", "[modelpilot Staging/Rejected] churn v1 blocked")
