@@ -146,10 +146,10 @@ def fresh_stack_default_policy(stack: AwsStack, work: Path, tag: str) -> None:
 
 
 def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket: str = ARTIFACT_BUCKET) -> None:
-    """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev."""
+    """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev; then its
+    lifecycle stage Staging approved in SageMaker: in staging, and written back to the package."""
     model = f"sm{tag}"
-    # nothing gates dev; staging's threshold holds; SageMaker's stages map to the environments, written back
-    set_policy(stack, policy(**{model: {"sagemaker": {"stages": {"Development": "dev", "Staging": "staging"}}}}))
+    set_policy(stack, None)  # the default policy: nothing gates dev
     root = package(work, model, reference=b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(200)))
     prefix = f"{model}/training-job-1/output"
     for path in sorted(root.iterdir()):
@@ -175,15 +175,19 @@ def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket
     assert approved.reply is not None and approved.reply["status"] == "approved_in_source", approved
     assert approved.reply["promotion"]["status"] == "promoted", approved
     assert live_version(stack, model, "dev") == 1
-    # the promotion to dev is written back to the package (UpdateModelPackage; moto drops ModelLifeCycle)
-    written = {"version": 1, "arn": arn, "stage": "Development", "status": "Approved"}
-    assert approved.reply["follow_ups"][-1]["written"] == [written], approved
+    assert "follow_ups" not in approved.reply, approved  # no sagemaker block: nothing is written back
+    # SageMaker's stages map to the environments (staging's threshold holds), written back with the approval status
+    # (moto's UpdateModelPackage clears ModelApprovalStatus when a call does not name it, and drops ModelLifeCycle)
+    stages = {"Development": "dev", "Staging": "staging"}
+    set_policy(stack, policy(**{model: {"sagemaker": {"stages": stages, "approval_status": True}}}))
     # a person moves the package to Staging in SageMaker: the function promotes it and writes that back
+    written = {"version": 1, "arn": arn, "stage": "Staging", "status": "Approved"}
     lifecycle = {"Stage": "Staging", "StageStatus": "Approved", "StageDescription": "signed off"}
     staged = only(stack.sagemaker_change(arn, ModelLifeCycle=lifecycle), "SageMakerRegistryFunction")
     assert staged.reply is not None and staged.reply["results"][1]["status"] == "promoted", staged
-    assert staged.reply["results"][1]["follow_ups"][0]["written"] == [{**written, "stage": "Staging"}], staged
+    assert staged.reply["results"][1]["follow_ups"][0]["written"] == [written], staged
     assert live_version(stack, model, "staging") == 1
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
 
 
 def drift_timer(stack: AwsStack, work: Path, tag: str) -> None:
