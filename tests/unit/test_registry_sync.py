@@ -290,3 +290,21 @@ def test_a_promotion_by_an_operator_is_written_back_too(bus, make_package):
     bus.handle(PromoteModel(model="churn", environment="staging", actor="alice", version=1))
     assert (current(bus, 1).stage, current(bus, 1).stage_status) == ("Staging", "Approved")
     assert "by alice" in current(bus, 1).description
+
+
+def test_the_stage_requests_key_holds_the_stage_its_status_and_the_modification_time():
+    def detail(**kw):
+        base = {
+            "ModelPackageArn": ARN.format(1),
+            "ModelApprovalStatus": "Approved",
+            "CustomerMetadataProperties": {"modelpilot:package": "s3://models/churn/v1"},
+            "ModelLifeCycle": {"Stage": "Staging", "StageStatus": "Approved"},
+        }
+        return SageMakerDetail.model_validate({**base, **kw})
+
+    key = stage_delivery(detail(LastModifiedTime="2021-02-25T09:12:40Z"), "event-1").key
+    assert key == f"sagemaker:{ARN.format(1)}#Staging#Approved#2021-02-25T09:12:40Z"
+    assert stage_delivery(detail(LastModifiedTime="2021-02-25T09:12:40Z"), "event-2").key == key  # redelivered
+    assert stage_delivery(detail(LastModifiedTime="2021-02-26T08:00:00Z"), "event-3").key != key  # approved again
+    assert stage_delivery(detail(), "event-4").key.endswith("#Staging#Approved#event-4")
+    assert stage_delivery(detail(LastModifiedTime=1614244360), "event-5").key.endswith("#1614244360")

@@ -94,7 +94,8 @@ class SageMakerDetail(BaseModel):
     InferenceSpecification: _Inference | None = None
     CustomerMetadataProperties: dict[str, str] = Field(default_factory=dict)
     ModelLifeCycle: SageMakerLifeCycle | None = None
-    LastModifiedTime: str | None = None
+    #: an ISO 8601 string in the samples; whatever its JSON type, it only tells one update from the next
+    LastModifiedTime: str | int | float | None = None
 
 
 class SageMakerEvent(EventBridgeModel):
@@ -169,7 +170,7 @@ def stage_delivery(detail: SageMakerDetail, event_id: str) -> Delivery | None:
     if is_write_back(life.Stage, life.StageStatus, life.StageDescription):
         return None
     arn = detail.ModelPackageArn
-    when = detail.LastModifiedTime or event_id
+    when = event_id if detail.LastModifiedTime is None else str(detail.LastModifiedTime)
     trigger = f"{arn}#{life.Stage}#{life.StageStatus}"
     command = ApplySourceStage(
         package_uri=package_uri(detail),
