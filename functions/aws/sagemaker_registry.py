@@ -13,9 +13,12 @@ if TYPE_CHECKING:
 
 
 @lambda_entry("sagemaker_registry")
-def handler(event: dict[str, Any], context: Any) -> Delivery:
-    """Apply one model package state change, once per (ARN, approval status)."""
-    return sagemaker.delivery(event)
+def handler(event: dict[str, Any], context: Any) -> Delivery | list[Delivery]:
+    """Apply one model package state change: once per (ARN, approval status), and an approved lifecycle stage
+    once per (ARN, stage, stage status, modification time)."""
+    return sagemaker.deliveries(event)
 
 
-init_phase("RegisterModel", "PromoteModel", "RejectModel", modules=("modelpilot.service.drift.batch",))
+init_phase(
+    "RegisterModel", "PromoteModel", "RejectModel", "ApplySourceStage", modules=("modelpilot.service.drift.batch",)
+)

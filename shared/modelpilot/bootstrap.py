@@ -123,6 +123,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         alarm_tags=adapters.alarm_tags,
         telemetry_ingest=adapters.telemetry_ingest,
         mlflow=adapters.mlflow,
+        lifecycle_sync=dict(adapters.lifecycle_sync),
         data_root=adapters.data_root,
         **overrides,
     )

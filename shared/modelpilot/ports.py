@@ -36,6 +36,8 @@ __all__ = [
     "EventCounts",
     "EventPublisher",
     "IdempotencyStore",
+    "LifecycleSync",
+    "LifecycleUpdate",
     "MetricsSource",
     "MlflowFile",
     "MlflowModelVersion",
@@ -509,6 +511,55 @@ class MlflowRegistry(abc.ABC):
         """Set one tag of a model version (idempotent)."""
 
 
+@dataclass(frozen=True)
+class LifecycleUpdate:
+    """What ModelPilot writes back to a version's source registry (SageMaker: the package's ``ModelLifeCycle``).
+
+    Validated on construction against the limits SageMaker enforces, so no adapter sends what the
+    registry would refuse: ``external_id`` is a model package ARN, ``stage`` and ``stage_status`` are
+    SageMaker entity names (1-63 letters, digits, hyphens), ``description`` is at most 1024
+    characters; ``approval_status`` (None: left as it is) is ``Approved``, ``Rejected`` or
+    ``PendingManualApproval``. Raises ``InvalidInput`` naming the field.
+    """
+
+    external_id: str
+    stage: str
+    stage_status: str
+    description: str
+    approval_status: str | None = None
+
+    def __post_init__(self) -> None:
+        import re
+
+        from modelpilot.exceptions import InvalidInput
+
+        arn = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}$"
+        name = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+        if not re.match(arn, self.external_id):
+            raise InvalidInput(f"{self.external_id!r} is not a SageMaker model package ARN", field="external_id")
+        for what, value in (("stage", self.stage), ("stage_status", self.stage_status)):
+            if not re.match(name, value):
+                raise InvalidInput(f"{what} {value!r} is not a SageMaker entity name", field=what)
+        if len(self.description) > 1024:
+            raise InvalidInput(f"description is {len(self.description)} characters; at most 1024", field="description")
+        if self.approval_status not in {None, "Approved", "Rejected", "PendingManualApproval"}:
+            raise InvalidInput(
+                f"approval status {self.approval_status!r} is not a SageMaker one", field="approval_status"
+            )
+
+
+class LifecycleSync(abc.ABC):
+    """Writes ModelPilot's decisions back to the registry a version came from (SageMaker Model Registry)."""
+
+    @abc.abstractmethod
+    def write(self, update: LifecycleUpdate) -> None:
+        """Set the version's lifecycle (and approval status, when given) to ``update``; writing it twice is harmless.
+
+        Raises ``NotFound`` when the registry has no such version, ``TransientError`` when a retry
+        may succeed (throttling, 5xx, no connection), another ``ModelPilotError`` when refused.
+        """
+
+
 @dataclass
 class Adapters:
     """What one backend provides: an adapter for every port, built by its ``wiring`` module.
@@ -528,6 +579,8 @@ class Adapters:
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     alarm_tags: AlarmTags | None = None
     telemetry_ingest: TelemetryIngest | None = None
+    #: write-back to source registries, by version source ("sagemaker")
+    lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     uploader: PackageUploader | None = None
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)
     mlflow: MlflowRegistry | None = None

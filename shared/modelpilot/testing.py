@@ -40,6 +40,7 @@ from modelpilot.ports import (
     EventCounts,
     EventPublisher,
     IdempotencyStore,
+    LifecycleSync,
     MetricsSource,
     MlflowFile,
     MlflowModelVersion,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
     from modelpilot.policy import Policy
-    from modelpilot.ports import SliQuery
+    from modelpilot.ports import LifecycleUpdate, SliQuery
     from modelpilot.service.messagebus import MessageBus, Services
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "InMemoryMlflowRegistry",
     "InMemoryRegistry",
     "InMemorySecrets",
+    "RecordingLifecycleSync",
     "RecordingNotifier",
     "RecordingPublisher",
     "fake_bus",
@@ -318,6 +320,28 @@ class RecordingNotifier(Notifier):
         self.attributes.append(dict(attributes or {}))
 
 
+class RecordingLifecycleSync(LifecycleSync):
+    """Keeps every write-back: ``updates`` in order, ``current`` the last one per package.
+
+    ``packages`` (when given) are the packages that exist: another one raises ``NotFound``, as the
+    registry does; ``fail`` (when set) is raised by the next writes, to test how failures surface.
+    """
+
+    def __init__(self, packages: set[str] | None = None) -> None:
+        self.packages = packages
+        self.updates: list[LifecycleUpdate] = []
+        self.current: dict[str, LifecycleUpdate] = {}
+        self.fail: Exception | None = None
+
+    def write(self, update: LifecycleUpdate) -> None:
+        if self.fail is not None:
+            raise self.fail
+        if self.packages is not None and update.external_id not in self.packages:
+            raise NotFound(f"model package {update.external_id} does not exist", external_id=update.external_id)
+        self.updates.append(update)
+        self.current[update.external_id] = update
+
+
 class InMemorySecrets(SecretsProvider):
     """Secrets from a dictionary."""
 
@@ -480,6 +504,7 @@ def fake_services(policy: Policy | None = None, **overrides: Any) -> Services:
         "clock": FakeClock(),
         "secrets": InMemorySecrets(),
         "idempotency": InMemoryIdempotencyStore(),
+        "lifecycle_sync": {"sagemaker": RecordingLifecycleSync()},
         "data_root": "mem://data",
     }
     parts.update(overrides)

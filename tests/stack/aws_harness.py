@@ -729,10 +729,13 @@ class AwsStack:
         event.update(id=str(uuid.uuid4()), account=ACCOUNT, region=REGION, time=_now())
         return event
 
-    def sagemaker_change(self, package_arn: str) -> list[Invocation]:
-        """SageMaker's "Model Package State Change", built from the model package as SageMaker describes it."""
+    def sagemaker_change(self, package_arn: str, **detail: Any) -> list[Invocation]:
+        """SageMaker's "Model Package State Change", built from the model package as SageMaker describes it.
+
+        ``detail`` adds what moto does not keep (``ModelLifeCycle``: moto drops it on UpdateModelPackage).
+        """
         described = self.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
-        detail = {k: v for k, v in described.items() if k not in {"ResponseMetadata"} and v is not None}
+        detail = {k: v for k, v in {**described, **detail}.items() if k not in {"ResponseMetadata"} and v is not None}
         detail = json.loads(json.dumps(detail, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
         event = self._envelope(
             {

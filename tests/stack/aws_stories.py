@@ -146,7 +146,9 @@ def fresh_stack_default_policy(stack: AwsStack, work: Path, tag: str) -> None:
 
 
 def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket: str = ARTIFACT_BUCKET) -> None:
-    """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev."""
+    """A model package whose artifacts are in the SageMaker job's bucket: pending, then approved and in dev; then its
+    lifecycle stage Staging approved in SageMaker: in staging, and written back to the package; an operator's blocked
+    promotion to prod written back too."""
     model = f"sm{tag}"
     set_policy(stack, None)  # the default policy: nothing gates dev
     root = package(work, model, reference=b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(200)))
@@ -174,6 +176,24 @@ def sagemaker_approved(stack: AwsStack, work: Path, tag: str, *, artifact_bucket
     assert approved.reply is not None and approved.reply["status"] == "approved_in_source", approved
     assert approved.reply["promotion"]["status"] == "promoted", approved
     assert live_version(stack, model, "dev") == 1
+    assert "follow_ups" not in approved.reply, approved  # no sagemaker block: nothing is written back
+    # SageMaker's stages map to the environments (staging's threshold holds), written back with the approval status
+    # (moto's UpdateModelPackage clears ModelApprovalStatus when a call does not name it, and drops ModelLifeCycle)
+    stages = {"Development": "dev", "Staging": "staging", "Production": "prod"}
+    set_policy(stack, policy(**{model: {"sagemaker": {"stages": stages, "approval_status": True}}}))
+    # a person moves the package to Staging in SageMaker: the function promotes it and writes that back
+    written = {"version": 1, "arn": arn, "stage": "Staging", "status": "Approved"}
+    lifecycle = {"Stage": "Staging", "StageStatus": "Approved", "StageDescription": "signed off"}
+    staged = only(stack.sagemaker_change(arn, ModelLifeCycle=lifecycle), "SageMakerRegistryFunction")
+    assert staged.reply is not None and staged.reply["results"][1]["status"] == "promoted", staged
+    assert staged.reply["results"][1]["follow_ups"][0]["written"] == [written], staged
+    assert live_version(stack, model, "staging") == 1
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+    # an operator's promotion to prod is blocked (soak, approvals): the operator API writes Production/Rejected back
+    blocked = stack.http("POST", f"/models/{model}/environments/prod/promote", {"version": 1}, caller=ALICE)
+    assert blocked["statusCode"] == 409, blocked
+    rejected = {**written, "stage": "Production", "status": "Rejected"}
+    assert reply_body(blocked)["follow_ups"][0]["written"] == [rejected], blocked
 
 
 def drift_timer(stack: AwsStack, work: Path, tag: str) -> None:

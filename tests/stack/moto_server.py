@@ -101,6 +101,11 @@ def _secret_arn(self: Any) -> str:
     return str(secret.arn) if secret is not None else "*"
 
 
+def _model_package_arn(self: Any) -> str:
+    arn = self._get_param("ModelPackageArn") or self._get_param("ModelPackageName")
+    return str(arn) if arn and str(arn).startswith("arn:") else "*"
+
+
 _ITEM_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -174,6 +179,7 @@ def _patch_moto() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.events.responses import EventsHandler
     from moto.iam.access_control import IAMRequestBase
+    from moto.sagemaker.responses import SageMakerResponse
     from moto.secretsmanager.responses import SecretsManagerResponse
     from moto.sns.responses import SNSResponse
 
@@ -185,6 +191,7 @@ def _patch_moto() -> None:
     SNSResponse._determine_resource = _topic_arn  # type: ignore[attr-defined]
     CloudWatchResponse._determine_resource = _alarm_arn  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = _secret_arn  # type: ignore[attr-defined]
+    SageMakerResponse._determine_resource = _model_package_arn  # type: ignore[attr-defined]
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = _recorded(IAMRequestBase.check_action_permitted)  # type: ignore[method-assign]

@@ -36,6 +36,30 @@ NOT_PROVABLE = {
     ("AlarmFunction", "ListModelBucket"): (
         "needed when modelpilot.yaml is absent (404, not 403); the alarm story needs a policy file (its rollback policy)"
     ),
+    # the SageMaker function's and the operator API's write-backs are a story (sagemaker_approved); these functions
+    # write back only when they promote, block or roll back a version registered from SageMaker, which their
+    # stories do not do
+    ("AlarmFunction", "SageMakerWriteBack"): "only the SageMaker function's and operator API's write-backs are a story",
+    (
+        "PromoteFunction",
+        "SageMakerWriteBack",
+    ): "only the SageMaker function's and operator API's write-backs are a story",
+    (
+        "RollbackFunction",
+        "SageMakerWriteBack",
+    ): "only the SageMaker function's and operator API's write-backs are a story",
+    (
+        "SloCheckFunction",
+        "SageMakerWriteBack",
+    ): "only the SageMaker function's and operator API's write-backs are a story",
+    (
+        "DriftBatchFunction",
+        "SageMakerWriteBack",
+    ): "only the SageMaker function's and operator API's write-backs are a story",
+    (
+        "QualityBatchFunction",
+        "SageMakerWriteBack",
+    ): "only the SageMaker function's and operator API's write-backs are a story",
     ("SloCheckFunction", "ListModelBucket"): (
         "needed when modelpilot.yaml is absent (404, not 403); the SLO story needs a policy file (its SLOs)"
     ),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from modelpilot.domain.model import MonitorKind, MonitorState, VersionStatus
 
 __all__ = [
+    "ApplySourceStage",
     "ApproveModel",
     "BuildReferenceProfile",
     "CheckSlos",
@@ -76,6 +77,21 @@ class PromoteModel(Command):
     trigger: str | None = None
     dry_run: bool = False
     from_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ApplySourceStage(Command):
+    """A source registry moved the version registered from ``package_uri`` to ``stage`` with ``stage_status``
+    (SageMaker's ``ModelLifeCycle``); a stage the model's policy maps to an environment, moved to
+    ``Approved``, requests a promotion there (the gates still decide)."""
+
+    package_uri: str
+    external_id: str
+    stage: str
+    stage_status: str
+    actor: str
+    source: str = "sagemaker"
+    trigger: str | None = None
 
 
 @dataclass(frozen=True)

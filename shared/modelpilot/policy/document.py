@@ -41,6 +41,7 @@ from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
 from modelpilot.policy.mlflow import MlflowPolicy
 from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
+from modelpilot.policy.registries import SageMakerSync
 from modelpilot.policy.roles import RoleGrant
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
 
@@ -75,6 +76,7 @@ class ModelPolicy(Strict):
     attribution: AttributionPolicy | None = None
     slos: list[SloSpec] = Field(default_factory=list)
     rollback: dict[str, RollbackPolicy] = Field(default_factory=dict, description="rollback policy per environment")
+    sagemaker: SageMakerSync | None = Field(default=None, description="SageMaker lifecycle stages, both ways")
 
 
 class Policy(Strict):
@@ -122,7 +124,9 @@ class Policy(Strict):
         if len(set(self.environments)) != len(self.environments):
             raise ValueError("environments must be unique")
         for owner, block in [("defaults", self.defaults), *((f"models.{k}", v) for k, v in self.models.items())]:
-            for env in list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]:
+            named = list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]
+            named += list(block.sagemaker.stages.values()) if block.sagemaker else []
+            for env in named:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
         for i, grant in enumerate(self.roles or []):
@@ -175,6 +179,7 @@ class Policy(Strict):
             attribution=own.attribution if own.attribution is not None else self.defaults.attribution,
             slos=own.slos if "slos" in own.model_fields_set else self.defaults.slos,
             rollback={**self.defaults.rollback, **own.rollback},
+            sagemaker=own.sagemaker if own.sagemaker is not None else self.defaults.sagemaker,
         )
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         ArtifactStore,
         EventPublisher,
         IdempotencyStore,
+        LifecycleSync,
         MetricsSource,
         MlflowRegistry,
         Notifier,
@@ -63,6 +64,7 @@ COMMAND_HANDLERS: dict[str, str] = {
     "RequestMlflowPromotion": "modelpilot.service.mlflow.sync:request_mlflow_promotion",
     "SetMlflowVersionTag": "modelpilot.service.mlflow.sync:set_mlflow_version_tag",
     "SyncMlflow": "modelpilot.service.mlflow.sync:sync_mlflow",
+    "ApplySourceStage": "modelpilot.service.registry_sync:apply_source_stage",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
@@ -71,10 +73,21 @@ EVENT_HANDLERS: dict[str, list[str]] = {
     "DriftDetected": ["modelpilot.service.slo.handlers:on_drift_detected"],
     "SloBurnAlert": ["modelpilot.service.slo.handlers:on_slo_burn_alert"],
     "QualityDegraded": ["modelpilot.service.quality.handlers:on_quality_degraded"],
-    # MLflow write-back: each is a no-op unless an MLflow server and the policy's mlflow block are configured
-    "ModelPromoted": ["modelpilot.service.mlflow.sync:on_model_promoted"],
-    "PromotionBlocked": ["modelpilot.service.mlflow.sync:on_promotion_blocked"],
-    "ModelRolledBack": ["modelpilot.service.mlflow.sync:on_model_rolled_back"],
+    # write-back to the registries a version is followed in: MLflow aliases (a no-op unless an MLflow server and
+    # the policy's mlflow block are configured) and SageMaker lifecycle stages (a no-op unless the version came
+    # from SageMaker and its model's policy maps stages)
+    "ModelPromoted": [
+        "modelpilot.service.mlflow.sync:on_model_promoted",
+        "modelpilot.service.registry_sync:on_model_promoted",
+    ],
+    "PromotionBlocked": [
+        "modelpilot.service.mlflow.sync:on_promotion_blocked",
+        "modelpilot.service.registry_sync:on_promotion_blocked",
+    ],
+    "ModelRolledBack": [
+        "modelpilot.service.mlflow.sync:on_model_rolled_back",
+        "modelpilot.service.registry_sync:on_model_rolled_back",
+    ],
 }
 
 
@@ -102,6 +115,8 @@ class Services:
     telemetry_ingest: TelemetryIngest | None = None
     #: the MLflow registry ModelPilot follows and writes back to; None when no server is configured
     mlflow: MlflowRegistry | None = None
+    #: write-back of promotions, blocks and rollbacks to the registry a version came from, by source ("sagemaker")
+    lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens

@@ -72,6 +72,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
     from modelpilot.adapters.aws.events import EventBridgePublisher, SnsNotifier
     from modelpilot.adapters.aws.idempotency import DynamoDbIdempotencyStore
     from modelpilot.adapters.aws.registry import DynamoDbRegistry
+    from modelpilot.adapters.aws.sagemaker_sync import SageMakerLifecycleSync
     from modelpilot.adapters.aws.secrets import PowertoolsSecrets
     from modelpilot.adapters.log import LogNotifier, LogPublisher
     from modelpilot.adapters.prometheus import prometheus_sources
@@ -106,6 +107,8 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
             **prometheus_sources(settings.prometheus_url, secret=settings.prometheus_secret, secrets=secrets),
         },
         alarm_tags=CloudWatchAlarmTags(factory=lambda: make("cloudwatch")),
+        # write-back of promotions, blocks and rollbacks to SageMaker model packages (policy: sagemaker)
+        lifecycle_sync={"sagemaker": SageMakerLifecycleSync(factory=lambda: make("sagemaker"))},
         uploader=build_uploader(settings, clients=make),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),
         policy_location=settings.policy,

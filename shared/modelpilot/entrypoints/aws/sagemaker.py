@@ -18,6 +18,15 @@ ModelApprovalStatus        action
 
 The idempotency key is the ARN plus the status: AWS may deliver the same change
 more than once, and a package can move Pending → Approved → Rejected.
+
+Lifecycle stages (``ModelLifeCycle``: ``Stage``, ``StageStatus``, ``StageDescription``) ride on
+the same event. When the event carries one with ``StageStatus: Approved`` that ModelPilot did not
+write itself (see :func:`modelpilot.service.registry_sync.is_write_back`), a second delivery asks
+for :class:`~modelpilot.domain.commands.ApplySourceStage` after the registration: the model's
+``sagemaker.stages`` map the stage to an environment and the gates decide. Its key is the ARN,
+stage, stage status and the package's ``LastModifiedTime`` (the event id when absent): the same
+event delivered twice does nothing more, while a person who approves the stage again (after a
+block) is heard. Any other stage status asks for nothing beyond the registration.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelpilot.domain.commands import RegisterModel
+from modelpilot.domain.commands import ApplySourceStage, RegisterModel
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.service.dispatch import Delivery
@@ -41,6 +50,8 @@ __all__ = [
     "PACKAGE_PROPERTY",
     "SageMakerDetail",
     "SageMakerEvent",
+    "SageMakerLifeCycle",
+    "deliveries",
     "delivery",
     "idempotency_key",
     "package_uri",
@@ -63,6 +74,15 @@ class _Inference(BaseModel):
     Containers: list[_Container] = Field(default_factory=list)
 
 
+class SageMakerLifeCycle(BaseModel):
+    """A model package's ``ModelLifeCycle`` (SageMaker's staging construct)."""
+
+    model_config = ConfigDict(extra="allow")
+    Stage: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    StageStatus: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    StageDescription: str | None = Field(default=None, max_length=1024)
+
+
 class SageMakerDetail(BaseModel):
     """The ``detail`` of a model package state change (the fields ModelPilot reads)."""
 
@@ -73,6 +93,9 @@ class SageMakerDetail(BaseModel):
     ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
     InferenceSpecification: _Inference | None = None
     CustomerMetadataProperties: dict[str, str] = Field(default_factory=dict)
+    ModelLifeCycle: SageMakerLifeCycle | None = None
+    #: an ISO 8601 string in the samples; whatever its JSON type, it only tells one update from the next
+    LastModifiedTime: str | int | float | None = None
 
 
 class SageMakerEvent(EventBridgeModel):
@@ -134,3 +157,40 @@ def delivery(event: Any) -> Delivery:
     """Return the registration one model package state change asks for, keyed by ARN + approval status."""
     detail = parse(event)
     return Delivery(detail.ModelPackageArn, to_command(detail), idempotency_key(detail))
+
+
+def stage_delivery(detail: SageMakerDetail, event_id: str) -> Delivery | None:
+    """Return the promotion request of an approved lifecycle stage, or None when the event asks for none."""
+    from modelpilot.policy.registries import APPROVED
+    from modelpilot.service.registry_sync import is_write_back
+
+    life = detail.ModelLifeCycle
+    if life is None or life.StageStatus != APPROVED:
+        return None
+    if is_write_back(life.Stage, life.StageStatus, life.StageDescription):
+        return None
+    arn = detail.ModelPackageArn
+    when = event_id if detail.LastModifiedTime is None else str(detail.LastModifiedTime)
+    trigger = f"{arn}#{life.Stage}#{life.StageStatus}"
+    command = ApplySourceStage(
+        package_uri=package_uri(detail),
+        external_id=arn,
+        stage=life.Stage,
+        stage_status=life.StageStatus,
+        actor=ACTOR,
+        trigger=trigger,
+    )
+    return Delivery(arn, command, f"sagemaker:{trigger}#{when}")
+
+
+def deliveries(event: Any) -> Delivery | list[Delivery]:
+    """Return what one state change asks for: the registration, then an approved stage's promotion request.
+
+    An event without an approved lifecycle stage (or with the one ModelPilot wrote) is one delivery,
+    replied as before; with one, a batch of two, in order (the registration must exist first).
+    """
+    parsed: SageMakerEvent = validate(SageMakerEvent, event, "SageMaker Model Package State Change event")
+    detail = parsed.detail
+    first = Delivery(detail.ModelPackageArn, to_command(detail), idempotency_key(detail))
+    stage = stage_delivery(detail, parsed.id)
+    return first if stage is None else [first, stage]
