@@ -53,33 +53,8 @@ def report(endpoint: str, runs: int) -> None:
     from modelpilot.package.builder import write_package
     from tests.support import aws, aws_events
 
-    ddb, s3, events, sns = (aws.client(s, endpoint) for s in ("dynamodb", "s3", "events", "sns"))
-    names = {
-        "MODELPILOT_REGISTRY_TABLE": aws.create_table(ddb, "RegistryTable", aws.unique("registry")),
-        "MODELPILOT_IDEMPOTENCY_TABLE": aws.create_table(ddb, "IdempotencyTable", aws.unique("idem")),
-        "MODELPILOT_MODEL_BUCKET": aws.create_bucket(s3, aws.unique("models")),
-        "MODELPILOT_EVENT_BUS": aws.unique("events"),
-        "MODELPILOT_TOPIC_ARN": sns.create_topic(Name="bench")["TopicArn"],
-    }
-    events.create_event_bus(Name=names["MODELPILOT_EVENT_BUS"])
-    os.environ.update(
-        names,
-        MODELPILOT_BACKEND="aws",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_REGION=aws.REGION,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-    )
-    bucket = names["MODELPILOT_MODEL_BUCKET"]
-    stack = aws.Stack(
-        endpoint,
-        names["MODELPILOT_REGISTRY_TABLE"],
-        names["MODELPILOT_IDEMPOTENCY_TABLE"],
-        bucket,
-        names["MODELPILOT_EVENT_BUS"],
-        names["MODELPILOT_TOPIC_ARN"],
-        "",
-    )
+    stack = aws.benchmark_stack(endpoint)
+    bucket = stack.bucket
     aws.put_policy(stack)
     bootstrap.reset()
     upload, alarm = aws_events.handler("model_upload"), aws_events.handler("alarm")

@@ -219,6 +219,27 @@ def stack_environment(stack: Stack) -> dict[str, str]:
     }
 
 
+def benchmark_stack(endpoint: str) -> Stack:
+    """Create the resources template.yaml gives the functions on the moto server at ``endpoint`` and put their
+    environment in this process's (the benchmarks run the handlers in-process, as Lambda would)."""
+    import os
+
+    ddb, s3, events, sns = (client(s, endpoint) for s in ("dynamodb", "s3", "events", "sns"))
+    bus = unique("events")
+    events.create_event_bus(Name=bus)
+    stack = Stack(
+        endpoint=endpoint,
+        registry_table=create_table(ddb, "RegistryTable", unique("registry")),
+        idempotency_table=create_table(ddb, "IdempotencyTable", unique("idem")),
+        bucket=create_bucket(s3, unique("models")),
+        event_bus=bus,
+        topic_arn=sns.create_topic(Name="bench")["TopicArn"],
+        queue_url="",
+    )
+    os.environ.update(stack_environment(stack))
+    return stack
+
+
 def upload_package(stack: Stack, root: Path, prefix: str) -> str:
     """Upload a package folder under ``prefix`` of the model bucket, manifest last; return the manifest key."""
     s3 = stack.client("s3")
