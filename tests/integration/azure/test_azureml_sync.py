@@ -356,3 +356,28 @@ def test_the_azure_wiring_builds_the_write_back_only_with_a_workspace_and_the_sh
     sync = svc.lifecycle_sync["azureml"]
     assert isinstance(sync, AzureMlLifecycleSync)
     assert sync.workspace == "mlw-modelpilot" and sync._credential is credential
+
+
+# -- no loop ----------------------------------------------------------------------------
+def test_a_registered_event_after_the_write_back_promotes_nothing_and_writes_nothing(arm, make_package):
+    """Tag updates raise no Azure ML event (the documented types are ModelRegistered, ModelDeployed,
+    RunCompleted, DatasetDriftDetected, RunStatusChanged); should the PUT ever announce the version as
+    registered again, the event carries the same key, asks for no promotion and changes nothing."""
+    arm.add("churn", "7")
+    bus = fake_bus(load_policy_text(POLICY), artifacts=FolderArtifactStore(), lifecycle_sync={"azureml": adapter(arm)})
+    package = str(make_package("churn"))
+    registered(bus, package, 7)
+    bus.handle(PromoteModel(model="churn", environment="dev", actor="alice", version=1))
+    requests = len(arm.requests)
+    raw = json.loads(EVENT.read_text())
+    raw[0]["data"]["ModelTags"].update(arm.tags("churn", "7"))  # the event as it would look after the PUT
+    raw[0]["id"] = "another-delivery"
+    again = model_registered_command(parse_envelope(raw))
+    first = model_registered_command(parse_envelope(json.loads(EVENT.read_text())))
+    assert again.key == first.key  # the idempotency store answers the first outcome
+    assert isinstance(again.command, RegisterModel) and not again.command.auto_promote
+    outcome = registered(bus, package, 7)
+    assert outcome.status != "promoted"
+    assert [v.version for v in bus.services.registry.list_versions("churn")] == [1]
+    assert bus.services.registry.get_alias("churn", "dev").version == 1
+    assert len(arm.requests) == requests
