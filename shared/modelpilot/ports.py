@@ -588,7 +588,7 @@ def _check_azureml_update(update: LifecycleUpdate) -> None:
 
 
 class LifecycleSync(abc.ABC):
-    """Writes ModelPilot's decisions back to the registry a version came from (SageMaker Model Registry)."""
+    """Writes ModelPilot's decisions back to the registry a version came from (SageMaker Model Registry, Azure ML)."""
 
     @abc.abstractmethod
     def write(self, update: LifecycleUpdate) -> None:
@@ -618,7 +618,7 @@ class Adapters:
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     alarm_tags: AlarmTags | None = None
     telemetry_ingest: TelemetryIngest | None = None
-    #: write-back to source registries, by version source ("sagemaker")
+    #: write-back to source registries, by version source ("sagemaker", "azureml")
     lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     uploader: PackageUploader | None = None
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)

@@ -93,7 +93,7 @@ class StandIn:
     def tags(self, name: str, version: str) -> dict[str, str]:
         return self.resources[f"{WORKSPACE_ID}/models/{name}/versions/{version}"]["properties"]["tags"]
 
-    def answer(self, method: str, path: str, query: str, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
+    def answer(self, method: str, path: str, query: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.requests.append(
             {
                 "method": method,
@@ -105,6 +105,8 @@ class StandIn:
         )
         if self.fail:
             status, code = self.fail.pop(0)
+            if code == "":  # a page that is not JSON (a proxy in between)
+                return status, "<html>gateway</html>"
             return status, {"error": {"code": code, "message": f"stand-in answered {status}"}}
         if headers.get("Authorization") != "Bearer stand-in-token":
             return 401, {"error": {"code": "AuthenticationFailed", "message": "no bearer token"}}
@@ -125,7 +127,7 @@ def arm():
             url = urlparse(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, payload = state.answer(self.command, url.path, url.query, self.headers, body)
-            data = json.dumps(payload).encode()
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -227,6 +229,14 @@ def test_a_put_that_fails_after_the_get_is_transient_and_changes_nothing(arm):
     with pytest.raises(TransientError):
         sync.write(update())
     assert "modelpilot.prod" not in arm.tags("churn", "7")
+
+
+def test_an_answer_that_is_not_json_is_transient_and_puts_nothing(arm):
+    arm.add("churn", "7")
+    arm.fail = [(200, "")]
+    with pytest.raises(TransientError, match="not JSON"):
+        adapter(arm).write(update())
+    assert [r["method"] for r in arm.requests] == ["GET"]
 
 
 def test_a_refusal_is_not_authorized_and_names_the_permission(arm):

@@ -154,7 +154,10 @@ class AzureMlLifecycleSync(LifecycleSync):
     def write(self, update: LifecycleUpdate) -> None:
         url = self.url(update.external_id)
         what = f"Azure ML model version {update.external_id}"
-        resource = self._send("GET", url, f"GET {what}").json()
+        try:
+            resource = self._send("GET", url, f"GET {what}").json()
+        except ValueError:  # a 2xx that is not JSON: a proxy's page, a truncated answer
+            raise TransientError(f"GET {what}: the answer is not JSON; retry later") from None
         properties = resource.get("properties") if isinstance(resource, dict) else None
         if not isinstance(properties, dict):
             raise TransientError(f"GET {what}: the answer holds no properties; retry later")
