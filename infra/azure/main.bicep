@@ -36,7 +36,7 @@ param sloSchedule string = '0 */5 * * * *'
 @description('Create the Event Grid subscriptions (run after the code is published).')
 param deploySubscriptions bool = false
 
-@description('Resource id of an Azure ML workspace whose events ModelPilot handles (empty: none).')
+@description('Resource id of an Azure ML workspace whose events ModelPilot handles and whose model versions get its tags written back (empty: none).')
 param mlWorkspaceId string = ''
 
 @description('Entra ID app (client) id for App Service authentication of the operator API (empty: keys only).')
@@ -265,6 +265,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_POLICY', value: 'az://${modelsContainer}/modelpilot.yaml' }
         { name: 'MODELPILOT_PROMETHEUS_URL', value: prometheusUrl }
         { name: 'MODELPILOT_PROMETHEUS_SECRET', value: prometheusSecretName }
+        { name: 'MODELPILOT_AZURE_ML_WORKSPACE_ID', value: mlWorkspaceId }
         { name: 'DRIFT_SCHEDULE', value: driftSchedule }
         { name: 'SLO_SCHEDULE', value: sloSchedule }
       ]
@@ -370,6 +371,14 @@ module monitoredReaders 'monitoring-reader.bicep' = [for group in monitoredResou
   scope: resourceGroup(group)
   params: { principalId: app.identity.principalId }
 }]
+
+// Azure ML write-back (policy: azureml): read and write the workspace's model versions, nothing else
+var mlWorkspaceParts = split(empty(mlWorkspaceId) ? '/subscriptions/-/resourceGroups/-/providers/-/workspaces/-' : mlWorkspaceId, '/')
+module mlTagWriter 'azureml-tag-writer.bicep' = if (!empty(mlWorkspaceId)) {
+  name: take('modelpilot-ml-writer-${uniqueString(mlWorkspaceId)}', 64)
+  scope: resourceGroup(mlWorkspaceParts[2], mlWorkspaceParts[4])
+  params: { principalId: app.identity.principalId, workspaceName: last(mlWorkspaceParts) }
+}
 
 resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(insights.id, app.id, roles.monitoringMetricsPublisher)

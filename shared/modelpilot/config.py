@@ -69,6 +69,8 @@ class ENV:
     AZURE_IDEMPOTENCY_TABLE = "MODELPILOT_AZURE_IDEMPOTENCY_TABLE"
     AZURE_EVENTGRID_ENDPOINT = "MODELPILOT_AZURE_EVENTGRID_ENDPOINT"
     AZURE_KEYVAULT_URL = "MODELPILOT_AZURE_KEYVAULT_URL"
+    #: resource id of the Azure ML workspace whose model versions get ModelPilot's tags written back
+    AZURE_ML_WORKSPACE_ID = "MODELPILOT_AZURE_ML_WORKSPACE_ID"
     #: "true": the function app registers the Durable Functions drift fan-out (drift_window and its activities)
     AZURE_DURABLE_DRIFT = "MODELPILOT_AZURE_DURABLE_DRIFT"
     #: set to "True" by App Service when its authentication module (Entra ID) fronts the app
@@ -122,6 +124,7 @@ class Settings:
     azure_idempotency_table: str = "modelpilotidempotency"
     azure_eventgrid_endpoint: str | None = None
     azure_keyvault_url: str | None = None
+    azure_ml_workspace_id: str | None = None
     azure_auth_enabled: bool = False
     #: register the Durable Functions drift fan-out; off by default, so no cold start pays for the Durable SDK
     azure_durable_drift: bool = False
@@ -169,6 +172,7 @@ class Settings:
             azure_idempotency_table=get(ENV.AZURE_IDEMPOTENCY_TABLE) or "modelpilotidempotency",
             azure_eventgrid_endpoint=get(ENV.AZURE_EVENTGRID_ENDPOINT),
             azure_keyvault_url=get(ENV.AZURE_KEYVAULT_URL),
+            azure_ml_workspace_id=get(ENV.AZURE_ML_WORKSPACE_ID),
             azure_auth_enabled=auth,
             azure_durable_drift=durable,
             actor=get(ENV.ACTOR),

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AZUREML_PREFIX",
+    "AZUREML_STATUSES",
     "Adapters",
     "AlarmTags",
     "ArtifactStore",
@@ -515,6 +517,10 @@ class MlflowRegistry(abc.ABC):
 class LifecycleUpdate:
     """What ModelPilot writes back to a version's source registry (SageMaker: the package's ``ModelLifeCycle``).
 
+    Azure ML versions (``external_id`` ``azureml:<workspace>/<model>:<version>``) carry the environment as
+    ``stage``, one of :data:`AZUREML_STATUSES` as ``stage_status`` and the
+    report text as ``description``; they are checked by their own rules (no approval status).
+
     Validated on construction against the limits SageMaker enforces, so no adapter sends what the
     registry would refuse: ``external_id`` is a model package ARN, ``stage`` and ``stage_status`` are
     SageMaker entity names (1-63 letters, digits, hyphens), ``description`` is at most 1024
@@ -533,6 +539,9 @@ class LifecycleUpdate:
 
         from modelpilot.exceptions import InvalidInput
 
+        if self.external_id.startswith(AZUREML_PREFIX):
+            _check_azureml_update(self)
+            return
         arn = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/\S{1,2048}$"
         name = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
         if not re.match(arn, self.external_id):
@@ -548,8 +557,38 @@ class LifecycleUpdate:
             )
 
 
+#: an Azure ML version's ``external_id``: ``azureml:<workspace>/<model>:<version>``
+AZUREML_PREFIX = "azureml:"
+#: the statuses written back to Azure ML as the tag ``modelpilot.<environment>``
+AZUREML_STATUSES = frozenset({"promoted", "replaced", "blocked", "rolled_back", "restored"})
+
+
+def _check_azureml_update(update: LifecycleUpdate) -> None:
+    """Azure ML: ``stage`` is the environment, ``stage_status`` one of :data:`AZUREML_STATUSES`."""
+    import re
+
+    from modelpilot.exceptions import InvalidInput
+
+    ident = r"^azureml:[A-Za-z0-9][A-Za-z0-9_\-]{0,32}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}:[A-Za-z0-9_.\-]{1,64}$"
+    if not re.match(ident, update.external_id):
+        raise InvalidInput(
+            f"{update.external_id!r} is not an Azure ML model version (azureml:<workspace>/<model>:<version>)",
+            field="external_id",
+        )
+    if not re.match(r"^[a-z0-9][a-z0-9._-]{0,62}$", update.stage):  # the policy's NAME_PATTERN
+        raise InvalidInput(f"environment {update.stage!r} is not a ModelPilot environment name", field="stage")
+    if update.stage_status not in AZUREML_STATUSES:
+        raise InvalidInput(
+            f"status {update.stage_status!r} is not one of {sorted(AZUREML_STATUSES)}", field="stage_status"
+        )
+    if len(update.description) > 1024:
+        raise InvalidInput(f"description is {len(update.description)} characters; at most 1024", field="description")
+    if update.approval_status is not None:
+        raise InvalidInput("Azure ML has no approval status; leave it None", field="approval_status")
+
+
 class LifecycleSync(abc.ABC):
-    """Writes ModelPilot's decisions back to the registry a version came from (SageMaker Model Registry)."""
+    """Writes ModelPilot's decisions back to the registry a version came from (SageMaker Model Registry, Azure ML)."""
 
     @abc.abstractmethod
     def write(self, update: LifecycleUpdate) -> None:
@@ -579,7 +618,7 @@ class Adapters:
     metrics_sources: dict[str, MetricsSource] = field(default_factory=dict)
     alarm_tags: AlarmTags | None = None
     telemetry_ingest: TelemetryIngest | None = None
-    #: write-back to source registries, by version source ("sagemaker")
+    #: write-back to source registries, by version source ("sagemaker", "azureml")
     lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     uploader: PackageUploader | None = None
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)

@@ -7,6 +7,10 @@ Every implementation must:
 * leave the package as the first write did when the same update is written twice;
 * raise ``NotFound`` for a package the registry does not hold.
 
+Azure ML versions (``azureml:<workspace>/<model>:<version>``) hold the same contract over the tags
+``modelpilot.<stage>`` / ``modelpilot.<stage>.report``: the fake and the Azure ML adapter against a recording Resource
+Manager stand-in on 127.0.0.1 (tests/support/azureml_stub.py).
+
 Run against the fake (``modelpilot.testing``) and the SageMaker adapter speaking to a recording SageMaker
 endpoint on 127.0.0.1 (tests/support/sagemaker_stub.py): the adapter's requests are serialised by botocore
 and validated against the SageMaker service model before they leave, so a request shape SageMaker's API
@@ -207,3 +211,68 @@ def test_on_moto_an_unknown_package_is_not_found(moto_package):
     sagemaker, arn = moto_package
     with pytest.raises(NotFound):
         SageMakerLifecycleSync(sagemaker).write(update(external_id=arn.rsplit("/", 1)[0] + "/4242"))
+
+
+# -- Azure ML: the same contract over the version's tags ------------------------------------------
+AZUREML_ID = "azureml:mlw-modelpilot/churn:7"
+AZUREML_OTHER = "azureml:mlw-modelpilot/churn:99"
+
+
+def _fake_tags(fake: RecordingLifecycleSync) -> dict[str, dict[str, str]]:
+    tags: dict[str, dict[str, str]] = {}
+    for u in fake.updates:
+        tags.setdefault(u.external_id, {}).update(
+            {f"modelpilot.{u.stage}": u.stage_status, f"modelpilot.{u.stage}.report": u.description}
+        )
+    return tags
+
+
+@pytest.fixture(params=["fake", "azureml"])
+def azureml_case(request):
+    if request.param == "fake":
+        fake = RecordingLifecycleSync(packages={AZUREML_ID})
+        yield Case(fake, lambda: _fake_tags(fake))
+        return
+    from modelpilot.adapters.azure.azureml_sync import AzureMlLifecycleSync
+    from tests.support.azureml_stub import WORKSPACE_ID, StaticToken, azureml_stand_in
+
+    with azureml_stand_in() as arm:
+        arm.add("churn", "7", {})
+
+        def state() -> dict[str, dict[str, str]]:
+            tags = {k: v for k, v in arm.tags("churn", "7").items() if k.startswith("modelpilot.")}
+            return {AZUREML_ID: tags} if tags else {}
+
+        yield Case(AzureMlLifecycleSync(StaticToken(), WORKSPACE_ID, endpoint=arm.endpoint), state)
+
+
+def azureml_update(**kw: Any) -> LifecycleUpdate:
+    fields = {"external_id": AZUREML_ID, "stage": "prod", "stage_status": "promoted", "description": DESCRIPTION}
+    return LifecycleUpdate(**{**fields, **kw})
+
+
+def test_azureml_the_status_and_report_arrive_exactly(azureml_case):
+    text = ("é✓" * 600)[:1024]
+    azureml_case.sync.write(azureml_update(description=text))
+    azureml_case.sync.write(azureml_update(stage="staging", stage_status="blocked"))
+    assert azureml_case.state() == {
+        AZUREML_ID: {
+            "modelpilot.prod": "promoted",
+            "modelpilot.prod.report": text,
+            "modelpilot.staging": "blocked",
+            "modelpilot.staging.report": DESCRIPTION,
+        }
+    }
+
+
+def test_azureml_writing_twice_leaves_the_first_writes_state(azureml_case):
+    azureml_case.sync.write(azureml_update(stage_status="rolled_back"))
+    first = azureml_case.state()
+    azureml_case.sync.write(azureml_update(stage_status="rolled_back"))
+    assert azureml_case.state() == first
+
+
+def test_azureml_an_unknown_version_is_not_found(azureml_case):
+    with pytest.raises(NotFound):
+        azureml_case.sync.write(azureml_update(external_id=AZUREML_OTHER))
+    assert azureml_case.state() == {}

@@ -41,7 +41,7 @@ from modelpilot.policy.drift import DriftPolicy
 from modelpilot.policy.gates import EnvironmentGates, MetricThreshold, RegressionRule
 from modelpilot.policy.mlflow import MlflowPolicy
 from modelpilot.policy.quality import AttributionPolicy, QualityPolicy
-from modelpilot.policy.registries import SageMakerSync
+from modelpilot.policy.registries import AzureMlSync, SageMakerSync
 from modelpilot.policy.roles import RoleGrant
 from modelpilot.policy.slo import RollbackPolicy, SloSpec
 
@@ -77,6 +77,7 @@ class ModelPolicy(Strict):
     slos: list[SloSpec] = Field(default_factory=list)
     rollback: dict[str, RollbackPolicy] = Field(default_factory=dict, description="rollback policy per environment")
     sagemaker: SageMakerSync | None = Field(default=None, description="SageMaker lifecycle stages, both ways")
+    azureml: AzureMlSync | None = Field(default=None, description="Azure ML model version tags written back")
 
 
 class Policy(Strict):
@@ -126,6 +127,7 @@ class Policy(Strict):
         for owner, block in [("defaults", self.defaults), *((f"models.{k}", v) for k, v in self.models.items())]:
             named = list(block.environments) + list(block.rollback) + [s.environment for s in block.slos]
             named += list(block.sagemaker.stages.values()) if block.sagemaker else []
+            named += list(block.azureml.environments or []) if block.azureml else []
             for env in named:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
@@ -180,6 +182,7 @@ class Policy(Strict):
             slos=own.slos if "slos" in own.model_fields_set else self.defaults.slos,
             rollback={**self.defaults.rollback, **own.rollback},
             sagemaker=own.sagemaker if own.sagemaker is not None else self.defaults.sagemaker,
+            azureml=own.azureml if own.azureml is not None else self.defaults.azureml,
         )
 
 

@@ -1,4 +1,12 @@
-"""The ``sagemaker`` block of a model's policy: SageMaker Model Registry lifecycle stages, both ways.
+"""The ``sagemaker`` and ``azureml`` blocks of a model's policy: write-back to the registry a version came from.
+
+``azureml`` (see ``docs/azure.md``, Azure ML write-back)::
+
+    models:
+      churn:
+        azureml:
+          write_back: true              # promotions, blocks and rollbacks become tags of the model version
+          environments: [staging, prod] # only these environments (default: every environment)
 
 See ``docs/aws.md`` (SageMaker lifecycle stages). Example::
 
@@ -19,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from modelpilot.policy.base import Strict
 
-__all__ = ["APPROVED", "REJECTED", "SageMakerSync"]
+__all__ = ["APPROVED", "REJECTED", "AzureMlSync", "SageMakerSync"]
 
 #: the SageMaker ``EntityName`` pattern that ``Stage`` and ``StageStatus`` follow (1-63 characters)
 _ENTITY_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -90,3 +98,18 @@ class SageMakerSync(Strict):
     def stage_of(self, environment: str) -> str | None:
         """Return the stage ``environment`` is mapped from, or None."""
         return next((s for s, e in self.stages.items() if e == environment), None)
+
+
+class AzureMlSync(Strict):
+    """Whether a model's Azure ML versions get ModelPilot's decisions as tags (``modelpilot.<environment>``)."""
+
+    write_back: bool = Field(
+        default=True, description="write promotions, blocks and rollbacks as tags of the Azure ML model version"
+    )
+    environments: list[str] | None = Field(
+        default=None, description="the environments written back (default: every environment)"
+    )
+
+    def writes(self, environment: str) -> bool:
+        """True when a decision in ``environment`` is written back."""
+        return self.write_back and (self.environments is None or environment in self.environments)

@@ -75,18 +75,21 @@ EVENT_HANDLERS: dict[str, list[str]] = {
     "QualityDegraded": ["modelpilot.service.quality.handlers:on_quality_degraded"],
     # write-back to the registries a version is followed in: MLflow aliases (a no-op unless an MLflow server and
     # the policy's mlflow block are configured) and SageMaker lifecycle stages (a no-op unless the version came
-    # from SageMaker and its model's policy maps stages)
+    # from SageMaker and its model's policy maps stages) and Azure ML version tags (policy: azureml)
     "ModelPromoted": [
         "modelpilot.service.mlflow.sync:on_model_promoted",
         "modelpilot.service.registry_sync:on_model_promoted",
+        "modelpilot.service.azureml_sync:on_model_promoted",
     ],
     "PromotionBlocked": [
         "modelpilot.service.mlflow.sync:on_promotion_blocked",
         "modelpilot.service.registry_sync:on_promotion_blocked",
+        "modelpilot.service.azureml_sync:on_promotion_blocked",
     ],
     "ModelRolledBack": [
         "modelpilot.service.mlflow.sync:on_model_rolled_back",
         "modelpilot.service.registry_sync:on_model_rolled_back",
+        "modelpilot.service.azureml_sync:on_model_rolled_back",
     ],
 }
 

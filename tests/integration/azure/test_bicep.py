@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 BICEP = ROOT / "infra" / "azure" / "main.bicep"
+MODULE = ROOT / "infra" / "azure" / "azureml-tag-writer.bicep"
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,31 @@ def test_function_names_in_bicep_exist_in_the_app():
     names = set(indexed_functions())
     referenced = set(re.findall(r"/functions/(\w+)'", BICEP.read_text(encoding="utf-8")))
     assert referenced and referenced <= names
+
+
+def test_the_azure_ml_write_back_gets_a_custom_role_on_the_workspace_only(bicep, tmp_path):
+    module = MODULE.read_text(encoding="utf-8")
+    # only with a workspace, scoped to the workspace's own group, setting read by the app
+    assert "module mlTagWriter 'azureml-tag-writer.bicep' = if (!empty(mlWorkspaceId))" in bicep
+    assert "{ name: 'MODELPILOT_AZURE_ML_WORKSPACE_ID', value: mlWorkspaceId }" in bicep
+    actions = re.findall(r"'(Microsoft\.MachineLearningServices/workspaces/[^'@]+)'", module)
+    assert actions == [
+        "Microsoft.MachineLearningServices/workspaces/models/versions/read",
+        "Microsoft.MachineLearningServices/workspaces/models/versions/write",
+    ]
+    assert "assignableScopes: [workspace.id]" in module and "scope: workspace\n" in module
+    assert "roleDefinitions', " not in module  # no built-in (broader) role
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    done = subprocess.run(
+        [checkov_binary(), "-f", str(MODULE), "--framework", "bicep", "-o", "json", "--skip-download"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report.get("summary", {}).get("failed", 0) == 0, report
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] >= 3
+    assert "CKV_AZURE_39" in {c["check_id"] for c in report["results"]["passed_checks"]}  # no custom owner role

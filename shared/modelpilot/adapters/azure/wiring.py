@@ -1,6 +1,7 @@
 """The Azure backend's adapters: Table Storage registry, Blob artifacts, Event Grid, Key Vault, Azure Monitor,
 and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set (its credentials from the Key Vault secret
-``MODELPILOT_PROMETHEUS_SECRET`` names).
+``MODELPILOT_PROMETHEUS_SECRET`` names); the Azure ML tag write-back when ``MODELPILOT_AZURE_ML_WORKSPACE_ID``
+is set.
 
 Storage is reached either with a connection string read from the app setting
 *named* by ``settings.azure_storage_connection_setting`` (Azurite, local runs; the
@@ -127,7 +128,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
     from modelpilot.adapters.azure.upload import BlobPackageUploader
     from modelpilot.adapters.log import LogNotifier, LogPublisher
     from modelpilot.adapters.prometheus import prometheus_sources
-    from modelpilot.ports import EventPublisher, Notifier, SecretsProvider
+    from modelpilot.ports import EventPublisher, LifecycleSync, Notifier, SecretsProvider
 
     if credential is None and not settings.azure_storage_connection_setting:
         credential = _default_credential()
@@ -147,6 +148,12 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         from modelpilot.adapters.azure.keyvault import KeyVaultSecrets
 
         secrets = KeyVaultSecrets(SecretClient(settings.azure_keyvault_url, cloud))
+    # write-back of promotions, blocks and rollbacks as tags of Azure ML model versions (policy: azureml)
+    lifecycle_sync: dict[str, LifecycleSync] = {}
+    if settings.azure_ml_workspace_id:
+        from modelpilot.adapters.azure.azureml_sync import AzureMlLifecycleSync
+
+        lifecycle_sync["azureml"] = AzureMlLifecycleSync(cloud, settings.azure_ml_workspace_id)
     return Adapters(
         registry=TableRegistry(tables.get_table_client(settings.azure_registry_table)),
         artifacts=BlobArtifactStore(blob),
@@ -163,4 +170,5 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         data_root=settings.data_root or f"az://{settings.azure_container}/monitoring",
         policy_location=settings.policy,
         default_policy_location=f"az://{settings.azure_container}/{POLICY_NAME}",
+        lifecycle_sync=lifecycle_sync,
     )
