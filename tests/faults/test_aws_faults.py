@@ -20,8 +20,10 @@ events: those are checked on their own below.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,12 +32,14 @@ from modelpilot import bootstrap
 from modelpilot.bootstrap import get_bus
 from modelpilot.domain.commands import PromoteModel, RegisterModel
 from modelpilot.exceptions import ModelPilotError
+from modelpilot.package.builder import write_package
 from modelpilot.service.audit import verify_audit
 from tests.support.aws import create_stack, put_policy, stack_environment, upload_package
 from tests.support.aws_events import LambdaContext, handler, http_request, s3_notification
 from tests.support.faults import AWS_FAULTS, aws_faults
 
 upload, api, rollback = handler("model_upload"), handler("operator_api"), handler("rollback")
+drift_batch = handler("drift_batch")
 #: every invocation here may run for 1 s more, so a claim it leaves expires after 1 s
 CLAIM_MS = 1000
 
@@ -60,11 +64,16 @@ def snapshot() -> dict[str, Any]:
                 for v in versions
                 for env in envs
             },
+            "monitors": sorted(
+                (m.environment, m.kind, m.state, m.version) for m in registry.list_monitor_status(model)
+            ),
             "audit": [
                 (r.seq, r.action, r.environment, r.from_version, r.to_version, r.actor, r.trigger)
                 for r in registry.audit_records(model)
             ],
         }
+    artifacts, root = get_bus().services.artifacts, get_bus().services.data_root
+    state["<reports>"] = sorted(o.uri.rsplit("/", 1)[-1] for o in artifacts.list(f"{root}/reports"))
     # every stack has its own bucket: compare the state with the bucket's name taken out
     bucket = get_bus().services.data_root.split("/")[2]
     normalized: dict[str, Any] = json.loads(json.dumps(state).replace(bucket, "<bucket>"))
@@ -77,8 +86,12 @@ def is_prefix(state: dict[str, Any], final: dict[str, Any]) -> bool:
     With ``audit_ok()`` (the state agrees with its audit) this means ``state`` is the
     before state, the after state, or a state between two of the flow's commits.
     """
-    return all(
-        model in final and final[model]["audit"][: len(rows["audit"])] == rows["audit"] for model, rows in state.items()
+    # the drift batch writes a report's JSON, then its HTML: a fault between them leaves the JSON alone
+    reports = set(state["<reports>"]) <= set(final["<reports>"])
+    return reports and all(
+        model in final and final[model]["audit"][: len(rows["audit"])] == rows["audit"]
+        for model, rows in state.items()
+        if not model.startswith("<")
     )
 
 
@@ -142,8 +155,11 @@ def run_with_faults(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     setup: Callable[[Any], Callable[[], Any]],
-) -> None:
-    """Fail each call of the flow once in turn; check all or nothing, then that the retry completes it once."""
+) -> list[str]:
+    """Fail each call of the flow once in turn; check all or nothing, then that the retry completes it once.
+
+    Returns the steps whose retries did not end in the clean run's state (the tests expect none).
+    """
     with aws_faults(monkeypatch) as faults:
         act = setup(fresh_stack(request, monkeypatch))
         clean_before = snapshot()
@@ -153,6 +169,7 @@ def run_with_faults(
         clean_after = snapshot()
         assert clean_after != clean_before and audit_ok()
         retried = stopped_between = waited = 0
+        incomplete: list[str] = []
         for index, name in enumerate(calls):
             fault = AWS_FAULTS[index % len(AWS_FAULTS)]
             act = setup(fresh_stack(request, monkeypatch))
@@ -168,8 +185,10 @@ def run_with_faults(
             if outcome == "retry":
                 retried += 1
                 waited += retry_until_done(act, (index, name, fault, detail))
-            assert snapshot() == clean_after, (index, name, fault)
             assert audit_ok()
+            if snapshot() != clean_after:
+                incomplete.append(f"{index}:{name}:{fault[0]}:{fault[1]}")
+                continue
             # a further redelivery changes nothing
             attempt(act)
             assert snapshot() == clean_after, (index, name, fault)
@@ -178,6 +197,7 @@ def run_with_faults(
             f"{stopped_between} stopped between two commits, {waited} retries met a claim until it expired; calls: {calls}"
         )
         assert len(faults.injected) == len(calls)
+        return incomplete
 
 
 def register_flow(make_package: Any) -> Callable[[Any], Callable[[], Any]]:
@@ -219,15 +239,15 @@ def rollback_flow(make_package: Any) -> Callable[[Any], Callable[[], Any]]:
 
 
 def test_register_is_all_or_nothing_at_every_call(request, monkeypatch, make_package):
-    run_with_faults("register (upload)", request, monkeypatch, register_flow(make_package))
+    assert run_with_faults("register (upload)", request, monkeypatch, register_flow(make_package)) == []
 
 
 def test_promote_is_all_or_nothing_at_every_call(request, monkeypatch, make_package):
-    run_with_faults("promote (operator API)", request, monkeypatch, promote_flow(make_package))
+    assert run_with_faults("promote (operator API)", request, monkeypatch, promote_flow(make_package)) == []
 
 
 def test_rollback_is_all_or_nothing_at_every_call(request, monkeypatch, make_package):
-    run_with_faults("rollback (console)", request, monkeypatch, rollback_flow(make_package))
+    assert run_with_faults("rollback (console)", request, monkeypatch, rollback_flow(make_package)) == []
 
 
 def bus_events(stack: Any) -> list[str]:
@@ -270,3 +290,63 @@ def test_an_event_whose_put_events_fails_once_is_published_once_by_the_retry(
         assert faults.injected
         attempt(act)  # and a late redelivery
         assert sorted(bus_events(stack)) == sorted(events)
+
+
+DRIFT_POLICY = """\
+version: 1
+environments: [dev, prod]
+models:
+  churn:
+    drift:
+      environments: [prod]
+      window: 1h
+"""
+
+
+def drift_flow(make_package: Any, tmp_path: Any) -> Callable[[Any], Callable[[], Any]]:
+    """The drift batch (console invocation) over the last hour of prod's captures: a report, a status, an event."""
+    rng = random.Random(5)
+    reference = tmp_path / "reference.csv"
+    reference.write_text("x\n" + "".join(f"{rng.gauss(0, 1) + 5:.4f}\n" for _ in range(400)))
+    package = tmp_path / "drift-pkg"
+    write_package(
+        package,
+        files={"model.bin": b"weights", "reference.csv": reference.read_bytes()},
+        artifacts=["model.bin"],
+        name="churn",
+        framework="test",
+        metrics={"auc": 0.8},
+        features=[{"name": "x", "type": "numeric"}],
+        reference_data_uri="reference.csv",
+    )
+    now = datetime.now(UTC)
+    capture = "x\n" + "".join(f"{rng.gauss(2, 1) + 5:.4f}\n" for _ in range(400))
+
+    def setup(stack: Any) -> Callable[[], Any]:
+        put_policy(stack, DRIFT_POLICY)
+        bootstrap.reset()
+        key = upload_package(stack, package, "models/churn/v1")
+        get_bus().handle(
+            RegisterModel(package_uri=f"s3://{stack.bucket}/{key[:-16]}", actor="system:test", auto_promote=True)
+        )
+        get_bus().handle(PromoteModel(model="churn", environment="prod", version=1, actor="system:test"))
+        hour = (now - timedelta(minutes=5)).strftime("%Y/%m/%d/%H")
+        stack.client("s3").put_object(
+            Bucket=stack.bucket, Key=f"monitoring/captures/churn/prod/{hour}/part-0.csv", Body=capture.encode()
+        )
+        payload = {"action": "drift", "model": "churn", "environment": "prod", "window_seconds": 3600}
+        context = LambdaContext(aws_request_id="drift-1", remaining_ms=CLAIM_MS)
+        return lambda: drift_batch(payload, context)
+
+    return setup
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="drift batch: a fault after a report's JSON is stored and before its HTML and status leaves the report "
+    "half written, and the retry takes the stored JSON as the finished result",
+)
+def test_drift_batch_is_all_or_nothing_at_every_call(request, monkeypatch, make_package, tmp_path):
+    incomplete = run_with_faults("drift batch (console)", request, monkeypatch, drift_flow(make_package, tmp_path))
+    print(f"drift batch: retries that left an incomplete state: {incomplete}")
+    assert incomplete == []
