@@ -1,4 +1,4 @@
-"""Faults at every AWS call of register, promote and rollback, through the Lambda handlers, on moto.
+"""Faults at every AWS call of register, promote, rollback and the drift batch, through the Lambda handlers, on moto.
 
 Each flow is run once clean to list the calls it makes (``service.Operation``, in
 order) and the state it leaves. Then, on a fresh stack each time, call ``i`` of
@@ -14,7 +14,8 @@ move, one audit record each.
 What these tests cannot show: faults inside a call that botocore retries on its
 own (the fault is raised once botocore has given up), two faults in one attempt,
 a crash of the process between two calls (see the kill tests), and the published
-events: those are checked on their own below.
+events: those are checked on their own below (xfail until the outbox lands). The
+SLO check and the Azure clients are not driven here yet.
 """
 
 from __future__ import annotations
