@@ -3,6 +3,7 @@
 Payload (``infra/aws/drift.asl.json``, ``ItemBatcher``): ``{"BatchInput": {"plan": …}, "Items": [batch, …]}``;
 reply: ``{"report_id", "partials": [reference, …]}`` (inline, or written once under the batch's key).
 A bad payload raises ``InvalidEvent``: the child fails, and the Map's tolerated-failure share decides.
+No init phase: it would read the policy, which a child never needs (its role may not read it).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from typing import Any
 
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.aws.drift_fanout import partial_reply
-from modelpilot.entrypoints.aws.init_phase import init_phase
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Read the child's batches into partial profiles; return their references."""
     return partial_reply(get_bus().services, event)
 
-
-init_phase("MergeDriftWindow", modules=("modelpilot.service.drift.window",))

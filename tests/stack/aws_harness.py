@@ -395,7 +395,8 @@ class AwsStack:
             name=name,
             arn=config["FunctionArn"],
             module=resource["Properties"]["Handler"].split(".")[0],
-            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            # Lambda's variables are strings; moto's CloudFormation keeps a Number parameter's Ref as an int
+            environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
             role_name=role_arn.rsplit("/", 1)[1],
             role_arn=role_arn,
             dead_letter_arn=self.resolve(dead_letter) if dead_letter else None,
