@@ -17,4 +17,3 @@ from modelpilot.entrypoints.aws.drift_fanout import partial_reply
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Read the child's batches into partial profiles; return their references."""
     return partial_reply(get_bus().services, event)
-
