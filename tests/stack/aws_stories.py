@@ -32,13 +32,20 @@ Story = Callable[[AwsStack, Path, str], None]
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def package(work: Path, model: str, *, auc: float = 0.9, reference: bytes | None = None) -> Path:
-    """Write a package folder of ``model`` (with reference data when given); return the folder."""
+def package(
+    work: Path,
+    model: str,
+    *,
+    auc: float = 0.9,
+    reference: bytes | None = None,
+    features: list[dict[str, str]] | None = None,
+) -> Path:
+    """Write a package folder of ``model`` (with reference data and its ``features`` when given); return the folder."""
     files = {"model.bin": uuid.uuid4().bytes * 8}
     extra: dict[str, Any] = {}
     if reference is not None:
         files["reference.csv"] = reference
-        extra = {"reference_data_uri": "reference.csv", "artifacts": ["model.bin"], "features": FEATURES}
+        extra = {"reference_data_uri": "reference.csv", "artifacts": ["model.bin"], "features": features or FEATURES}
     root = work / f"{model}-{uuid.uuid4().hex[:6]}"
     write_package(root, files=files, name=model, framework="numpy-logreg", metrics={"auc": auc}, **extra)
     return root
@@ -237,18 +244,26 @@ def drift_fan_out(stack: AwsStack, work: Path, tag: str) -> None:
     model = f"fanout{tag}"
     set_policy(stack, policy(**{model: {"drift": {"environments": ["dev"], "window": "1h"}}}))
     rng = np.random.default_rng(17)
-    header = "x,y\n"
-    reference = header + "".join(f"{a:.4f},{b:.4f}\n" for a, b in rng.normal(0, 1, (2000, 2)))
+    # twelve features: each batch's partial profile (about 390 kB) is larger than a child's reply may carry, so the
+    # children write their partials under the window's prefix and the merge reads them back
+    names = [f"f{i}" for i in range(12)]
+    header = ",".join(names) + "\n"
+
+    def rows(n: int, shift: float) -> str:
+        return "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in rng.normal(shift, 1, (n, len(names))))
+
+    reference = header + rows(2000, 0.0)
     bucket = stack.output("ModelBucket")
-    [upload] = upload_package(stack, package(work, model, reference=reference.encode()), bucket, f"models/{model}/v1")
+    features = [{"name": n, "type": "numeric"} for n in names]
+    root = package(work, model, reference=reference.encode(), features=features)
+    [upload] = upload_package(stack, root, bucket, f"models/{model}/v1")
     assert upload.statuses == ["registered"], upload
     hour = (time.time() // 3600 - 1) * 3600
     folder = time.strftime("%Y/%m/%d/%H", time.gmtime(hour))
     threshold = int(stack.parameters["DriftFanOutBytes"])
     size = 0
     for part in range(4):  # each file a bit under half the threshold: two files per batch, two batches
-        rows = "".join(f"{a:.4f},{b:.4f}\n" for a, b in rng.normal(3, 1, (threshold // 2 // 16, 2)))
-        body = (header + rows).encode()[: threshold // 2 - 64]
+        body = (header + rows(threshold // 2 // 60, 3.0)).encode()[: threshold // 2 - 64]
         body = body[: body.rfind(b"\n") + 1]
         stack.client("s3").put_object(
             Bucket=bucket, Key=f"monitoring/captures/{model}/dev/{folder}/part-{part}.csv", Body=body
@@ -283,6 +298,9 @@ def drift_fan_out(stack: AwsStack, work: Path, tag: str) -> None:
         },
     )
     assert len(children) == 2 and merged["status"] == "drift", merged
+    written = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"monitoring/partials/{model}/")
+    assert len([o for o in written["Contents"] if o["Key"].endswith(".json") and "/results/" not in o["Key"]]) == 3
+    # the batch list and the two batches' partials
     published = [e for e in stack.drain(tap) if e.get("detail-type") == "DriftDetected"]
     assert [e["detail"]["model"] for e in published] == [model], published
     assert published[0]["detail"]["report_id"] == started["report_id"], published

@@ -39,6 +39,9 @@ NOT_PROVABLE = {
         "DriftMergeFunction",
         "DeadLetterQueuePolicy",
     ): "the state machine invokes synchronously: nothing is dead-lettered",
+    ("DriftPartialFunction", "ListModelBucket"): (
+        "needed when a planned capture vanished before the child reads it (404, not 403); no story deletes one"
+    ),
     ("DriftMergeFunction", "SageMakerWriteBack"): (
         "only the SageMaker function's and operator API's write-backs are a story"
     ),
