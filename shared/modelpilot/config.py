@@ -58,6 +58,10 @@ class ENV:
     MODEL_BUCKET = "MODELPILOT_MODEL_BUCKET"
     EVENT_BUS = "MODELPILOT_EVENT_BUS"
     TOPIC_ARN = "MODELPILOT_TOPIC_ARN"
+    #: the drift state machine (Step Functions Distributed Map) the drift batch starts for a large window
+    DRIFT_STATE_MACHINE = "MODELPILOT_DRIFT_STATE_MACHINE"
+    #: a window larger than this many bytes is fanned out on DRIFT_STATE_MACHINE (in batches of this size)
+    DRIFT_FANOUT_BYTES = "MODELPILOT_DRIFT_FANOUT_BYTES"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     AWS_REGION = "AWS_REGION"
     # Azure
@@ -115,6 +119,10 @@ class Settings:
     topic_arn: str | None = None
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
+    #: see ``ENV.DRIFT_STATE_MACHINE``; None: every window is read inline
+    drift_state_machine: str | None = None
+    #: see ``ENV.DRIFT_FANOUT_BYTES`` (default 2 GiB)
+    drift_fanout_bytes: int = 2 * 1024**3
     # Azure
     azure_storage_account_url: str | None = None
     azure_table_endpoint: str | None = None
@@ -164,6 +172,8 @@ class Settings:
             topic_arn=get(ENV.TOPIC_ARN),
             aws_endpoint_url=get(ENV.AWS_ENDPOINT_URL),
             aws_region=get(ENV.AWS_REGION) or get(ENV.AWS_DEFAULT_REGION),
+            drift_state_machine=get(ENV.DRIFT_STATE_MACHINE),
+            drift_fanout_bytes=_positive_int(get(ENV.DRIFT_FANOUT_BYTES), 2 * 1024**3),
             azure_storage_account_url=get(ENV.AZURE_STORAGE_ACCOUNT_URL),
             azure_table_endpoint=get(ENV.AZURE_TABLE_ENDPOINT),
             azure_storage_connection_setting=get(ENV.AZURE_STORAGE_CONNECTION_SETTING),
@@ -191,6 +201,15 @@ def _seconds(text: str | None, default: float) -> float:
     except ValueError:
         return default
     return max(0.0, value) if value == value and value != float("inf") else default
+
+
+def _positive_int(text: str | None, default: int) -> int:
+    """A size setting: ``default`` when unset or not a whole number of at least 1."""
+    try:
+        value = int(text) if text is not None else default
+    except ValueError:
+        return default
+    return value if value >= 1 else default
 
 
 def app_setting(name: str) -> str | None:

@@ -37,6 +37,7 @@ __all__ = [
     "ArtifactStore",
     "EventCounts",
     "EventPublisher",
+    "FanOutStarter",
     "IdempotencyStore",
     "LifecycleSync",
     "LifecycleUpdate",
@@ -599,6 +600,24 @@ class LifecycleSync(abc.ABC):
         """
 
 
+class FanOutStarter(abc.ABC):
+    """Starts a drift window's fan-out on the cloud's own engine (a Step Functions execution).
+
+    ``min_bytes``: a window whose planned size is above it is fanned out (in batches of at most
+    ``min_bytes``); one at or below it is read inline by the drift batch.
+    """
+
+    min_bytes: int
+
+    @abc.abstractmethod
+    def start(self, name: str, execution_input: dict[str, Any]) -> bool:
+        """Start the execution ``name`` with ``execution_input``; return False when one of that name was
+        already started (a retried tick), so a window is started once.
+
+        Raises ``TransientError`` when a retry may succeed, another ``ModelPilotError`` when refused.
+        """
+
+
 @dataclass
 class Adapters:
     """What one backend provides: an adapter for every port, built by its ``wiring`` module.
@@ -621,6 +640,8 @@ class Adapters:
     #: write-back to source registries, by version source ("sagemaker", "azureml")
     lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     uploader: PackageUploader | None = None
+    #: starts a large drift window's fan-out (AWS: the drift state machine); None: every window is read inline
+    drift_fanout: FanOutStarter | None = None
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)
     mlflow: MlflowRegistry | None = None
     data_root: str = ""

@@ -39,6 +39,7 @@ from modelpilot.ports import (
     ArtifactStore,
     EventCounts,
     EventPublisher,
+    FanOutStarter,
     IdempotencyStore,
     LifecycleSync,
     MetricsSource,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FakeClock",
+    "FakeFanOutStarter",
     "InMemoryArtifactStore",
     "InMemoryIdempotencyStore",
     "InMemoryMetricsSource",
@@ -340,6 +342,20 @@ class RecordingLifecycleSync(LifecycleSync):
             raise NotFound(f"model package {update.external_id} does not exist", external_id=update.external_id)
         self.updates.append(update)
         self.current[update.external_id] = update
+
+
+class FakeFanOutStarter(FanOutStarter):
+    """Records the executions started, by name (a name started again returns False, as Step Functions refuses it)."""
+
+    def __init__(self, min_bytes: int) -> None:
+        self.min_bytes = min_bytes
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def start(self, name: str, execution_input: dict[str, Any]) -> bool:
+        if name in self.started:
+            return False
+        self.started[name] = execution_input
+        return True
 
 
 class InMemorySecrets(SecretsProvider):

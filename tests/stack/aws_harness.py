@@ -156,6 +156,10 @@ def sam_translate(parameters: dict[str, str], artifacts_bucket: str) -> dict[str
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::LayerVersion":
             resource["Properties"]["ContentUri"] = f"s3://{artifacts_bucket}/layer.zip"
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in resource["Properties"]:
+            # `sam package` uploads the definition file; the translator then reads it back as the definition
+            path = REPO / resource["Properties"].pop("DefinitionUri")
+            resource["Properties"]["Definition"] = json.loads(path.read_text(encoding="utf-8"))
 
     class _NoManagedPolicies:
         def load(self) -> dict[str, str]:
@@ -391,7 +395,8 @@ class AwsStack:
             name=name,
             arn=config["FunctionArn"],
             module=resource["Properties"]["Handler"].split(".")[0],
-            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            # Lambda's variables are strings; moto's CloudFormation keeps a Number parameter's Ref as an int
+            environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
             role_name=role_arn.rsplit("/", 1)[1],
             role_arn=role_arn,
             dead_letter_arn=self.resolve(dead_letter) if dead_letter else None,

@@ -32,13 +32,20 @@ Story = Callable[[AwsStack, Path, str], None]
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def package(work: Path, model: str, *, auc: float = 0.9, reference: bytes | None = None) -> Path:
-    """Write a package folder of ``model`` (with reference data when given); return the folder."""
+def package(
+    work: Path,
+    model: str,
+    *,
+    auc: float = 0.9,
+    reference: bytes | None = None,
+    features: list[dict[str, str]] | None = None,
+) -> Path:
+    """Write a package folder of ``model`` (with reference data and its ``features`` when given); return the folder."""
     files = {"model.bin": uuid.uuid4().bytes * 8}
     extra: dict[str, Any] = {}
     if reference is not None:
         files["reference.csv"] = reference
-        extra = {"reference_data_uri": "reference.csv", "artifacts": ["model.bin"], "features": FEATURES}
+        extra = {"reference_data_uri": "reference.csv", "artifacts": ["model.bin"], "features": features or FEATURES}
     root = work / f"{model}-{uuid.uuid4().hex[:6]}"
     write_package(root, files=files, name=model, framework="numpy-logreg", metrics={"auc": auc}, **extra)
     return root
@@ -223,6 +230,80 @@ def drift_timer(stack: AwsStack, work: Path, tag: str) -> None:
     published = [e for e in stack.drain(tap) if e.get("detail-type") == "DriftDetected"]
     assert [e["detail"]["model"] for e in published] == [model], published
     assert published[0]["detail"]["severity"] in {"warning", "critical"}
+
+
+def drift_fan_out(stack: AwsStack, work: Path, tag: str) -> None:
+    """A window above the stack's DriftFanOutBytes: the drift timer starts the drift state machine instead of reading
+    it; the state machine's steps are then played with the definition's payloads (the harness runs no Step
+    Functions): one DriftPartialFunction per batch, then DriftMergeFunction, which reports and publishes DriftDetected.
+    """
+    import numpy as np
+
+    from tests.integration.aws.test_drift_state_machine import drive
+
+    model = f"fanout{tag}"
+    set_policy(stack, policy(**{model: {"drift": {"environments": ["dev"], "window": "1h"}}}))
+    rng = np.random.default_rng(17)
+    # twelve features: each batch's partial profile (about 390 kB) is larger than a child's reply may carry, so the
+    # children write their partials under the window's prefix and the merge reads them back
+    names = [f"f{i}" for i in range(12)]
+    header = ",".join(names) + "\n"
+
+    def rows(n: int, shift: float) -> str:
+        return "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in rng.normal(shift, 1, (n, len(names))))
+
+    reference = header + rows(2000, 0.0)
+    bucket = stack.output("ModelBucket")
+    features = [{"name": n, "type": "numeric"} for n in names]
+    root = package(work, model, reference=reference.encode(), features=features)
+    [upload] = upload_package(stack, root, bucket, f"models/{model}/v1")
+    assert upload.statuses == ["registered"], upload
+    hour = (time.time() // 3600 - 1) * 3600
+    folder = time.strftime("%Y/%m/%d/%H", time.gmtime(hour))
+    threshold = int(stack.parameters["DriftFanOutBytes"])
+    size = 0
+    for part in range(4):  # each file a bit under half the threshold: two files per batch, two batches
+        body = (header + rows(threshold // 2 // 60, 3.0)).encode()[: threshold // 2 - 64]
+        body = body[: body.rfind(b"\n") + 1]
+        stack.client("s3").put_object(
+            Bucket=bucket, Key=f"monitoring/captures/{model}/dev/{folder}/part-{part}.csv", Body=body
+        )
+        size += len(body)
+    assert size > threshold
+    tap = stack.tap_bus()
+    run = stack.fire_schedule("DriftBatchFunction")
+    assert run.reply is not None and not run.errors, run
+    [started] = [r for r in run.reply["reports"] if r["model"] == model]
+    assert started["status"] == "started" and started["batches"] == 2, started
+    assert [e for e in stack.drain(tap) if e.get("detail-type") == "DriftDetected"] == []  # nothing read yet
+    sfn = stack.client("stepfunctions")
+    machine = stack.output("DriftFanOutStateMachine")
+    [execution] = [
+        e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"] == started["execution"]
+    ]
+    execution_input = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+
+    children: list[dict[str, Any]] = []
+
+    def child(payload: dict[str, Any]) -> dict[str, Any]:
+        children.append(payload)
+        return stack.invoke("DriftPartialFunction", payload)
+
+    merged = drive(
+        stack.client("s3"),
+        execution_input,
+        {
+            "DriftPartialFunctionArn": child,
+            "DriftMergeFunctionArn": lambda payload: stack.invoke("DriftMergeFunction", payload),
+        },
+    )
+    assert len(children) == 2 and merged["status"] == "drift", merged
+    written = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"monitoring/partials/{model}/")
+    assert len([o for o in written["Contents"] if o["Key"].endswith(".json") and "/results/" not in o["Key"]]) == 3
+    # the batch list and the two batches' partials
+    published = [e for e in stack.drain(tap) if e.get("detail-type") == "DriftDetected"]
+    assert [e["detail"]["model"] for e in published] == [model], published
+    assert published[0]["detail"]["report_id"] == started["report_id"], published
 
 
 def generated_alarms_roll_back(stack: AwsStack, work: Path, tag: str) -> None:
@@ -506,6 +587,7 @@ STORIES: dict[str, Story] = {
     "upload_to_prod": upload_to_prod,
     "failed_event_parks_in_the_dlq": failed_event_parks_in_the_dlq,
     "drift_timer": drift_timer,
+    "drift_fan_out": drift_fan_out,
     "generated_alarms_roll_back": generated_alarms_roll_back,
     "slo_timer_rolls_back": slo_timer_rolls_back,
     "quality_labels_arrive": quality_labels_arrive,
@@ -516,6 +598,7 @@ STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "upload_to_prod": ("ModelUploadFunction", "OperatorApiFunction"),
     "sagemaker_approved": ("SageMakerRegistryFunction", "OperatorApiFunction"),
     "drift_timer": ("ModelUploadFunction", "DriftBatchFunction"),
+    "drift_fan_out": ("ModelUploadFunction", "DriftBatchFunction", "DriftPartialFunction", "DriftMergeFunction"),
     "generated_alarms_roll_back": ("AlarmFunction", "OperatorApiFunction"),
     "failed_event_parks_in_the_dlq": ("ModelUploadFunction",),
     "console_promote_and_rollback": ("PromoteFunction", "RollbackFunction", "OperatorApiFunction"),

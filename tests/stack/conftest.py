@@ -25,7 +25,8 @@ def aws_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFact
         harness_server,
         tmp_path_factory.mktemp("stack"),
         name=f"mp-{uuid.uuid4().hex[:6]}",
-        parameters={"SageMakerArtifactBuckets": ARTIFACT_BUCKET},
+        # a drift window above 100 kB is fanned out (the drift_fan_out story's); the drift timer's is read inline
+        parameters={"SageMakerArtifactBuckets": ARTIFACT_BUCKET, "DriftFanOutBytes": "100000"},
     )
     harness_server.relax_iam()
     stack.client("s3").create_bucket(Bucket=ARTIFACT_BUCKET)

@@ -10,7 +10,7 @@ What this module adds to moto 5, each because the stack's stories depend on it:
 * **Resource scoping.** moto checks the *action* of every request but compares the policy's
   ``Resource`` only for S3, SQS, IAM and STS; for the other services it evaluates against
   ``"*"``, which a scoped statement never matches. The services the functions call get the
-  resource their request names (the table, the bus, the topic, the alarm, the secret), so
+  resource their request names (the table, the bus, the topic, the alarm, the secret, the state machine), so
   a statement scoped to another resource is refused as on AWS.
 * **Transactions are authorized per item.** IAM has no ``dynamodb:TransactWriteItems`` action:
   AWS checks each item's own action (``PutItem``, ``UpdateItem``, ``DeleteItem``,
@@ -106,6 +106,11 @@ def _model_package_arn(self: Any) -> str:
     return str(arn) if arn and str(arn).startswith("arn:") else "*"
 
 
+def _state_machine_arn(self: Any) -> str:
+    arn = self._get_param("stateMachineArn") or self._get_param("executionArn")
+    return str(arn) if arn and str(arn).startswith("arn:") else "*"
+
+
 _ITEM_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -182,6 +187,7 @@ def _patch_moto() -> None:
     from moto.sagemaker.responses import SageMakerResponse
     from moto.secretsmanager.responses import SecretsManagerResponse
     from moto.sns.responses import SNSResponse
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     DynamoHandler._determine_resource = _table_arn  # type: ignore[attr-defined]
     DynamoHandler._authenticate_and_authorize_normal_action = _dynamodb_authorize(  # type: ignore[method-assign]
@@ -192,6 +198,7 @@ def _patch_moto() -> None:
     CloudWatchResponse._determine_resource = _alarm_arn  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = _secret_arn  # type: ignore[attr-defined]
     SageMakerResponse._determine_resource = _model_package_arn  # type: ignore[attr-defined]
+    StepFunctionResponse._determine_resource = _state_machine_arn  # type: ignore[attr-defined]
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = _recorded(IAMRequestBase.check_action_permitted)  # type: ignore[method-assign]

@@ -31,6 +31,20 @@ NOT_PROVABLE = {
     ("RollbackFunction", "DeadLetterQueuePolicy"): "the story invokes the console function synchronously",
     ("DriftBatchFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("SloCheckFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
+    (
+        "DriftPartialFunction",
+        "DeadLetterQueuePolicy",
+    ): "the state machine invokes synchronously: nothing is dead-lettered",
+    (
+        "DriftMergeFunction",
+        "DeadLetterQueuePolicy",
+    ): "the state machine invokes synchronously: nothing is dead-lettered",
+    ("DriftPartialFunction", "ListModelBucket"): (
+        "needed when a planned capture vanished before the child reads it (404, not 403); no story deletes one"
+    ),
+    ("DriftMergeFunction", "SageMakerWriteBack"): (
+        "only the SageMaker function's and operator API's write-backs are a story"
+    ),
     ("QualityBatchFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("QualityFeedbackFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
     ("AlarmFunction", "ListModelBucket"): (

@@ -127,6 +127,9 @@ class Services:
     #: reads a drift window's batches in parallel (``modelpilot drift run --workers N``); None: one pass.
     #: A ``modelpilot.service.drift.fanout.PartialRunner`` (typed loosely: the bus imports no drift module)
     drift_runner: Any = None
+    #: starts a window above its ``min_bytes`` on the cloud's engine (a ``modelpilot.ports.FanOutStarter``);
+    #: None: every window is read inline
+    drift_fanout: Any = None
 
     @property
     def policy(self) -> Policy:

@@ -107,9 +107,16 @@ def test_policies_name_no_wildcard_actions_and_scope_resources():
                 assert actions == ["cloudwatch:GetMetricData"], (name, actions)  # has no resource-level scope
 
 
+#: functions that never touch the registry (the drift state machine's children read captures, write partials)
+REGISTRY_FREE = {"DriftPartialFunction"}
+
+
 def test_registry_writers_may_condition_check_for_transactions():
     for name, fn in functions().items():
         registry = [s for s in statements(fn) if s.get("Sid") == "RegistryReadWrite"]
+        if name in REGISTRY_FREE:
+            assert not registry and not any("dynamodb" in str(s["Action"]) for s in statements(fn)), name
+            continue
         assert registry, name
         assert "dynamodb:ConditionCheckItem" in registry[0]["Action"]
 

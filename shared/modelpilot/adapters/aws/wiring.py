@@ -74,6 +74,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
     from modelpilot.adapters.aws.registry import DynamoDbRegistry
     from modelpilot.adapters.aws.sagemaker_sync import SageMakerLifecycleSync
     from modelpilot.adapters.aws.secrets import PowertoolsSecrets
+    from modelpilot.adapters.aws.stepfunctions import StepFunctionsFanOutStarter
     from modelpilot.adapters.log import LogNotifier, LogPublisher
     from modelpilot.adapters.prometheus import prometheus_sources
 
@@ -110,6 +111,16 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
         # write-back of promotions, blocks and rollbacks to SageMaker model packages (policy: sagemaker)
         lifecycle_sync={"sagemaker": SageMakerLifecycleSync(factory=lambda: make("sagemaker"))},
         uploader=build_uploader(settings, clients=make),
+        # a drift window above MODELPILOT_DRIFT_FANOUT_BYTES starts the drift state machine (client built on first use)
+        drift_fanout=(
+            StepFunctionsFanOutStarter(
+                settings.drift_state_machine,
+                lambda: make("stepfunctions"),
+                min_bytes=settings.drift_fanout_bytes,
+            )
+            if settings.drift_state_machine
+            else None
+        ),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),
         policy_location=settings.policy,
         default_policy_location=f"s3://{bucket}/{POLICY_NAME}" if bucket else None,

@@ -1,6 +1,7 @@
 """Step Functions payloads of the drift fan-out (``infra/aws/drift.asl.json``) → the shared partial/merge steps.
 
-* :func:`execution_input` is what a planner starts the state machine with: it
+* :func:`execution_input` (from ``modelpilot.service.drift.window``, where the drift batch
+  calls it) is what a planner starts the state machine with: it
   writes the window's batch list (the Distributed Map's ``ItemReader`` source)
   under the window's ``partials/`` prefix and names where ``ResultWriter`` writes.
 * :func:`partial_reply` serves one Distributed Map child: ``{"BatchInput":
@@ -18,7 +19,6 @@ Every object read or written lives under ``<data_root>/partials/<model>/<env>/<r
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,14 +27,19 @@ from modelpilot.domain.commands import MergeDriftWindow
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.service.drift.fanout import Batch, WindowPlan
-from modelpilot.service.drift.window import INLINE_LIMIT, run_partial, store_partial
+from modelpilot.service.drift.window import (
+    INLINE_LIMIT,
+    execution_input,
+    run_partial,
+    store_partial,
+    window_prefix,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
+    from modelpilot.service.dispatch import Delivery
     from modelpilot.service.messagebus import Services
 
-__all__ = ["ACTOR", "execution_input", "merge_command", "partial_reply", "window_prefix"]
+__all__ = ["ACTOR", "execution_input", "merge_command", "merge_delivery", "partial_reply", "window_prefix"]
 
 ACTOR = "system:drift-fanout"
 #: room left in a child's reply for everything but the inline partials
@@ -65,47 +70,11 @@ class _Merge(BaseModel):
     results: _Location
 
 
-def window_prefix(svc: Services, plan: WindowPlan) -> str:
-    """Return the window's own prefix (batch list, large partials, Map results)."""
-    return svc.artifacts.join(svc.data_root, "partials", plan.model, plan.environment, plan.report_id)
-
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def _inside(svc: Services, plan: WindowPlan, bucket: str, key: str) -> str:
     uri = f"s3://{bucket}/{key}"
     if not uri.startswith(window_prefix(svc, plan) + "/"):
         raise InvalidEvent(f"{uri} is outside the window's prefix {window_prefix(svc, plan)}/", field="<root>")
     return uri
-
-
-def execution_input(
-    svc: Services,
-    plan: WindowPlan,
-    batches: Sequence[Batch],
-    *,
-    max_concurrency: int = 100,
-    tolerated_failure_percentage: float = 0.0,
-    batches_per_child: int = 1,
-) -> dict[str, Any]:
-    """Write the batch list and return the state machine's input (the plan travels without its file list)."""
-    prefix = window_prefix(svc, plan)
-    listing = svc.artifacts.join(prefix, "batches.json")
-    body = json.dumps([b.to_dict() for b in batches], sort_keys=True).encode()
-    svc.artifacts.write_bytes(listing, body, content_type="application/json", write_once=True)
-    bucket, key = _split(listing)
-    slim = replace(plan, files=())
-    return {
-        "plan": slim.to_dict(),
-        "batches": {"Bucket": bucket, "Key": key},
-        "results": {"Bucket": bucket, "Prefix": _split(svc.artifacts.join(prefix, "results"))[1]},
-        "max_concurrency": max_concurrency,
-        "tolerated_failure_percentage": tolerated_failure_percentage,
-        "batches_per_child": batches_per_child,
-    }
 
 
 def partial_reply(svc: Services, event: dict[str, Any]) -> dict[str, Any]:
@@ -135,3 +104,13 @@ def merge_command(svc: Services, event: dict[str, Any], *, actor: str = ACTOR) -
     return MergeDriftWindow(
         actor=actor, plan=merge.plan, batches=tuple(batches), partials=tuple(refs), trigger="step_functions"
     )
+
+
+def merge_delivery(event: Any) -> Delivery:
+    """Return the merge's delivery (the bus's services read the batch list and results), once per window."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.service.dispatch import Delivery
+
+    command = merge_command(get_bus().services, event if isinstance(event, dict) else {})
+    plan = WindowPlan.from_dict(command.plan)
+    return Delivery("drift state machine", command, f"drift-merge:{plan.report_id}")

@@ -13,6 +13,8 @@ from modelpilot import telemetry
 from modelpilot.service.drift.fanout import plan_batches
 from modelpilot.service.drift.store import build_profile_for_version, load_reference, profile_uri, report_uris
 from modelpilot.service.drift.window import (
+    execution_input,
+    execution_name,
     existing_result,
     hour_prefixes,
     merge_window,
@@ -26,11 +28,13 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.model import ModelVersion
-    from modelpilot.service.drift.fanout import PartialRunner
+    from modelpilot.ports import FanOutStarter
+    from modelpilot.service.drift.fanout import PartialRunner, WindowPlan
     from modelpilot.service.messagebus import Services
 
 __all__ = [
     "build_profile_for_version",
+    "fan_out",
     "hour_prefixes",
     "load_reference",
     "profile_uri",
@@ -63,6 +67,11 @@ def run_one(
     With ``svc.drift_runner`` set (``modelpilot drift run --workers N``) the window is
     split into batches read by the runner's workers; otherwise one pass reads it all.
     Both go through the same partial/merge path and give the same report.
+
+    With ``svc.drift_fanout`` set (AWS: the drift state machine) a window of more than its
+    ``min_bytes`` is not read here: it is split into batches of at most ``min_bytes`` and the
+    fan-out is started under the window's own name (a retried tick starts it once); the
+    state machine's merge then reports, as :func:`merge_window` does here.
     """
     rid = window_id(version, environment, end=end, window_seconds=window_seconds, data_uri=data_uri)
     done = existing_result(svc, (version.model, environment, rid))
@@ -70,6 +79,9 @@ def run_one(
         return done
     plan = plan_window(svc, version, environment, end=end, window_seconds=window_seconds, data_uri=data_uri)
     runner: PartialRunner | None = svc.drift_runner
+    starter: FanOutStarter | None = svc.drift_fanout
+    if runner is None and starter is not None and plan.total_bytes > starter.min_bytes and len(plan.files) > 1:
+        return fan_out(svc, starter, plan)
     if runner is None or runner.workers < 2 or len(plan.files) < 2:
         batches = plan_batches(plan, max_bytes=max(1, plan.total_bytes), max_files=max(1, len(plan.files)))
         partials = [run_partial(svc, plan, b, progress=progress) for b in batches]
@@ -82,6 +94,29 @@ def run_one(
             if progress:
                 progress(partial.rows)
     return merge_window(svc, plan, batches, partials)
+
+
+def fan_out(svc: Services, starter: FanOutStarter, plan: WindowPlan) -> dict[str, Any]:
+    """Start the window's fan-out; return ``{"status": "started" | "unchanged", "execution", "batches"}``."""
+    batches = plan_batches(plan, max_bytes=max(1, starter.min_bytes))
+    name = execution_name(plan)
+    started = starter.start(name, execution_input(svc, plan, batches))
+    log.info(
+        "drift window %s (%d bytes, %d files) %s as %s in %d batches",
+        plan.report_id,
+        plan.total_bytes,
+        len(plan.files),
+        "fanned out" if started else "was already fanned out",
+        name,
+        len(batches),
+    )
+    return {
+        "status": "started" if started else "unchanged",
+        "report_id": plan.report_id,
+        "execution": name,
+        "batches": len(batches),
+        "bytes": plan.total_bytes,
+    }
 
 
 def targets(svc: Services, cmd: Any) -> list[tuple[ModelVersion, str]]:
@@ -143,6 +178,9 @@ def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]
                 raise
             log.warning("drift batch for %s/%s failed: %s", version.model, env, exc.message)
             results.append({**base, "status": "failed", "error": exc.to_dict()})
+            continue
+        if "execution" in done:  # fanned out: the state machine's merge reports and publishes
+            results.append({**base, **done})
             continue
         report = done["report"]
         results.append(

@@ -54,9 +54,16 @@ def run_drift_batch(cmd: RunDriftBatch, svc: Services) -> Outcome:
         return Outcome("noop", "no monitored model has a live version to check", {"reports": []})
     lines = [
         f"{r['model']}/{r['environment']} v{r['version']}: "
-        + (f"failed: {r['error']['message']}" if r["status"] == "failed" else r["severity"])
+        + (
+            f"failed: {r['error']['message']}"
+            if r["status"] == "failed"
+            else f"fanned out as {r['execution']} ({r['batches']} batches)"
+            if "execution" in r
+            else r["severity"]
+        )
         + (f" drift on {', '.join(r['drifted_features'])}" if r.get("drifted_features") else "")
-        + (" (already checked)" if r["status"] == "unchanged" else "")
+        + (" (already checked)" if r["status"] == "unchanged" and "execution" not in r else "")
+        + (" (already started)" if r["status"] == "unchanged" and "execution" in r else "")
         for r in results
     ]
     statuses = {r["status"] for r in results}

@@ -14,7 +14,10 @@ Step Functions' Distributed Map and Durable Functions' fan-out/fan-in):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INLINE_LIMIT",
+    "execution_input",
+    "execution_name",
     "existing_result",
     "hour_prefixes",
     "load_partial",
@@ -48,6 +53,7 @@ __all__ = [
     "run_partial",
     "store_partial",
     "window_id",
+    "window_prefix",
 ]
 
 #: a partial larger than this (the Step Functions state payload limit) is written to the artifact store
@@ -178,6 +184,52 @@ def store_partial(
         partial_uri(svc, plan, batch), data, content_type="application/json", write_once=True
     )
     return ref
+
+
+def window_prefix(svc: Services, plan: WindowPlan) -> str:
+    """Return the window's own prefix (batch list, large partials, the fan-out's results)."""
+    return svc.artifacts.join(svc.data_root, "partials", plan.model, plan.environment, plan.report_id)
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def execution_name(plan: WindowPlan) -> str:
+    """Return the fan-out execution's name for a window: deterministic, so a retried tick names the same one
+    (at most 80 characters of ``[A-Za-z0-9_-]``, as Step Functions allows)."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", f"drift-{plan.model}-{plan.environment}")[:50]
+    return f"{readable}-{hashlib.sha256(plan.report_id.encode()).hexdigest()[:24]}"
+
+
+def execution_input(
+    svc: Services,
+    plan: WindowPlan,
+    batches: Sequence[Batch],
+    *,
+    max_concurrency: int = 100,
+    tolerated_failure_percentage: float = 0.0,
+    batches_per_child: int = 1,
+) -> dict[str, Any]:
+    """Write the batch list once and return the state machine's input (the plan travels without its file list).
+
+    A retried tick plans the same batches and writes the same bytes, which the store accepts.
+    """
+    prefix = window_prefix(svc, plan)
+    listing = svc.artifacts.join(prefix, "batches.json")
+    body = json.dumps([b.to_dict() for b in batches], sort_keys=True).encode()
+    svc.artifacts.write_bytes(listing, body, content_type="application/json", write_once=True)
+    bucket, key = _split(listing)
+    slim = replace(plan, files=())
+    return {
+        "plan": slim.to_dict(),
+        "batches": {"Bucket": bucket, "Key": key},
+        "results": {"Bucket": bucket, "Prefix": _split(svc.artifacts.join(prefix, "results"))[1]},
+        "max_concurrency": max_concurrency,
+        "tolerated_failure_percentage": tolerated_failure_percentage,
+        "batches_per_child": batches_per_child,
+    }
 
 
 def load_partial(svc: Services, plan: WindowPlan, ref: dict[str, Any]) -> PartialProfile:
