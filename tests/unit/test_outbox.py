@@ -138,3 +138,16 @@ def test_an_event_id_survives_serialisation_and_other_events_have_none(bus, make
     assert blocked.status == "blocked"
     assert "id" not in bus.services.publisher.events[-1].to_dict()
     assert utcnow()  # the clock used by the fakes still runs
+
+
+def test_a_timer_tick_sweeps_every_model(bus, make_package):
+    from modelpilot.domain.commands import CheckSlos
+
+    bus.services.publisher.failures = 1
+    with pytest.raises(TransientError):
+        upload(bus, make_package())
+    assert bus.services.publisher.events == []
+    bus.handle(CheckSlos(actor="system:scheduler"))  # the SLO timer's tick (model=None: every model)
+    assert [e.event_id for e in bus.services.publisher.events] == ["churn#1", "churn#2"]
+    bus.handle(CheckSlos(actor="system:scheduler"))
+    assert len(bus.services.publisher.events) == 2

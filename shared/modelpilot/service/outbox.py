@@ -54,12 +54,26 @@ class Services(Protocol):
     def publisher(self) -> EventPublisher: ...
 
 
-__all__ = ["EPOCH", "OUTBOX_EVENTS", "event_id", "event_of", "ready", "relay", "relay_model"]
+__all__ = [
+    "EPOCH",
+    "OUTBOX_EVENTS",
+    "TIMER_COMMANDS",
+    "after",
+    "before",
+    "event_id",
+    "event_of",
+    "models_of",
+    "ready",
+    "relay",
+    "relay_model",
+]
 
 log = telemetry.get_logger("modelpilot.outbox")
 
 #: the events the outbox carries (every other event is published straight from the command that made it)
 OUTBOX_EVENTS = frozenset({"ModelRegistered", "ModelPromoted", "ModelRolledBack", "ModelApproved", "ModelRejected"})
+#: the timers' commands: a sweep of every model (``model=None``) relays every model first
+TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch"})
 #: the watermark row that marks a registry whose existing models' watermarks were set (not a valid model name)
 EPOCH = "_outbox-epoch"
 #: evidence keys an audit record holds for itself, not for the event
@@ -193,6 +207,11 @@ def before(services: Services, command: Any) -> dict[str, int] | None:
     registry = services.registry
     if not ready(registry):
         return None
+    if type(command).__name__ in TIMER_COMMANDS and getattr(command, "model", None) is None:
+        try:  # a timer's sweep of every model: it also sweeps the outbox
+            relay(services)
+        except Exception as exc:  # the next tick tries again
+            log.warning("outbox relay of every model before %s failed: %s", type(command).__name__, exc)
     heads: dict[str, int] = {}
     for model in models_of(command):
         try:
