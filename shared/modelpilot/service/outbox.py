@@ -162,31 +162,37 @@ def ready(registry: RegistryStore) -> bool:
 
 def relay_model(services: Services, model: str, *, traceparent: str | None = None) -> list[Event]:
     """Publish ``model``'s audited events above its watermark, then move the watermark; return what was sent."""
-    registry = services.registry
-    if not ready(registry):
+    if not ready(services.registry):
         return []
+    return _relay(services, model, traceparent)[0]
+
+
+def _relay(services: Services, model: str, traceparent: str | None) -> tuple[list[Event], int]:
+    """Relay ``model``; return the events sent and the chain head's ``seq`` it saw (0: no chain)."""
+    registry = services.registry
     head = registry.audit_head(model)
     if head is None:
-        return []
+        return [], 0
     start = registry.outbox_watermark(model) or 0
     if head.seq <= start:
-        return []
+        return [], head.seq
     records = registry.audit_records_after(model, start)
     if not records:
-        return []
+        return [], head.seq
     events = [e for e in (event_of(r) for r in records) if e is not None]
     if events:
         services.publisher.publish(events, traceparent=traceparent)
-    registry.advance_outbox_watermark(model, max(r.seq for r in records))
+    last = max(r.seq for r in records)
+    registry.advance_outbox_watermark(model, last)
     if events:
         log.info(
             "outbox published %d event(s) of %s up to seq %d",
             len(events),
             model,
-            records[-1].seq,
+            last,
             extra={"modelpilot": {"model": model, "events": len(events)}},
         )
-    return events
+    return events, max(last, head.seq)
 
 
 def relay(services: Services, model: str | None = None) -> dict[str, int]:
@@ -215,9 +221,7 @@ def before(services: Services, command: Any) -> dict[str, int] | None:
     heads: dict[str, int] = {}
     for model in models_of(command):
         try:
-            relay_model(services, model, traceparent=telemetry.current_traceparent())
-            head = registry.audit_head(model)
-            heads[model] = head.seq if head else 0
+            heads[model] = _relay(services, model, telemetry.current_traceparent())[1]
         except Exception as exc:  # the next command, a timer or `outbox relay` sends them
             log.warning("outbox relay of %s before %s failed: %s", model, type(command).__name__, exc)
     return heads
