@@ -7,6 +7,11 @@ after the command, then for every event the handler produced: publishes it
 rollback policy reacting to ``SloBurnAlert``). Handler errors are never
 swallowed: a failed rollback surfaces so the platform retries it.
 
+Audited events (registrations, promotions, rollbacks, approvals, rejections) are
+published through the outbox (:mod:`modelpilot.service.outbox`): rebuilt from the
+audit chain, with the id ``<model>#<seq>``, by a relay before and after the handler,
+so a crash or a failed publish after the commit is repaired by the next run.
+
 Handlers are referenced as ``"module:function"`` strings and imported on first
 use, so a function that never runs drift pays nothing for numpy.
 """
