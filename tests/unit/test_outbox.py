@@ -151,3 +151,29 @@ def test_a_timer_tick_sweeps_every_model(bus, make_package):
     assert [e.event_id for e in bus.services.publisher.events] == ["churn#1", "churn#2"]
     bus.handle(CheckSlos(actor="system:scheduler"))
     assert len(bus.services.publisher.events) == 2
+
+
+def rollbacks_notified(bus):
+    return [s for s, _ in bus.services.notifier.sent if s == "[modelpilot] ModelRolledBack"]
+
+
+def test_a_rollback_whose_publish_failed_is_published_and_notified_by_the_next_command_once(bus, make_package):
+    upload(bus, make_package(auc=0.8))
+    upload(bus, make_package(auc=0.9))
+    bus.services.publisher.failures = 1
+    with pytest.raises(TransientError):
+        bus.handle(RollbackModel(model="churn", environment="dev", actor="carol", reason="errors"))
+    assert bus.services.registry.get_alias("churn", "dev").version == 1  # committed
+    assert rollbacks_notified(bus) == []
+    bus.handle(PromoteModel(model="churn", environment="staging", actor="alice", version=1))
+    assert [e.name for e in bus.services.publisher.events].count("ModelRolledBack") == 1
+    assert len(rollbacks_notified(bus)) == 1
+    outbox.relay(bus.services)
+    assert len(rollbacks_notified(bus)) == 1
+
+
+def test_a_rollback_on_the_normal_path_is_notified_once(bus, make_package):
+    upload(bus, make_package(auc=0.8))
+    upload(bus, make_package(auc=0.9))
+    bus.handle(RollbackModel(model="churn", environment="dev", actor="carol", reason="errors"))
+    assert len(rollbacks_notified(bus)) == 1

@@ -40,8 +40,10 @@ from modelpilot.domain.events import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from modelpilot.domain.audit import AuditRecord
-    from modelpilot.ports import EventPublisher, RegistryStore
+    from modelpilot.ports import EventPublisher, Notifier, RegistryStore
 
 
 class Services(Protocol):
@@ -52,6 +54,9 @@ class Services(Protocol):
 
     @property
     def publisher(self) -> EventPublisher: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
 
 
 __all__ = [
@@ -167,8 +172,14 @@ def relay_model(services: Services, model: str, *, traceparent: str | None = Non
     return _relay(services, model, traceparent)[0]
 
 
-def _relay(services: Services, model: str, traceparent: str | None) -> tuple[list[Event], int]:
-    """Relay ``model``; return the events sent and the chain head's ``seq`` it saw (0: no chain)."""
+def _relay(
+    services: Services, model: str, traceparent: str | None, *, announced: Sequence[Event] = ()
+) -> tuple[list[Event], int]:
+    """Relay ``model``; return the events sent and the chain head's ``seq`` it saw (0: no chain).
+
+    A relayed event marked ``notify`` (a rollback) is also sent to the notifier, unless it is in
+    ``announced`` (the command's own events: the bus notifies those itself).
+    """
     registry = services.registry
     head = registry.audit_head(model)
     if head is None:
@@ -182,6 +193,11 @@ def _relay(services: Services, model: str, traceparent: str | None) -> tuple[lis
     events = [e for e in (event_of(r) for r in records) if e is not None]
     if events:
         services.publisher.publish(events, traceparent=traceparent)
+        for event in events:
+            if event.notify and event not in announced:
+                services.notifier.notify(
+                    f"[modelpilot] {event.name}", event.summary(), attributes={"event": event.name}
+                )
     last = max(r.seq for r in records)
     registry.advance_outbox_watermark(model, last)
     if events:
@@ -238,7 +254,7 @@ def after(services: Services, command: Any, outcome: Any, heads: dict[str, int])
     relayed: list[Event] = []
     for model in models_of(command, outcome):
         try:
-            relayed.extend(relay_model(services, model, traceparent=telemetry.current_traceparent()))
+            relayed.extend(_relay(services, model, telemetry.current_traceparent(), announced=own)[0])
         except Exception as exc:
             if own:
                 raise
