@@ -165,6 +165,28 @@ class RegistryStore(abc.ABC):
     def audited_models(self) -> list[str]:
         """Return, sorted, every model that has at least one audit record (whether or not it has versions)."""
 
+    # -- outbox -------------------------------------------------------------------
+    #: True when the store keeps outbox watermarks: the bus then publishes every audited event through the
+    #: outbox (:mod:`modelpilot.service.outbox`), rebuilt from the audit chain, instead of straight from memory
+    supports_outbox: bool = False
+
+    def audit_head(self, model: str) -> AuditHead | None:
+        """Return ``model``'s stored chain head, or None when it has none (a store may read just that one)."""
+        return self.audit_heads().get(model)
+
+    def audit_records_after(self, model: str, seq: int) -> list[AuditRecord]:
+        """Return ``model``'s audit records with a ``seq`` above ``seq``, in order."""
+        return [r for r in self.audit_records(model) if r.seq > seq]
+
+    def outbox_watermark(self, model: str) -> int | None:
+        """Return the ``seq`` up to which ``model``'s audited events were published, or None when never set."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no outbox")
+
+    def advance_outbox_watermark(self, model: str, seq: int) -> bool:
+        """Set ``model``'s watermark to ``seq`` if it has none or a lower one (compare-and-set: it never moves
+        back, also when two writers race); return True when it moved."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no outbox")
+
     # -- monitor status -----------------------------------------------------------
     @abc.abstractmethod
     def put_monitor_status(self, status: MonitorStatus) -> None:

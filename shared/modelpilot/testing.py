@@ -104,6 +104,8 @@ class InMemoryRegistry(RegistryStore):
         self.approvals: dict[tuple[str, int, str], list[Approval]] = {}
         self.audit: dict[str, list[AuditRecord]] = {}
         self.heads: dict[str, AuditHead] = {}
+        #: the outbox's "published up to seq" per model
+        self.watermarks: dict[str, int] = {}
         self.monitors: dict[tuple[str, str, str], MonitorStatus] = {}
 
     def _append(self, entry: AuditEntry) -> AuditRecord:
@@ -240,6 +242,18 @@ class InMemoryRegistry(RegistryStore):
 
     def audited_models(self) -> list[str]:
         return sorted(m for m, chain in self.audit.items() if chain)
+
+    supports_outbox = True
+
+    def outbox_watermark(self, model: str) -> int | None:
+        return self.watermarks.get(model)
+
+    def advance_outbox_watermark(self, model: str, seq: int) -> bool:
+        with self._lock:
+            if self.watermarks.get(model, -1) >= seq:
+                return False
+            self.watermarks[model] = seq
+            return True
 
     def put_monitor_status(self, status: MonitorStatus) -> None:
         self.monitors[(status.model, status.environment, status.kind)] = status

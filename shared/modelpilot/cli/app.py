@@ -64,6 +64,7 @@ PLUGINS = [
     "modelpilot.cli.push",
     "modelpilot.cli.wait",
     "modelpilot.cli.serve",
+    "modelpilot.cli.outbox",
 ]
 
 

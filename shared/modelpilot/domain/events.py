@@ -43,11 +43,17 @@ class Event:
     name: ClassVar[str] = "Event"
     #: events a human should hear about (SNS / e-mail) as well as machines
     notify: ClassVar[bool] = False
+    #: the outbox's id of this event (``<model>#<audit seq>``, :mod:`modelpilot.service.outbox`): the same fact
+    #: published twice carries the same id, so consumers drop the copy. None for events outside the outbox
+    event_id: str | None = field(default=None, kw_only=True, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the event's JSON detail, with ``event`` set to its name."""
+        """Return the event's JSON detail, with ``event`` set to its name (and ``id`` when it has one)."""
         data: dict[str, Any] = _plain(asdict(self))
+        event_id = data.pop("event_id", None)
         data["event"] = self.name
+        if event_id is not None:
+            data["id"] = event_id
         return data
 
     def summary(self) -> str:

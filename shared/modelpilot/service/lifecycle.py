@@ -137,7 +137,12 @@ def register_model(cmd: RegisterModel, svc: Services) -> Outcome:
                 timestamp=now,
                 reason=f"registered from {root}",
                 trigger=cmd.trigger,
-                evidence={"manifest_digest": digest, "source": cmd.source, **telemetry.trace_evidence()},
+                evidence={
+                    "manifest_digest": digest,
+                    "source": cmd.source,
+                    "status": cmd.status,  # the outbox's ModelRegistered carries it
+                    **telemetry.trace_evidence(),
+                },
             ),
         )
         if not created:

@@ -7,6 +7,11 @@ after the command, then for every event the handler produced: publishes it
 rollback policy reacting to ``SloBurnAlert``). Handler errors are never
 swallowed: a failed rollback surfaces so the platform retries it.
 
+Audited events (registrations, promotions, rollbacks, approvals, rejections) are
+published through the outbox (:mod:`modelpilot.service.outbox`): rebuilt from the
+audit chain, with the id ``<model>#<seq>``, by a relay before and after the handler,
+so a crash or a failed publish after the commit is repaired by the next run.
+
 Handlers are referenced as ``"module:function"`` strings and imported on first
 use, so a function that never runs drift pays nothing for numpy.
 """
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot import telemetry
 from modelpilot.domain.model import utcnow
+from modelpilot.service import outbox
 from modelpilot.service.limits import check_command
 
 if TYPE_CHECKING:
@@ -254,6 +260,7 @@ class MessageBus:
             raise TypeError(f"no handler registered for command {name}")
         handler: Handler = self._get(ref)
         with telemetry.command_span(name, _attributes(command)) as span:
+            before = outbox.before(self.services, command)
             outcome = handler(command, self.services)
             span.set_attribute("modelpilot.outcome", outcome.status)
             log.info(
@@ -262,13 +269,16 @@ class MessageBus:
                 outcome.message,
                 extra={"modelpilot": {"command": name, "status": outcome.status, **_labels(outcome)}},
             )
+            # the audited events go out through the outbox (with their ids); the rest straight from here
+            direct = outcome.events if before is None else outbox.after(self.services, command, outcome, before)
             if outcome.events:
-                self._dispatch(outcome)
+                self._dispatch(outcome, direct)
         return outcome
 
-    def _dispatch(self, outcome: Outcome) -> None:
+    def _dispatch(self, outcome: Outcome, direct: list[Event]) -> None:
         events = outcome.events
-        self.services.publisher.publish(events, traceparent=telemetry.current_traceparent())
+        if direct:
+            self.services.publisher.publish(direct, traceparent=telemetry.current_traceparent())
         for event in events:
             if event.notify:
                 self.services.notifier.notify(

@@ -49,12 +49,15 @@ __all__ = [
     "key",
     "model_pk",
     "monitor_key",
+    "outbox_key",
     "version_item",
     "version_key",
 ]
 
 MODELS_PK = "MODELS"
 HEADS_PK = "AUDIT_HEADS"
+#: the outbox's "published up to seq" per model (``published``)
+OUTBOX_PK = "OUTBOX"
 Item = dict[str, Any]
 
 
@@ -71,6 +74,11 @@ def key(model: str, sort_key: str) -> Item:
 def head_key(model: str) -> Item:
     """Return the typed primary key of ``model``'s audit chain head."""
     return {"pk": {"S": HEADS_PK}, "sk": {"S": model_pk(model)}}
+
+
+def outbox_key(model: str) -> Item:
+    """Return the typed primary key of ``model``'s outbox watermark."""
+    return {"pk": {"S": OUTBOX_PK}, "sk": {"S": model_pk(model)}}
 
 
 def counter_key() -> str:

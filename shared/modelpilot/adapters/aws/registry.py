@@ -16,7 +16,10 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from modelpilot.adapters.aws import _registry_items as items
+from modelpilot.adapters.aws._errors import error_code, translate
 from modelpilot.adapters.aws._table import TableOps
 from modelpilot.domain.audit import AuditHead
 from modelpilot.domain.model import (
@@ -263,6 +266,58 @@ class DynamoDbRegistry(TableOps, RegistryStore):
     def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
         item = {**items.head_key(model), "seq": {"N": str(head.seq)}, "head": {"S": head.hash}}
         return self._transact("adopt audit head", [self._put(item)]) is None
+
+    # -- outbox: one item per model in the OUTBOX partition -------------------------------------
+    supports_outbox = True
+
+    def audit_head(self, model: str) -> AuditHead | None:
+        found: Item | None = self._call(
+            "GetItem", "get_item", TableName=self.table, Key=items.head_key(model), ConsistentRead=True
+        ).get("Item")
+        return AuditHead(int(found["seq"]["N"]), found["head"]["S"]) if found else None
+
+    def audit_records_after(self, model: str, seq: int) -> list[AuditRecord]:
+        # records are sorted by a zero-padded seq: read only those above ``seq``
+        found: list[Item] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": items.model_pk(model)},
+                ":low": {"S": items.audit_key(seq + 1)},
+                ":high": {"S": "AUDIT#~"},
+            },
+        }
+        while True:
+            page = self._call("Query", "query", **kwargs)
+            found.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return [items.decode_record(i) for i in found]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def outbox_watermark(self, model: str) -> int | None:
+        found: Item | None = self._call(
+            "GetItem", "get_item", TableName=self.table, Key=items.outbox_key(model), ConsistentRead=True
+        ).get("Item")
+        return int(found["published"]["N"]) if found else None
+
+    def advance_outbox_watermark(self, model: str, seq: int) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=items.outbox_key(model),
+                UpdateExpression="SET published = :seq",
+                ConditionExpression="attribute_not_exists(published) OR published < :seq",
+                ExpressionAttributeValues={":seq": {"N": str(seq)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"DynamoDB UpdateItem on {self.table}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"DynamoDB UpdateItem on {self.table}") from exc
+        return True
 
     def audited_models(self) -> list[str]:
         return self._scan_models("AUDIT#")

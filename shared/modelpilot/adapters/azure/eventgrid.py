@@ -59,6 +59,8 @@ def to_cloud_event(event: Event, *, source: str = SOURCE, traceparent: str | Non
     """Return the CloudEvent that carries ``event``."""
     detail = event.to_dict()
     extensions = {"traceparent": traceparent} if traceparent else None
+    # an outbox event keeps its id (``<model>#<seq>``) as the CloudEvents id, so a re-publication is a duplicate
+    # a subscriber can drop; other events get a fresh one (CloudEvent draws a uuid4 for None)
     return CloudEvent(
         source=source,
         type=TYPE_PREFIX + event.name,
@@ -66,6 +68,7 @@ def to_cloud_event(event: Event, *, source: str = SOURCE, traceparent: str | Non
         subject=_subject(detail),
         datacontenttype="application/json",
         extensions=extensions,
+        id=event.event_id,
     )
 
 

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["TableRegistry"]
 
 Op = tuple[Any, ...]
+#: the partition of the outbox watermarks (not a valid model name, so never a model's partition)
+OUTBOX_PARTITION = "_outbox"
 
 
 def _first_line(message: str) -> str:
@@ -337,6 +339,38 @@ class TableRegistry(RegistryStore):
 
     def adopt_audit_head(self, model: str, head: AuditHead) -> bool:
         return False  # the META row has carried the head since the first record: never missing but by tampering
+
+    # -- outbox: one row per model in the OUTBOX_PARTITION (RowKey = model, ``published``) ------
+    supports_outbox = True
+
+    def audit_head(self, model: str) -> AuditHead | None:
+        meta = self._get(model, rows.META)
+        return AuditHead(int(meta["seq"]), str(meta["head"])) if meta and meta.get("head") else None
+
+    def audit_records_after(self, model: str, seq: int) -> list[AuditRecord]:
+        low, high = rows.audit_key(seq + 1), rows.prefix_range("AUDIT:")[1]
+        with azure_errors("registry query"):
+            found = self.table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                parameters={"pk": model, "lo": low, "hi": high},
+            )
+            return [rows.from_audit(dict(e)) for e in found]
+
+    def outbox_watermark(self, model: str) -> int | None:
+        row = self._get(OUTBOX_PARTITION, model)
+        return int(row["published"]) if row else None
+
+    def advance_outbox_watermark(self, model: str, seq: int) -> bool:
+        entity = {"PartitionKey": OUTBOX_PARTITION, "RowKey": model, "published": seq}
+        for attempt in range(self.attempts):
+            row = self._get(OUTBOX_PARTITION, model)
+            if row is not None and int(row["published"]) >= seq:
+                return False
+            op: Op = ("create", entity) if row is None else ("update", entity, _if_match(row["_etag"]))
+            if self._submit([op]):  # a lost race (409 on create, 412 on update) reads again
+                return True
+            self._backoff(attempt)
+        raise self._retry_exhausted(model)
 
     def audited_models(self) -> list[str]:
         low, high = rows.prefix_range("AUDIT:")

@@ -43,10 +43,15 @@ class JsonlEventLog(EventPublisher):
 
     def publish(self, events: Sequence[Event], *, traceparent: str | None = None) -> None:
         for event in events:
-            _append(
-                self.path,
-                {"at": utcnow().isoformat(), "type": event.name, "traceparent": traceparent, "detail": event.to_dict()},
-            )
+            entry: dict[str, object] = {
+                "at": utcnow().isoformat(),
+                "type": event.name,
+                "traceparent": traceparent,
+                "detail": event.to_dict(),
+            }
+            if event.event_id is not None:  # the outbox's id: a reader drops a line whose id it has seen
+                entry["id"] = event.event_id
+            _append(self.path, entry)
 
     def read(self) -> list[dict[str, object]]:
         """Return every logged event, oldest first."""

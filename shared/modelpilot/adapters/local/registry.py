@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS monitor_status (
     PRIMARY KEY (model, environment, kind));
 CREATE TABLE IF NOT EXISTS audit_heads (
     model TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    model TEXT NOT NULL PRIMARY KEY, published_seq INTEGER NOT NULL);
 """
 
 _SCHEMA_VERSION = 1
@@ -101,6 +103,9 @@ class SqliteRegistry(RegistryStore):
             conn = self._conn()
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name='audit_heads'").fetchone() is None:
                 self._create_schema(conn)
+            elif conn.execute("SELECT 1 FROM sqlite_master WHERE name='outbox'").fetchone() is None:
+                # a database from before the outbox: add its table (the relay sets each model's watermark)
+                conn.execute(_SCHEMA.split(";")[-2])
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         """Create the tables; a database that had an audit but no heads gets each chain's end as its head."""
@@ -378,7 +383,9 @@ class SqliteRegistry(RegistryStore):
             return self._append(conn, entry)
 
     def audit_records(self, model: str) -> list[AuditRecord]:
-        rows = self._read("SELECT * FROM audit WHERE model=? ORDER BY seq", model)
+        return self._records(self._read("SELECT * FROM audit WHERE model=? ORDER BY seq", model))
+
+    def _records(self, rows: list[sqlite3.Row]) -> list[AuditRecord]:
         return [
             AuditRecord(
                 model=r["model"],
@@ -406,6 +413,28 @@ class SqliteRegistry(RegistryStore):
         with self._write() as conn:
             cur = conn.execute("INSERT OR IGNORE INTO audit_heads VALUES (?,?,?)", (model, head.seq, head.hash))
             return cur.rowcount == 1
+
+    supports_outbox = True
+
+    def audit_head(self, model: str) -> AuditHead | None:
+        rows = self._read("SELECT seq, hash FROM audit_heads WHERE model=?", model)
+        return AuditHead(rows[0]["seq"], rows[0]["hash"]) if rows else None
+
+    def audit_records_after(self, model: str, seq: int) -> list[AuditRecord]:
+        return self._records(self._read("SELECT * FROM audit WHERE model=? AND seq>? ORDER BY seq", model, seq))
+
+    def outbox_watermark(self, model: str) -> int | None:
+        rows = self._read("SELECT published_seq FROM outbox WHERE model=?", model)
+        return int(rows[0]["published_seq"]) if rows else None
+
+    def advance_outbox_watermark(self, model: str, seq: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO outbox VALUES (?,?) ON CONFLICT(model) DO UPDATE SET published_seq=excluded.published_seq "
+                "WHERE outbox.published_seq < excluded.published_seq",
+                (model, seq),
+            )
+            return cur.rowcount > 0
 
     def audited_models(self) -> list[str]:
         return [r["model"] for r in self._read("SELECT DISTINCT model FROM audit ORDER BY model")]
