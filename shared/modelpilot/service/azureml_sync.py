@@ -38,7 +38,7 @@ from modelpilot.exceptions import ModelPilotError
 
 if TYPE_CHECKING:
     from modelpilot.domain.events import ModelPromoted, ModelRolledBack, PromotionBlocked
-    from modelpilot.service.messagebus import MessageBus, Outcome, OutcomeStatus, Services
+    from modelpilot.service.messagebus import MessageBus, Outcome, Services
 
 __all__ = ["SOURCE", "on_model_promoted", "on_model_rolled_back", "on_promotion_blocked"]
 
@@ -115,7 +115,7 @@ def _write_back(
 ) -> Outcome | None:
     """Write each ``(version, status, report)`` as tags; the outcome says what was written or failed."""
     from modelpilot.ports import LifecycleUpdate
-    from modelpilot.service.messagebus import Outcome
+    from modelpilot.service.registry_sync import write_back_failed, write_back_outcome
 
     sync = svc.policy.model_policy(model).azureml
     writer = svc.lifecycle_sync.get(SOURCE)
@@ -142,20 +142,21 @@ def _write_back(
                 )
             )
         except ModelPilotError as exc:
-            log.error("write-back of %s v%s to Azure ML failed: %s", model, number, exc.message)
-            svc.notifier.notify(
-                "[modelpilot] Azure ML write-back failed",
-                f"{model} v{number} {environment} ({version.external_id}): tag {status} not written: {exc.message}",
-                attributes={"model": model, "error": exc.code},
+            failed.append(
+                write_back_failed(
+                    svc,
+                    exc,
+                    entry,
+                    model=model,
+                    environment=environment,
+                    registry="Azure ML",
+                    what=f"tag {status}",
+                    external_id=version.external_id,
+                )
             )
-            failed.append({**entry, "error": exc.code, "message": exc.message})
             continue
         written.append(entry)
-    if not written and not failed:
-        return None
     summary = ", ".join(f"v{w['version']} {w['status']}" for w in written) or "nothing"
-    message = f"Azure ML tags of {model} in {environment}: wrote {summary}" + (
-        f"; {len(failed)} failed" if failed else ""
+    return write_back_outcome(
+        f"Azure ML tags of {model} in {environment}: wrote {summary}", model, environment, written, failed
     )
-    result: OutcomeStatus = "recorded" if not failed else ("partial" if written else "failed")
-    return Outcome(result, message, {"model": model, "environment": environment, "written": written, "failed": failed})

@@ -219,7 +219,6 @@ def _write_back(
 ) -> Outcome | None:
     """Write each ``(version, kind, text, keep)`` back to SageMaker; the outcome says what was written or failed."""
     from modelpilot.ports import LifecycleUpdate
-    from modelpilot.service.messagebus import Outcome
 
     sync = svc.policy.model_policy(model).sagemaker
     stage = sync.stage_of(environment) if sync and sync.write_back else None
@@ -251,18 +250,58 @@ def _write_back(
                 )
             )
         except ModelPilotError as exc:
-            log.error("write-back of %s v%s to SageMaker failed: %s", model, number, exc.message)
-            svc.notifier.notify(
-                "[modelpilot] SageMaker write-back failed",
-                f"{model} v{number} {environment} ({version.external_id}): {stage}/{status} not written: {exc.message}",
-                attributes={"model": model, "error": exc.code},
+            failed.append(
+                write_back_failed(
+                    svc,
+                    exc,
+                    entry,
+                    model=model,
+                    environment=environment,
+                    registry="SageMaker",
+                    what=f"{stage}/{status}",
+                    external_id=version.external_id,
+                )
             )
-            failed.append({**entry, "error": exc.code, "message": exc.message})
             continue
         written.append(entry)
+    summary = ", ".join(f"v{w['version']} {w['stage']}/{w['status']}" for w in written) or "nothing"
+    return write_back_outcome(f"SageMaker lifecycle of {model}: wrote {summary}", model, environment, written, failed)
+
+
+def write_back_failed(
+    svc: Services,
+    exc: ModelPilotError,
+    entry: dict[str, object],
+    *,
+    model: str,
+    environment: str,
+    registry: str,
+    what: str,
+    external_id: str,
+) -> dict[str, object]:
+    """Log and notify a write-back the source registry refused (the decision stands); return the failed entry."""
+    number = entry["version"]
+    log.error("write-back of %s v%s to %s failed: %s", model, number, registry, exc.message)
+    svc.notifier.notify(
+        f"[modelpilot] {registry} write-back failed",
+        f"{model} v{number} {environment} ({external_id}): {what} not written: {exc.message}",
+        attributes={"model": model, "error": exc.code},
+    )
+    return {**entry, "error": exc.code, "message": exc.message}
+
+
+def write_back_outcome(
+    message: str,
+    model: str,
+    environment: str,
+    written: list[dict[str, object]],
+    failed: list[dict[str, object]],
+) -> Outcome | None:
+    """The outcome of a write-back reaction: None when nothing was to be written, else recorded / partial / failed."""
+    from modelpilot.service.messagebus import Outcome
+
     if not written and not failed:
         return None
-    summary = ", ".join(f"v{w['version']} {w['stage']}/{w['status']}" for w in written) or "nothing"
-    message = f"SageMaker lifecycle of {model}: wrote {summary}" + (f"; {len(failed)} failed" if failed else "")
     result: OutcomeStatus = "recorded" if not failed else ("partial" if written else "failed")
+    message += f"; {len(failed)} failed" if failed else ""
     return Outcome(result, message, {"model": model, "environment": environment, "written": written, "failed": failed})
