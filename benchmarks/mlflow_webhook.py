@@ -8,9 +8,12 @@ Three numbers, each a median and p95 over ``--runs`` rounds:
   ModelPilot's alias has moved (MLflow's asynchronous delivery, the signature check, the promotion and its
   commit); the MLflow write-back (tags) follows the commit and is in ``alias_to_writeback``;
 * ``version_to_registration``: from ``create_model_version`` returning until ModelPilot has registered the version
-  (REST reads of the version and run, artifacts copied and hashed, the package verified again).
+  (REST reads of the version and run, artifacts copied and hashed, the package verified again);
+* ``version_to_reply``: the same until the receiver has answered MLflow's ``model_version.created`` delivery
+  (registered and replied: the whole webhook round trip as MLflow sees it, its asynchronous send included);
+* ``created_handling``: the receiver's share of that, from the delivery's arrival (signature check) to its answer.
 
-Usage: ``python benchmarks/mlflow_webhook.py [--runs 20]`` (needs the dev extra: it brings mlflow).
+Usage: ``python benchmarks/mlflow_webhook.py [--runs 20] [--versions 20]`` (needs the dev extra: it brings mlflow).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def _stats(samples: list[float]) -> dict[str, float]:
 
 
 REPLIES: list[dict] = []
+#: (delivery id, seconds from the delivery's arrival to its answer, perf_counter when answered)
+HANDLED: list[tuple[str, float, float]] = []
 
 
 def _wait(predicate, timeout: float = 60.0) -> None:
@@ -56,9 +61,28 @@ def _wait(predicate, timeout: float = 60.0) -> None:
         time.sleep(0.002)
 
 
+def _time_the_receiver() -> None:
+    """Time each ``model_version.created`` delivery inside the receiver (the edge ``modelpilot serve`` calls)."""
+    from modelpilot.cli import serve
+
+    edge = serve.receive
+
+    def timed(bus, headers, body, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return edge(bus, headers, body, **kwargs)
+        finally:
+            if b'"model_version"' in body and b'"created"' in body:
+                done = time.perf_counter()
+                HANDLED.append((headers.get("X-MLflow-Delivery-Id", ""), done - start, done))
+
+    serve.receive = timed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--versions", type=int, default=20, help="model versions created (registration round trips)")
     args = parser.parse_args()
     import os
 
@@ -82,6 +106,7 @@ def main() -> None:
             receiver = webhook_server(
                 bus, host="127.0.0.1", port=0, secret_name=SECRET_NAME, observe=lambda *a: REPLIES.append(a[3])
             )
+            _time_the_receiver()
             threading.Thread(target=receiver.serve_forever, daemon=True).start()
             url = f"http://127.0.0.1:{receiver.server_address[1]}/mlflow/webhook"
             client = MlflowClient(server.url)
@@ -95,15 +120,20 @@ def main() -> None:
             (folder / "MLmodel").write_text("flavors: {}\n")
             (folder / "weights.bin").write_bytes(b"\x01" * 256 * 1024)
 
-            registration = []
-            for i in range(max(3, args.runs // 4)):
+            registration, replied, handling = [], [], []
+            for i in range(max(3, args.versions)):
                 with mlflow.start_run() as run:
                     mlflow.log_metric("auc", 0.8 + i / 1000)
                     mlflow.log_artifacts(str(folder), artifact_path="model")
+                seen = len(HANDLED)
                 mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
                 start = time.perf_counter()
                 _wait(lambda v=mv.version: bus.services.registry.find_version(name, external_id=f"{name}/{v}"))
                 registration.append(time.perf_counter() - start)
+                _wait(lambda n=seen: len(HANDLED) > n)
+                _, took, answered = HANDLED[seen]
+                replied.append(answered - start)
+                handling.append(took)
 
             promotion, writeback = [], []
             for i in range(args.runs):
@@ -147,6 +177,8 @@ def main() -> None:
                 "alias_to_promotion": _stats(promotion),
                 "alias_to_writeback": _stats(writeback),
                 "version_to_registration": _stats(registration),
+                "version_to_reply": _stats(replied),
+                "created_handling": _stats(handling),
             },
             indent=2,
         )

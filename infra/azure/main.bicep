@@ -54,6 +54,15 @@ param prometheusUrl string = ''
 @description('Name of the Key Vault secret with the credentials for prometheusUrl: {"bearer_token": "..."}, {"username": "...", "password": "..."} or a bare token (empty: none).')
 param prometheusSecretName string = ''
 
+@description('URL of the MLflow tracking server whose registry webhooks the app receives, whose run metrics the no-regression gates may read (source: mlflow), and to which it writes aliases and tags back (empty: none).')
+param mlflowTrackingUri string = ''
+
+@description('Name of the Key Vault secret holding the MLflow webhook signing secret (put the value in the vault: az keyvault secret set --vault-name <vault> -n <name> --value <secret>).')
+param mlflowWebhookSecretName string = 'modelpilot-mlflow-webhook'
+
+@description('Name of the Key Vault secret with MLflow credentials, user:password or a token, when the server needs them (empty: none).')
+param mlflowTokenSecretName string = ''
+
 @description('An address that receives the operational alerts (dead-lettered events, failing functions); empty: none.')
 param alertEmail string = ''
 
@@ -266,6 +275,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_PROMETHEUS_URL', value: prometheusUrl }
         { name: 'MODELPILOT_PROMETHEUS_SECRET', value: prometheusSecretName }
         { name: 'MODELPILOT_AZURE_ML_WORKSPACE_ID', value: mlWorkspaceId }
+        { name: 'MODELPILOT_MLFLOW_TRACKING_URI', value: mlflowTrackingUri }
+        // the NAME of a secret in this vault, read at run time with the managed identity through KeyVaultSecrets
+        // (cached 5 minutes): a Key Vault reference by name, never the value in an app setting
+        { name: 'MODELPILOT_MLFLOW_WEBHOOK_SECRET', value: mlflowWebhookSecretName }
+        { name: 'MODELPILOT_MLFLOW_TOKEN_SECRET', value: mlflowTokenSecretName }
         { name: 'DRIFT_SCHEDULE', value: driftSchedule }
         { name: 'SLO_SCHEDULE', value: sloSchedule }
       ]

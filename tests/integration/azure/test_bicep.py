@@ -157,3 +157,42 @@ def test_the_azure_ml_write_back_gets_a_custom_role_on_the_workspace_only(bicep,
     assert report.get("summary", {}).get("failed", 0) == 0, report
     assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] >= 3
     assert "CKV_AZURE_39" in {c["check_id"] for c in report["results"]["passed_checks"]}  # no custom owner role
+
+
+def _app_settings(bicep: str) -> dict[str, str]:
+    block = bicep.split("appSettings: [", 1)[1].split("\n      ]", 1)[0]
+    return dict(re.findall(r"\{ name: '([A-Za-z0-9_]+)', value: ([^}]+?) \}", block))
+
+
+def _param_default(bicep: str, name: str) -> str:
+    [default] = re.findall(rf"^param {name} string = '([^']*)'$", bicep, flags=re.MULTILINE)
+    return default
+
+
+def test_mlflow_settings_come_from_parameters_and_the_webhook_secret_from_the_vault(bicep):
+    from modelpilot.config import ENV, Settings
+
+    settings = _app_settings(bicep)
+    assert settings[ENV.MLFLOW_TRACKING_URI] == "mlflowTrackingUri"
+    assert settings[ENV.MLFLOW_WEBHOOK_SECRET] == "mlflowWebhookSecretName"
+    assert settings[ENV.MLFLOW_TOKEN_SECRET] == "mlflowTokenSecretName"
+    # deployed with the defaults, the app reads the settings the way config.py does: no tracking URI (write-back
+    # off) and the webhook secret under the name the code and docs/mlflow.md use, a valid Key Vault secret name
+    deployed = {
+        ENV.MLFLOW_TRACKING_URI: _param_default(bicep, "mlflowTrackingUri"),
+        ENV.MLFLOW_WEBHOOK_SECRET: _param_default(bicep, "mlflowWebhookSecretName"),
+        ENV.MLFLOW_TOKEN_SECRET: _param_default(bicep, "mlflowTokenSecretName"),
+    }
+    read = Settings.from_env(deployed)
+    assert read.mlflow_tracking_uri is None and read.mlflow_token_secret is None
+    assert read.mlflow_webhook_secret == Settings().mlflow_webhook_secret == "modelpilot-mlflow-webhook"
+    assert re.fullmatch(r"[0-9A-Za-z-]{1,127}", read.mlflow_webhook_secret)
+    with_server = Settings.from_env({**deployed, ENV.MLFLOW_TRACKING_URI: "https://mlflow.example.com"})
+    assert with_server.mlflow_tracking_uri == "https://mlflow.example.com"
+    # the secret is referenced by its name in the vault and read with the app's identity (Key Vault Secrets User
+    # on this vault only): never resolved into an app setting, where every reader of the configuration sees it
+    assert "@Microsoft.KeyVault(" not in bicep
+    assert "MODELPILOT_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri" in bicep
+    secrets_user = bicep.split("resource appSecrets ", 1)[1].split("\n}\n", 1)[0]
+    assert "scope: vault\n" in secrets_user and "principalId: app.identity.principalId" in secrets_user
+    assert "roles.keyVaultSecretsUser" in secrets_user
