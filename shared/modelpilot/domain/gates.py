@@ -27,6 +27,7 @@ __all__ = [
     "GateContext",
     "GateReport",
     "GateResult",
+    "LiveMetrics",
     "check_approvals",
     "check_no_drift_alert",
     "check_no_regression",
@@ -68,6 +69,11 @@ class RegressionRule(Protocol):
 
     @property
     def min_relative_change(self) -> float | None: ...
+
+    @property
+    def source(self) -> str:
+        """Where both versions' values come from: ``manifest`` (at registration) or ``mlflow`` (their runs, now)."""
+        ...
 
 
 class EnvironmentGates(Protocol):
@@ -153,12 +159,34 @@ class GateReport:
 
 
 @dataclass(frozen=True)
+class LiveMetrics:
+    """Run metrics read from the MLflow tracking server at promotion time, per ModelPilot version.
+
+    ``runs`` maps a version to its MLflow run id, ``metrics`` to that run's latest metric values, and ``errors`` to
+    why a version's run could not be read (no run id in its lineage, the run is gone, no MLflow configured): a rule
+    with ``source: mlflow`` fails on any of them, never passes.
+    """
+
+    runs: dict[int, str] = field(default_factory=dict)
+    metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the evidence recorded in the audit: the values read, per version (JSON keys are strings)."""
+        return {
+            f"v{v}": {"run_id": self.runs.get(v), "metrics": self.metrics.get(v), "error": self.errors.get(v)}
+            for v in sorted({*self.runs, *self.metrics, *self.errors})
+        }
+
+
+@dataclass(frozen=True)
 class GateContext:
     """Everything the gates look at, gathered by the service layer.
 
     ``in_previous_since`` is when the candidate entered the previous environment
     (None when it is not there now); ``drift_status``, ``slo_status`` and ``quality_status``
-    are the monitors' verdicts for the previous environment (None when no monitor reported).
+    are the monitors' verdicts for the previous environment (None when no monitor reported); ``live_metrics`` are
+    the candidate's and incumbent's MLflow run metrics read for ``source: mlflow`` rules (None when not read).
     """
 
     candidate: ModelVersion
@@ -171,6 +199,7 @@ class GateContext:
     drift_status: MonitorStatus | None = None
     slo_status: MonitorStatus | None = None
     quality_status: MonitorStatus | None = None
+    live_metrics: LiveMetrics | None = None
 
 
 #: one gate: the results it adds to the report (none when the policy does not ask for it)
@@ -244,6 +273,41 @@ def check_thresholds(gates: EnvironmentGates, ctx: GateContext) -> list[GateResu
     return [_threshold(threshold, ctx.candidate) for threshold in gates.thresholds]
 
 
+def _compare(
+    rule: RegressionRule, cand: ModelVersion, incumbent: ModelVersion, new: float, old: float, **evidence: Any
+) -> GateResult:
+    ok, bound = regression_check(rule, new, old)
+    better = "higher" if rule.greater_is_better else "lower"
+    where = " (MLflow runs, read now)" if evidence else ""
+    return GateResult(
+        f"no_regression:{rule.metric}",
+        "passed" if ok else "failed",
+        f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{incumbent.version}={old:g}{where}; "
+        f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
+        observed=new,
+        expected={"baseline": old, "bound": bound, **evidence},
+    )
+
+
+def _live(rule: RegressionRule, ctx: GateContext, incumbent: ModelVersion) -> GateResult:
+    """A ``source: mlflow`` rule: both versions' run metrics as read now; anything missing fails (fail closed)."""
+    cand, live, name = ctx.candidate, ctx.live_metrics, f"no_regression:{rule.metric}"
+    if live is None:
+        return GateResult(name, "failed", "the MLflow run metrics were not read (source: mlflow)")
+    values: list[float] = []
+    for role, version in (("candidate", cand), ("incumbent", incumbent)):
+        n = version.version
+        if n in live.errors:
+            return GateResult(name, "failed", f"{role} v{n}: {live.errors[n]}", expected={"source": "mlflow"})
+        value = live.metrics.get(n, {}).get(rule.metric)
+        if value is None:
+            reason = f"{role} v{n}'s MLflow run {live.runs.get(n)} has no metric {rule.metric!r}"
+            return GateResult(name, "failed", reason, expected={"source": "mlflow", "run_id": live.runs.get(n)})
+        values.append(value)
+    runs = {"candidate_run": live.runs.get(cand.version), "incumbent_run": live.runs.get(incumbent.version)}
+    return _compare(rule, cand, incumbent, values[0], values[1], source="mlflow", **runs)
+
+
 def _no_regression(rule: RegressionRule, ctx: GateContext) -> GateResult:
     cand, incumbent = ctx.candidate, ctx.incumbent
     name = f"no_regression:{rule.metric}"
@@ -251,22 +315,15 @@ def _no_regression(rule: RegressionRule, ctx: GateContext) -> GateResult:
         return GateResult(name, "skipped", f"no version in {ctx.environment} to compare with")
     if incumbent.version == cand.version:
         return GateResult(name, "skipped", "candidate is the incumbent")
+    if getattr(rule, "source", "manifest") == "mlflow":
+        return _live(rule, ctx, incumbent)
     new = cand.manifest.metrics.get(rule.metric)
     old = incumbent.manifest.metrics.get(rule.metric)
     if new is None:
         return GateResult(name, "failed", f"metric {rule.metric!r} missing from the candidate")
     if old is None:
         return GateResult(name, "skipped", f"incumbent v{incumbent.version} has no {rule.metric!r}")
-    ok, bound = regression_check(rule, new, old)
-    better = "higher" if rule.greater_is_better else "lower"
-    return GateResult(
-        name,
-        "passed" if ok else "failed",
-        f"{rule.metric}: candidate v{cand.version}={new:g} vs incumbent v{incumbent.version}={old:g}; "
-        f"needs {'>=' if rule.greater_is_better else '<='} {bound:g} ({better} is better)",
-        observed=new,
-        expected={"baseline": old, "bound": bound},
-    )
+    return _compare(rule, cand, incumbent, new, old)
 
 
 def check_no_regression(gates: EnvironmentGates, ctx: GateContext) -> list[GateResult]:

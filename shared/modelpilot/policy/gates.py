@@ -57,12 +57,17 @@ class RegressionRule(Strict):
     ``baseline * (1 + min_relative_change)`` (for lower-is-better metrics the signs
     flip). A negative change is a tolerance: ``min_absolute_change: -0.005`` allows
     the candidate to be up to 0.005 worse.
+
+    ``source`` says where both versions' values come from: ``manifest`` (the default: the metrics recorded at
+    registration) or ``mlflow`` (the latest values of both versions' MLflow runs, by the run ids in their lineage,
+    read from the tracking server at promotion time; a missing run or metric fails the gate).
     """
 
     metric: str
     greater_is_better: bool = True
     min_absolute_change: float | None = 0.0
     min_relative_change: float | None = None
+    source: Literal["manifest", "mlflow"] = "manifest"
 
 
 class EnvironmentGates(Strict):
@@ -81,6 +86,27 @@ class EnvironmentGates(Strict):
     require_no_drift_alert: bool = False
     require_slo_healthy: bool = False
     require_quality_healthy: bool = False
+
+    @field_validator("no_regression", mode="before")
+    @classmethod
+    def _regression_block(cls, value: Any) -> Any:
+        """Accept ``{source: mlflow, metrics: [auc, {metric: logloss, greater_is_better: false}]}`` or a list."""
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - {"source", "metrics"})
+        if unknown or not isinstance(value.get("metrics"), list):
+            raise ValueError(
+                "no_regression is a list of rules, or {source: manifest|mlflow, metrics: [<metric or rule>, ...]}"
+                + (f"; unknown keys {unknown}" if unknown else "")
+            )
+        source = value.get("source", "manifest")
+        rules = []
+        for rule in value["metrics"]:
+            entry = {"metric": rule} if isinstance(rule, str) else rule
+            if isinstance(entry, dict) and entry.get("source", source) != source:
+                raise ValueError(f"rule {entry.get('metric')!r} names source {entry['source']!r} in a {source!r} block")
+            rules.append({**entry, "source": source} if isinstance(entry, dict) else entry)
+        return rules
 
     @field_validator("soak", mode="before")
     @classmethod

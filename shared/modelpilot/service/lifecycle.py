@@ -30,6 +30,7 @@ from modelpilot.domain.rollback import select_rollback_target
 from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, UnknownModel, UnknownVersion
 from modelpilot.service import authz
 from modelpilot.service.messagebus import Outcome
+from modelpilot.service.mlflow.metrics import needs_live_metrics, read_live_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -319,19 +320,25 @@ def _decide_promotion(
             {"model": cmd.model, "environment": cmd.environment},
         )
     now = svc.clock()
+    gates = policy.gates_for(cmd.model, cmd.environment)
+    incumbent = registry.get_version(cmd.model, alias.version) if alias else None
+    live = None
+    if incumbent is not None and incumbent.version != candidate.version and needs_live_metrics(gates):
+        live = read_live_metrics(svc, [candidate, incumbent])  # MLflow unreachable: TransientError, retried
     ctx = GateContext(
         candidate=candidate,
         environment=cmd.environment,
         now=now,
         previous_environment=previous,
         in_previous_since=_entered_at(registry, cmd.model, previous, candidate.version) if previous else None,
-        incumbent=registry.get_version(cmd.model, alias.version) if alias else None,
+        incumbent=incumbent,
         approvals=registry.list_approvals(cmd.model, candidate.version, cmd.environment),
         drift_status=registry.get_monitor_status(cmd.model, previous, "drift") if previous else None,
         slo_status=registry.get_monitor_status(cmd.model, previous, "slo") if previous else None,
         quality_status=registry.get_monitor_status(cmd.model, previous, "quality") if previous else None,
+        live_metrics=live,
     )
-    report = evaluate_gates(policy.gates_for(cmd.model, cmd.environment), ctx)
+    report = evaluate_gates(gates, ctx)
     data = {
         "model": cmd.model,
         "environment": cmd.environment,
@@ -389,6 +396,7 @@ def _decide_promotion(
         evidence={
             "revision": change.revision,
             "gates": {r.gate: r.status for r in report.results},
+            **({"live_metrics": live.to_dict()} if live is not None else {}),
             **telemetry.trace_evidence(),
         },
     )
