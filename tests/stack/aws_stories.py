@@ -579,12 +579,96 @@ def quality_labels_arrive(stack: AwsStack, work: Path, tag: str) -> None:
     assert len([o for o in reports.get("Contents", []) if o["Key"].endswith(".json")]) >= 2, reports
 
 
+def _mlflow_version(url: str, name: str, auc: float) -> tuple[str, str]:
+    """A run logged with ``auc`` and a model file in the real MLflow server, registered as ``name``: (version, run)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    run = client.create_run("0")
+    client.log_metric(run.info.run_id, "auc", auc)
+    client.log_text(run.info.run_id, "flavors: {}\n", "model/MLmodel")
+    client.log_text(run.info.run_id, "weights " * 512, "model/weights.txt")
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model(name)
+    mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    return str(mv.version), run.info.run_id
+
+
+def _mlflow_delivery(secret: str, name: str, version: str, run_id: str) -> tuple[bytes, dict[str, str]]:
+    """The ``model_version.created`` delivery MLflow would send (tests/events' recorded shape, MLflow's own
+    serialisation and signing function)."""
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    from tests.support.aws_events import load
+
+    payload = load("mlflow_webhook_model_version_created.json")
+    payload["data"].update(name=name, version=version, run_id=run_id, source=f"models:/{name}/{version}")
+    body = json.dumps(payload).encode()
+    headers = load("mlflow_webhook_model_version_created.headers.json")
+    delivery, stamp = str(uuid.uuid4()), str(int(time.time()))
+    headers.update({"X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp})
+    headers["X-MLflow-Signature"] = _generate_hmac_signature(secret, delivery, stamp, body.decode())
+    return body, headers
+
+
+def mlflow_webhook(stack: AwsStack, work: Path, tag: str) -> None:
+    """MLflow's signed ``model_version.created`` on the open route POST /mlflow/webhook: the function reads the
+    signing secret from Secrets Manager, the version and its run from the real MLflow server, copies the artifacts
+    into the model bucket and registers the version; a tampered delivery is refused with 401 and a replayed one
+    registers nothing again (the idempotency table); the IAM routes still refuse unsigned requests."""
+    model = f"mlflow{tag}"
+    set_policy(stack, policy())
+    secret = uuid.uuid4().hex
+    secrets = stack.client("secretsmanager")
+    name = stack.parameter("MlflowWebhookSecretName")
+    try:
+        secrets.create_secret(Name=name, SecretString=secret)
+    except secrets.exceptions.ResourceExistsException:  # a rerun of the story on the same stack
+        secrets.put_secret_value(SecretId=name, SecretString=secret)
+    stack.restart()  # the function caches the secret for five minutes: a rerun's new secret needs a cold start
+    version, run_id = _mlflow_version(stack.parameter("MlflowTrackingUri"), model, 0.91)
+    body, headers = _mlflow_delivery(secret, model, version, run_id)
+    registry = stack.operator_bus().services.registry
+    s3, bucket = stack.client("s3"), stack.output("ModelBucket")
+
+    tampered = body.replace(f'"version": "{version}"'.encode(), f'"version": "{int(version) + 1}"'.encode())
+    assert tampered != body
+    refused = stack.http_unsigned("POST", "/mlflow/webhook", tampered, headers)
+    assert refused["statusCode"] == 401, refused
+    assert "signature does not match" in reply_body(refused)["message"]
+    assert registry.list_versions(model) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"monitoring/mlflow/{model}/")
+    forged = stack.http_unsigned("POST", "/mlflow/webhook", body, {**headers, "X-MLflow-Signature": "v1,AAAA"})
+    assert forged["statusCode"] == 401 and registry.list_versions(model) == [], forged
+
+    registered = stack.http_unsigned("POST", "/mlflow/webhook", body, headers)
+    assert registered["statusCode"] == 200 and reply_body(registered)["status"] == "registered", registered
+    [v1] = registry.list_versions(model)
+    assert (v1.source, v1.external_id, v1.manifest.metrics) == ("mlflow", f"{model}/{version}", {"auc": 0.91})
+    assert v1.manifest.lineage.run_id == run_id
+    stored = s3.list_objects_v2(Bucket=bucket, Prefix=f"monitoring/mlflow/{model}/v{version}/")["Contents"]
+    assert {o["Key"].rsplit("/", 1)[1] for o in stored} == {
+        "MLmodel",
+        "weights.txt",
+        "mlflow-run.json",
+        "modelpilot.json",
+    }
+
+    replayed = stack.http_unsigned("POST", "/mlflow/webhook", body, headers)
+    assert replayed["statusCode"] == 200 and reply_body(replayed)["duplicate"] is True, replayed
+    assert [v.version for v in registry.list_versions(model)] == [v1.version]
+    # MLflow cannot sign SigV4: only this route is open; the operator API's routes refuse an unsigned request
+    closed = stack.http_unsigned("POST", f"/models/{model}/environments/staging/promote", b"{}", {})
+    assert closed["statusCode"] == 403, closed
+
+
 #: every story, in an order that changes the policy file as few times as possible (each change is a cold start)
 STORIES: dict[str, Story] = {
     "sagemaker_approved": sagemaker_approved,
     "console_promote_and_rollback": console_promote_and_rollback,
     "fresh_stack_default_policy": fresh_stack_default_policy,
     "upload_to_prod": upload_to_prod,
+    "mlflow_webhook": mlflow_webhook,
     "failed_event_parks_in_the_dlq": failed_event_parks_in_the_dlq,
     "drift_timer": drift_timer,
     "drift_fan_out": drift_fan_out,
@@ -596,6 +680,7 @@ STORIES: dict[str, Story] = {
 #: the functions each story invokes (the permission test reruns a role's stories without one of its statements)
 STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "upload_to_prod": ("ModelUploadFunction", "OperatorApiFunction"),
+    "mlflow_webhook": ("MlflowWebhookFunction",),
     "sagemaker_approved": ("SageMakerRegistryFunction", "OperatorApiFunction"),
     "drift_timer": ("ModelUploadFunction", "DriftBatchFunction"),
     "drift_fan_out": ("ModelUploadFunction", "DriftBatchFunction", "DriftPartialFunction", "DriftMergeFunction"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,14 +20,19 @@ def harness_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoPro
 
 
 @pytest.fixture(scope="session")
-def aws_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFactory) -> AwsStack:
-    """The stack the stories write their policy files into, with the SageMaker artifact bucket."""
+def aws_stack(harness_server: MotoProcess, tmp_path_factory: pytest.TempPathFactory, mlflow_server: Any) -> AwsStack:
+    """The stack the stories write their policy files into, with the SageMaker artifact bucket and a real MLflow
+    tracking server (tests/support/mlflow_server.py) behind MlflowTrackingUri."""
     stack = AwsStack(
         harness_server,
         tmp_path_factory.mktemp("stack"),
         name=f"mp-{uuid.uuid4().hex[:6]}",
         # a drift window above 100 kB is fanned out (the drift_fan_out story's); the drift timer's is read inline
-        parameters={"SageMakerArtifactBuckets": ARTIFACT_BUCKET, "DriftFanOutBytes": "100000"},
+        parameters={
+            "SageMakerArtifactBuckets": ARTIFACT_BUCKET,
+            "DriftFanOutBytes": "100000",
+            "MlflowTrackingUri": mlflow_server.url,
+        },
     )
     harness_server.relax_iam()
     stack.client("s3").create_bucket(Bucket=ARTIFACT_BUCKET)

@@ -23,6 +23,9 @@ What this module adds to moto 5, each because the stack's stories depend on it:
   AccessDenied; moto always answers 404.
 * **TestEventPattern.** moto does not implement the API; it answers with moto's own
   ``EventPattern`` matcher (the one its ``PutEvents`` routes with).
+* **IAM's ``?`` wildcard.** In a policy's ``Resource`` ``?`` matches any one character (a Secrets Manager
+  secret's ARN ends in ``-`` and six random characters: ``secret:<name>-??????``); moto turns only ``*`` into a
+  pattern and hands ``?`` to ``re`` as a quantifier.
 * **Denials and calls.** Every 403 is recorded with the caller's access key and the request
   (``GET /_harness/denials``, ``DELETE`` clears them), and every authorized call with the
   action and resource it was authorized for (``GET /_harness/calls``): the permission test
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from pathlib import Path
@@ -179,6 +183,19 @@ def _test_event_pattern(self: Any) -> str:
     return json.dumps({"Result": pattern.matches_event(json.loads(self._get_param("Event")))})
 
 
+def _iam_match(pattern: str, string: str) -> re.Match[str] | None:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` any one character; everything else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.match(f"^{regex}$", string)
+
+
+def patch_iam_wildcards() -> None:
+    """Make moto's policy evaluator read ``?`` as IAM does (here and in the test process that re-evaluates calls)."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    IAMPolicyStatement._match = staticmethod(_iam_match)  # type: ignore[method-assign]
+
+
 def _patch_moto() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.dynamodb.responses import DynamoHandler
@@ -202,6 +219,7 @@ def _patch_moto() -> None:
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = _recorded(IAMRequestBase.check_action_permitted)  # type: ignore[method-assign]
+    patch_iam_wildcards()
 
 
 def _enforcing() -> bool:

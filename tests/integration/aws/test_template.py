@@ -145,3 +145,36 @@ def test_operator_api_uses_iam_auth_and_schedules_pass_the_business_key():
         payload = json.loads(schedule["Properties"]["Input"])
         assert payload["schedule_arn"] == "<aws.scheduler.schedule-arn>"
         assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
+
+
+def test_only_the_mlflow_webhook_route_is_open_and_only_its_function_reads_the_signing_secret():
+    from tests.stack.aws_harness import sam_translate
+
+    translated = sam_translate({}, "artifacts")
+    [api] = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    auth = {
+        (method, path): next(iter((operation.get("security") or [{"NONE": []}])[0]))
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert {route for route, kind in auth.items() if kind != "AWS_IAM"} == {("post", "/mlflow/webhook")}
+    assert auth[("post", "/mlflow/webhook")] == "NONE"  # MLflow's HMAC signature is the authentication
+    readers = {
+        name
+        for name, fn in functions().items()
+        for statement in statements(fn)
+        if "secretsmanager:GetSecretValue" in str(statement["Action"]) and "Mlflow" in str(statement["Resource"])
+    }
+    assert readers == {"MlflowWebhookFunction"}
+    webhook = functions()["MlflowWebhookFunction"]
+    # the loader reads !Ref and !Sub as their argument
+    assert webhook["Properties"]["Environment"]["Variables"]["MODELPILOT_MLFLOW_WEBHOOK_SECRET"] == (
+        "MlflowWebhookSecretName"
+    )
+    [secret] = [s for s in statements(webhook) if s["Sid"] == "ReadMlflowWebhookSecret"]
+    assert secret["Action"] == "secretsmanager:GetSecretValue"
+    assert secret["Resource"].endswith(":secret:${MlflowWebhookSecretName}-??????")
+    writes = [s for s in statements(webhook) if "s3:PutObject" in str(s["Action"])]
+    assert [w["Resource"] for w in writes] == ["${ModelBucket.Arn}/monitoring/mlflow/*"]
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MODELPILOT_MLFLOW_TRACKING_URI"] == "MlflowTrackingUri"
