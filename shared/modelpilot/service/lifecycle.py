@@ -29,8 +29,8 @@ from modelpilot.domain.model import AliasChange, Approval, MonitorStatus
 from modelpilot.domain.rollback import select_rollback_target
 from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, UnknownModel, UnknownVersion
 from modelpilot.service import authz
+from modelpilot.service.live_metrics import needs_live_metrics, read_live_metrics
 from modelpilot.service.messagebus import Outcome
-from modelpilot.service.mlflow.metrics import needs_live_metrics, read_live_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
