@@ -72,6 +72,9 @@ def test_the_bicep_sets_every_setting_the_azure_app_reads_and_no_other():
         ENV.AZURE_EVENTGRID_ENDPOINT,
         ENV.AZURE_KEYVAULT_URL,
         ENV.AZURE_ML_WORKSPACE_ID,
+        ENV.MLFLOW_TRACKING_URI,
+        ENV.MLFLOW_WEBHOOK_SECRET,
+        ENV.MLFLOW_TOKEN_SECRET,
     }
     assert read_by_the_app <= set(settings)
     known = {v for k, v in vars(ENV).items() if not k.startswith("_")}
