@@ -208,3 +208,16 @@ def test_the_offline_package_check_leaves_live_rules_to_the_promotion():
     )
     [gate] = [r for r in report.results if r.gate == "no_regression:auc"]
     assert (gate.status, gate.reason) == ("skipped", "compared on the MLflow runs at promotion time (source: mlflow)")
+
+
+def test_the_policy_schema_describes_both_shapes():
+    import jsonschema
+
+    from modelpilot.policy import policy_schema
+
+    validator = jsonschema.Draft202012Validator(policy_schema())
+    block = {"source": "mlflow", "metrics": ["auc", {"metric": "loss", "greater_is_better": False}]}
+    for shape in (block, [{"metric": "auc", "source": "mlflow"}], [{"metric": "auc"}]):
+        assert not list(validator.iter_errors({"version": 1, **_policy(shape)})), shape
+    for wrong in ({"source": "wandb", "metrics": ["auc"]}, {"source": "mlflow", "metric": ["auc"]}):
+        assert list(validator.iter_errors({"version": 1, **_policy(wrong)})), wrong

@@ -70,11 +70,30 @@ class RegressionRule(Strict):
     source: Literal["manifest", "mlflow"] = "manifest"
 
 
+def _list_or_block(schema: dict[str, Any]) -> None:
+    """The JSON Schema of ``no_regression``: the list of rules, or the ``{source, metrics}`` block."""
+    rules = dict(schema)
+    items = rules.get("items", {})
+    schema.clear()
+    schema["anyOf"] = [
+        rules,
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["metrics"],
+            "properties": {
+                "source": {"enum": ["manifest", "mlflow"], "default": "manifest"},
+                "metrics": {"type": "array", "items": {"anyOf": [{"type": "string"}, items]}},
+            },
+        },
+    ]
+
+
 class EnvironmentGates(Strict):
     """The gates a version passes to enter one environment."""
 
     thresholds: list[MetricThreshold] = Field(default_factory=list)
-    no_regression: list[RegressionRule] = Field(default_factory=list)
+    no_regression: list[RegressionRule] = Field(default_factory=list, json_schema_extra=_list_or_block)
     soak: int | None = Field(
         default=None, description="minimum time in the previous environment, e.g. '1h' (seconds when a number)"
     )
