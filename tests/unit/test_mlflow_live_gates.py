@@ -221,3 +221,23 @@ def test_the_policy_schema_describes_both_shapes():
         assert not list(validator.iter_errors({"version": 1, **_policy(shape)})), shape
     for wrong in ({"source": "wandb", "metrics": ["auc"]}, {"source": "mlflow", "metric": ["auc"]}):
         assert list(validator.iter_errors({"version": 1, **_policy(wrong)})), wrong
+
+
+def test_the_release_view_reads_the_runs_as_a_promotion_does():
+    from modelpilot.service.release import release_state
+
+    bus, mlflow = _world()
+    _release(bus, mlflow, "1", 0.80)
+    assert _promote(bus, 1).status == "promoted"
+    _release(bus, mlflow, "2", 0.90)
+    svc = bus.services
+
+    def state():
+        return release_state(svc.registry, svc.policy, "churn", "prod", svc.clock(), version=2, mlflow=mlflow)
+
+    assert state().verdict == "pending"  # what `modelpilot wait` sees: the gates pass, waiting for the promotion
+    mlflow.runs["run2"] = replace(mlflow.runs["run2"], metrics={"auc": 0.70})
+    blocked = state()
+    assert blocked.verdict == "blocked" and "v2=0.7 vs incumbent v1=0.8 (MLflow runs, read now)" in blocked.message
+    unread = release_state(svc.registry, svc.policy, "churn", "prod", svc.clock(), version=2)
+    assert unread.verdict == "blocked" and "no MLflow server is configured" in unread.message  # never a pass

@@ -137,6 +137,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
                 bus.services.clock(),
                 version=version,
                 digest=digest,
+                mlflow=bus.services.mlflow,
             )
         except ModelPilotError as exc:
             if not exc.retryable:

@@ -324,7 +324,7 @@ def _decide_promotion(
     incumbent = registry.get_version(cmd.model, alias.version) if alias else None
     live = None
     if incumbent is not None and incumbent.version != candidate.version and needs_live_metrics(gates):
-        live = read_live_metrics(svc, [candidate, incumbent])  # MLflow unreachable: TransientError, retried
+        live = read_live_metrics(svc.mlflow, [candidate, incumbent])  # MLflow unreachable: TransientError, retried
     ctx = GateContext(
         candidate=candidate,
         environment=cmd.environment,

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.gates import EnvironmentGates
     from modelpilot.domain.model import ModelVersion
-    from modelpilot.service.messagebus import Services
+    from modelpilot.ports import MlflowRegistry
 
 __all__ = ["needs_live_metrics", "read_live_metrics"]
 
@@ -30,19 +30,19 @@ def needs_live_metrics(gates: EnvironmentGates) -> bool:
     return any(getattr(rule, "source", "manifest") == "mlflow" for rule in gates.no_regression)
 
 
-def read_live_metrics(svc: Services, versions: Sequence[ModelVersion]) -> LiveMetrics:
+def read_live_metrics(mlflow: MlflowRegistry | None, versions: Sequence[ModelVersion]) -> LiveMetrics:
     """Read the run metrics of ``versions`` from MLflow (one ``runs/get`` per version; transient errors raise)."""
     live = LiveMetrics()
     for version in versions:
         run_id = version.manifest.lineage.run_id
-        if svc.mlflow is None:
+        if mlflow is None:
             live.errors[version.version] = "no MLflow server is configured: set MODELPILOT_MLFLOW_TRACKING_URI"
         elif not run_id:
             live.errors[version.version] = "has no MLflow run id in its lineage (lineage.run_id)"
         else:
             live.runs[version.version] = run_id
             try:
-                live.metrics[version.version] = dict(svc.mlflow.run(run_id).metrics)
+                live.metrics[version.version] = dict(mlflow.run(run_id).metrics)
             except NotFound:
                 live.errors[version.version] = f"MLflow has no run {run_id} (deleted, or another tracking server)"
     return live

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot.domain.gates import GateContext, GateReport, evaluate_gates
 from modelpilot.exceptions import UnknownVersion
+from modelpilot.service.live_metrics import needs_live_metrics, read_live_metrics
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.model import AliasChange, ModelVersion
     from modelpilot.policy import Policy
-    from modelpilot.ports import RegistryStore
+    from modelpilot.ports import MlflowRegistry, RegistryStore
 
 __all__ = ["FINAL_GATES", "EnvironmentStep", "ReleaseState", "find_release", "release_state"]
 
@@ -141,9 +142,15 @@ def _step(registry: RegistryStore, candidate: ModelVersion, environment: str) ->
 
 
 def _dry_run(
-    registry: RegistryStore, policy: Policy, candidate: ModelVersion, environment: str, now: datetime
+    registry: RegistryStore,
+    policy: Policy,
+    candidate: ModelVersion,
+    environment: str,
+    now: datetime,
+    mlflow: MlflowRegistry | None,
 ) -> GateReport:
-    """Evaluate the gates of ``environment`` for ``candidate`` as a promotion would, writing nothing."""
+    """Evaluate the gates of ``environment`` for ``candidate`` as a promotion would, writing nothing (the MLflow runs
+    of ``source: mlflow`` no-regression rules are read as a promotion reads them)."""
     model = candidate.model
     previous = policy.previous_environment(environment)
     alias = registry.get_alias(model, environment)
@@ -153,18 +160,24 @@ def _dry_run(
         if before is not None and before.version == candidate.version:
             history = registry.alias_history(model, previous)
             since = history[-1].at if history else before.updated_at
+    gates = policy.gates_for(model, environment)
+    incumbent = registry.get_version(model, alias.version) if alias else None
+    live = None
+    if incumbent is not None and incumbent.version != candidate.version and needs_live_metrics(gates):
+        live = read_live_metrics(mlflow, [candidate, incumbent])
     ctx = GateContext(
         candidate=candidate,
         environment=environment,
         now=now,
         previous_environment=previous,
         in_previous_since=since,
-        incumbent=registry.get_version(model, alias.version) if alias else None,
+        incumbent=incumbent,
         approvals=registry.list_approvals(model, candidate.version, environment),
         drift_status=registry.get_monitor_status(model, previous, "drift") if previous else None,
         slo_status=registry.get_monitor_status(model, previous, "slo") if previous else None,
+        live_metrics=live,
     )
-    return evaluate_gates(policy.gates_for(model, environment), ctx)
+    return evaluate_gates(gates, ctx)
 
 
 def release_state(
@@ -176,6 +189,7 @@ def release_state(
     *,
     version: int | None = None,
     digest: str | None = None,
+    mlflow: MlflowRegistry | None = None,
 ) -> ReleaseState:
     """Return where the version (``version`` or manifest ``digest``) stands on its way to ``target``.
 
@@ -210,7 +224,7 @@ def release_state(
             where = f"{label} reached {target} (revision {final.revision}); {target} now runs v{final.current_version}"
         return ReleaseState(model, target, "reached", where, candidate, steps)
     pending = next(s for s in steps if not s.entered)
-    report = _dry_run(registry, policy, candidate, pending.environment, now)
+    report = _dry_run(registry, policy, candidate, pending.environment, now, mlflow)
     failures = report.failures
     first = pending.environment == policy.environments[0]
     if failures and (first or any(f.gate.startswith(FINAL_GATES) for f in failures)):
