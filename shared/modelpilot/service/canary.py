@@ -28,11 +28,12 @@ from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
 from modelpilot.domain.canary import Canary
 from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
+from modelpilot.domain.durations import format_duration
 from modelpilot.domain.events import ModelPromoted
 from modelpilot.domain.model import AliasChange
 from modelpilot.exceptions import ConcurrencyConflict, Conflict, NotFound, UnknownModel
 from modelpilot.service import authz, serving
-from modelpilot.service.canary_analysis import analyse
+from modelpilot.service.canary_analysis import analyse, metric_spec
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def start_canary(
     unchanged = active_conflict(svc, cmd.model, cmd.environment, candidate)
     if unchanged is not None:
         return unchanged
+    for metric in policy.metrics():  # an SLO the model does not define fails the promotion now, not every tick
+        metric_spec(svc, cmd.model, cmd.environment, metric)
     now = svc.clock()
     canary = Canary(
         model=cmd.model,
@@ -107,7 +110,7 @@ def start_canary(
     return Outcome(
         "canary_started",
         f"{cmd.model} v{candidate} canary started in {cmd.environment}: {saved.weight}% "
-        f"(stable v{alias.version}; steps {policy.steps}, every {policy.interval}s)",
+        f"(stable v{alias.version}; steps {policy.steps}, every {format_duration(policy.interval)})",
         {**data, "canary": saved.to_dict(), **published},
         [_event(saved, "canary_start")],
     )
