@@ -5,10 +5,10 @@ the audit chain therefore already *is* an outbox: record ``seq`` *n* of a model 
 the fact to announce. Each model has a watermark, "published up to seq", kept by the
 registry. :func:`relay_model` rebuilds the events of the records above it
 (``ModelRegistered``, ``ModelPromoted``, ``ModelRolledBack``, ``ModelApproved``,
-``ModelRejected``), publishes them with the id ``<model>#<seq>`` and only then moves
-the watermark (compare-and-set, never backwards). A crash or a failed publish between
-the commit and the publish leaves the watermark behind, so the next relay sends the
-events again:
+``ModelRejected`` and the ``Canary*`` events of ``canary_*`` records), publishes them
+with the id ``<model>#<seq>`` and only then moves the watermark (compare-and-set, never
+backwards). A crash or a failed publish between the commit and the publish leaves the
+watermark behind, so the next relay sends the events again:
 
 * the bus relays a command's model before its handler runs and again after it
   (that second relay is how a command's own audited events reach the bus);
