@@ -283,7 +283,8 @@ def test_rollback_during_a_canary_aborts_it(canary_bus, make_package):
     assert outcome.status == "rolled_back" and outcome.data["version"] == 1
     assert (canary(bus).state, canary(bus).candidate_version) == ("aborted", 3)
     assert [e.name for e in outcome.events] == ["ModelRolledBack", "CanaryAborted"]
-    assert outcome.data["manifest"]
+    manifest = json.loads(bus.services.artifacts.read_bytes(outcome.data["manifest"]))
+    assert manifest["weights"] == {"1": 100} and manifest["alias"]["version"] == 1 and manifest["canary"] is None
 
 
 # -- manifest and routers ----------------------------------------------------------------
