@@ -140,3 +140,38 @@ def test_two_threads_acting_on_one_canary_exactly_one_wins(home):
     assert canary.revision == 2
     alias = bus.services.registry.get_alias("churn", "prod")
     assert alias.version == (2 if canary.state == "promoted" else 1)
+
+
+def test_labelled_feedback_compares_model_quality_per_version(tmp_path, make_package):
+    """A ratio SLI over the local store's feedback series: the candidate's wrong answers against the stable's."""
+    home = tmp_path / "quality-home"
+    home.mkdir()
+    policy = POLICY.replace(
+        "            - {name: latency, slo: latency, threshold: 0.02}\n",
+        "            - name: wrong-answers\n"
+        "              threshold: 0.05\n"
+        "              sli: {kind: ratio, source: local, good: {query: feedback.correct}, total: {query: feedback}}\n",
+    )
+    (home / "modelpilot.yaml").write_text(policy)
+    clock = FakeClock()
+    bus = new_bus(home, clock)
+    for number, auc in ((1, 0.85), (2, 0.9)):
+        bus.handle(RegisterModel(package_uri=str(make_package(auc=auc)), actor="alice"))
+        bus.handle(PromoteModel(model="churn", environment="dev", actor="alice", version=number))
+        bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=number))
+    lines = []
+    for minute in range(10):
+        at = (clock.now + timedelta(minutes=minute, seconds=30)).isoformat()
+        for version, wrong in ((1, 10), (2, 30)):  # 10 % against 30 % wrong
+            base = {"model": "churn", "environment": "prod", "version": version, "time": at}
+            lines.append(json.dumps({**base, "type": "request", "count": 100, "status": 200, "latency_ms": 40}))
+            lines.append(json.dumps({**base, "type": "feedback", "count": 100 - wrong, "correct": True}))
+            lines.append(json.dumps({**base, "type": "feedback", "count": wrong, "correct": False}))
+    bus.services.telemetry_ingest.ingest(lines)
+    clock.advance(600)
+    outcome = bus.handle(TICK)
+    comparisons = {c["metric"]: c for c in outcome.data["canaries"][0]["analysis"]["comparisons"]}
+    assert comparisons["wrong-answers"]["candidate"] == pytest.approx(0.3)
+    assert comparisons["wrong-answers"]["stable"] == pytest.approx(0.1)
+    assert comparisons["wrong-answers"]["passed"] is False and comparisons["error-ratio"]["passed"] is True
+    assert bus.services.registry.get_canary("churn", "prod").state == "aborted"
