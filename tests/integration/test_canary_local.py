@@ -175,3 +175,16 @@ def test_labelled_feedback_compares_model_quality_per_version(tmp_path, make_pac
     assert comparisons["wrong-answers"]["stable"] == pytest.approx(0.1)
     assert comparisons["wrong-answers"]["passed"] is False and comparisons["error-ratio"]["passed"] is True
     assert bus.services.registry.get_canary("churn", "prod").state == "aborted"
+
+
+def test_a_registry_file_from_before_canaries_gets_the_table(tmp_path):
+    import sqlite3
+
+    from modelpilot.adapters.local.registry import SqliteRegistry
+
+    path = tmp_path / "registry.db"
+    SqliteRegistry(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE canaries")
+    reopened = SqliteRegistry(path)
+    assert reopened.get_canary("churn", "prod") is None and reopened.list_canaries(active_only=False) == []
