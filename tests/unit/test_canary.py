@@ -396,3 +396,20 @@ def test_the_tick_sweeps_the_outbox_like_the_other_timers(canary_bus):
     bus.handle(TICK)  # nothing due, but the sweep publishes what was left behind
     assert "CanaryStarted" in bus.services.publisher.names()
     assert registry.outbox_watermark("churn") == registry.audit_head("churn").seq
+
+
+def test_without_a_serving_root_no_manifest_is_written_and_the_canary_still_runs(tmp_path, make_package):
+    router = RecordingTrafficRouter()
+    bus, source = make_bus(tmp_path, routers=[router])
+    bus.services.serving_root = None
+    for auc in (0.85, 0.9):
+        bus.handle(RegisterModel(package_uri=str(make_package(auc=auc)), actor="alice"))
+    promote(bus, "dev", 1)
+    promote(bus, "prod", 1)
+    promote(bus, "dev", 2)
+    outcome = start(bus)
+    assert outcome.data["manifest"] is None and "MODELPILOT_SERVING_ROOT" in outcome.data["manifest_skipped"]
+    assert not (tmp_path / "data").exists()
+    assert router.current.weights() == {1: 90, 2: 10}
+    healthy_step(bus, source)
+    assert canary(bus).weight == 50
