@@ -48,6 +48,7 @@ def abort_after_alias_move(
 def abort(
     svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
 ) -> Outcome:
+    """Save ``canary`` as aborted (the candidate at 0 %), with the analysis that decided it, if any."""
     now = svc.clock()
     aborted = canary.evolve(
         at=now,
@@ -195,6 +196,7 @@ def save(
 
 
 def event(canary: Canary, action: str) -> Event:
+    """Return the event that announces ``canary`` after ``action`` (equal to the one the outbox rebuilds)."""
     cls = CANARY_AUDIT_ACTIONS[action]
     extra = {"action": action.removeprefix("canary_")} if action in ("canary_pause", "canary_resume") else {}
     return cls(
@@ -213,6 +215,7 @@ def event(canary: Canary, action: str) -> Event:
 def report(
     svc: Services, canary: Canary, status: Any, message: str, result: AnalysisResult | None, events: list[Event]
 ) -> Outcome:
+    """Write the manifest, apply the routes, and return the outcome of a saved change."""
     published = serving.publish(svc, canary.model, canary.environment, canary)
     data: dict[str, Any] = {
         "model": canary.model,
