@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from modelpilot.domain.audit import AuditEntry, AuditHead, AuditRecord
+    from modelpilot.domain.canary import Canary, TrafficSplit
     from modelpilot.domain.events import Event
     from modelpilot.domain.model import (
         Alias,
@@ -53,6 +54,7 @@ __all__ = [
     "SecretsProvider",
     "SliQuery",
     "TelemetryIngest",
+    "TrafficRouter",
     "UploadResult",
 ]
 
@@ -130,6 +132,27 @@ class RegistryStore(abc.ABC):
     @abc.abstractmethod
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
         """Return every move of the alias, oldest first."""
+
+    # -- canaries -----------------------------------------------------------------
+    @abc.abstractmethod
+    def get_canary(self, model: str, environment: str) -> Canary | None:
+        """Return the latest canary of ``environment`` (active or finished), or None."""
+
+    @abc.abstractmethod
+    def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        """Compare-and-set the canary of ``(canary.model, canary.environment)`` and append ``audit``
+        in one transaction.
+
+        ``expected_revision`` is the revision the caller read (0: no canary, or starting a new
+        canary over a finished one); ``canary.revision`` must be ``expected_revision + 1``.
+        Raises ``ConcurrencyConflict`` when the stored canary's revision differs. A retry of a
+        save that already committed (the store holds exactly ``canary``) returns it without
+        writing twice.
+        """
+
+    @abc.abstractmethod
+    def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
+        """Return the canaries of every model (only running or paused ones unless told otherwise)."""
 
     # -- approvals ----------------------------------------------------------------
     @abc.abstractmethod
@@ -640,6 +663,20 @@ class FanOutStarter(abc.ABC):
         """
 
 
+class TrafficRouter(abc.ABC):
+    """Applies a canary's traffic split to a serving platform (a SageMaker endpoint's variant
+    weights, a Lambda alias's routing, an Azure ML online endpoint's traffic).
+
+    The serving manifest in the artifact store is always written; routers are optional extras
+    configured per backend. ``apply`` is idempotent: applying the split already in place
+    changes nothing.
+    """
+
+    @abc.abstractmethod
+    def apply(self, split: TrafficSplit) -> None:
+        """Route ``split``'s weights; raise ``TransientError`` (retry) or ``InvalidInput`` (a misconfigured target)."""
+
+
 @dataclass
 class Adapters:
     """What one backend provides: an adapter for every port, built by its ``wiring`` module.
@@ -664,8 +701,12 @@ class Adapters:
     uploader: PackageUploader | None = None
     #: starts a large drift window's fan-out (AWS: the drift state machine); None: every window is read inline
     drift_fanout: FanOutStarter | None = None
+    #: serving platforms a canary's split is applied to, besides the serving manifest
+    traffic_routers: list[TrafficRouter] = field(default_factory=list)
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)
     mlflow: MlflowRegistry | None = None
     data_root: str = ""
+    #: where serving manifests are written (``serving/<model>/<env>.json`` below it); None: nowhere
+    serving_root: str | None = None
     policy_location: str | None = None
     default_policy_location: str | None = None

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from modelpilot.domain.canary import CanaryAction
     from modelpilot.domain.model import MonitorKind, MonitorState, VersionStatus
 
 __all__ = [
+    "AdvanceCanaries",
     "ApplySourceStage",
     "ApproveModel",
     "BuildReferenceProfile",
+    "ChangeCanary",
     "CheckSlos",
     "Command",
     "HandleAlarm",
@@ -285,3 +288,31 @@ class SyncMlflow(Command):
     model: str
     actor: str
     environment: str | None = None
+
+
+@dataclass(frozen=True)
+class AdvanceCanaries(Command):
+    """The scheduler's tick: analyse every running canary whose step is due, then advance,
+    hold, or abort it (``model``/``environment`` narrow the tick to one canary)."""
+
+    actor: str
+    model: str | None = None
+    environment: str | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeCanary(Command):
+    """An operator's action on the canary in ``environment``: pause, resume, abort or promote (to 100 %).
+
+    ``expected_revision`` makes the action conditional on the canary the operator saw:
+    when the canary changed since, the action raises ``ConcurrencyConflict``.
+    """
+
+    model: str
+    environment: str
+    action: CanaryAction
+    actor: str
+    reason: str = ""
+    expected_revision: int | None = None
+    trigger: str | None = None

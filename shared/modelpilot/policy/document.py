@@ -131,6 +131,10 @@ class Policy(Strict):
             for env in named:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
+        every_slo = [*self.defaults.slos, *(s for m in self.models.values() for s in m.slos)]
+        _check_canary_slos("defaults", self.defaults, every_slo)
+        for name, own in self.models.items():
+            _check_canary_slos(f"models.{name}", own, self.model_policy(name).slos)
         for i, grant in enumerate(self.roles or []):
             for env in grant.environments:
                 if env not in self.environments:
@@ -184,6 +188,29 @@ class Policy(Strict):
             sagemaker=own.sagemaker if own.sagemaker is not None else self.defaults.sagemaker,
             azureml=own.azureml if own.azureml is not None else self.defaults.azureml,
         )
+
+
+def _check_canary_slos(owner: str, block: ModelPolicy, slos: list[SloSpec]) -> None:
+    """A canary metric's ``slo`` must name a ratio or threshold SLO of that environment among ``slos``.
+
+    For the defaults, ``slos`` are every SLO of the file (a default canary may name an SLO each model
+    defines itself); a model without it is refused when its canary starts.
+    """
+    for env, gates in block.environments.items():
+        for metric in gates.canary.metrics() if gates.canary else ():
+            if metric.slo is None:
+                continue
+            slo = next((s for s in slos if s.name == metric.slo and s.environment == env), None)
+            if slo is None:
+                raise ValueError(
+                    f"{owner}.environments.{env}.canary metric {metric.name} names slo {metric.slo!r}, "
+                    f"which is not an SLO of {env} there"
+                )
+            if slo.sli.kind == "quality" or slo.sli.source == "quality":
+                raise ValueError(
+                    f"{owner}.environments.{env}.canary metric {metric.name}: slo {metric.slo!r} is a quality SLI, "
+                    "which a canary cannot compare per version; use a ratio or threshold SLO"
+                )
 
 
 def default_policy() -> Policy:

@@ -5,14 +5,14 @@ the audit chain therefore already *is* an outbox: record ``seq`` *n* of a model 
 the fact to announce. Each model has a watermark, "published up to seq", kept by the
 registry. :func:`relay_model` rebuilds the events of the records above it
 (``ModelRegistered``, ``ModelPromoted``, ``ModelRolledBack``, ``ModelApproved``,
-``ModelRejected``), publishes them with the id ``<model>#<seq>`` and only then moves
-the watermark (compare-and-set, never backwards). A crash or a failed publish between
-the commit and the publish leaves the watermark behind, so the next relay sends the
-events again:
+``ModelRejected`` and the ``Canary*`` events of ``canary_*`` records), publishes them
+with the id ``<model>#<seq>`` and only then moves the watermark (compare-and-set, never
+backwards). A crash or a failed publish between the commit and the publish leaves the
+watermark behind, so the next relay sends the events again:
 
 * the bus relays a command's model before its handler runs and again after it
   (that second relay is how a command's own audited events reach the bus);
-* the drift and SLO timers relay every model (:func:`relay`);
+* the drift, SLO and canary timers relay every model (:func:`relay`);
 * ``modelpilot outbox relay`` does it by hand.
 
 Delivery is at least once: two relays racing, or a relay cut off after publishing and
@@ -30,6 +30,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelpilot import telemetry
+from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
 from modelpilot.domain.events import (
     Event,
     ModelApproved,
@@ -76,9 +77,12 @@ __all__ = [
 log = telemetry.get_logger("modelpilot.outbox")
 
 #: the events the outbox carries (every other event is published straight from the command that made it)
-OUTBOX_EVENTS = frozenset({"ModelRegistered", "ModelPromoted", "ModelRolledBack", "ModelApproved", "ModelRejected"})
+OUTBOX_EVENTS = frozenset(
+    {"ModelRegistered", "ModelPromoted", "ModelRolledBack", "ModelApproved", "ModelRejected"}
+    | {cls.name for cls in CANARY_AUDIT_ACTIONS.values()}
+)
 #: the timers' commands: a sweep of every model (``model=None``) relays every model first
-TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch"})
+TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch", "AdvanceCanaries"})
 #: the watermark row that marks a registry whose existing models' watermarks were set (not a valid model name)
 EPOCH = "_outbox-epoch"
 #: evidence keys an audit record holds for itself, not for the event
@@ -138,7 +142,30 @@ def event_of(record: AuditRecord) -> Event | None:
         return ModelApproved(record.model, record.to_version, record.environment, record.actor, event_id=eid)
     if record.action == "reject" and record.to_version is not None:
         return ModelRejected(record.model, record.to_version, record.actor, record.reason, event_id=eid)
-    return None
+    return _canary_event(record, eid)
+
+
+def _canary_event(record: AuditRecord, eid: str) -> Event | None:
+    """The canary event of a ``canary_*`` record (its evidence holds the canary's split and revision)."""
+    cls = CANARY_AUDIT_ACTIONS.get(record.action)
+    canary = record.evidence.get("canary")
+    if cls is None or not isinstance(canary, dict) or not record.environment:
+        return None
+    extra = (
+        {"action": record.action.removeprefix("canary_")} if record.action in ("canary_pause", "canary_resume") else {}
+    )
+    return cls(
+        record.model,
+        record.environment,
+        int(canary.get("stable_version", 0)),
+        int(canary.get("candidate_version", 0)),
+        int(canary.get("weight", 0)),
+        int(canary.get("revision", 0)),
+        record.actor,
+        record.reason,
+        event_id=eid,
+        **extra,
+    )
 
 
 def ready(registry: RegistryStore) -> bool:
