@@ -126,6 +126,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         lifecycle_sync=dict(adapters.lifecycle_sync),
         data_root=adapters.data_root,
         drift_fanout=adapters.drift_fanout,
+        traffic_routers=list(adapters.traffic_routers),
         **overrides,
     )
     from modelpilot.service.quality.sli import QualityWindowsSource

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
+from modelpilot.domain.canary import Canary, TrafficSplit, replaceable
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -51,6 +52,7 @@ from modelpilot.ports import (
     ObjectInfo,
     RegistryStore,
     SecretsProvider,
+    TrafficRouter,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ __all__ = [
     "RecordingLifecycleSync",
     "RecordingNotifier",
     "RecordingPublisher",
+    "RecordingTrafficRouter",
     "fake_bus",
     "fake_services",
 ]
@@ -107,6 +110,7 @@ class InMemoryRegistry(RegistryStore):
         #: the outbox's "published up to seq" per model
         self.watermarks: dict[str, int] = {}
         self.monitors: dict[tuple[str, str, str], MonitorStatus] = {}
+        self.canaries: dict[tuple[str, str], Canary] = {}
 
     def _append(self, entry: AuditEntry) -> AuditRecord:
         chain = self.audit.setdefault(entry.model, [])
@@ -210,6 +214,30 @@ class InMemoryRegistry(RegistryStore):
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
         return list(self.history.get((model, environment), []))
+
+    def get_canary(self, model: str, environment: str) -> Canary | None:
+        return self.canaries.get((model, environment))
+
+    def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        key = (canary.model, canary.environment)
+        with self._lock:
+            current = self.canaries.get(key)
+            if not replaceable(current, canary, expected_revision):
+                if current is not None and current == canary:
+                    return current  # a retry of a save that committed
+                raise ConcurrencyConflict(
+                    f"the canary of {canary.model} {canary.environment} is at revision "
+                    f"{current.revision if current else 0}, expected {expected_revision}",
+                    model=canary.model,
+                    environment=canary.environment,
+                )
+            self.canaries[key] = canary
+            self._append(audit)
+            return canary
+
+    def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
+        found = sorted(self.canaries.items())
+        return [c for _, c in found if c.active or not active_only]
 
     def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:
         with self._lock:
@@ -424,22 +452,52 @@ class InMemoryMetricsSource(MetricsSource):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.samples: dict[str, list[tuple[datetime, float, float]]] = {}
+        #: samples of one version (``record(..., version=n)``): counted only by queries labelled with it
+        self.version_samples: dict[tuple[str, int], list[tuple[datetime, float, float]]] = {}
 
-    def record(self, selector: str, at: datetime, *, good: float, total: float) -> None:
-        """Add one sample of ``total`` events, ``good`` of them good, under ``selector``."""
+    def record(self, selector: str, at: datetime, *, good: float, total: float, version: int | None = None) -> None:
+        """Add one sample of ``total`` events, ``good`` of them good, under ``selector`` (of one ``version``)."""
         if at.tzinfo is None:
             raise DataError(f"sample time {at.isoformat()} has no time zone", selector=selector)
         if not 0 <= good <= total:
             raise DataError(f"a sample needs 0 <= good <= total, got good={good} total={total}", selector=selector)
         with self._lock:
-            self.samples.setdefault(selector, []).append((at, float(good), float(total)))
+            if version is None:
+                self.samples.setdefault(selector, []).append((at, float(good), float(total)))
+            else:
+                self.version_samples.setdefault((selector, version), []).append((at, float(good), float(total)))
 
     def counts(self, query: SliQuery, start: datetime, end: datetime) -> EventCounts:
+        version = ((query.params or {}).get("labels") or {}).get("version")
         with self._lock:
-            window = [s for s in self.samples.get(query.total, []) if start <= s[0] < end]
+            found = list(self.samples.get(query.total, []))
+            if version is not None:
+                found += self.version_samples.get((query.total, int(version)), [])
+            window = [s for s in found if start <= s[0] < end]
         return EventCounts(
             good=sum(good for _, good, _ in window), total=sum(total for _, _, total in window), points=len(window)
         )
+
+
+class RecordingTrafficRouter(TrafficRouter):
+    """A :class:`TrafficRouter` that records each split applied; ``fail_times`` makes the next calls raise."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.applied: list[TrafficSplit] = []
+        self.fail_times = fail_times
+        self.calls = 0
+
+    def apply(self, split: TrafficSplit) -> None:
+        self.calls += 1
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise TransientError("the serving platform is unavailable")
+        self.applied.append(split)
+
+    @property
+    def current(self) -> TrafficSplit | None:
+        """The last split applied."""
+        return self.applied[-1] if self.applied else None
 
 
 class InMemoryMlflowRegistry(MlflowRegistry):

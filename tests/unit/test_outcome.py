@@ -22,6 +22,13 @@ CHANGED = {
     "degraded",
     "partial",
     "checked",
+    "canary_started",
+    "advanced",
+    "held",
+    "analysis_failed",
+    "aborted",
+    "paused",
+    "resumed",
 }
 NOT_CHANGED = {"unchanged", "noop", "blocked", "skipped", "dry_run", "ok", "failed", "ignored"}
 

@@ -28,6 +28,7 @@ __all__ = [
     "CanaryState",
     "MetricComparison",
     "TrafficSplit",
+    "replaceable",
 ]
 
 CanaryState = Literal["running", "paused", "promoted", "aborted"]
@@ -138,6 +139,10 @@ class Canary:
     failures: int = 0
     reason: str = ""
     last_analysis: dict[str, Any] | None = field(default=None, compare=False)
+    #: the digest of the gate report that let the promotion start (carried to the final alias move)
+    gate_report_digest: str = ""
+    #: the business key of the request that started the canary (a duplicate of it starts nothing)
+    trigger: str | None = None
 
     @property
     def active(self) -> bool:
@@ -174,6 +179,8 @@ class Canary:
             "failures": self.failures,
             "reason": self.reason,
             "last_analysis": self.last_analysis,
+            "gate_report_digest": self.gate_report_digest,
+            "trigger": self.trigger,
         }
 
     @classmethod
@@ -198,4 +205,26 @@ class Canary:
             failures=int(data.get("failures", 0)),
             reason=str(data.get("reason", "")),
             last_analysis=data.get("last_analysis"),
+            gate_report_digest=str(data.get("gate_report_digest") or ""),
+            trigger=None if data.get("trigger") is None else str(data["trigger"]),
         )
+
+
+def replaceable(current: Canary | None, new: Canary, expected_revision: int) -> bool:
+    """The compare-and-set rule every store applies before saving ``new`` over ``current``.
+
+    ``expected_revision`` 0 starts a canary: allowed when there is none or the stored one is
+    finished. Otherwise the stored canary must be the same canary (same start and candidate)
+    at exactly ``expected_revision``. Raises ``ValueError`` when ``new.revision`` is not
+    ``expected_revision + 1`` (a caller's bug, not a race).
+    """
+    if new.revision != expected_revision + 1:
+        raise ValueError("canary.revision must be expected_revision + 1")
+    if expected_revision == 0:
+        return current is None or not current.active
+    return (
+        current is not None
+        and current.revision == expected_revision
+        and current.started_at == new.started_at
+        and current.candidate_version == new.candidate_version
+    )

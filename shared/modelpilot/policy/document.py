@@ -131,6 +131,11 @@ class Policy(Strict):
             for env in named:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
+        for owner, name, block in [
+            ("defaults", None, self.defaults),
+            *((f"models.{k}", k, v) for k, v in self.models.items()),
+        ]:
+            _check_canary_slos(owner, block, self.model_policy(name) if name else self.defaults)
         for i, grant in enumerate(self.roles or []):
             for env in grant.environments:
                 if env not in self.environments:
@@ -184,6 +189,25 @@ class Policy(Strict):
             sagemaker=own.sagemaker if own.sagemaker is not None else self.defaults.sagemaker,
             azureml=own.azureml if own.azureml is not None else self.defaults.azureml,
         )
+
+
+def _check_canary_slos(owner: str, block: ModelPolicy, effective: ModelPolicy) -> None:
+    """A canary metric's ``slo`` must name an SLO of that model (or the defaults) in that environment."""
+    for env, gates in block.environments.items():
+        for metric in gates.canary.metrics() if gates.canary else ():
+            if metric.slo is None:
+                continue
+            slo = next((s for s in effective.slos if s.name == metric.slo and s.environment == env), None)
+            if slo is None:
+                raise ValueError(
+                    f"{owner}.environments.{env}.canary metric {metric.name} names slo {metric.slo!r}, "
+                    f"which is not an SLO of {env} there"
+                )
+            if slo.sli.kind == "quality" or slo.sli.source == "quality":
+                raise ValueError(
+                    f"{owner}.environments.{env}.canary metric {metric.name}: slo {metric.slo!r} is a quality SLI, "
+                    "which a canary cannot compare per version; use a ratio or threshold SLO"
+                )
 
 
 def default_policy() -> Policy:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from modelpilot.domain.durations import parse_duration
 from modelpilot.policy.base import Strict
+from modelpilot.policy.canary import CanaryPolicy
 
 __all__ = ["EnvironmentGates", "MetricThreshold", "RegressionRule"]
 
@@ -81,6 +82,9 @@ class EnvironmentGates(Strict):
     require_no_drift_alert: bool = False
     require_slo_healthy: bool = False
     require_quality_healthy: bool = False
+    canary: CanaryPolicy | None = Field(
+        default=None, description="enter the environment in traffic steps with an analysis between them"
+    )
 
     @field_validator("soak", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from modelpilot.domain.gates import GateContext, evaluate_gates
 from modelpilot.domain.model import AliasChange, Approval, MonitorStatus
 from modelpilot.domain.rollback import select_rollback_target
 from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, UnknownModel, UnknownVersion
-from modelpilot.service import authz
+from modelpilot.service import authz, canary, serving
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
@@ -318,6 +318,9 @@ def _decide_promotion(
             f"trigger {cmd.trigger} was already applied to {cmd.model} {cmd.environment}",
             {"model": cmd.model, "environment": cmd.environment},
         )
+    pending = canary.active_conflict(svc, cmd.model, cmd.environment, candidate.version)
+    if pending is not None:  # this version's canary runs there already (a duplicate request)
+        return pending
     now = svc.clock()
     ctx = GateContext(
         candidate=candidate,
@@ -360,8 +363,14 @@ def _decide_promotion(
                 )
             ],
         )
+    canary_policy = policy.gates_for(cmd.model, cmd.environment).canary
     if cmd.dry_run:
-        return Outcome("dry_run", f"{cmd.model} v{candidate.version} would be promoted to {cmd.environment}", data)
+        how = " as a canary" if canary_policy is not None and alias is not None else ""
+        return Outcome("dry_run", f"{cmd.model} v{candidate.version} would be promoted to {cmd.environment}{how}", data)
+    if (
+        canary_policy is not None and alias is not None
+    ):  # the first version into an environment has nothing to compare with
+        return canary.start_canary(cmd, svc, alias, candidate.version, canary_policy, data)
     expected = alias.revision if alias else 0
     change = AliasChange(
         model=cmd.model,
@@ -396,6 +405,7 @@ def _decide_promotion(
     def promoted(moved: Alias) -> Outcome:
         telemetry.counter_add("modelpilot.promotions", 1, {"model": cmd.model, "environment": cmd.environment})
         data["revision"] = moved.revision
+        data.update(serving.publish(svc, cmd.model, cmd.environment))
         return Outcome(
             "promoted",
             f"{cmd.model} v{candidate.version} promoted to {cmd.environment} (revision {moved.revision})",
@@ -563,11 +573,20 @@ def _decide_rollback(cmd: RollbackModel, svc: Services) -> Outcome | _AliasMove:
 
     def rolled_back(moved: Alias) -> Outcome:
         telemetry.counter_add("modelpilot.rollbacks", 1, {"model": cmd.model, "environment": cmd.environment})
+        # a canary over the version rolled back from is over: the split follows the alias again
+        ended = canary.abort_after_alias_move(svc, cmd.model, cmd.environment, cmd.actor, cmd.reason, cmd.trigger)
+        published = serving.publish(svc, cmd.model, cmd.environment)
         return Outcome(
             "rolled_back",
             f"{cmd.model} {cmd.environment} rolled back v{change.from_version} -> v{change.to_version} "
             f"(revision {moved.revision})",
-            {**base, "from_version": change.from_version, "version": change.to_version, "revision": moved.revision},
+            {
+                **base,
+                "from_version": change.from_version,
+                "version": change.to_version,
+                "revision": moved.revision,
+                **published,
+            },
             [
                 ModelRolledBack(
                     cmd.model,
@@ -579,7 +598,8 @@ def _decide_rollback(cmd: RollbackModel, svc: Services) -> Outcome | _AliasMove:
                     cmd.reason,
                     cmd.trigger,
                     dict(cmd.evidence),
-                )
+                ),
+                *ended,
             ],
         )
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         RegistryStore,
         SecretsProvider,
         TelemetryIngest,
+        TrafficRouter,
     )
 
 __all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "MessageBus", "Outcome", "Services"]
@@ -71,6 +72,8 @@ COMMAND_HANDLERS: dict[str, str] = {
     "SetMlflowVersionTag": "modelpilot.service.mlflow.sync:set_mlflow_version_tag",
     "SyncMlflow": "modelpilot.service.mlflow.sync:sync_mlflow",
     "ApplySourceStage": "modelpilot.service.registry_sync:apply_source_stage",
+    "AdvanceCanaries": "modelpilot.service.canary:advance_canaries",
+    "ChangeCanary": "modelpilot.service.canary:change_canary",
 }
 
 #: event class name → in-process reactions ("module:function"), run in order
@@ -136,6 +139,8 @@ class Services:
     #: starts a window above its ``min_bytes`` on the cloud's engine (a ``modelpilot.ports.FanOutStarter``);
     #: None: every window is read inline
     drift_fanout: Any = None
+    #: serving platforms a canary's split is applied to, besides the serving manifest
+    traffic_routers: list[TrafficRouter] = field(default_factory=list)
 
     @property
     def policy(self) -> Policy:
@@ -166,6 +171,14 @@ OutcomeStatus = Literal[
     # SLOs
     "checked",
     "skipped",
+    # canaries
+    "canary_started",
+    "advanced",
+    "held",
+    "analysis_failed",
+    "aborted",
+    "paused",
+    "resumed",
     # nothing to do, or already done
     "unchanged",
     "noop",

@@ -30,6 +30,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelpilot import telemetry
+from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
 from modelpilot.domain.events import (
     Event,
     ModelApproved,
@@ -76,7 +77,10 @@ __all__ = [
 log = telemetry.get_logger("modelpilot.outbox")
 
 #: the events the outbox carries (every other event is published straight from the command that made it)
-OUTBOX_EVENTS = frozenset({"ModelRegistered", "ModelPromoted", "ModelRolledBack", "ModelApproved", "ModelRejected"})
+OUTBOX_EVENTS = frozenset(
+    {"ModelRegistered", "ModelPromoted", "ModelRolledBack", "ModelApproved", "ModelRejected"}
+    | {cls.name for cls in CANARY_AUDIT_ACTIONS.values()}
+)
 #: the timers' commands: a sweep of every model (``model=None``) relays every model first
 TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch"})
 #: the watermark row that marks a registry whose existing models' watermarks were set (not a valid model name)
@@ -138,7 +142,30 @@ def event_of(record: AuditRecord) -> Event | None:
         return ModelApproved(record.model, record.to_version, record.environment, record.actor, event_id=eid)
     if record.action == "reject" and record.to_version is not None:
         return ModelRejected(record.model, record.to_version, record.actor, record.reason, event_id=eid)
-    return None
+    return _canary_event(record, eid)
+
+
+def _canary_event(record: AuditRecord, eid: str) -> Event | None:
+    """The canary event of a ``canary_*`` record (its evidence holds the canary's split and revision)."""
+    cls = CANARY_AUDIT_ACTIONS.get(record.action)
+    canary = record.evidence.get("canary")
+    if cls is None or not isinstance(canary, dict) or not record.environment:
+        return None
+    extra = (
+        {"action": record.action.removeprefix("canary_")} if record.action in ("canary_pause", "canary_resume") else {}
+    )
+    return cls(
+        record.model,
+        record.environment,
+        int(canary.get("stable_version", 0)),
+        int(canary.get("candidate_version", 0)),
+        int(canary.get("weight", 0)),
+        int(canary.get("revision", 0)),
+        record.actor,
+        record.reason,
+        event_id=eid,
+        **extra,
+    )
 
 
 def ready(registry: RegistryStore) -> bool:

@@ -13,10 +13,13 @@ sort key                               item
 ``AUDIT#<000000000012>``               one sealed audit record (``doc`` JSON)
 ``APPROVAL#<env>#<version>#<who>``     one approval (``doc`` JSON)
 ``MONITOR#<env>#<kind>``               the latest monitor verdict (``doc`` JSON)
+``CANARY#<env>``                       the latest canary (``doc`` JSON, ``state``, ``revision``, ``started_at``,
+                                       ``candidate``: what its compare-and-set conditions read)
 =====================================  ==============================================
 
-plus one index item per model in the ``MODELS`` partition for ``list_models``, and one
-chain head per model in the ``AUDIT_HEADS`` partition (``seq``, ``head``: the last
+plus one index item per model in the ``MODELS`` partition for ``list_models``, a copy of each
+canary in the ``CANARIES`` partition (``CANARY#<model>#<env>``, written in the same transaction) for
+``list_canaries``, and one chain head per model in the ``AUDIT_HEADS`` partition (``seq``, ``head``: the last
 record's hash), moved in the same transaction as every audit record.
 """
 
@@ -27,17 +30,22 @@ from datetime import datetime
 from typing import Any
 
 from modelpilot.domain.audit import AuditRecord
+from modelpilot.domain.canary import Canary
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
 
 __all__ = [
+    "CANARIES_PK",
     "HEADS_PK",
     "MODELS_PK",
     "alias_item",
     "approval_key",
     "audit_key",
+    "canary_items",
+    "canary_key",
     "counter_key",
     "decode_alias",
     "decode_approval",
+    "decode_canary",
     "decode_change",
     "decode_record",
     "decode_status",
@@ -55,6 +63,8 @@ __all__ = [
 ]
 
 MODELS_PK = "MODELS"
+#: a copy of every canary, for ``list_canaries`` without a scan
+CANARIES_PK = "CANARIES"
 HEADS_PK = "AUDIT_HEADS"
 #: the outbox's "published up to seq" per model (``published``)
 OUTBOX_PK = "OUTBOX"
@@ -213,3 +223,33 @@ def decode_status(item: Item) -> MonitorStatus:
     body = _load(item)
     body["updated_at"] = datetime.fromisoformat(body["updated_at"])
     return MonitorStatus(**body)
+
+
+def canary_key(environment: str) -> str:
+    """Return the sort key of an environment's canary."""
+    return f"CANARY#{environment}"
+
+
+def canary_items(canary: Canary) -> tuple[Item, Item]:
+    """Return the canary's item in its model's partition and its copy in the ``CANARIES`` partition."""
+    body = doc(canary.to_dict())
+    own = {
+        **key(canary.model, canary_key(canary.environment)),
+        "doc": body,
+        "state": {"S": canary.state},
+        "revision": {"N": str(canary.revision)},
+        "started_at": {"S": canary.started_at.isoformat()},
+        "candidate": {"N": str(canary.candidate_version)},
+    }
+    copy = {
+        "pk": {"S": CANARIES_PK},
+        "sk": {"S": f"CANARY#{canary.model}#{canary.environment}"},
+        "doc": body,
+        "state": {"S": canary.state},
+    }
+    return own, copy
+
+
+def decode_canary(item: Item) -> Canary:
+    """Return the canary stored in ``item``."""
+    return Canary.from_dict(_load(item))

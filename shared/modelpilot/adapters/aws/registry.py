@@ -22,6 +22,7 @@ from modelpilot.adapters.aws import _registry_items as items
 from modelpilot.adapters.aws._errors import error_code, translate
 from modelpilot.adapters.aws._table import TableOps
 from modelpilot.domain.audit import AuditHead
+from modelpilot.domain.canary import Canary, replaceable
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -222,6 +223,52 @@ class DynamoDbRegistry(TableOps, RegistryStore):
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
         return [items.decode_change(i) for i in self._query(items.model_pk(model), f"HIST#{environment}#")]
+
+    # -- canaries ------------------------------------------------------------------------
+    def get_canary(self, model: str, environment: str) -> Canary | None:
+        item = self._get(model, items.canary_key(environment))
+        return items.decode_canary(item) if item else None
+
+    def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        replaceable(None, canary, expected_revision)  # the revision rule (ValueError), before any request
+        own, copy = items.canary_items(canary)
+        put = self._put(own, None)
+        if expected_revision == 0:  # none yet, or a finished one is replaced
+            put["Put"]["ConditionExpression"] = "attribute_not_exists(sk) OR NOT (#st IN (:running, :paused))"
+            put["Put"]["ExpressionAttributeNames"] = {"#st": "state"}
+            put["Put"]["ExpressionAttributeValues"] = {":running": {"S": "running"}, ":paused": {"S": "paused"}}
+        else:  # the same canary (start and candidate) at the revision the caller read
+            put["Put"]["ConditionExpression"] = "revision = :expected AND started_at = :started AND candidate = :cand"
+            put["Put"]["ExpressionAttributeValues"] = {
+                ":expected": {"N": str(expected_revision)},
+                ":started": {"S": canary.started_at.isoformat()},
+                ":cand": {"N": str(canary.candidate_version)},
+            }
+        for attempt in range(self.attempts):
+            audit_writes, _ = self._audit_write(audit)
+            reasons = self._transact("save canary", [put, self._put(copy, None), *audit_writes])
+            if reasons is None:
+                return canary
+            if reasons[0] == _FAILED:
+                current = self.get_canary(canary.model, canary.environment)
+                if current is not None and current == canary:
+                    return current  # a retry of a save that committed
+                raise ConcurrencyConflict(
+                    f"the canary of {canary.model} {canary.environment} is at revision "
+                    f"{current.revision if current else 0}, expected {expected_revision}",
+                    model=canary.model,
+                    environment=canary.environment,
+                )
+            self._backoff(attempt)
+        raise ConcurrencyConflict(
+            f"the canary of {canary.model} {canary.environment}: audit chain kept moving; try again",
+            model=canary.model,
+            environment=canary.environment,
+        )
+
+    def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
+        found = [items.decode_canary(i) for i in self._query(items.CANARIES_PK, "CANARY#")]
+        return [c for c in found if c.active or not active_only]
 
     # -- approvals -----------------------------------------------------------------------
     def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:

@@ -11,6 +11,7 @@ separator, because Azure Table keys may not contain ``#``, ``/``, ``\\`` or ``?`
     APPROVAL:<version>:<env>:<approver hex>
     AUDIT:<seq 10 digits>         one sealed audit record
     MONITOR:<env>:<kind>          the latest monitor verdict
+    CANARY:<env>                  the latest canary (``doc`` JSON, ``state``, ``revision``; If-Match on its ETag)
 
 Optional values are left out of the entity (tables store no nulls); times are
 ISO-8601 strings so they round-trip exactly.
@@ -29,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from modelpilot.domain.audit import AuditRecord
+from modelpilot.domain.canary import Canary
 from modelpilot.domain.model import Alias, AliasChange, Approval, Manifest, ModelVersion, MonitorStatus
 from modelpilot.exceptions import PackageError
 
@@ -37,9 +39,11 @@ __all__ = [
     "alias_key",
     "approval_key",
     "audit_key",
+    "canary_key",
     "from_alias",
     "from_approval",
     "from_audit",
+    "from_canary",
     "from_change",
     "from_status",
     "from_version",
@@ -49,6 +53,7 @@ __all__ = [
     "to_alias",
     "to_approval",
     "to_audit",
+    "to_canary",
     "to_change",
     "to_status",
     "to_version",
@@ -318,3 +323,23 @@ def from_status(e: dict[str, Any]) -> MonitorStatus:
         e.get("summary", ""),
         json.loads(e["details"]),
     )
+
+
+def canary_key(environment: str) -> str:
+    """Row key of an environment's canary."""
+    return f"CANARY:{environment}"
+
+
+def to_canary(c: Canary) -> dict[str, Any]:
+    """Entity of a canary."""
+    return _put(
+        _base(c.model, canary_key(c.environment)),
+        state=c.state,
+        revision=c.revision,
+        doc=json.dumps(c.to_dict(), sort_keys=True, default=str),
+    )
+
+
+def from_canary(e: dict[str, Any]) -> Canary:
+    """Canary of an entity."""
+    return Canary.from_dict(json.loads(e["doc"]))

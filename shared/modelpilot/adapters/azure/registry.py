@@ -22,6 +22,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from modelpilot.adapters.azure import _table_rows as rows
 from modelpilot.adapters.azure._errors import RETRYABLE_STATUS, azure_errors
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
+from modelpilot.domain.canary import Canary, replaceable
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -298,6 +299,45 @@ class TableRegistry(RegistryStore):
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
         return [rows.from_change(e) for e in self._range(model, f"HIST:{environment}:")]
+
+    # -- canaries --------------------------------------------------------------------
+    def get_canary(self, model: str, environment: str) -> Canary | None:
+        entity = self._get(model, rows.canary_key(environment))
+        return rows.from_canary(entity) if entity else None
+
+    def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        model, env = canary.model, canary.environment
+        for attempt in range(self.attempts):
+            found = self._get(model, rows.canary_key(env))
+            current = rows.from_canary(found) if found else None
+            if not replaceable(current, canary, expected_revision):
+                if current is not None and current == canary:
+                    return current  # a retry of a save that committed
+                raise ConcurrencyConflict(
+                    f"the canary of {model} {env} is at revision {current.revision if current else 0}, "
+                    f"expected {expected_revision}",
+                    model=model,
+                    environment=env,
+                )
+            if found is None:
+                op: Op = ("create", rows.to_canary(canary))
+            else:
+                op = ("update", rows.to_canary(canary), _if_match(found["_etag"]))
+            ops, _ = self._audit_ops(model, [audit])
+            if self._submit([op, *ops]):  # a lost race (the canary or the audit head moved) reads again
+                return canary
+            self._backoff(attempt)
+        raise self._retry_exhausted(model)
+
+    def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
+        low, high = rows.prefix_range("CANARY:")
+        query = "RowKey ge @lo and RowKey lt @hi"
+        if active_only:
+            query += " and (state eq 'running' or state eq 'paused')"
+        with azure_errors("registry query"):
+            found = self.table.query_entities(query, parameters={"lo": low, "hi": high})
+            canaries = [rows.from_canary(dict(e)) for e in found]
+        return sorted(canaries, key=lambda c: (c.model, c.environment))
 
     # -- approvals -------------------------------------------------------------------
     def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:

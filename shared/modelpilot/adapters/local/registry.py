@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.audit import GENESIS, AuditEntry, AuditHead, AuditRecord, seal
+from modelpilot.domain.canary import Canary, replaceable
 from modelpilot.domain.model import (
     Alias,
     AliasChange,
@@ -74,6 +75,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     model TEXT NOT NULL PRIMARY KEY, published_seq INTEGER NOT NULL);
 """
 
+#: canaries: one row per model and environment, the latest canary (a finished one is replaced by the next)
+_CANARY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS canaries (
+    model TEXT NOT NULL, environment TEXT NOT NULL, revision INTEGER NOT NULL, state TEXT NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (model, environment))
+"""
+
 _SCHEMA_VERSION = 1
 
 # a database written before chain heads were kept: anchor each chain at its current end, once
@@ -106,6 +114,8 @@ class SqliteRegistry(RegistryStore):
             elif conn.execute("SELECT 1 FROM sqlite_master WHERE name='outbox'").fetchone() is None:
                 # a database from before the outbox: add its table (the relay sets each model's watermark)
                 conn.execute(_SCHEMA.split(";")[-2])
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='canaries'").fetchone() is None:
+                conn.execute(_CANARY_SCHEMA)  # a database from before canaries: add their table
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         """Create the tables; a database that had an audit but no heads gets each chain's end as its head."""
@@ -343,6 +353,46 @@ class SqliteRegistry(RegistryStore):
             "SELECT * FROM alias_history WHERE model=? AND environment=? ORDER BY revision", model, environment
         )
         return [_change(r) for r in rows]
+
+    # -- canaries --------------------------------------------------------------------
+    def get_canary(self, model: str, environment: str) -> Canary | None:
+        rows = self._read("SELECT doc FROM canaries WHERE model=? AND environment=?", model, environment)
+        return Canary.from_dict(json.loads(rows[0]["doc"])) if rows else None
+
+    def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT doc FROM canaries WHERE model=? AND environment=?", (canary.model, canary.environment)
+            ).fetchone()
+            current = Canary.from_dict(json.loads(row["doc"])) if row else None
+            if not replaceable(current, canary, expected_revision):
+                if current is not None and current == canary:
+                    return current  # a retry of a save that committed
+                raise ConcurrencyConflict(
+                    f"the canary of {canary.model} {canary.environment} is at revision "
+                    f"{current.revision if current else 0}, expected {expected_revision}",
+                    model=canary.model,
+                    environment=canary.environment,
+                )
+            conn.execute(
+                "INSERT INTO canaries VALUES (?,?,?,?,?) ON CONFLICT(model, environment) DO UPDATE SET "
+                "revision=excluded.revision, state=excluded.state, doc=excluded.doc",
+                (
+                    canary.model,
+                    canary.environment,
+                    canary.revision,
+                    canary.state,
+                    json.dumps(canary.to_dict(), sort_keys=True),
+                ),
+            )
+            self._append(conn, audit)
+            return canary
+
+    def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
+        sql = "SELECT doc FROM canaries"
+        if active_only:
+            sql += " WHERE state IN ('running', 'paused')"
+        return [Canary.from_dict(json.loads(r["doc"])) for r in self._read(sql + " ORDER BY model, environment")]
 
     # -- approvals -------------------------------------------------------------------
     def add_approval(self, approval: Approval, audit: AuditEntry) -> bool:

@@ -1,0 +1,527 @@
+"""Canary promotions: start one, tick them (analysis, then advance / hold / fail / abort / promote), operate them.
+
+* :func:`start_canary` is called by ``PromoteModel`` when the environment's policy has a
+  ``canary`` block and the gates passed: the alias keeps the stable version and the
+  candidate takes the first step's weight.
+* :func:`advance_canaries` (``AdvanceCanaries``, the scheduler's tick) analyses every running
+  canary whose step is due (``interval`` after the step started or after its last analysis)
+  over ``[step_started_at, now]``. A passed analysis moves to the next step; reaching 100 %
+  moves the alias to the candidate through an ordinary alias move (so ``ModelPromoted`` and
+  the registry write-backs follow) and ends the canary ``promoted``. An inconclusive one
+  holds; a failed one counts, and one failure more than ``failure_limit`` aborts (0 %).
+* :func:`change_canary` (``ChangeCanary``): an operator pauses, resumes, aborts or promotes,
+  optionally conditional on the revision they saw.
+
+Every change is one compare-and-set of the canary with its audit record
+(``RegistryStore.save_canary``); the outbox turns the records into events. All state is
+in the store, so a restarted scheduler loses nothing, and a tick that finds nothing due
+changes nothing (duplicate ticks are harmless). After each saved change the serving
+manifest is written and the split applied to the traffic routers (:mod:`.serving`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from modelpilot import telemetry
+from modelpilot.domain.audit import AuditEntry
+from modelpilot.domain.canary import Canary
+from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
+from modelpilot.domain.events import ModelPromoted
+from modelpilot.domain.model import AliasChange
+from modelpilot.exceptions import ConcurrencyConflict, Conflict, NotFound, UnknownModel
+from modelpilot.service import authz, serving
+from modelpilot.service.canary_analysis import analyse
+from modelpilot.service.messagebus import Outcome
+
+if TYPE_CHECKING:
+    from modelpilot.domain.canary import AnalysisResult
+    from modelpilot.domain.commands import AdvanceCanaries, ChangeCanary, PromoteModel
+    from modelpilot.domain.events import Event
+    from modelpilot.domain.model import Alias
+    from modelpilot.policy.canary import CanaryPolicy
+    from modelpilot.service.messagebus import Services
+
+__all__ = ["abort_after_alias_move", "active_conflict", "advance_canaries", "change_canary", "due_at", "start_canary"]
+
+log = telemetry.get_logger("modelpilot.canary")
+CAS_ATTEMPTS = 5
+
+
+# -- start -------------------------------------------------------------------------
+def active_conflict(svc: Services, model: str, environment: str, candidate: int) -> Outcome | None:
+    """Before a promotion into ``environment``: "unchanged" when ``candidate``'s canary already runs there;
+    raise ``Conflict`` when another version's canary is active (abort or promote it first)."""
+    canary = svc.registry.get_canary(model, environment)
+    if canary is None or not canary.active:
+        return None
+    if canary.candidate_version == candidate:
+        return Outcome(
+            "unchanged",
+            f"{model} v{candidate} is already in a canary in {environment} ({canary.weight}%, {canary.state})",
+            {"model": model, "environment": environment, "version": candidate, "canary": canary.to_dict()},
+        )
+    raise Conflict(
+        f"a canary of {model} v{canary.candidate_version} is {canary.state} in {environment}; "
+        f"abort or promote it before promoting v{candidate}",
+        model=model,
+        environment=environment,
+    )
+
+
+def start_canary(
+    cmd: PromoteModel, svc: Services, alias: Alias, candidate: int, policy: CanaryPolicy, data: dict[str, Any]
+) -> Outcome:
+    """Start the canary of ``candidate`` over the alias's version (the gates passed; ``data`` is their report)."""
+    registry = svc.registry
+    previous = registry.get_canary(cmd.model, cmd.environment)
+    if previous is not None and cmd.trigger and previous.trigger == cmd.trigger:
+        return Outcome(
+            "unchanged", f"trigger {cmd.trigger} already started a canary", {**data, "canary": previous.to_dict()}
+        )
+    unchanged = active_conflict(svc, cmd.model, cmd.environment, candidate)
+    if unchanged is not None:
+        return unchanged
+    now = svc.clock()
+    canary = Canary(
+        model=cmd.model,
+        environment=cmd.environment,
+        stable_version=alias.version,
+        candidate_version=candidate,
+        weight=policy.steps[0],
+        step=0,
+        state="running",
+        revision=1,
+        started_at=now,
+        updated_at=now,
+        updated_by=cmd.actor,
+        step_started_at=now,
+        reason=cmd.reason or "promotion",
+        gate_report_digest=str(data.get("gate_report_digest") or ""),
+        trigger=cmd.trigger,
+    )
+    saved = _save(svc, canary, 0, "canary_start", canary.reason, cmd.trigger, extra={"steps": policy.steps})
+    telemetry.counter_add("modelpilot.canary.started", 1, {"model": cmd.model, "environment": cmd.environment})
+    published = serving.publish(svc, cmd.model, cmd.environment, saved)
+    return Outcome(
+        "canary_started",
+        f"{cmd.model} v{candidate} canary started in {cmd.environment}: {saved.weight}% "
+        f"(stable v{alias.version}; steps {policy.steps}, every {policy.interval}s)",
+        {**data, "canary": saved.to_dict(), **published},
+        [_event(saved, "canary_start")],
+    )
+
+
+# -- the tick ----------------------------------------------------------------------
+def due_at(canary: Canary, interval: int) -> datetime:
+    """When the current step's next analysis is due: ``interval`` after the step started or after its
+    last analysis, whichever is later (so a duplicated tick finds nothing due)."""
+    since = canary.step_started_at
+    last = canary.last_analysis or {}
+    if last.get("step") == canary.step and last.get("window_end"):
+        since = max(since, datetime.fromisoformat(str(last["window_end"])))
+    return since + timedelta(seconds=interval)
+
+
+def advance_canaries(cmd: AdvanceCanaries, svc: Services) -> Outcome:
+    """Analyse every due running canary (or the one ``cmd`` names), then advance, hold, fail, abort or promote it."""
+    if cmd.environment is not None:
+        svc.policy.check_environment(cmd.environment)
+    results: list[Outcome] = []
+    canaries = [
+        c
+        for c in svc.registry.list_canaries(active_only=False)
+        if (cmd.model is None or c.model == cmd.model) and (cmd.environment is None or c.environment == cmd.environment)
+    ]
+    for canary in canaries:
+        if canary.state == "running":
+            outcome = _tick_one(svc, canary.model, canary.environment, cmd.actor, cmd.trigger)
+            if outcome is not None:
+                results.append(outcome)
+                continue
+        # nothing decided: apply the split again (a router that failed last time is repaired here)
+        split = serving.current_split(svc, canary.model, canary.environment, canary)
+        if split is not None and svc.traffic_routers:
+            serving.apply_routers(svc, split)
+    events = [e for r in results for e in r.events]
+    changed = [r for r in results if r.changed]
+    summary = ", ".join(r.message for r in results) or "nothing due"
+    return Outcome(
+        "checked" if changed else "unchanged",
+        f"canary tick: {len([c for c in canaries if c.active])} active; {summary}",
+        {"canaries": [r.to_dict() for r in results], "active": len([c for c in canaries if c.active])},
+        events,
+    )
+
+
+def _tick_one(svc: Services, model: str, environment: str, actor: str, trigger: str | None) -> Outcome | None:
+    """Decide one canary, retrying the compare-and-set when an operator acted meanwhile; None: nothing due."""
+    for _attempt in range(CAS_ATTEMPTS):
+        canary = svc.registry.get_canary(model, environment)
+        if canary is None or canary.state != "running":
+            return None
+        try:
+            return _decide_tick(svc, canary, actor, trigger)
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict(f"the canary of {model} {environment} kept changing; the next tick tries again")
+
+
+def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None) -> Outcome | None:
+    now = svc.clock()
+    policy = svc.policy.gates_for(canary.model, canary.environment).canary
+    base = {"model": canary.model, "environment": canary.environment, "version": canary.candidate_version}
+    if policy is None:
+        return Outcome("noop", f"{canary.model} {canary.environment} has no canary policy any more; holding", base)
+    alias = svc.registry.get_alias(canary.model, canary.environment)
+    if alias is not None and alias.version == canary.candidate_version:  # the alias moved but the save was lost
+        return _finish_promoted(svc, canary, actor, "the alias already names the candidate", trigger, None)
+    if alias is None or alias.version != canary.stable_version:
+        running = f"v{alias.version}" if alias else "nothing"
+        return _abort(
+            svc,
+            canary,
+            actor,
+            f"{canary.environment} runs {running}, not the stable v{canary.stable_version}",
+            trigger,
+            None,
+        )
+    if now < due_at(canary, policy.interval):
+        return None
+    result = analyse(svc, canary, policy, canary.step_started_at, now)
+    evidence = result.to_dict()
+    if result.passed is None:
+        held = canary.evolve(at=now, by=actor, last_analysis=evidence, reason="analysis inconclusive: holding")
+        saved = _save(svc, held, canary.revision, "canary_analysis", held.reason, trigger, analysis=result)
+        return _report(
+            svc,
+            saved,
+            "held",
+            f"{canary.model} {canary.environment} canary holds at {canary.weight}%: analysis inconclusive",
+            result,
+            [],
+        )
+    if result.passed is False:
+        failures = canary.failures + 1
+        if failures > policy.failure_limit:
+            reason = (
+                f"analysis failed {failures} time(s) at {canary.weight}% (limit {policy.failure_limit}): "
+                + _failed(result)
+            )
+            return _abort(svc, canary, actor, reason, trigger, result)
+        failed = canary.evolve(at=now, by=actor, failures=failures, last_analysis=evidence, reason="analysis failed")
+        saved = _save(
+            svc,
+            failed,
+            canary.revision,
+            "canary_analysis",
+            f"analysis failed ({failures}/{policy.failure_limit} tolerated): " + _failed(result),
+            trigger,
+            analysis=result,
+        )
+        return _report(
+            svc,
+            saved,
+            "analysis_failed",
+            f"{canary.model} {canary.environment} canary analysis failed at {canary.weight}% "
+            f"({failures} of {policy.failure_limit} tolerated)",
+            result,
+            [],
+        )
+    nxt = canary.step + 1
+    if nxt >= len(policy.steps) or policy.steps[nxt] >= 100:
+        return _finish_promoted(svc, canary, actor, f"analysis passed at {canary.weight}%", trigger, result)
+    advanced = canary.evolve(
+        at=now,
+        by=actor,
+        step=nxt,
+        weight=policy.steps[nxt],
+        step_started_at=now,
+        failures=0,
+        last_analysis=evidence,
+        reason=f"analysis passed at {canary.weight}%",
+    )
+    saved = _save(svc, advanced, canary.revision, "canary_advance", advanced.reason, trigger, analysis=result)
+    return _report(
+        svc,
+        saved,
+        "advanced",
+        f"{canary.model} {canary.environment} canary advanced to {saved.weight}%",
+        result,
+        [_event(saved, "canary_advance")],
+    )
+
+
+def _failed(result: AnalysisResult) -> str:
+    return "; ".join(f"{c.metric}: {c.detail}" for c in result.comparisons if c.passed is False)
+
+
+# -- operators -----------------------------------------------------------------------
+def change_canary(cmd: ChangeCanary, svc: Services) -> Outcome:
+    """Pause, resume, abort or promote the canary in ``cmd.environment`` (conditional on ``expected_revision``)."""
+    svc.policy.check_environment(cmd.environment)
+    if cmd.model not in svc.registry.list_models():
+        raise UnknownModel(f"unknown model {cmd.model!r}: register a version first", model=cmd.model)
+    authz.authorize(svc, cmd.actor, "promote", cmd.model, cmd.environment, trigger=cmd.trigger)
+    for _attempt in range(CAS_ATTEMPTS):
+        canary = svc.registry.get_canary(cmd.model, cmd.environment)
+        if canary is None:
+            raise NotFound(
+                f"{cmd.model} has no canary in {cmd.environment}", model=cmd.model, environment=cmd.environment
+            )
+        done = _already(cmd, canary)
+        if done is not None:
+            return done
+        if cmd.expected_revision is not None and canary.revision != cmd.expected_revision:
+            raise ConcurrencyConflict(
+                f"the canary of {cmd.model} {cmd.environment} is at revision {canary.revision}, "
+                f"not {cmd.expected_revision}: it changed since you looked; check its status and try again",
+                model=cmd.model,
+                environment=cmd.environment,
+            )
+        if not canary.active:
+            raise Conflict(
+                f"the canary of {cmd.model} v{canary.candidate_version} in {cmd.environment} already ended "
+                f"({canary.state}); nothing to {cmd.action}",
+                model=cmd.model,
+                environment=cmd.environment,
+            )
+        try:
+            return _apply(cmd, svc, canary)
+        except ConcurrencyConflict:
+            if cmd.expected_revision is not None:
+                raise
+    raise ConcurrencyConflict(f"the canary of {cmd.model} {cmd.environment} kept changing; try again")
+
+
+def _already(cmd: ChangeCanary, canary: Canary) -> Outcome | None:
+    """The outcome of an action already in effect (a duplicated request): nothing changes."""
+    target = {"pause": "paused", "resume": "running", "abort": "aborted", "promote": "promoted"}[cmd.action]
+    if canary.state != target:
+        return None
+    return Outcome(
+        "unchanged",
+        f"the canary of {cmd.model} v{canary.candidate_version} in {cmd.environment} is already {target}",
+        {"model": cmd.model, "environment": cmd.environment, "canary": canary.to_dict()},
+    )
+
+
+def _apply(cmd: ChangeCanary, svc: Services, canary: Canary) -> Outcome:
+    now = svc.clock()
+    reason = cmd.reason or f"{cmd.action} by an operator"
+    if cmd.action == "abort":
+        return _abort(svc, canary, cmd.actor, reason, cmd.trigger, None)
+    if cmd.action == "promote":
+        return _finish_promoted(svc, canary, cmd.actor, reason, cmd.trigger, None)
+    state = "paused" if cmd.action == "pause" else "running"
+    changed = canary.evolve(at=now, by=cmd.actor, state=state, reason=reason)
+    action = f"canary_{cmd.action}"
+    saved = _save(svc, changed, canary.revision, action, reason, cmd.trigger)
+    status = "paused" if cmd.action == "pause" else "resumed"
+    return _report(
+        svc,
+        saved,
+        status,
+        f"{cmd.model} {cmd.environment} canary {status} at {saved.weight}%",
+        None,
+        [_event(saved, action)],
+    )
+
+
+# -- endings ---------------------------------------------------------------------------
+def abort_after_alias_move(
+    svc: Services, model: str, environment: str, actor: str, reason: str, trigger: str | None
+) -> list[Event]:
+    """After a rollback moved ``environment``'s alias: abort its active canary (its stable version is gone)."""
+    for _attempt in range(CAS_ATTEMPTS):
+        current = svc.registry.get_canary(model, environment)
+        if current is None or not current.active:
+            return []
+        try:
+            return _abort(svc, current, actor, f"rolled back: {reason}", trigger, None).events
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict(f"the canary of {model} {environment} kept changing; try again", model=model)
+
+
+def _abort(
+    svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
+) -> Outcome:
+    now = svc.clock()
+    aborted = canary.evolve(
+        at=now,
+        by=actor,
+        state="aborted",
+        weight=0,
+        reason=reason,
+        last_analysis=result.to_dict() if result else canary.last_analysis,
+    )
+    saved = _save(svc, aborted, canary.revision, "canary_abort", reason, trigger, analysis=result)
+    telemetry.counter_add("modelpilot.canary.aborted", 1, {"model": canary.model, "environment": canary.environment})
+    return _report(
+        svc,
+        saved,
+        "aborted",
+        f"{canary.model} v{canary.candidate_version} canary in {canary.environment} aborted: {reason}",
+        result,
+        [_event(saved, "canary_abort")],
+    )
+
+
+def _finish_promoted(
+    svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
+) -> Outcome:
+    """Move the alias to the candidate (an ordinary, audited alias move), then end the canary ``promoted``."""
+    events: list[Event] = []
+    moved = _move_alias(svc, canary, actor, reason, trigger)
+    if moved is not None:
+        events.append(moved)
+    now = svc.clock()
+    promoted = canary.evolve(
+        at=now,
+        by=actor,
+        state="promoted",
+        weight=100,
+        reason=reason,
+        last_analysis=result.to_dict() if result else canary.last_analysis,
+    )
+    saved = _save(svc, promoted, canary.revision, "canary_promote", reason, trigger, analysis=result)
+    telemetry.counter_add("modelpilot.canary.promoted", 1, {"model": canary.model, "environment": canary.environment})
+    events.append(_event(saved, "canary_promote"))
+    return _report(
+        svc,
+        saved,
+        "promoted",
+        f"{canary.model} v{canary.candidate_version} promoted to {canary.environment} after its canary ({reason})",
+        result,
+        events,
+    )
+
+
+def _move_alias(svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None) -> ModelPromoted | None:
+    """Move ``canary.environment``'s alias to the candidate (compare-and-set); None when it is already there."""
+    registry = svc.registry
+    for _attempt in range(CAS_ATTEMPTS):
+        alias = registry.get_alias(canary.model, canary.environment)
+        if alias is not None and alias.version == canary.candidate_version:
+            return None
+        now = svc.clock()
+        revision = (alias.revision if alias else 0) + 1
+        change = AliasChange(
+            model=canary.model,
+            environment=canary.environment,
+            revision=revision,
+            from_version=alias.version if alias else None,
+            to_version=canary.candidate_version,
+            action="promote",
+            actor=actor,
+            reason=f"canary: {reason}",
+            at=now,
+            trigger=trigger,
+        )
+        audit = AuditEntry(
+            model=canary.model,
+            actor=actor,
+            action="promote",
+            timestamp=now,
+            environment=canary.environment,
+            from_version=change.from_version,
+            to_version=canary.candidate_version,
+            reason=change.reason,
+            gate_report_digest=canary.gate_report_digest or None,
+            trigger=trigger,
+            evidence={"revision": revision, "canary_revision": canary.revision, **telemetry.trace_evidence()},
+        )
+        try:
+            moved = registry.move_alias(change=change, expected_revision=revision - 1, audit=audit)
+        except ConcurrencyConflict:
+            continue
+        telemetry.counter_add("modelpilot.promotions", 1, {"model": canary.model, "environment": canary.environment})
+        return ModelPromoted(
+            canary.model,
+            canary.environment,
+            canary.candidate_version,
+            change.from_version,
+            moved.revision,
+            actor,
+            canary.gate_report_digest,
+        )
+    raise ConcurrencyConflict(f"{canary.model} {canary.environment} kept moving; try again", model=canary.model)
+
+
+# -- plumbing -------------------------------------------------------------------------
+def _save(
+    svc: Services,
+    canary: Canary,
+    expected: int,
+    action: str,
+    reason: str,
+    trigger: str | None,
+    *,
+    analysis: AnalysisResult | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Canary:
+    """Compare-and-set ``canary`` with its audit record (the evidence: the split and the analysis)."""
+    evidence: dict[str, Any] = {
+        "canary": {
+            "stable_version": canary.stable_version,
+            "candidate_version": canary.candidate_version,
+            "weight": canary.weight,
+            "step": canary.step,
+            "state": canary.state,
+            "revision": canary.revision,
+            "failures": canary.failures,
+        },
+        **(extra or {}),
+        **telemetry.trace_evidence(),
+    }
+    if analysis is not None:
+        evidence["analysis"] = analysis.to_dict()
+    audit = AuditEntry(
+        model=canary.model,
+        actor=canary.updated_by,
+        action=action,
+        timestamp=canary.updated_at,
+        environment=canary.environment,
+        from_version=canary.stable_version,
+        to_version=canary.candidate_version,
+        reason=reason,
+        gate_report_digest=canary.gate_report_digest or None,
+        trigger=trigger,
+        evidence=evidence,
+    )
+    return svc.registry.save_canary(canary, expected_revision=expected, audit=audit)
+
+
+def _event(canary: Canary, action: str) -> Event:
+    cls = CANARY_AUDIT_ACTIONS[action]
+    extra = {"action": action.removeprefix("canary_")} if action in ("canary_pause", "canary_resume") else {}
+    return cls(
+        canary.model,
+        canary.environment,
+        canary.stable_version,
+        canary.candidate_version,
+        canary.weight,
+        canary.revision,
+        canary.updated_by,
+        canary.reason,
+        **extra,
+    )
+
+
+def _report(
+    svc: Services, canary: Canary, status: Any, message: str, result: AnalysisResult | None, events: list[Event]
+) -> Outcome:
+    published = serving.publish(svc, canary.model, canary.environment, canary)
+    data: dict[str, Any] = {
+        "model": canary.model,
+        "environment": canary.environment,
+        "version": canary.candidate_version,
+        "canary": canary.to_dict(),
+        **published,
+    }
+    if result is not None:
+        data["analysis"] = result.to_dict()
+    log.info("%s", message, extra={"modelpilot": {"model": canary.model, "environment": canary.environment}})
+    return Outcome(status, message, data, events)
