@@ -163,6 +163,7 @@ class AzureMlLifecycleSync(LifecycleSync):
         transport: HttpTransport[Any, Any] | None = None,
     ) -> None:
         self.arm = ArmClient(credential, workspace_id, endpoint=endpoint, transport=transport)
+        self._credential = credential
         self.workspace_id = self.arm.workspace_id
         self.workspace = self.arm.workspace
         self._endpoint = self.arm.endpoint
