@@ -648,7 +648,7 @@ def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
         m: reply_body(stack.http("GET", f"/models/{m}/canaries/dev", caller=ALICE))["canary"] for m in (good, bad)
     }
     assert (states[good]["state"], states[good]["weight"]) == ("running", 50), states
-    assert (states[bad]["state"], states[bad]["weight"]) == ("aborted", 10), states
+    assert (states[bad]["state"], states[bad]["weight"]) == ("aborted", 0), states
     assert live_version(stack, bad, "dev") == 1
 
     promoted = stack.http("POST", f"/models/{good}/canaries/dev/promote", {"reason": "looks good"}, caller=BOB)
