@@ -84,6 +84,8 @@ def test_status_of_an_environment_without_a_canary_is_404(canary):
     status, body = call("GET", "/models/churn/canaries/dev")
     assert (status, body["error"]) == (404, "not_found")
     assert "no canary in dev" in body["message"]
+    status, body = call("GET", "/models/churn/canaries/qa")
+    assert (status, body["error"]) == (400, "unknown_environment")
 
 
 def test_pause_resume_abort_as_the_caller_and_the_manifest_follows(canary):

@@ -72,6 +72,7 @@ def test_the_bicep_sets_every_setting_the_azure_app_reads_and_no_other():
         ENV.AZURE_EVENTGRID_ENDPOINT,
         ENV.AZURE_KEYVAULT_URL,
         ENV.AZURE_ML_WORKSPACE_ID,
+        ENV.TRAFFIC_ROUTES,
     }
     assert read_by_the_app <= set(settings)
     known = {v for k, v in vars(ENV).items() if not k.startswith("_")}
@@ -79,7 +80,7 @@ def test_the_bicep_sets_every_setting_the_azure_app_reads_and_no_other():
     # the timers' schedules and the blob trigger's path resolve from settings the Bicep sets
     import function_app  # noqa: F401 - registers the functions whose bindings name the settings
 
-    assert {"DRIFT_SCHEDULE", "SLO_SCHEDULE", ENV.AZURE_CONTAINER} <= set(settings)
+    assert {"DRIFT_SCHEDULE", "SLO_SCHEDULE", "CANARY_SCHEDULE", ENV.AZURE_CONTAINER} <= set(settings)
     assert settings["MODELPILOT_BACKEND"] == "'azure'"
 
 

@@ -130,3 +130,19 @@ def test_the_azure_wiring_needs_the_workspace_for_its_routes():
         azure_routers(settings(), StaticToken())
     # AWS routes alone need no workspace on Azure
     assert azure_routers(settings(ROUTES[:2]), StaticToken()) == []
+
+
+def test_bootstrap_hands_the_backend_routers_to_the_services(monkeypatch):
+    from modelpilot.bootstrap import build_services
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws = Settings(
+        backend="aws", registry_table="t", model_bucket="b", aws_region="us-east-1", traffic_routes=json.dumps(ROUTES)
+    )
+    assert [type(r).__name__ for r in build_services(aws).traffic_routers] == [
+        "SageMakerEndpointRouter",
+        "LambdaAliasRouter",
+    ]
+    bare = Settings(backend="aws", registry_table="t", model_bucket="b", aws_region="us-east-1")
+    assert build_services(bare).traffic_routers == []

@@ -191,7 +191,9 @@ def status() -> Response[str]:
 def canary(model: str, environment: str) -> Response[str]:
     """The canary of ``environment``: weights, step, state, revision, the last analysis."""
     caller()
-    body, status = canary_status_reply(get_bus().services.registry, model, environment)
+    services = get_bus().services
+    services.policy.check_environment(environment)
+    body, status = canary_status_reply(services.registry, model, environment)
     return _json(status, body)
 
 
