@@ -125,6 +125,7 @@ def build_services(settings: Settings, **overrides: Any) -> Services:
         mlflow=adapters.mlflow,
         lifecycle_sync=dict(adapters.lifecycle_sync),
         data_root=adapters.data_root,
+        serving_root=adapters.serving_root,
         drift_fanout=adapters.drift_fanout,
         traffic_routers=list(adapters.traffic_routers),
         **overrides,

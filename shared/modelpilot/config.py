@@ -43,6 +43,9 @@ class ENV:
     POLICY_TTL = "MODELPILOT_POLICY_TTL_SECONDS"
     LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
     DATA_ROOT = "MODELPILOT_DATA_ROOT"
+    #: where serving manifests (``serving/<model>/<env>.json``) are written; locally the data root by default,
+    #: in the cloud unset = none written (the IaC sets it together with the functions' write grant on it)
+    SERVING_ROOT = "MODELPILOT_SERVING_ROOT"
     PROMETHEUS_URL = "MODELPILOT_PROMETHEUS_URL"
     #: the name of the secret (Secrets Manager, Key Vault) holding the credentials of PROMETHEUS_URL
     PROMETHEUS_SECRET = "MODELPILOT_PROMETHEUS_SECRET"  # noqa: S105 - a variable name, not a secret
@@ -108,6 +111,7 @@ class Settings:
     #: see ``ENV.POLICY_TTL``; the policy loader re-checks the file (a conditional read) after this long
     policy_ttl_seconds: float = 30.0
     data_root: str | None = None
+    serving_root: str | None = None
     prometheus_url: str | None = None
     prometheus_secret: str | None = None
     mlflow_tracking_uri: str | None = None
@@ -164,6 +168,7 @@ class Settings:
             policy=get(ENV.POLICY),
             policy_ttl_seconds=_seconds(get(ENV.POLICY_TTL), 30.0),
             data_root=get(ENV.DATA_ROOT),
+            serving_root=get(ENV.SERVING_ROOT),
             prometheus_url=get(ENV.PROMETHEUS_URL),
             prometheus_secret=get(ENV.PROMETHEUS_SECRET),
             mlflow_tracking_uri=get(ENV.MLFLOW_TRACKING_URI),

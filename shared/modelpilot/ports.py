@@ -706,5 +706,7 @@ class Adapters:
     #: the MLflow registry (built by bootstrap when MODELPILOT_MLFLOW_TRACKING_URI is set)
     mlflow: MlflowRegistry | None = None
     data_root: str = ""
+    #: where serving manifests are written (``serving/<model>/<env>.json`` below it); None: nowhere
+    serving_root: str | None = None
     policy_location: str | None = None
     default_policy_location: str | None = None

@@ -596,6 +596,7 @@ def fake_services(policy: Policy | None = None, **overrides: Any) -> Services:
         "data_root": "mem://data",
     }
     parts.update(overrides)
+    parts.setdefault("serving_root", parts["data_root"])
     return Services(**parts)
 
 

@@ -215,3 +215,146 @@ def test_concurrent_alias_moves_one_winner_per_revision(registry):
     promotes = [r for r in registry.audit_records("churn") if r.action == "promote"]
     assert len(promotes) == len(wins)
     assert verify_chain("churn", registry.audit_records("churn")).ok
+
+
+# -- canaries ------------------------------------------------------------------------
+def _canary(env="prod", *, candidate=2, revision=1, start=T0, **kw):
+    from modelpilot.domain.canary import Canary
+
+    values = {
+        "model": "churn",
+        "environment": env,
+        "stable_version": 1,
+        "candidate_version": candidate,
+        "weight": 5,
+        "step": 0,
+        "state": "running",
+        "revision": revision,
+        "started_at": start,
+        "updated_at": start,
+        "updated_by": "alice",
+        "step_started_at": start,
+        **kw,
+    }
+    return Canary(**values)
+
+
+def test_canary_create_read_and_compare_and_set(registry):
+    register(registry)
+    assert registry.get_canary("churn", "prod") is None
+    first = _canary(gate_report_digest="d" * 64, trigger="req-1")
+    saved = registry.save_canary(first, expected_revision=0, audit=entry(action="canary_start", environment="prod"))
+    assert saved == first
+    got = registry.get_canary("churn", "prod")
+    assert got == first and got.trigger == "req-1" and got.gate_report_digest == "d" * 64
+    later = T0 + timedelta(minutes=10)
+    evidence = {"step": 0, "passed": True, "comparisons": [{"metric": "error-ratio", "candidate": 0.01}]}
+    second = first.evolve(
+        at=later, by="system:canary", weight=25, step=1, step_started_at=later, last_analysis=evidence
+    )
+    registry.save_canary(second, expected_revision=1, audit=entry(action="canary_advance", environment="prod"))
+    got = registry.get_canary("churn", "prod")
+    assert (got.revision, got.weight, got.step, got.updated_by) == (2, 25, 1, "system:canary")
+    assert got.last_analysis == evidence and got.step_started_at == later
+    # a stale writer (it read revision 1) loses, and nothing of it is written
+    stale = first.evolve(at=later, by="carol", state="paused")
+    with pytest.raises(ConcurrencyConflict):
+        registry.save_canary(stale, expected_revision=1, audit=entry(action="canary_pause", environment="prod"))
+    # starting another canary while one is active is a conflict too
+    with pytest.raises(ConcurrencyConflict):
+        registry.save_canary(_canary(candidate=3), expected_revision=0, audit=entry(action="canary_start"))
+    assert registry.get_canary("churn", "prod").revision == 2
+    records = registry.audit_records("churn")
+    assert [r.action for r in records] == ["register", "canary_start", "canary_advance"]
+    assert verify_chain("churn", records).ok
+
+
+def test_canary_retry_of_a_committed_save_writes_nothing_twice(registry):
+    register(registry)
+    first = _canary()
+    registry.save_canary(first, expected_revision=0, audit=entry(action="canary_start"))
+    assert registry.save_canary(first, expected_revision=0, audit=entry(action="canary_start")) == first
+    paused = first.evolve(at=T0 + timedelta(minutes=1), by="carol", state="paused")
+    registry.save_canary(paused, expected_revision=1, audit=entry(action="canary_pause"))
+    assert registry.save_canary(paused, expected_revision=1, audit=entry(action="canary_pause")) == paused
+    assert [r.action for r in registry.audit_records("churn")] == ["register", "canary_start", "canary_pause"]
+
+
+def test_canary_revision_must_follow_the_expected_one(registry):
+    register(registry)
+    with pytest.raises(ValueError, match="expected_revision"):
+        registry.save_canary(_canary(revision=3), expected_revision=0, audit=entry(action="canary_start"))
+    assert registry.get_canary("churn", "prod") is None
+
+
+def test_list_canaries_returns_active_ones_unless_told(registry):
+    register(registry)
+    register(registry, name="fraud")
+    registry.save_canary(_canary("prod"), expected_revision=0, audit=entry(action="canary_start"))
+    staging = _canary("staging")
+    registry.save_canary(staging, expected_revision=0, audit=entry(action="canary_start"))
+    ended = staging.evolve(at=T0 + timedelta(hours=1), by="carol", state="aborted", weight=0)
+    registry.save_canary(ended, expected_revision=1, audit=entry(action="canary_abort"))
+    other = _canary("prod", state="paused")
+    other = type(other)(**{**other.__dict__, "model": "fraud"})
+    registry.save_canary(other, expected_revision=0, audit=entry("fraud", action="canary_start"))
+    active = registry.list_canaries()
+    assert sorted((c.model, c.environment, c.state) for c in active) == [
+        ("churn", "prod", "running"),
+        ("fraud", "prod", "paused"),
+    ]
+    every = registry.list_canaries(active_only=False)
+    assert sorted((c.model, c.environment, c.state) for c in every) == [
+        ("churn", "prod", "running"),
+        ("churn", "staging", "aborted"),
+        ("fraud", "prod", "paused"),
+    ]
+
+
+def test_a_finished_canary_is_replaced_by_a_new_one(registry):
+    register(registry)
+    first = _canary()
+    registry.save_canary(first, expected_revision=0, audit=entry(action="canary_start"))
+    done = first.evolve(at=T0 + timedelta(hours=1), by="system:canary", state="promoted", weight=100)
+    registry.save_canary(done, expected_revision=1, audit=entry(action="canary_promote"))
+    # an operator acting on the finished canary's revision cannot touch the new one
+    later = T0 + timedelta(days=1)
+    fresh = _canary(candidate=3, start=later)
+    registry.save_canary(fresh, expected_revision=0, audit=entry(action="canary_start"))
+    assert registry.get_canary("churn", "prod") == fresh
+    impostor = fresh.evolve(at=later, by="carol", state="aborted", weight=0)
+    impostor = type(impostor)(**{**impostor.__dict__, "started_at": T0, "revision": 2})
+    with pytest.raises(ConcurrencyConflict):
+        registry.save_canary(impostor, expected_revision=1, audit=entry(action="canary_abort"))
+    assert registry.get_canary("churn", "prod").state == "running"
+    assert [c.candidate_version for c in registry.list_canaries()] == [3]
+
+
+def test_concurrent_canary_saves_exactly_one_wins(registry):
+    register(registry)
+    first = _canary()
+    registry.save_canary(first, expected_revision=0, audit=entry(action="canary_start"))
+    later = T0 + timedelta(minutes=5)
+    attempts = [
+        first.evolve(at=later, by=who, state=state) for who, state in (("carol", "paused"), ("dave", "aborted"))
+    ]
+    results: list[str] = []
+
+    def act(canary):
+        try:
+            registry.save_canary(
+                canary, expected_revision=1, audit=entry(action="canary_change", actor=canary.updated_by)
+            )
+            results.append("won")
+        except ConcurrencyConflict:
+            results.append("lost")
+
+    threads = [threading.Thread(target=act, args=(c,)) for c in attempts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["lost", "won"]
+    stored = registry.get_canary("churn", "prod")
+    assert stored.revision == 2 and stored in attempts
+    assert [r.action for r in registry.audit_records("churn")].count("canary_change") == 1

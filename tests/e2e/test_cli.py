@@ -159,6 +159,9 @@ def test_help_on_every_command_has_an_example():
         ["policy", "validate"],
         ["manifest", "schema"],
         ["demo"],
+        ["canary", "status"],
+        ["canary", "abort"],
+        ["canary", "tick"],
     ):
         result = _cli(*command, "--help")
         assert result.returncode == 0, command
@@ -175,6 +178,12 @@ def test_demo_tells_the_story_and_leaves_state_in_home(tmp_path):
     assert "promotion of churn v3 to staging blocked" in out and "needs >=" in out
     assert "rolled back v2 -> v1" in out
     assert "audit verify: PASSED" in out
+    assert "churn v4 canary started in prod: 10%" in out and "canary advanced to 50%" in out
+    assert "error-ratio: candidate v4 8.00% vs stable v1 0.00%" in out and "FAIL" in out
+    canary = _cli("canary", "status", "churn", "--env", "prod", "--json", "--home", str(home))
+    assert canary.returncode == 0, canary.stderr
+    (row,) = json.loads(canary.stdout)
+    assert (row["state"], row["candidate_version"], row["split"]) == ("aborted", 4, {"1": 100})
     status = _cli("status", "--json", "--home", str(home))
     assert status.returncode == 0
     prod = [r for r in json.loads(status.stdout) if r["environment"] == "prod"][0]

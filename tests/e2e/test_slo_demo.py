@@ -24,3 +24,23 @@ def test_demo_pages_and_rolls_v4_back_to_v1(tmp_path, capsys):
     assert main(["slo", "status", "churn", "--json", "--home", str(home)]) == 0
     rows = cli_json(capsys.readouterr().out)
     assert {r["slo"] for r in rows} == {"availability", "latency"} and {r["version"] for r in rows} == {1}
+
+
+def test_demo_canary_advances_twice_then_aborts_on_the_error_ratio(tmp_path, capsys):
+    home = tmp_path / "demo-home"
+    assert main(["demo", "--json", "--home", str(home)]) == 0
+    timeline = cli_json(capsys.readouterr().out)["timeline"]
+    events = [t["event"] for t in timeline]
+    started = next(i for i, e in enumerate(events) if "churn v4 canary started in prod: 10%" in e)
+    ticks = [t for t in timeline[started:] if t["event"].startswith("canary tick")]
+    assert [t["status"] for t in ticks] == ["advanced", "advanced", "aborted"]
+    assert "at 50%" in ticks[-1]["event"] and "error-ratio: candidate 0.0800 - stable 0.0000" in ticks[-1]["event"]
+    assert main(["audit", "show", "churn", "--json", "--home", str(home)]) == 0
+    records = cli_json(capsys.readouterr().out)
+    canary = [r["action"] for r in records if r["action"].startswith("canary_")]
+    assert canary == ["canary_start", "canary_advance", "canary_advance", "canary_abort"]
+    evidence = records[-1]["evidence"]["analysis"]["comparisons"][0]
+    assert (evidence["metric"], evidence["samples"], evidence["threshold"]) == ("error-ratio", 5000, 0.01)
+    assert evidence["candidate"] == 0.08 and evidence["stable"] == 0.0 and evidence["passed"] is False
+    manifest = (home / "data" / "serving" / "churn" / "prod.json").read_text()
+    assert '"1": 100' in manifest

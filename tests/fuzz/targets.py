@@ -243,7 +243,31 @@ def _policy_seed() -> dict[str, Any]:
                 "no_regression": [{"metric": "auc", "greater_is_better": True, "min_absolute_change": -0.005}],
                 "soak": "1h",
             },
-            "prod": {"approvals": 1, "require_no_drift_alert": True, "require_slo_healthy": True},
+            "prod": {
+                "approvals": 1,
+                "require_no_drift_alert": True,
+                "require_slo_healthy": True,
+                "canary": {
+                    "steps": [5, 25, 50, 100],
+                    "interval": "10m",
+                    "min_samples": 200,
+                    "failure_limit": 1,
+                    "analysis": [
+                        {"name": "error-ratio", "threshold": 0.01},
+                        {
+                            "name": "latency",
+                            "threshold": 0.02,
+                            "sli": {
+                                "kind": "threshold",
+                                "source": "local",
+                                "threshold_ms": 250,
+                                "good": {"query": "requests.fast"},
+                                "total": {"query": "requests"},
+                            },
+                        },
+                    ],
+                },
+            },
         },
         "drift": {"window": "24h"},
     }
@@ -271,6 +295,12 @@ def _policy_run(text: str) -> str:
                 assert 60 <= block.drift.window_seconds <= 366 * 86400
             for spec in block.slos:
                 assert spec.window_seconds > 0  # a duration that was accepted must convert
+            for env in policy.environments:
+                canary = policy.gates_for(model or "any", env).canary
+                if canary is not None:  # an accepted canary can be run: steps rise to 100, the interval is sane
+                    assert len(canary.steps) >= 2 and canary.steps[-1] == 100, canary.steps
+                    assert all(0 < a < b for a, b in zip(canary.steps, canary.steps[1:], strict=False))
+                    assert canary.interval >= 60 and canary.metrics()
 
     return outcome(lambda: load_policy_text(text), check)
 

@@ -9,7 +9,7 @@ import pytest
 
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.domain.commands import AdvanceCanaries, ChangeCanary, PromoteModel, RegisterModel, RollbackModel
-from modelpilot.exceptions import ConcurrencyConflict, Conflict, NotAuthorized, NotFound
+from modelpilot.exceptions import ConcurrencyConflict, Conflict, InvalidInput, NotAuthorized, NotFound, PolicyError
 from modelpilot.policy import load_policy_text
 from modelpilot.testing import InMemoryMetricsSource, RecordingTrafficRouter, fake_bus
 
@@ -283,7 +283,8 @@ def test_rollback_during_a_canary_aborts_it(canary_bus, make_package):
     assert outcome.status == "rolled_back" and outcome.data["version"] == 1
     assert (canary(bus).state, canary(bus).candidate_version) == ("aborted", 3)
     assert [e.name for e in outcome.events] == ["ModelRolledBack", "CanaryAborted"]
-    assert outcome.data["manifest"]
+    manifest = json.loads(bus.services.artifacts.read_bytes(outcome.data["manifest"]))
+    assert manifest["weights"] == {"1": 100} and manifest["alias"]["version"] == 1 and manifest["canary"] is None
 
 
 # -- manifest and routers ----------------------------------------------------------------
@@ -322,3 +323,93 @@ def test_a_router_that_fails_once_is_repaired_by_the_next_tick(tmp_path, make_pa
     assert outcome.data["routing"]["failed"] and router.current is None
     bus.handle(TICK)  # nothing due: the split is applied again
     assert router.current is not None and router.current.weights() == {1: 90, 2: 10}
+
+
+@pytest.mark.parametrize(
+    ("action", "revision", "message"),
+    [
+        ("restart", None, "unknown canary action"),
+        ("pause", 0, "expected revision"),
+        ("pause", True, "expected revision"),
+    ],
+)
+def test_bad_operator_input_is_refused_and_changes_nothing(canary_bus, action, revision, message):
+    bus, _ = canary_bus
+    start(bus)
+    with pytest.raises(InvalidInput, match=message):
+        change(bus, action, expected_revision=revision)
+    assert canary(bus).revision == 1
+
+
+def test_canary_events_go_through_the_outbox_once_with_ids(canary_bus):
+    bus, source = canary_bus
+    start(bus)
+    healthy_step(bus, source)
+    change(bus, "pause")
+    change(bus, "abort", reason="enough")
+    canary_events = [e for e in bus.services.publisher.events if e.name.startswith("Canary")]
+    assert [e.name for e in canary_events] == ["CanaryStarted", "CanaryAdvanced", "CanaryChanged", "CanaryAborted"]
+    assert all(e.event_id and e.event_id.startswith("churn#") for e in canary_events)
+    assert len({e.event_id for e in canary_events}) == 4
+    aborted = canary_events[-1].to_dict()
+    assert (aborted["stable_version"], aborted["candidate_version"], aborted["weight"], aborted["reason"]) == (
+        1,
+        2,
+        0,
+        "enough",
+    )
+    assert canary_events[2].action == "pause"
+
+
+def test_a_default_canary_naming_an_slo_the_model_lacks_refuses_the_promotion(tmp_path, make_package):
+    policy = load_policy_text(
+        """
+environments: [dev, prod]
+defaults:
+  environments:
+    prod:
+      canary: {steps: [10, 100], interval: 10m, analysis: [{name: lat, slo: latency, threshold: 0.02}]}
+models:
+  other:
+    slos:
+      - {name: latency, environment: prod, objective: 0.99,
+         sli: {kind: ratio, source: local, good: {query: requests.fast}, total: {query: requests}}}
+"""
+    )
+    bus = fake_bus(policy, artifacts=FolderArtifactStore(), data_root=str(tmp_path / "data"))
+    for auc in (0.85, 0.9):
+        bus.handle(RegisterModel(package_uri=str(make_package(auc=auc)), actor="alice"))
+    promote(bus, "dev", 1)
+    promote(bus, "prod", 1)
+    promote(bus, "dev", 2)
+    with pytest.raises(PolicyError, match="does not define for prod"):
+        promote(bus, "prod", 2)
+    assert canary(bus) is None and bus.services.registry.get_alias("churn", "prod").version == 1
+
+
+def test_the_tick_sweeps_the_outbox_like_the_other_timers(canary_bus):
+    bus, _ = canary_bus
+    registry = bus.services.registry
+    start(bus)
+    registry.watermarks["churn"] = 1  # a crash after commit left the later records unpublished
+    bus.services.publisher.events.clear()
+    bus.handle(TICK)  # nothing due, but the sweep publishes what was left behind
+    assert "CanaryStarted" in bus.services.publisher.names()
+    assert registry.outbox_watermark("churn") == registry.audit_head("churn").seq
+
+
+def test_without_a_serving_root_no_manifest_is_written_and_the_canary_still_runs(tmp_path, make_package):
+    router = RecordingTrafficRouter()
+    bus, source = make_bus(tmp_path, routers=[router])
+    bus.services.serving_root = None
+    for auc in (0.85, 0.9):
+        bus.handle(RegisterModel(package_uri=str(make_package(auc=auc)), actor="alice"))
+    promote(bus, "dev", 1)
+    promote(bus, "prod", 1)
+    promote(bus, "dev", 2)
+    outcome = start(bus)
+    assert outcome.data["manifest"] is None and "MODELPILOT_SERVING_ROOT" in outcome.data["manifest_skipped"]
+    assert not (tmp_path / "data").exists()
+    assert router.current.weights() == {1: 90, 2: 10}
+    healthy_step(bus, source)
+    assert canary(bus).weight == 50

@@ -65,6 +65,7 @@ PLUGINS = [
     "modelpilot.cli.wait",
     "modelpilot.cli.serve",
     "modelpilot.cli.outbox",
+    "modelpilot.cli.canary",
 ]
 
 

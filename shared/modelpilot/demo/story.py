@@ -7,7 +7,10 @@ data, so their metrics are real, and tells the story as a timeline:
 2. v2, better, promoted the same way;
 3. v3, trained on noisy labels, is blocked by the no-regression gate, numbers shown;
 4. an operator rolls prod back;
-5. ``audit verify`` passes.
+5. drift, SLO-driven rollback of v4, its incident page;
+6. prod turns on canary releases: v4 goes out again in steps and the tick aborts it
+   when its error ratio diverges from v1's;
+7. ``audit verify`` passes.
 
 It is a list of :class:`Step` functions sharing a :class:`DemoContext`, so later
 features add steps (drift, SLO-driven rollback) without touching the others. The
@@ -23,6 +26,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from modelpilot.demo.canary import step_canary
 from modelpilot.demo.context import OPERATOR, DemoContext, SimulatedClock, approve, promote, register
 from modelpilot.demo.data import build_package
 from modelpilot.demo.drift import step_drift_batch
@@ -152,6 +156,8 @@ STEPS: list[Step] = [
     step_slo_release_v4,
     step_slo_burst,
     step_incident_page,
+    # canary steps: v4 as a canary in prod, aborted by the analysis
+    step_canary,
     step_audit,
 ]
 

@@ -131,11 +131,10 @@ class Policy(Strict):
             for env in named:
                 if env not in self.environments:
                     raise ValueError(f"{owner} names environment {env!r}, which is not in {self.environments}")
-        for owner, name, block in [
-            ("defaults", None, self.defaults),
-            *((f"models.{k}", k, v) for k, v in self.models.items()),
-        ]:
-            _check_canary_slos(owner, block, self.model_policy(name) if name else self.defaults)
+        every_slo = [*self.defaults.slos, *(s for m in self.models.values() for s in m.slos)]
+        _check_canary_slos("defaults", self.defaults, every_slo)
+        for name, own in self.models.items():
+            _check_canary_slos(f"models.{name}", own, self.model_policy(name).slos)
         for i, grant in enumerate(self.roles or []):
             for env in grant.environments:
                 if env not in self.environments:
@@ -191,13 +190,17 @@ class Policy(Strict):
         )
 
 
-def _check_canary_slos(owner: str, block: ModelPolicy, effective: ModelPolicy) -> None:
-    """A canary metric's ``slo`` must name an SLO of that model (or the defaults) in that environment."""
+def _check_canary_slos(owner: str, block: ModelPolicy, slos: list[SloSpec]) -> None:
+    """A canary metric's ``slo`` must name a ratio or threshold SLO of that environment among ``slos``.
+
+    For the defaults, ``slos`` are every SLO of the file (a default canary may name an SLO each model
+    defines itself); a model without it is refused when its canary starts.
+    """
     for env, gates in block.environments.items():
         for metric in gates.canary.metrics() if gates.canary else ():
             if metric.slo is None:
                 continue
-            slo = next((s for s in effective.slos if s.name == metric.slo and s.environment == env), None)
+            slo = next((s for s in slos if s.name == metric.slo and s.environment == env), None)
             if slo is None:
                 raise ValueError(
                     f"{owner}.environments.{env}.canary metric {metric.name} names slo {metric.slo!r}, "

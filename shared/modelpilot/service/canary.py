@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
-from modelpilot.domain.canary import Canary
+from modelpilot.domain.canary import CANARY_ACTIONS, Canary
 from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
+from modelpilot.domain.durations import format_duration
 from modelpilot.domain.events import ModelPromoted
 from modelpilot.domain.model import AliasChange
-from modelpilot.exceptions import ConcurrencyConflict, Conflict, NotFound, UnknownModel
+from modelpilot.exceptions import ConcurrencyConflict, Conflict, InvalidInput, NotFound, UnknownModel
 from modelpilot.service import authz, serving
-from modelpilot.service.canary_analysis import analyse
+from modelpilot.service.canary_analysis import analyse, metric_spec
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def start_canary(
     unchanged = active_conflict(svc, cmd.model, cmd.environment, candidate)
     if unchanged is not None:
         return unchanged
+    for metric in policy.metrics():  # an SLO the model does not define fails the promotion now, not every tick
+        metric_spec(svc, cmd.model, cmd.environment, metric)
     now = svc.clock()
     canary = Canary(
         model=cmd.model,
@@ -107,7 +110,7 @@ def start_canary(
     return Outcome(
         "canary_started",
         f"{cmd.model} v{candidate} canary started in {cmd.environment}: {saved.weight}% "
-        f"(stable v{alias.version}; steps {policy.steps}, every {policy.interval}s)",
+        f"(stable v{alias.version}; steps {policy.steps}, every {format_duration(policy.interval)})",
         {**data, "canary": saved.to_dict(), **published},
         [_event(saved, "canary_start")],
     )
@@ -260,6 +263,16 @@ def _failed(result: AnalysisResult) -> str:
 # -- operators -----------------------------------------------------------------------
 def change_canary(cmd: ChangeCanary, svc: Services) -> Outcome:
     """Pause, resume, abort or promote the canary in ``cmd.environment`` (conditional on ``expected_revision``)."""
+    if cmd.action not in CANARY_ACTIONS:
+        raise InvalidInput(
+            f"unknown canary action {cmd.action!r}; use one of {', '.join(CANARY_ACTIONS)}", field="action"
+        )
+    revision = cmd.expected_revision
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int) or revision < 1):
+        raise InvalidInput(
+            f"expected revision must be a whole number from 1 (see canary status), not {revision!r}",
+            field="expected_revision",
+        )
     svc.policy.check_environment(cmd.environment)
     if cmd.model not in svc.registry.list_models():
         raise UnknownModel(f"unknown model {cmd.model!r}: register a version first", model=cmd.model)

@@ -131,6 +131,8 @@ class Services:
     lifecycle_sync: dict[str, LifecycleSync] = field(default_factory=dict)
     #: where drift reports, profiles and captures live (an artifact-store URI)
     data_root: str = ""
+    #: where serving manifests are written (``serving/<model>/<env>.json`` below it); None: nowhere
+    serving_root: str | None = None
     #: told the number of rows read as a drift batch goes (the CLI's progress bar); None: nobody listens
     drift_progress: Callable[[int], None] | None = None
     #: reads a drift window's batches in parallel (``modelpilot drift run --workers N``); None: one pass.

@@ -5,14 +5,14 @@ the audit chain therefore already *is* an outbox: record ``seq`` *n* of a model 
 the fact to announce. Each model has a watermark, "published up to seq", kept by the
 registry. :func:`relay_model` rebuilds the events of the records above it
 (``ModelRegistered``, ``ModelPromoted``, ``ModelRolledBack``, ``ModelApproved``,
-``ModelRejected``), publishes them with the id ``<model>#<seq>`` and only then moves
-the watermark (compare-and-set, never backwards). A crash or a failed publish between
-the commit and the publish leaves the watermark behind, so the next relay sends the
-events again:
+``ModelRejected`` and the ``Canary*`` events of ``canary_*`` records), publishes them
+with the id ``<model>#<seq>`` and only then moves the watermark (compare-and-set, never
+backwards). A crash or a failed publish between the commit and the publish leaves the
+watermark behind, so the next relay sends the events again:
 
 * the bus relays a command's model before its handler runs and again after it
   (that second relay is how a command's own audited events reach the bus);
-* the drift and SLO timers relay every model (:func:`relay`);
+* the drift, SLO and canary timers relay every model (:func:`relay`);
 * ``modelpilot outbox relay`` does it by hand.
 
 Delivery is at least once: two relays racing, or a relay cut off after publishing and
@@ -82,7 +82,7 @@ OUTBOX_EVENTS = frozenset(
     | {cls.name for cls in CANARY_AUDIT_ACTIONS.values()}
 )
 #: the timers' commands: a sweep of every model (``model=None``) relays every model first
-TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch"})
+TIMER_COMMANDS = frozenset({"CheckSlos", "RunDriftBatch", "AdvanceCanaries"})
 #: the watermark row that marks a registry whose existing models' watermarks were set (not a valid model name)
 EPOCH = "_outbox-epoch"
 #: evidence keys an audit record holds for itself, not for the event

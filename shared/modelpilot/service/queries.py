@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
 
-__all__ = ["alias_history", "status", "verify_audit", "version_at"]
+__all__ = ["alias_history", "canary_status", "status", "verify_audit", "version_at"]
 
 
 def status(registry: RegistryStore, policy: Policy, model: str | None = None) -> list[dict[str, Any]]:
@@ -43,6 +43,36 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
                     "slo": slo.state if slo else None,
                 }
             )
+    return rows
+
+
+def canary_status(
+    registry: RegistryStore, policy: Policy, model: str, environment: str | None = None
+) -> list[dict[str, Any]]:
+    """Return the latest canary of ``model`` in ``environment`` (or every environment that had one).
+
+    Each row is the canary (:meth:`Canary.to_dict`) plus ``split`` (percent per version), the policy's
+    ``steps`` and, while it runs, ``next_analysis_at``. Raises ``UnknownModel`` / ``UnknownEnvironment``.
+    """
+    from modelpilot.service.canary import due_at  # the service's own rule for when a step is due
+
+    if model not in registry.list_models():
+        raise UnknownModel(f"unknown model {model!r}", model=model)
+    if environment is not None:
+        policy.check_environment(environment)
+    rows: list[dict[str, Any]] = []
+    for env in [environment] if environment else policy.environments:
+        canary = registry.get_canary(model, env)
+        if canary is None:
+            continue
+        rules = policy.gates_for(model, env).canary
+        row = canary.to_dict()
+        row["split"] = {str(v): w for v, w in canary.split().weights().items()}
+        row["steps"] = list(rules.steps) if rules else None
+        row["next_analysis_at"] = (
+            due_at(canary, rules.interval).isoformat() if rules is not None and canary.state == "running" else None
+        )
+        rows.append(row)
     return rows
 
 

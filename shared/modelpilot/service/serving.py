@@ -1,7 +1,8 @@
 """The serving manifest and the traffic routers: where model servers learn what to serve.
 
 After every saved canary change, promotion and rollback, :func:`write_manifest` writes
-``serving/<model>/<environment>.json`` below the data root of the artifact store::
+``serving/<model>/<environment>.json`` below the serving root (``Services.serving_root``: locally the data
+root; in the cloud where ``MODELPILOT_SERVING_ROOT`` points, nowhere when it is unset)::
 
     {"model": "churn", "environment": "prod", "updated_at": "...",
      "alias": {"version": 3, "revision": 7},
@@ -35,9 +36,11 @@ __all__ = ["apply_routers", "current_split", "manifest_uri", "publish", "write_m
 log = telemetry.get_logger("modelpilot.serving")
 
 
-def manifest_uri(svc: Services, model: str, environment: str) -> str:
-    """Return the URI of the serving manifest of ``model`` in ``environment``."""
-    return svc.artifacts.join(svc.data_root, "serving", model, f"{environment}.json")
+def manifest_uri(svc: Services, model: str, environment: str) -> str | None:
+    """Return the URI of the serving manifest of ``model`` in ``environment`` (None: no serving root is set)."""
+    if not svc.serving_root:
+        return None
+    return svc.artifacts.join(svc.serving_root, "serving", model, f"{environment}.json")
 
 
 def current_split(svc: Services, model: str, environment: str, canary: Canary | None) -> TrafficSplit | None:
@@ -49,10 +52,14 @@ def current_split(svc: Services, model: str, environment: str, canary: Canary | 
 
 
 def write_manifest(svc: Services, model: str, environment: str, canary: Canary | None = None) -> dict[str, Any] | None:
-    """Write the serving manifest of ``model`` in ``environment`` and return it (None: nothing deployed).
+    """Write the serving manifest of ``model`` in ``environment`` and return it (None: nothing deployed,
+    or no serving root is configured).
 
     ``canary`` is the canary just saved; without it the stored one is read (shown only while active).
     """
+    uri = manifest_uri(svc, model, environment)
+    if uri is None:
+        return None
     if canary is None:
         stored = svc.registry.get_canary(model, environment)
         canary = stored if stored is not None and stored.active else None
@@ -92,7 +99,7 @@ def write_manifest(svc: Services, model: str, environment: str, canary: Canary |
         "versions": versions,
     }
     data = json.dumps(document, indent=2, sort_keys=True).encode()
-    svc.artifacts.write_bytes(manifest_uri(svc, model, environment), data, content_type="application/json")
+    svc.artifacts.write_bytes(uri, data, content_type="application/json")
     return document
 
 
@@ -136,6 +143,8 @@ def publish(svc: Services, model: str, environment: str, canary: Canary | None =
     try:
         written = write_manifest(svc, model, environment, canary)
         result["manifest"] = manifest_uri(svc, model, environment) if written else None
+        if svc.serving_root is None:
+            result["manifest_skipped"] = "no serving root is configured (MODELPILOT_SERVING_ROOT)"
     except Exception as exc:  # reported; the next change or tick writes it again
         result["manifest_error"] = str(exc)
         log.warning("serving manifest of %s %s not written: %s", model, environment, exc)

@@ -163,6 +163,7 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
         # canary splits routed to SageMaker endpoints / Lambda aliases besides the serving manifest
         traffic_routers=traffic_routers(settings, make),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),
+        serving_root=settings.serving_root,
         policy_location=settings.policy,
         default_policy_location=f"s3://{bucket}/{POLICY_NAME}" if bucket else None,
     )

@@ -195,6 +195,7 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         },
         uploader=BlobPackageUploader(blob),
         data_root=settings.data_root or f"az://{settings.azure_container}/monitoring",
+        serving_root=settings.serving_root,
         policy_location=settings.policy,
         default_policy_location=f"az://{settings.azure_container}/{POLICY_NAME}",
         lifecycle_sync=lifecycle_sync,

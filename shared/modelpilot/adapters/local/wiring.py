@@ -68,6 +68,7 @@ def build_adapters(settings: Settings) -> Adapters:
         telemetry_ingest=telemetry,
         uploader=build_uploader(settings),
         data_root=settings.data_root or str(home / "data"),
+        serving_root=settings.serving_root or settings.data_root or str(home / "data"),
         policy_location=settings.policy,
         default_policy_location=str(home / POLICY_NAME),
     )
