@@ -270,6 +270,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_AZURE_EVENTGRID_ENDPOINT', value: eventsTopic.properties.endpoint }
         { name: 'MODELPILOT_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri }
         { name: 'MODELPILOT_POLICY', value: 'az://${modelsContainer}/modelpilot.yaml' }
+        { name: 'MODELPILOT_SERVING_ROOT', value: 'az://${modelsContainer}/monitoring' }
         { name: 'MODELPILOT_PROMETHEUS_URL', value: prometheusUrl }
         { name: 'MODELPILOT_PROMETHEUS_SECRET', value: prometheusSecretName }
         { name: 'MODELPILOT_AZURE_ML_WORKSPACE_ID', value: mlWorkspaceId }

@@ -78,6 +78,8 @@ def test_status_shows_the_canary(canary):
         10,
         1,
     )
+    assert (c["split"], c["steps"]) == ({"1": 90, "2": 10}, [10, 50, 100])
+    assert c["next_analysis_at"] > c["step_started_at"]  # the step's analysis is due one interval later
 
 
 def test_status_of_an_environment_without_a_canary_is_404(canary):

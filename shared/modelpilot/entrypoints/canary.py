@@ -33,6 +33,7 @@ from modelpilot.service.limits import MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
     from modelpilot.domain.canary import CanaryAction
+    from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
 
 __all__ = ["CanaryBody", "change_command", "conflict_reply", "status_reply"]
@@ -80,13 +81,16 @@ def change_command(
     )
 
 
-def status_reply(registry: RegistryStore, model: str, environment: str) -> tuple[dict[str, Any], int]:
-    """Return ``({"canary": …}, 200)``, or the 404 reply when ``environment`` never had a canary."""
-    canary = registry.get_canary(model, environment)
-    if canary is None:
+def status_reply(registry: RegistryStore, policy: Policy, model: str, environment: str) -> tuple[dict[str, Any], int]:
+    """Return ``({"canary": …}, 200)`` with the split, the steps and the next analysis (``canary status``), or the
+    404 reply when ``environment`` never had a canary; an unknown model or environment raises."""
+    from modelpilot.service.queries import canary_status
+
+    rows = canary_status(registry, policy, model, environment)
+    if not rows:
         error = NotFound(f"{model} has no canary in {environment}", model=model, environment=environment)
         return error.to_dict(), 404
-    return {"canary": canary.to_dict()}, 200
+    return {"canary": rows[0]}, 200
 
 
 def conflict_reply(

@@ -192,8 +192,7 @@ def canary(model: str, environment: str) -> Response[str]:
     """The canary of ``environment``: weights, step, state, revision, the last analysis."""
     caller()
     services = get_bus().services
-    services.policy.check_environment(environment)
-    body, status = canary_status_reply(services.registry, model, environment)
+    body, status = canary_status_reply(services.registry, services.policy, model, environment)
     return _json(status, body)
 
 

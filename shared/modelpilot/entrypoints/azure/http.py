@@ -313,8 +313,7 @@ def canary_reply(model: str, environment: str) -> Reply:
 
     try:
         services = get_bus().services
-        services.policy.check_environment(environment)
-        return canary_status(services.registry, model, environment)
+        return canary_status(services.registry, services.policy, model, environment)
     except ModelPilotError as exc:
         return _error_reply(exc)
 
