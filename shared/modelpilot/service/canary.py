@@ -25,29 +25,30 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelpilot import telemetry
-from modelpilot.domain.audit import AuditEntry
 from modelpilot.domain.canary import CANARY_ACTIONS, Canary
-from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
 from modelpilot.domain.durations import format_duration
-from modelpilot.domain.events import ModelPromoted
-from modelpilot.domain.model import AliasChange
 from modelpilot.exceptions import ConcurrencyConflict, Conflict, InvalidInput, NotFound, UnknownModel
 from modelpilot.service import authz, serving
+from modelpilot.service._canary_changes import (
+    CAS_ATTEMPTS,
+    abort,
+    abort_after_alias_move,
+    event,
+    finish_promoted,
+    report,
+    save,
+)
 from modelpilot.service.canary_analysis import analyse, metric_spec
 from modelpilot.service.messagebus import Outcome
 
 if TYPE_CHECKING:
     from modelpilot.domain.canary import AnalysisResult
     from modelpilot.domain.commands import AdvanceCanaries, ChangeCanary, PromoteModel
-    from modelpilot.domain.events import Event
     from modelpilot.domain.model import Alias
     from modelpilot.policy.canary import CanaryPolicy
     from modelpilot.service.messagebus import Services
 
 __all__ = ["abort_after_alias_move", "active_conflict", "advance_canaries", "change_canary", "due_at", "start_canary"]
-
-log = telemetry.get_logger("modelpilot.canary")
-CAS_ATTEMPTS = 5
 
 
 # -- start -------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def start_canary(
         gate_report_digest=str(data.get("gate_report_digest") or ""),
         trigger=cmd.trigger,
     )
-    saved = _save(svc, canary, 0, "canary_start", canary.reason, cmd.trigger, extra={"steps": policy.steps})
+    saved = save(svc, canary, 0, "canary_start", canary.reason, cmd.trigger, extra={"steps": policy.steps})
     telemetry.counter_add("modelpilot.canary.started", 1, {"model": cmd.model, "environment": cmd.environment})
     published = serving.publish(svc, cmd.model, cmd.environment, saved)
     return Outcome(
@@ -112,7 +113,7 @@ def start_canary(
         f"{cmd.model} v{candidate} canary started in {cmd.environment}: {saved.weight}% "
         f"(stable v{alias.version}; steps {policy.steps}, every {format_duration(policy.interval)})",
         {**data, "canary": saved.to_dict(), **published},
-        [_event(saved, "canary_start")],
+        [event(saved, "canary_start")],
     )
 
 
@@ -179,10 +180,10 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
         return Outcome("noop", f"{canary.model} {canary.environment} has no canary policy any more; holding", base)
     alias = svc.registry.get_alias(canary.model, canary.environment)
     if alias is not None and alias.version == canary.candidate_version:  # the alias moved but the save was lost
-        return _finish_promoted(svc, canary, actor, "the alias already names the candidate", trigger, None)
+        return finish_promoted(svc, canary, actor, "the alias already names the candidate", trigger, None)
     if alias is None or alias.version != canary.stable_version:
         running = f"v{alias.version}" if alias else "nothing"
-        return _abort(
+        return abort(
             svc,
             canary,
             actor,
@@ -196,8 +197,8 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
     evidence = result.to_dict()
     if result.passed is None:
         held = canary.evolve(at=now, by=actor, last_analysis=evidence, reason="analysis inconclusive: holding")
-        saved = _save(svc, held, canary.revision, "canary_analysis", held.reason, trigger, analysis=result)
-        return _report(
+        saved = save(svc, held, canary.revision, "canary_analysis", held.reason, trigger, analysis=result)
+        return report(
             svc,
             saved,
             "held",
@@ -212,9 +213,9 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
                 f"analysis failed {failures} time(s) at {canary.weight}% (limit {policy.failure_limit}): "
                 + _failed(result)
             )
-            return _abort(svc, canary, actor, reason, trigger, result)
+            return abort(svc, canary, actor, reason, trigger, result)
         failed = canary.evolve(at=now, by=actor, failures=failures, last_analysis=evidence, reason="analysis failed")
-        saved = _save(
+        saved = save(
             svc,
             failed,
             canary.revision,
@@ -223,7 +224,7 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
             trigger,
             analysis=result,
         )
-        return _report(
+        return report(
             svc,
             saved,
             "analysis_failed",
@@ -234,7 +235,7 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
         )
     nxt = canary.step + 1
     if nxt >= len(policy.steps) or policy.steps[nxt] >= 100:
-        return _finish_promoted(svc, canary, actor, f"analysis passed at {canary.weight}%", trigger, result)
+        return finish_promoted(svc, canary, actor, f"analysis passed at {canary.weight}%", trigger, result)
     advanced = canary.evolve(
         at=now,
         by=actor,
@@ -245,14 +246,14 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
         last_analysis=evidence,
         reason=f"analysis passed at {canary.weight}%",
     )
-    saved = _save(svc, advanced, canary.revision, "canary_advance", advanced.reason, trigger, analysis=result)
-    return _report(
+    saved = save(svc, advanced, canary.revision, "canary_advance", advanced.reason, trigger, analysis=result)
+    return report(
         svc,
         saved,
         "advanced",
         f"{canary.model} {canary.environment} canary advanced to {saved.weight}%",
         result,
-        [_event(saved, "canary_advance")],
+        [event(saved, "canary_advance")],
     )
 
 
@@ -324,217 +325,19 @@ def _apply(cmd: ChangeCanary, svc: Services, canary: Canary) -> Outcome:
     now = svc.clock()
     reason = cmd.reason or f"{cmd.action} by an operator"
     if cmd.action == "abort":
-        return _abort(svc, canary, cmd.actor, reason, cmd.trigger, None)
+        return abort(svc, canary, cmd.actor, reason, cmd.trigger, None)
     if cmd.action == "promote":
-        return _finish_promoted(svc, canary, cmd.actor, reason, cmd.trigger, None)
+        return finish_promoted(svc, canary, cmd.actor, reason, cmd.trigger, None)
     state = "paused" if cmd.action == "pause" else "running"
     changed = canary.evolve(at=now, by=cmd.actor, state=state, reason=reason)
     action = f"canary_{cmd.action}"
-    saved = _save(svc, changed, canary.revision, action, reason, cmd.trigger)
+    saved = save(svc, changed, canary.revision, action, reason, cmd.trigger)
     status = "paused" if cmd.action == "pause" else "resumed"
-    return _report(
+    return report(
         svc,
         saved,
         status,
         f"{cmd.model} {cmd.environment} canary {status} at {saved.weight}%",
         None,
-        [_event(saved, action)],
+        [event(saved, action)],
     )
-
-
-# -- endings ---------------------------------------------------------------------------
-def abort_after_alias_move(
-    svc: Services, model: str, environment: str, actor: str, reason: str, trigger: str | None
-) -> list[Event]:
-    """After a rollback moved ``environment``'s alias: abort its active canary (its stable version is gone)."""
-    for _attempt in range(CAS_ATTEMPTS):
-        current = svc.registry.get_canary(model, environment)
-        if current is None or not current.active:
-            return []
-        try:
-            return _abort(svc, current, actor, f"rolled back: {reason}", trigger, None).events
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict(f"the canary of {model} {environment} kept changing; try again", model=model)
-
-
-def _abort(
-    svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
-) -> Outcome:
-    now = svc.clock()
-    aborted = canary.evolve(
-        at=now,
-        by=actor,
-        state="aborted",
-        weight=0,
-        reason=reason,
-        last_analysis=result.to_dict() if result else canary.last_analysis,
-    )
-    saved = _save(svc, aborted, canary.revision, "canary_abort", reason, trigger, analysis=result)
-    telemetry.counter_add("modelpilot.canary.aborted", 1, {"model": canary.model, "environment": canary.environment})
-    return _report(
-        svc,
-        saved,
-        "aborted",
-        f"{canary.model} v{canary.candidate_version} canary in {canary.environment} aborted: {reason}",
-        result,
-        [_event(saved, "canary_abort")],
-    )
-
-
-def _finish_promoted(
-    svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
-) -> Outcome:
-    """Move the alias to the candidate (an ordinary, audited alias move), then end the canary ``promoted``."""
-    events: list[Event] = []
-    moved = _move_alias(svc, canary, actor, reason, trigger)
-    if moved is not None:
-        events.append(moved)
-    now = svc.clock()
-    promoted = canary.evolve(
-        at=now,
-        by=actor,
-        state="promoted",
-        weight=100,
-        reason=reason,
-        last_analysis=result.to_dict() if result else canary.last_analysis,
-    )
-    saved = _save(svc, promoted, canary.revision, "canary_promote", reason, trigger, analysis=result)
-    telemetry.counter_add("modelpilot.canary.promoted", 1, {"model": canary.model, "environment": canary.environment})
-    events.append(_event(saved, "canary_promote"))
-    return _report(
-        svc,
-        saved,
-        "promoted",
-        f"{canary.model} v{canary.candidate_version} promoted to {canary.environment} after its canary ({reason})",
-        result,
-        events,
-    )
-
-
-def _move_alias(svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None) -> ModelPromoted | None:
-    """Move ``canary.environment``'s alias to the candidate (compare-and-set); None when it is already there."""
-    registry = svc.registry
-    for _attempt in range(CAS_ATTEMPTS):
-        alias = registry.get_alias(canary.model, canary.environment)
-        if alias is not None and alias.version == canary.candidate_version:
-            return None
-        now = svc.clock()
-        revision = (alias.revision if alias else 0) + 1
-        change = AliasChange(
-            model=canary.model,
-            environment=canary.environment,
-            revision=revision,
-            from_version=alias.version if alias else None,
-            to_version=canary.candidate_version,
-            action="promote",
-            actor=actor,
-            reason=f"canary: {reason}",
-            at=now,
-            trigger=trigger,
-        )
-        audit = AuditEntry(
-            model=canary.model,
-            actor=actor,
-            action="promote",
-            timestamp=now,
-            environment=canary.environment,
-            from_version=change.from_version,
-            to_version=canary.candidate_version,
-            reason=change.reason,
-            gate_report_digest=canary.gate_report_digest or None,
-            trigger=trigger,
-            evidence={"revision": revision, "canary_revision": canary.revision, **telemetry.trace_evidence()},
-        )
-        try:
-            moved = registry.move_alias(change=change, expected_revision=revision - 1, audit=audit)
-        except ConcurrencyConflict:
-            continue
-        telemetry.counter_add("modelpilot.promotions", 1, {"model": canary.model, "environment": canary.environment})
-        return ModelPromoted(
-            canary.model,
-            canary.environment,
-            canary.candidate_version,
-            change.from_version,
-            moved.revision,
-            actor,
-            canary.gate_report_digest,
-        )
-    raise ConcurrencyConflict(f"{canary.model} {canary.environment} kept moving; try again", model=canary.model)
-
-
-# -- plumbing -------------------------------------------------------------------------
-def _save(
-    svc: Services,
-    canary: Canary,
-    expected: int,
-    action: str,
-    reason: str,
-    trigger: str | None,
-    *,
-    analysis: AnalysisResult | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Canary:
-    """Compare-and-set ``canary`` with its audit record (the evidence: the split and the analysis)."""
-    evidence: dict[str, Any] = {
-        "canary": {
-            "stable_version": canary.stable_version,
-            "candidate_version": canary.candidate_version,
-            "weight": canary.weight,
-            "step": canary.step,
-            "state": canary.state,
-            "revision": canary.revision,
-            "failures": canary.failures,
-        },
-        **(extra or {}),
-        **telemetry.trace_evidence(),
-    }
-    if analysis is not None:
-        evidence["analysis"] = analysis.to_dict()
-    audit = AuditEntry(
-        model=canary.model,
-        actor=canary.updated_by,
-        action=action,
-        timestamp=canary.updated_at,
-        environment=canary.environment,
-        from_version=canary.stable_version,
-        to_version=canary.candidate_version,
-        reason=reason,
-        gate_report_digest=canary.gate_report_digest or None,
-        trigger=trigger,
-        evidence=evidence,
-    )
-    return svc.registry.save_canary(canary, expected_revision=expected, audit=audit)
-
-
-def _event(canary: Canary, action: str) -> Event:
-    cls = CANARY_AUDIT_ACTIONS[action]
-    extra = {"action": action.removeprefix("canary_")} if action in ("canary_pause", "canary_resume") else {}
-    return cls(
-        canary.model,
-        canary.environment,
-        canary.stable_version,
-        canary.candidate_version,
-        canary.weight,
-        canary.revision,
-        canary.updated_by,
-        canary.reason,
-        **extra,
-    )
-
-
-def _report(
-    svc: Services, canary: Canary, status: Any, message: str, result: AnalysisResult | None, events: list[Event]
-) -> Outcome:
-    published = serving.publish(svc, canary.model, canary.environment, canary)
-    data: dict[str, Any] = {
-        "model": canary.model,
-        "environment": canary.environment,
-        "version": canary.candidate_version,
-        "canary": canary.to_dict(),
-        **published,
-    }
-    if result is not None:
-        data["analysis"] = result.to_dict()
-    log.info("%s", message, extra={"modelpilot": {"model": canary.model, "environment": canary.environment}})
-    return Outcome(status, message, data, events)
