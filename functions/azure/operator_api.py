@@ -1,4 +1,4 @@
-"""The operator HTTP API: promote, approve, roll back, status, history, incident (function keys + Entra ID)."""
+"""The operator HTTP API: promote, approve, roll back, status, history, incident, canaries (keys + Entra ID)."""
 
 from __future__ import annotations
 
@@ -77,3 +77,20 @@ def api_incident(req: func.HttpRequest) -> func.HttpResponse:
     if isinstance(body, str):
         return func.HttpResponse(body, status_code=status, mimetype=mimetype.split(";")[0], charset="utf-8")
     return json_response(body, status)
+
+
+@bp.function_name("api_canary")
+@bp.route(route="models/{model}/canaries/{env}", methods=["GET"], auth_level=KEY)
+@http_entry("api_canary")
+def api_canary(req: func.HttpRequest) -> func.HttpResponse:
+    """The canary of an environment: weights, step, state, revision, the last analysis."""
+    return _reply(http.canary_reply(req.route_params["model"], req.route_params["env"]))
+
+
+@bp.function_name("api_canary_action")
+@bp.route(route="models/{model}/canaries/{env}/{action}", methods=["POST"], auth_level=KEY)
+@http_entry("api_canary_action")
+def api_canary_action(req: func.HttpRequest) -> func.HttpResponse:
+    """Pause, resume, abort or promote the canary (409 with the current revision when it changed meanwhile)."""
+    p = req.route_params
+    return _reply(http.canary_action_reply(req.headers, p["model"], p["env"], p["action"], req.get_body()))

@@ -1,4 +1,4 @@
-"""Timers: the drift batch and the SLO check, on schedules from app settings."""
+"""Timers: the drift batch, the SLO check and the canary tick, on schedules from app settings."""
 
 from __future__ import annotations
 
@@ -33,3 +33,10 @@ def drift_batch(timer: func.TimerRequest, context: func.Context) -> None:
 def slo_check(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``CheckSlos`` over every SLO."""
     _run("slo", "slo_check", timer, context)
+
+
+@bp.function_name("canary_tick")
+@bp.timer_trigger(arg_name="timer", schedule="%CANARY_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def canary_tick(timer: func.TimerRequest, context: func.Context) -> None:
+    """Run ``AdvanceCanaries``: analyse the due canaries, then advance, hold or abort each."""
+    _run("canary", "canary_tick", timer, context)

@@ -29,9 +29,16 @@ param location string = resourceGroup().location
 @allowed(['Standard_ZRS', 'Standard_GZRS', 'Standard_RAGZRS', 'Standard_LRS'])
 param storageSku string = 'Standard_ZRS'
 
-@description('NCRONTAB schedules of the timers (app settings DRIFT_SCHEDULE and SLO_SCHEDULE).')
+@description('NCRONTAB schedules of the timers (app settings DRIFT_SCHEDULE, SLO_SCHEDULE and CANARY_SCHEDULE).')
 param driftSchedule string = '0 0 * * * *'
 param sloSchedule string = '0 */5 * * * *'
+param canarySchedule string = '0 */5 * * * *'
+
+@description('MODELPILOT_TRAFFIC_ROUTES: a JSON list of the Azure ML online endpoints a canary\'s split is applied to besides the serving manifest (empty: the manifest only). Name the endpoints in canaryEndpoints too.')
+param trafficRoutes string = ''
+
+@description('Online endpoints of the mlWorkspaceId workspace that trafficRoutes names; the app may read them and their deployments and write their traffic (a custom role on each endpoint).')
+param canaryEndpoints array = []
 
 @description('Create the Event Grid subscriptions (run after the code is published).')
 param deploySubscriptions bool = false
@@ -272,6 +279,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_AZURE_EVENTGRID_ENDPOINT', value: eventsTopic.properties.endpoint }
         { name: 'MODELPILOT_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri }
         { name: 'MODELPILOT_POLICY', value: 'az://${modelsContainer}/modelpilot.yaml' }
+        { name: 'MODELPILOT_SERVING_ROOT', value: 'az://${modelsContainer}/monitoring' }
         { name: 'MODELPILOT_PROMETHEUS_URL', value: prometheusUrl }
         { name: 'MODELPILOT_PROMETHEUS_SECRET', value: prometheusSecretName }
         { name: 'MODELPILOT_AZURE_ML_WORKSPACE_ID', value: mlWorkspaceId }
@@ -282,6 +290,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_MLFLOW_TOKEN_SECRET', value: mlflowTokenSecretName }
         { name: 'DRIFT_SCHEDULE', value: driftSchedule }
         { name: 'SLO_SCHEDULE', value: sloSchedule }
+        { name: 'CANARY_SCHEDULE', value: canarySchedule }
+        { name: 'MODELPILOT_TRAFFIC_ROUTES', value: trafficRoutes }
       ]
     }
   }
@@ -392,6 +402,13 @@ module mlTagWriter 'azureml-tag-writer.bicep' = if (!empty(mlWorkspaceId)) {
   name: take('modelpilot-ml-writer-${uniqueString(mlWorkspaceId)}', 64)
   scope: resourceGroup(mlWorkspaceParts[2], mlWorkspaceParts[4])
   params: { principalId: app.identity.principalId, workspaceName: last(mlWorkspaceParts) }
+}
+
+// canary traffic routing (router azureml): read the named online endpoints and their deployments, write their traffic
+module mlTrafficRouter 'azureml-endpoint-router.bicep' = if (!empty(mlWorkspaceId) && !empty(canaryEndpoints)) {
+  name: take('modelpilot-ml-router-${uniqueString(mlWorkspaceId)}', 64)
+  scope: resourceGroup(mlWorkspaceParts[2], mlWorkspaceParts[4])
+  params: { principalId: app.identity.principalId, workspaceName: last(mlWorkspaceParts), endpointNames: canaryEndpoints }
 }
 
 resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

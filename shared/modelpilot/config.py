@@ -55,6 +55,8 @@ class ENV:
     MLFLOW_WEBHOOK_SECRET = "MODELPILOT_MLFLOW_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
     #: the name of the secret holding MLflow credentials ("user:password" or a token), when the server needs them
     MLFLOW_TOKEN_SECRET = "MODELPILOT_MLFLOW_TOKEN_SECRET"  # noqa: S105 - a variable name, not a secret
+    #: where canary splits are routed besides the serving manifest: a JSON list (docs/canary.md, routers)
+    TRAFFIC_ROUTES = "MODELPILOT_TRAFFIC_ROUTES"
     # AWS
     REGISTRY_TABLE = "MODELPILOT_REGISTRY_TABLE"
     IDEMPOTENCY_TABLE = "MODELPILOT_IDEMPOTENCY_TABLE"
@@ -115,6 +117,8 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     mlflow_webhook_secret: str = "modelpilot-mlflow-webhook"  # noqa: S105 - the secret's name
     mlflow_token_secret: str | None = None
+    #: see ``ENV.TRAFFIC_ROUTES``: the JSON text, parsed by each backend's wiring (None: no routers)
+    traffic_routes: str | None = None
     # AWS
     registry_table: str | None = None
     idempotency_table: str | None = None
@@ -170,6 +174,7 @@ class Settings:
             mlflow_tracking_uri=get(ENV.MLFLOW_TRACKING_URI),
             mlflow_webhook_secret=get(ENV.MLFLOW_WEBHOOK_SECRET) or "modelpilot-mlflow-webhook",
             mlflow_token_secret=get(ENV.MLFLOW_TOKEN_SECRET),
+            traffic_routes=get(ENV.TRAFFIC_ROUTES),
             registry_table=get(ENV.REGISTRY_TABLE),
             idempotency_table=get(ENV.IDEMPOTENCY_TABLE),
             model_bucket=get(ENV.MODEL_BUCKET),

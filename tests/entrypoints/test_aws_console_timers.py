@@ -1,4 +1,4 @@
-"""Console invocations (promote, rollback, drift, SLO functions) and the two timers, on moto."""
+"""Console invocations (promote, rollback, drift, SLO, canary functions) and the three timers, on moto."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.support.aws import put_policy, upload_package
 from tests.support.aws_events import LambdaContext, first_reply_again, handler, handler_stack, load, scheduler_input
 
 promote, rollback = handler("promote"), handler("rollback")
-drift_batch, slo_check = handler("drift_batch"), handler("slo_check")
+drift_batch, slo_check, canary_tick = handler("drift_batch"), handler("slo_check"), handler("canary_tick")
 RECEIVED: list = []
 
 
@@ -32,7 +32,12 @@ def record(command, services):
 @pytest.fixture
 def recording_bus(aws_stack, monkeypatch):
     RECEIVED.clear()
-    handlers = {**COMMAND_HANDLERS, "RunDriftBatch": f"{__name__}:record", "CheckSlos": f"{__name__}:record"}
+    handlers = {
+        **COMMAND_HANDLERS,
+        "RunDriftBatch": f"{__name__}:record",
+        "CheckSlos": f"{__name__}:record",
+        "AdvanceCanaries": f"{__name__}:record",
+    }
     bus = MessageBus(bootstrap.build_services(bootstrap.Settings.from_env()), command_handlers=handlers)
     monkeypatch.setattr(bootstrap, "_bus", bus)
     return bus
@@ -115,6 +120,8 @@ def test_async_retry_of_one_invocation_rolls_back_once(churn):
         ("slo_check", {"hello": "world"}),
         ("drift_batch", {"schedule_arn": "not-an-arn", "scheduled_time": "2026-11-26T04:00:00Z"}),
         ("slo_check", {"schedule_arn": "arn:aws:scheduler:us-east-1:1:schedule/default/x", "scheduled_time": "soon"}),
+        ("canary_tick", {"action": "slo_check"}),
+        ("canary_tick", {"action": "canary_tick", "model": "churn", "step": 2}),
     ],
 )
 def test_bad_console_payloads_are_typed_failures(churn, function, payload):
@@ -164,3 +171,18 @@ def test_timers_reach_the_real_drift_and_slo_handlers(churn):
     assert slo["status"] != "failed" and "0 SLO" in slo["message"], slo
     assert first_reply_again([drift, drift_batch(drift_tick, LambdaContext())])
     assert first_reply_again([slo, slo_check(slo_tick, LambdaContext())])
+
+
+def test_canary_timer_sends_one_tick_per_scheduled_time_and_the_console_one_per_request(recording_bus):
+    first = scheduler_input("modelpilot-canary-tick", at="2026-11-26T04:05:00Z", execution_id="attempt-1")
+    retry = scheduler_input("modelpilot-canary-tick", at="2026-11-26T04:05:00Z", execution_id="attempt-2", attempt="2")
+    replies = [canary_tick(e, LambdaContext()) for e in (first, retry)]
+    canary_tick({"action": "canary_tick", "model": "churn", "environment": "prod"}, LambdaContext())
+    assert [r["status"] for r in replies] == ["ok", "ok"] and replies[1]["duplicate"] is True
+    assert [type(c).__name__ for c in RECEIVED] == ["AdvanceCanaries"] * 2
+    tick, console = RECEIVED
+    assert (tick.actor, tick.model, tick.environment) == ("system:scheduler", None, None)
+    assert tick.trigger.startswith("schedule:arn:aws:scheduler:") and tick.trigger.endswith(
+        "@2026-11-26T04:05:00+00:00"
+    )
+    assert (console.model, console.environment, console.actor) == ("churn", "prod", "anonymous:console")

@@ -132,7 +132,7 @@ def test_importing_the_handlers_pulls_in_no_boto3_or_numpy():
     code = (
         "import sys; import functions.aws.model_upload, functions.aws.sagemaker_registry, functions.aws.alarm, "
         "functions.aws.operator_api, functions.aws.promote, functions.aws.rollback, functions.aws.drift_batch, "
-        "functions.aws.slo_check; "
+        "functions.aws.slo_check, functions.aws.canary_tick; "
         "print(sorted(m for m in ('boto3', 'botocore.client', 'botocore.session', 'numpy') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -168,9 +168,14 @@ def fake_check_slos(cmd, svc):
     return Outcome("checked", "slo check ran", {"slos": 0})
 
 
+def fake_advance_canaries(cmd, svc):
+    SEEN.append(cmd)
+    return Outcome("checked", "canary tick ran", {"canaries": 0})
+
+
 @pytest.fixture
 def timer_bus(app, monkeypatch):
-    """The app's services with the drift and SLO handlers replaced (their engines live elsewhere)."""
+    """The app's services with the drift, SLO and canary handlers replaced (their engines live elsewhere)."""
     from modelpilot import bootstrap
 
     SEEN.clear()
@@ -179,12 +184,16 @@ def timer_bus(app, monkeypatch):
         **COMMAND_HANDLERS,
         "RunDriftBatch": f"{__name__}:fake_run_drift_batch",
         "CheckSlos": f"{__name__}:fake_check_slos",
+        "AdvanceCanaries": f"{__name__}:fake_advance_canaries",
     }
     monkeypatch.setattr(bootstrap, "_bus", MessageBus(app.bus.services, command_handlers=handlers))
     return app
 
 
-@pytest.mark.parametrize("function, command", [("drift_batch", "RunDriftBatch"), ("slo_check", "CheckSlos")])
+@pytest.mark.parametrize(
+    "function, command",
+    [("drift_batch", "RunDriftBatch"), ("slo_check", "CheckSlos"), ("canary_tick", "AdvanceCanaries")],
+)
 def test_timer_sends_its_command_once_per_occurrence(timer_bus, function, command):
     user_function(function)(host_timer())
     user_function(function)(host_timer(past_due=True))  # the same occurrence run again (late or by hand)
@@ -201,7 +210,11 @@ def test_timer_schedules_come_from_app_settings():
     from tests.support.azure_functions import indexed_functions
 
     functions = indexed_functions()
-    schedules = {name: functions[name].get_trigger().schedule for name in ("drift_batch", "slo_check")}
-    assert schedules == {"drift_batch": "%DRIFT_SCHEDULE%", "slo_check": "%SLO_SCHEDULE%"}
+    schedules = {name: functions[name].get_trigger().schedule for name in ("drift_batch", "slo_check", "canary_tick")}
+    assert schedules == {
+        "drift_batch": "%DRIFT_SCHEDULE%",
+        "slo_check": "%SLO_SCHEDULE%",
+        "canary_tick": "%CANARY_SCHEDULE%",
+    }
     http = [f for f in functions.values() if f.get_trigger().get_binding_name() == "httpTrigger"]
     assert http and all(f.get_trigger().auth_level.name == "FUNCTION" for f in http)

@@ -660,6 +660,85 @@ def mlflow_webhook(stack: AwsStack, work: Path, tag: str) -> None:
     # MLflow cannot sign SigV4: only this route is open; the operator API's routes refuse an unsigned request
     closed = stack.http_unsigned("POST", f"/models/{model}/environments/staging/promote", b"{}", {})
     assert closed["statusCode"] == 403, closed
+def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
+    """Uploads promote into dev as canaries; operators pause and resume them through the API (a stale revision
+    is refused with 409); after the interval one tick advances the healthy canary and aborts the failing one
+    (CloudWatch per variant); an operator promotes the first; the serving manifests follow each change."""
+    good, bad = f"cgood{tag}", f"cbad{tag}"
+
+    def canary_policy(model: str) -> dict[str, Any]:
+        sli = {
+            "kind": "ratio",
+            "source": "cloudwatch",
+            "template": "sagemaker_availability",
+            "endpoint_name": f"{model}-dev",
+            "variant_name": "v$version",
+        }
+        steps = {"steps": [10, 50, 100], "interval": "1m", "min_samples": 100, "failure_limit": 0}
+        return {
+            "environments": {
+                "dev": {"canary": {**steps, "analysis": [{"name": "availability", "threshold": 0.02, "sli": sli}]}}
+            }
+        }
+
+    set_policy(stack, policy(**{good: canary_policy(good), bad: canary_policy(bad)}))
+    bucket = stack.output("ModelBucket")
+    for model in (good, bad):
+        [first] = upload_package(stack, package(work, model), bucket, f"models/{model}/v1")
+        assert first.reply["results"][0]["promotion"]["status"] == "promoted", first.reply  # type: ignore[index]
+        [second] = upload_package(stack, package(work, model), bucket, f"models/{model}/v2")
+        started = second.reply["results"][0]["promotion"]  # type: ignore[index]
+        assert started["status"] == "canary_started" and started["canary"]["weight"] == 10, started
+    started_at = time.time()
+
+    status = stack.http("GET", f"/models/{good}/canaries/dev", caller=ALICE)
+    assert status["statusCode"] == 200, status
+    assert {k: reply_body(status)["canary"][k] for k in ("state", "weight", "revision")} == {
+        "state": "running",
+        "weight": 10,
+        "revision": 1,
+    }
+    paused = stack.http("POST", f"/models/{good}/canaries/dev/pause", {"expected_revision": 1}, caller=BOB)
+    assert (paused["statusCode"], reply_body(paused)["status"]) == (200, "paused"), paused
+    stale = stack.http("POST", f"/models/{good}/canaries/dev/resume", {"expected_revision": 1}, caller=BOB)
+    assert (stale["statusCode"], reply_body(stale)["current_revision"]) == (409, 2), stale
+    resumed = stack.http("POST", f"/models/{good}/canaries/dev/resume", {"expected_revision": 2}, caller=BOB)
+    assert (resumed["statusCode"], reply_body(resumed)["status"]) == (200, "resumed"), resumed
+    unknown = stack.http("POST", f"/models/{good}/canaries/dev/restart", {}, caller=BOB)
+    assert unknown["statusCode"] == 404, unknown
+
+    early = stack.fire_schedule("CanaryTickFunction")  # before the interval: nothing is due
+    assert early.reply is not None and not early.errors and early.reply["status"] == "unchanged", early
+
+    # a minute of traffic per variant: the good model's candidate as healthy as its stable version, the bad one's not
+    cloudwatch, now = stack.client("cloudwatch"), time.time()
+    for model, errors in ((good, 0.0), (bad, 300.0)):
+        for variant, failed in (("v1", 0.0), ("v2", errors)):
+            dims = [{"Name": "EndpointName", "Value": f"{model}-dev"}, {"Name": "VariantName", "Value": variant}]
+            cloudwatch.put_metric_data(
+                Namespace="AWS/SageMaker",
+                MetricData=[
+                    {"MetricName": "Invocations", "Dimensions": dims, "Value": 1000.0, "Timestamp": now},
+                    {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": failed, "Timestamp": now},
+                ],
+            )
+    time.sleep(max(0.0, started_at + 62 - time.time()))  # the policy's interval (1m, its shortest) passes
+    tick = stack.fire_schedule("CanaryTickFunction")
+    assert tick.reply is not None and not tick.errors, tick
+    states = {
+        m: reply_body(stack.http("GET", f"/models/{m}/canaries/dev", caller=ALICE))["canary"] for m in (good, bad)
+    }
+    assert (states[good]["state"], states[good]["weight"]) == ("running", 50), states
+    assert (states[bad]["state"], states[bad]["weight"]) == ("aborted", 0), states
+    assert live_version(stack, bad, "dev") == 1
+
+    promoted = stack.http("POST", f"/models/{good}/canaries/dev/promote", {"reason": "looks good"}, caller=BOB)
+    assert promoted["statusCode"] == 200, promoted
+    assert live_version(stack, good, "dev") == 2
+    s3 = stack.client("s3")
+    for model, weights in ((good, {"2": 100}), (bad, {"1": 100})):
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"monitoring/serving/{model}/dev.json")["Body"].read())
+        assert manifest["weights"] == weights, manifest
 
 
 #: every story, in an order that changes the policy file as few times as possible (each change is a cold start)
@@ -675,6 +754,7 @@ STORIES: dict[str, Story] = {
     "generated_alarms_roll_back": generated_alarms_roll_back,
     "slo_timer_rolls_back": slo_timer_rolls_back,
     "quality_labels_arrive": quality_labels_arrive,
+    "canary_ticks": canary_ticks,
 }
 
 #: the functions each story invokes (the permission test reruns a role's stories without one of its statements)
@@ -690,4 +770,5 @@ STORY_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "slo_timer_rolls_back": ("SloCheckFunction", "OperatorApiFunction"),
     "fresh_stack_default_policy": ("ModelUploadFunction", "OperatorApiFunction"),
     "quality_labels_arrive": ("ModelUploadFunction", "QualityBatchFunction", "QualityFeedbackFunction"),
+    "canary_ticks": ("ModelUploadFunction", "OperatorApiFunction", "CanaryTickFunction"),
 }

@@ -10,7 +10,8 @@ What this module adds to moto 5, each because the stack's stories depend on it:
 * **Resource scoping.** moto checks the *action* of every request but compares the policy's
   ``Resource`` only for S3, SQS, IAM and STS; for the other services it evaluates against
   ``"*"``, which a scoped statement never matches. The services the functions call get the
-  resource their request names (the table, the bus, the topic, the alarm, the secret, the state machine), so
+  resource their request names (the table, the bus, the topic, the alarm, the secret, the state machine, the
+  model package or endpoint, the Lambda function), so
   a statement scoped to another resource is refused as on AWS.
 * **Transactions are authorized per item.** IAM has no ``dynamodb:TransactWriteItems`` action:
   AWS checks each item's own action (``PutItem``, ``UpdateItem``, ``DeleteItem``,
@@ -21,6 +22,8 @@ What this module adds to moto 5, each because the stack's stories depend on it:
 * **A missing object without s3:ListBucket is 403.** AWS answers ``GetObject``/``HeadObject``
   of a missing key with 404 only when the caller may ``s3:ListBucket`` the bucket, else 403
   AccessDenied; moto always answers 404.
+* **Reads are signed over an empty body.** moto checks the SigV4 signature of a REST request without a body
+  (Lambda's ``GetAlias``) against its parsed parameters, so every such request fails as ``SignatureDoesNotMatch``.
 * **TestEventPattern.** moto does not implement the API; it answers with moto's own
   ``EventPattern`` matcher (the one its ``PutEvents`` routes with).
 * **IAM's ``?`` wildcard.** In a policy's ``Resource`` ``?`` matches any one character (a Secrets Manager
@@ -105,9 +108,25 @@ def _secret_arn(self: Any) -> str:
     return str(secret.arn) if secret is not None else "*"
 
 
-def _model_package_arn(self: Any) -> str:
+def _sagemaker_arn(self: Any) -> str:
     arn = self._get_param("ModelPackageArn") or self._get_param("ModelPackageName")
-    return str(arn) if arn and str(arn).startswith("arn:") else "*"
+    if arn and str(arn).startswith("arn:"):
+        return str(arn)
+    endpoint = self._get_param("EndpointName")  # SageMaker's ARNs hold the endpoint's name in lower case
+    if endpoint:
+        return f"arn:{PARTITION}:sagemaker:{self.region}:{self.current_account}:endpoint/{str(endpoint).lower()}"
+    return "*"
+
+
+def _function_arn(self: Any) -> str:
+    """The unqualified function ARN of a Lambda request (``/2015-03-31/functions/<name or ARN>/…``)."""
+    parts = unquote(urlparse(self.path).path).split("/")
+    if len(parts) < 4 or parts[2] != "functions" or not parts[3]:
+        return "*"
+    name = parts[3]
+    if name.startswith("arn:"):
+        return ":".join(name.split(":")[:7])
+    return f"arn:{PARTITION}:lambda:{self.region}:{self.current_account}:function:{name}"
 
 
 def _state_machine_arn(self: Any) -> str:
@@ -176,6 +195,22 @@ def _iam_action_names(original: Any) -> Any:
     return init
 
 
+def _empty_body_of_reads(original: Any) -> Any:
+    """A GET, HEAD or DELETE without a body is signed over an empty payload; moto signs a REST request's parsed
+    parameters instead when the body is empty (Lambda's ``GetAlias``), and refuses every such request."""
+
+    def create(self: Any) -> Any:
+        if self._method in {"GET", "HEAD", "DELETE"} and not self._body:
+            saved, self._data = self._data, b""
+            try:
+                return original(self)
+            finally:
+                self._data = saved
+        return original(self)
+
+    return create
+
+
 def _test_event_pattern(self: Any) -> str:
     from moto.events.models import EventPattern
 
@@ -197,6 +232,7 @@ def patch_iam_wildcards() -> None:
 
 
 def _patch_moto() -> None:
+    from moto.awslambda.responses import LambdaResponse
     from moto.cloudwatch.responses import CloudWatchResponse
     from moto.dynamodb.responses import DynamoHandler
     from moto.events.responses import EventsHandler
@@ -214,10 +250,12 @@ def _patch_moto() -> None:
     SNSResponse._determine_resource = _topic_arn  # type: ignore[attr-defined]
     CloudWatchResponse._determine_resource = _alarm_arn  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = _secret_arn  # type: ignore[attr-defined]
-    SageMakerResponse._determine_resource = _model_package_arn  # type: ignore[attr-defined]
+    SageMakerResponse._determine_resource = _sagemaker_arn  # type: ignore[attr-defined]
+    LambdaResponse._determine_resource = _function_arn  # type: ignore[attr-defined]
     StepFunctionResponse._determine_resource = _state_machine_arn  # type: ignore[attr-defined]
     EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign]
     IAMRequestBase.__init__ = _iam_action_names(IAMRequestBase.__init__)  # type: ignore[method-assign]
+    IAMRequestBase._create_aws_request = _empty_body_of_reads(IAMRequestBase._create_aws_request)  # type: ignore[method-assign]
     IAMRequestBase.check_action_permitted = _recorded(IAMRequestBase.check_action_permitted)  # type: ignore[method-assign]
     patch_iam_wildcards()
 

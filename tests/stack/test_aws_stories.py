@@ -81,6 +81,19 @@ NOT_PROVABLE = {
     ("SloCheckFunction", "ListModelBucket"): (
         "needed when modelpilot.yaml is absent (404, not 403); the SLO story needs a policy file (its SLOs)"
     ),
+    ("CanaryTickFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
+    ("CanaryTickFunction", "ListModelBucket"): (
+        "needed when modelpilot.yaml is absent (404, not 403); the canary story needs a policy file (its canary block)"
+    ),
+    ("CanaryTickFunction", "SageMakerWriteBack"): (
+        "the tick writes back when it promotes a version registered from SageMaker at 100 %; the canary story's "
+        "versions are uploads, and its last step is an operator's promote"
+    ),
+    # the serving manifest is written after a promotion or rollback; these functions roll back only under a rollback
+    # policy for critical drift or degraded quality, which their stories do not set
+    ("DriftBatchFunction", "WriteServingManifests"): "written when the drift batch rolls back; its story does not",
+    ("DriftMergeFunction", "WriteServingManifests"): "written when the drift merge rolls back; its story does not",
+    ("QualityBatchFunction", "WriteServingManifests"): "written when the quality batch rolls back; its story does not",
 }
 
 

@@ -75,6 +75,8 @@ def test_the_bicep_sets_every_setting_the_azure_app_reads_and_no_other():
         ENV.MLFLOW_TRACKING_URI,
         ENV.MLFLOW_WEBHOOK_SECRET,
         ENV.MLFLOW_TOKEN_SECRET,
+        ENV.TRAFFIC_ROUTES,
+        ENV.SERVING_ROOT,
     }
     assert read_by_the_app <= set(settings)
     known = {v for k, v in vars(ENV).items() if not k.startswith("_")}
@@ -82,7 +84,7 @@ def test_the_bicep_sets_every_setting_the_azure_app_reads_and_no_other():
     # the timers' schedules and the blob trigger's path resolve from settings the Bicep sets
     import function_app  # noqa: F401 - registers the functions whose bindings name the settings
 
-    assert {"DRIFT_SCHEDULE", "SLO_SCHEDULE", ENV.AZURE_CONTAINER} <= set(settings)
+    assert {"DRIFT_SCHEDULE", "SLO_SCHEDULE", "CANARY_SCHEDULE", ENV.AZURE_CONTAINER} <= set(settings)
     assert settings["MODELPILOT_BACKEND"] == "'azure'"
 
 
@@ -122,6 +124,7 @@ def azure_app(request, monkeypatch, tmp_path):
             ENV.AZURE_REGISTRY_TABLE: f"registry{suffix}",
             ENV.AZURE_IDEMPOTENCY_TABLE: f"idem{suffix}",
             ENV.POLICY: f"az://{container}/modelpilot.yaml",
+            ENV.SERVING_ROOT: f"az://{container}/monitoring",
             ENV.AZURE_STORAGE_CONNECTION_SETTING: "AzureWebJobsStorage",
             "AzureWebJobsStorage": az.azurite(request).connection_string,
             "WEBSITE_AUTH_ENABLED": "True",  # App Service authentication (entraClientId) fronts the API
@@ -135,6 +138,7 @@ def azure_app(request, monkeypatch, tmp_path):
     ):
         env.pop(name, None)
     assert env[ENV.POLICY] == f"az://{container}/modelpilot.yaml" and settings[ENV.POLICY].endswith("/modelpilot.yaml'")
+    assert settings[ENV.SERVING_ROOT] == "'az://${modelsContainer}/monitoring'"  # the container, renamed per test
     for name in [n for n in settings if n not in env] + [ENV.AZURE_EVENTGRID_ENDPOINT, ENV.AZURE_KEYVAULT_URL]:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():

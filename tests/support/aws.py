@@ -208,6 +208,7 @@ def stack_environment(stack: Stack) -> dict[str, str]:
         "MODELPILOT_MODEL_BUCKET": stack.bucket,
         "MODELPILOT_EVENT_BUS": stack.event_bus,
         "MODELPILOT_TOPIC_ARN": stack.topic_arn,
+        "MODELPILOT_SERVING_ROOT": f"s3://{stack.bucket}/monitoring",
         "AWS_ENDPOINT_URL": stack.endpoint,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,

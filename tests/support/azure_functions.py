@@ -248,6 +248,7 @@ class AzureApp:
             "MODELPILOT_AZURE_REGISTRY_TABLE": self.registry_table,
             "MODELPILOT_AZURE_IDEMPOTENCY_TABLE": self.idempotency_table,
             "MODELPILOT_POLICY": str(policy),
+            "MODELPILOT_SERVING_ROOT": f"az://{self.container}/monitoring",
             "WEBSITE_AUTH_ENABLED": "True",  # App Service authentication (Entra ID) fronts the API
         }
         for name, value in settings.items():

@@ -1,6 +1,6 @@
 """A recording Azure Resource Manager stand-in for Azure ML model versions, on 127.0.0.1.
 
-It holds model version resources in the shape ``ModelVersions_Get`` / ``ModelVersions_CreateOrUpdate`` of
+It holds model version resources (and managed online endpoints with their deployments) in the shape ``ModelVersions_Get`` / ``ModelVersions_CreateOrUpdate`` of
 api-version 2024-04-01 return (``id``, ``name``, ``type``, ``properties`` with ``tags``, ``modelUri``,
 ``flavors``, …, ``systemData``), answers GET with the resource and PUT by storing the body's properties and
 echoing the resource, answers a missing version 404 and scripted failures with ARM's error body
@@ -58,6 +58,47 @@ def resource(name: str, version: str, tags: dict[str, str] | None = None) -> dic
     }
 
 
+def online_endpoint(name: str, traffic: dict[str, int], state: str = "Succeeded") -> dict[str, Any]:
+    """A managed online endpoint as ``OnlineEndpoints_Get`` returns it (api-version 2024-04-01)."""
+    return {
+        "id": f"{WORKSPACE_ID}/onlineEndpoints/{name}",
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+        "location": "westeurope",
+        "kind": "Managed",
+        "tags": {"team": "retention"},
+        "identity": {"type": "SystemAssigned", "principalId": "p-1", "tenantId": "t-1"},
+        "properties": {
+            "authMode": "Key",
+            "description": "churn scoring",
+            "properties": {"azureml.onlineendpointid": f"{WORKSPACE_ID}/onlineendpoints/{name}"},
+            "traffic": dict(traffic),
+            "mirrorTraffic": {},
+            "publicNetworkAccess": "Enabled",
+            "scoringUri": f"https://{name}.westeurope.inference.ml.azure.com/score",
+            "swaggerUri": f"https://{name}.westeurope.inference.ml.azure.com/swagger.json",
+            "provisioningState": state,
+        },
+        "systemData": {"createdAt": "2026-11-20T10:02:11Z", "createdBy": "alice@example.com"},
+    }
+
+
+def online_deployment(endpoint: str, name: str) -> dict[str, Any]:
+    """A managed online deployment as ``OnlineDeployments_Get`` returns it (the fields the router reads)."""
+    return {
+        "id": f"{WORKSPACE_ID}/onlineEndpoints/{endpoint}/deployments/{name}",
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+        "location": "westeurope",
+        "sku": {"name": "Default", "capacity": 1},
+        "properties": {
+            "endpointComputeType": "Managed",
+            "instanceType": "Standard_DS3_v2",
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
 class StandIn:
     """Model version resources by path; every request recorded; ``fail`` answers the next requests first."""
 
@@ -69,6 +110,14 @@ class StandIn:
 
     def add(self, name: str, version: str, tags: dict[str, str] | None = None) -> None:
         self.resources[f"{WORKSPACE_ID}/models/{name}/versions/{version}"] = resource(name, version, tags)
+
+    def add_endpoint(self, name: str, traffic: dict[str, int], deployments: list[str], state: str = "Succeeded") -> str:
+        """Hold an online endpoint with ``deployments``; return its resource path."""
+        path = f"{WORKSPACE_ID}/onlineEndpoints/{name}"
+        self.resources[path] = online_endpoint(name, traffic, state)
+        for deployment in deployments:
+            self.resources[f"{path}/deployments/{deployment}"] = online_deployment(name, deployment)
+        return path
 
     def tags(self, name: str, version: str) -> dict[str, str]:
         return self.resources[f"{WORKSPACE_ID}/models/{name}/versions/{version}"]["properties"]["tags"]

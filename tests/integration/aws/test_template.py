@@ -139,7 +139,7 @@ def test_state_is_encrypted_versioned_and_recoverable():
 def test_operator_api_uses_iam_auth_and_schedules_pass_the_business_key():
     resources = template()["Resources"]
     assert resources["OperatorApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
-    for fn in ("DriftBatchFunction", "SloCheckFunction"):
+    for fn in ("DriftBatchFunction", "SloCheckFunction", "CanaryTickFunction"):
         schedule = resources[fn]["Properties"]["Events"]["Schedule"]
         assert schedule["Type"] == "ScheduleV2"
         payload = json.loads(schedule["Properties"]["Input"])
@@ -178,3 +178,39 @@ def test_only_the_mlflow_webhook_route_is_open_and_only_its_function_reads_the_s
     assert [w["Resource"] for w in writes] == ["${ModelBucket.Arn}/monitoring/mlflow/*"]
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["MODELPILOT_MLFLOW_TRACKING_URI"] == "MlflowTrackingUri"
+def _conditional(fn: dict) -> dict[str, list]:
+    """The conditional statements of a function by Sid: ``[condition, statement, "AWS::NoValue"]``."""
+    found = {}
+    for policy in fn["Properties"]["Policies"]:
+        for statement in policy["Statement"]:
+            if isinstance(statement, list):
+                found[statement[1]["Sid"]] = statement
+    return found
+
+
+def test_canary_routers_are_granted_only_when_configured_and_only_on_the_configured_targets():
+    resources, conditions = template()["Resources"], template()["Conditions"]
+    # true only when the parameter names at least one ARN
+    assert "CanarySageMakerEndpointArns" in json.dumps(conditions["HasSageMakerRouter"])
+    assert "CanaryLambdaFunctionArns" in json.dumps(conditions["HasLambdaRouter"])
+    routed = {}
+    for name, fn in functions().items():
+        found = _conditional(fn)
+        routes = {sid: found[sid] for sid in ("RouteSageMakerEndpoints", "RouteLambdaAliases") if sid in found}
+        if routes:
+            routed[name] = routes
+    assert set(routed) == {"CanaryTickFunction", "OperatorApiFunction"}
+    for name, routes in routed.items():
+        sagemaker, lam = routes["RouteSageMakerEndpoints"], routes["RouteLambdaAliases"]
+        assert (sagemaker[0], sagemaker[2]) == ("HasSageMakerRouter", "AWS::NoValue")
+        assert sagemaker[1]["Action"] == ["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"]
+        assert sagemaker[1]["Resource"] == "CanarySageMakerEndpointArns"  # !Ref of the parameter
+        assert (lam[0], lam[2]) == ("HasLambdaRouter", "AWS::NoValue")
+        assert lam[1]["Action"] == ["lambda:GetAlias", "lambda:UpdateAlias"]
+        assert lam[1]["Resource"] == "CanaryLambdaFunctionArns"
+        assert resources[name]["Properties"]["Environment"]["Variables"]["MODELPILOT_TRAFFIC_ROUTES"] == "TrafficRoutes"
+    # the serving manifests: one prefix, writable by every function that promotes or rolls back
+    for name, fn in functions().items():
+        serving = [st for st in statements(fn) if st["Sid"] == "WriteServingManifests"]
+        if serving:
+            assert serving[0]["Action"] == "s3:PutObject" and serving[0]["Resource"].endswith("/monitoring/serving/*")

@@ -69,6 +69,7 @@ def test_function_app_is_flex_consumption_with_managed_identity_and_app_settings
     for setting in (
         "DRIFT_SCHEDULE",
         "SLO_SCHEDULE",
+        "CANARY_SCHEDULE",
         "MODELPILOT_BACKEND",
         "MODELPILOT_AZURE_STORAGE_ACCOUNT_URL",
         "MODELPILOT_AZURE_EVENTGRID_ENDPOINT",
@@ -196,3 +197,40 @@ def test_mlflow_settings_come_from_parameters_and_the_webhook_secret_from_the_va
     secrets_user = bicep.split("resource appSecrets ", 1)[1].split("\n}\n", 1)[0]
     assert "scope: vault\n" in secrets_user and "principalId: app.identity.principalId" in secrets_user
     assert "roles.keyVaultSecretsUser" in secrets_user
+ROUTER_MODULE = ROOT / "infra" / "azure" / "azureml-endpoint-router.bicep"
+
+
+def test_canary_routing_gets_a_custom_role_on_each_routed_endpoint_only(bicep, tmp_path):
+    module = ROUTER_MODULE.read_text(encoding="utf-8")
+    # only with a workspace and named endpoints; the timer and the routes are app settings
+    assert (
+        "module mlTrafficRouter 'azureml-endpoint-router.bicep' = if (!empty(mlWorkspaceId) && !empty(canaryEndpoints))"
+        in bicep
+    )
+    for setting in (
+        "{ name: 'CANARY_SCHEDULE', value: canarySchedule }",
+        "{ name: 'MODELPILOT_TRAFFIC_ROUTES', value: trafficRoutes }",
+    ):
+        assert setting in bicep
+    actions = re.findall(r"'(Microsoft\.MachineLearningServices/workspaces/[^'@]+)'", module)
+    assert actions == [
+        "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
+        "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
+        "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/read",
+    ]
+    # the role may be assigned in the workspace, and is assigned on each endpoint, not on the workspace
+    assert "assignableScopes: [workspace.id]" in module and "scope: endpoints[i]\n" in module
+    assert "scope: workspace\n" not in module and "roleDefinitions', " not in module
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+    done = subprocess.run(
+        [checkov_binary(), "-f", str(ROUTER_MODULE), "--framework", "bicep", "-o", "json", "--skip-download"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    report = report[0] if isinstance(report, list) else report
+    assert report.get("summary", {}).get("failed", 0) == 0, report
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] >= 3

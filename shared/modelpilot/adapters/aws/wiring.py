@@ -21,9 +21,16 @@ from modelpilot.ports import Adapters
 
 if TYPE_CHECKING:
     from modelpilot.config import Settings
-    from modelpilot.ports import PackageUploader
+    from modelpilot.ports import PackageUploader, TrafficRouter
 
-__all__ = ["ClientFactory", "build_adapters", "build_uploader", "caller_identity", "client_factory"]
+__all__ = [
+    "ClientFactory",
+    "build_adapters",
+    "build_uploader",
+    "caller_identity",
+    "client_factory",
+    "traffic_routers",
+]
 
 #: ``make("s3")`` returns the (cached) boto3 client of a service
 ClientFactory = Callable[[str], Any]
@@ -62,6 +69,38 @@ def build_uploader(settings: Settings, *, clients: ClientFactory | None = None) 
 
     # SSE: the bucket's default encryption applies, as for the artifact store
     return S3PackageUploader((clients or client_factory(settings))("s3"), sse=None)
+
+
+def traffic_routers(settings: Settings, make: ClientFactory) -> list[TrafficRouter]:
+    """Return the SageMaker endpoint and Lambda alias routers of ``MODELPILOT_TRAFFIC_ROUTES`` (lazy clients)."""
+    from modelpilot.adapters.aws.traffic import LambdaAliasRouter, SageMakerEndpointRouter
+    from modelpilot.adapters.routes import parse_routes
+
+    routers: list[TrafficRouter] = []
+    for route in parse_routes(settings.traffic_routes, routers=frozenset({"sagemaker", "lambda"})):
+        target = route.target
+        if route.router == "sagemaker":
+            routers.append(
+                SageMakerEndpointRouter(
+                    route.model,
+                    route.environment,
+                    target["endpoint"],
+                    variant=target.get("variant", "v{version}"),
+                    factory=lambda: make("sagemaker"),
+                )
+            )
+        else:
+            routers.append(
+                LambdaAliasRouter(
+                    route.model,
+                    route.environment,
+                    target["function"],
+                    target["alias"],
+                    versions=target.get("versions", "{version}"),
+                    factory=lambda: make("lambda"),
+                )
+            )
+    return routers
 
 
 def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) -> Adapters:
@@ -121,6 +160,8 @@ def build_adapters(settings: Settings, *, clients: ClientFactory | None = None) 
             if settings.drift_state_machine
             else None
         ),
+        # canary splits routed to SageMaker endpoints / Lambda aliases besides the serving manifest
+        traffic_routers=traffic_routers(settings, make),
         data_root=settings.data_root or (f"s3://{bucket}/monitoring" if bucket else ""),
         serving_root=settings.serving_root,
         policy_location=settings.policy,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from modelpilot.ports import LifecycleUpdate
 
-__all__ = ["API_VERSION", "ARM_ENDPOINT", "AzureMlLifecycleSync", "tags_of"]
+__all__ = ["API_VERSION", "ARM_ENDPOINT", "ArmClient", "AzureMlLifecycleSync", "tags_of"]
 
 API_VERSION = "2024-04-01"
 ARM_ENDPOINT = "https://management.azure.com"
@@ -47,6 +47,7 @@ ARM_SCOPE = "https://management.azure.com/.default"
 TAG_PREFIX = "modelpilot."
 #: properties of the resource Azure sets itself; never sent back
 _READ_ONLY = frozenset({"provisioningState"})
+_WRITE_VERSIONS = "Microsoft.MachineLearningServices/workspaces/models/versions/write"
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 _WORKSPACE_ID = re.compile(
     r"^/subscriptions/(?P<sub>[0-9A-Fa-f-]{36})/resourceGroups/(?P<rg>[-\w._()]{1,90})"
@@ -62,6 +63,79 @@ def tags_of(update: LifecycleUpdate) -> dict[str, str]:
         f"{TAG_PREFIX}{update.stage}": update.stage_status,
         f"{TAG_PREFIX}{update.stage}.report": update.description,
     }
+
+
+class ArmClient:
+    """Azure Resource Manager requests on one Azure ML workspace, with the errors mapped as described above.
+
+    ``workspace_id`` is validated (``MODELPILOT_AZURE_ML_WORKSPACE_ID``); ``endpoint`` must be https
+    (plain http on loopback only, for the tests' stand-ins). The pipeline is built on first use.
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        workspace_id: str,
+        *,
+        endpoint: str = ARM_ENDPOINT,
+        transport: HttpTransport[Any, Any] | None = None,
+    ) -> None:
+        match = _WORKSPACE_ID.match(workspace_id.rstrip("/"))
+        if match is None:
+            raise InvalidInput(
+                f"{workspace_id!r} is not an Azure ML workspace resource id (/subscriptions/<id>/resourceGroups/"
+                "<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>); "
+                "check MODELPILOT_AZURE_ML_WORKSPACE_ID",
+                setting="MODELPILOT_AZURE_ML_WORKSPACE_ID",
+            )
+        url = urlparse(endpoint)
+        self._plain_http = url.scheme == "http"
+        if url.scheme not in {"https", "http"} or (self._plain_http and url.hostname not in {"127.0.0.1", "localhost"}):
+            raise InvalidInput(f"endpoint {endpoint!r} must be https (plain http on 127.0.0.1 only)", field="endpoint")
+        self.workspace_id = workspace_id.rstrip("/")
+        self.workspace = match.group("ws")
+        self.endpoint = endpoint.rstrip("/")
+        self._credential = credential
+        self._transport = transport
+        self._client: PipelineClient[Any, Any] | None = None
+
+    def _pipeline(self) -> PipelineClient[Any, Any]:
+        if self._client is None:
+            from azure.core import PipelineClient
+            from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, UserAgentPolicy
+
+            policies: list[Any] = [
+                HeadersPolicy({"Accept": "application/json"}),
+                UserAgentPolicy(sdk_moniker="modelpilot"),
+                BearerTokenCredentialPolicy(self._credential, ARM_SCOPE),
+            ]
+            self._client = PipelineClient(self.endpoint, policies=policies, transport=self._transport)
+        return self._client
+
+    def resource_url(self, path: str) -> str:
+        """Return the URL of ``path`` below the workspace (``/models/…``, ``/onlineEndpoints/…``)."""
+        return f"{self.endpoint}{self.workspace_id}{path}?api-version={API_VERSION}"
+
+    def send(
+        self, method: str, url: str, what: str, body: dict[str, Any] | None = None, *, needs: str = _WRITE_VERSIONS
+    ) -> HttpResponse:
+        """Send one request; return a 2xx answer or raise the typed error of ``what`` (``needs``: the permission
+        a 401/403 names)."""
+        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+        from azure.core.rest import HttpRequest
+
+        request = HttpRequest(method, url, json=body)
+        options: dict[str, Any] = {"enforce_https": False} if self._plain_http else {}
+        try:
+            response: HttpResponse = self._pipeline().send_request(
+                request, connection_timeout=10, read_timeout=30, **options
+            )
+        except ClientAuthenticationError as exc:
+            raise NotAuthorized(f"{what}: no token for Azure Resource Manager ({exc.message})") from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise TransientError(f"{what}: Azure Resource Manager is unreachable ({type(exc).__name__})") from None
+        _check(response, what, needs)
+        return response
 
 
 class AzureMlLifecycleSync(LifecycleSync):
@@ -88,37 +162,14 @@ class AzureMlLifecycleSync(LifecycleSync):
         endpoint: str = ARM_ENDPOINT,
         transport: HttpTransport[Any, Any] | None = None,
     ) -> None:
-        match = _WORKSPACE_ID.match(workspace_id.rstrip("/"))
-        if match is None:
-            raise InvalidInput(
-                f"{workspace_id!r} is not an Azure ML workspace resource id (/subscriptions/<id>/resourceGroups/"
-                "<group>/providers/Microsoft.MachineLearningServices/workspaces/<name>); "
-                "check MODELPILOT_AZURE_ML_WORKSPACE_ID",
-                setting="MODELPILOT_AZURE_ML_WORKSPACE_ID",
-            )
-        url = urlparse(endpoint)
-        self._plain_http = url.scheme == "http"
-        if url.scheme not in {"https", "http"} or (self._plain_http and url.hostname not in {"127.0.0.1", "localhost"}):
-            raise InvalidInput(f"endpoint {endpoint!r} must be https (plain http on 127.0.0.1 only)", field="endpoint")
-        self.workspace_id = workspace_id.rstrip("/")
-        self.workspace = match.group("ws")
-        self._endpoint = endpoint.rstrip("/")
+        self.arm = ArmClient(credential, workspace_id, endpoint=endpoint, transport=transport)
         self._credential = credential
-        self._transport = transport
-        self._client: PipelineClient[Any, Any] | None = None
+        self.workspace_id = self.arm.workspace_id
+        self.workspace = self.arm.workspace
+        self._endpoint = self.arm.endpoint
 
-    def _pipeline(self) -> PipelineClient[Any, Any]:
-        if self._client is None:
-            from azure.core import PipelineClient
-            from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, UserAgentPolicy
-
-            policies: list[Any] = [
-                HeadersPolicy({"Accept": "application/json"}),
-                UserAgentPolicy(sdk_moniker="modelpilot"),
-                BearerTokenCredentialPolicy(self._credential, ARM_SCOPE),
-            ]
-            self._client = PipelineClient(self._endpoint, policies=policies, transport=self._transport)
-        return self._client
+    def _send(self, method: str, url: str, what: str, body: dict[str, Any] | None = None) -> HttpResponse:
+        return self.arm.send(method, url, what, body)
 
     def url(self, external_id: str) -> str:
         """Return the model version's resource URL of ``azureml:<workspace>/<model>:<version>``."""
@@ -132,24 +183,7 @@ class AzureMlLifecycleSync(LifecycleSync):
                 field="external_id",
             )
         name, version = quote(match.group("name"), safe=""), quote(match.group("version"), safe="")
-        return f"{self._endpoint}{self.workspace_id}/models/{name}/versions/{version}?api-version={API_VERSION}"
-
-    def _send(self, method: str, url: str, what: str, body: dict[str, Any] | None = None) -> HttpResponse:
-        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
-        from azure.core.rest import HttpRequest
-
-        request = HttpRequest(method, url, json=body)
-        options: dict[str, Any] = {"enforce_https": False} if self._plain_http else {}
-        try:
-            response: HttpResponse = self._pipeline().send_request(
-                request, connection_timeout=10, read_timeout=30, **options
-            )
-        except ClientAuthenticationError as exc:
-            raise NotAuthorized(f"{what}: no token for Azure Resource Manager ({exc.message})") from None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise TransientError(f"{what}: Azure Resource Manager is unreachable ({type(exc).__name__})") from None
-        _check(response, what)
-        return response
+        return self.arm.resource_url(f"/models/{name}/versions/{version}")
 
     def write(self, update: LifecycleUpdate) -> None:
         url = self.url(update.external_id)
@@ -170,7 +204,7 @@ class AzureMlLifecycleSync(LifecycleSync):
         self._send("PUT", url, f"PUT {what}", {"properties": body})
 
 
-def _check(response: HttpResponse, what: str) -> None:
+def _check(response: HttpResponse, what: str, needs: str) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
@@ -182,8 +216,7 @@ def _check(response: HttpResponse, what: str) -> None:
         raise TransientError(f"{what}: Azure answered {detail}; retry later", status=status)
     if status in {401, 403}:
         raise NotAuthorized(
-            f"{what}: the identity may not write model versions of this workspace ({detail}); it needs "
-            "Microsoft.MachineLearningServices/workspaces/models/versions/write",
+            f"{what}: the identity may not do this in the workspace ({detail}); it needs {needs}",
             status=status,
         )
     if status == 400:

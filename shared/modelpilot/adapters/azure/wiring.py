@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
     from modelpilot.config import Settings
-    from modelpilot.ports import PackageUploader
+    from modelpilot.ports import PackageUploader, TrafficRouter
 
-__all__ = ["build_adapters", "build_uploader", "caller_identity", "storage_clients"]
+__all__ = ["build_adapters", "build_uploader", "caller_identity", "storage_clients", "traffic_routers"]
 
 
 def _connection_string(setting: str) -> str:
@@ -118,6 +118,33 @@ def build_uploader(settings: Settings, *, credential: TokenCredential | None = N
     return BlobPackageUploader(_blob_service(settings, credential))
 
 
+def traffic_routers(settings: Settings, credential: TokenCredential) -> list[TrafficRouter]:
+    """Return the Azure ML online endpoint routers of ``MODELPILOT_TRAFFIC_ROUTES`` (they need the workspace)."""
+    from modelpilot.adapters.routes import SETTING, parse_routes
+
+    routes = parse_routes(settings.traffic_routes, routers=frozenset({"azureml"}))
+    if not routes:
+        return []
+    if not settings.azure_ml_workspace_id:
+        raise InvalidInput(
+            f"{SETTING} names Azure ML online endpoints: set MODELPILOT_AZURE_ML_WORKSPACE_ID to their workspace",
+            setting="MODELPILOT_AZURE_ML_WORKSPACE_ID",
+        )
+    from modelpilot.adapters.azure.traffic import AzureMlEndpointRouter
+
+    return [
+        AzureMlEndpointRouter(
+            route.model,
+            route.environment,
+            credential,
+            settings.azure_ml_workspace_id,
+            route.target["endpoint"],
+            deployment=route.target.get("deployment", "v{version}"),
+        )
+        for route in routes
+    ]
+
+
 def build_adapters(settings: Settings, *, credential: TokenCredential | None = None) -> Adapters:
     """Return the adapters of the Azure backend for ``settings`` (``credential``: default, the managed identity)."""
     from modelpilot.adapters.azure.blob import BlobArtifactStore
@@ -172,4 +199,6 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         policy_location=settings.policy,
         default_policy_location=f"az://{settings.azure_container}/{POLICY_NAME}",
         lifecycle_sync=lifecycle_sync,
+        # canary splits routed to Azure ML online endpoints besides the serving manifest
+        traffic_routers=traffic_routers(settings, cloud),
     )

@@ -10,7 +10,12 @@ POST     ``/models/{model}/versions/{version}/approve``           ``{"environmen
 GET      ``/models/{model}/environments/{environment}/history``
 GET      ``/models/{model}/status`` and ``/status``
 GET      ``/models/{model}/environments/{environment}/incident``  ``?from&to&format=json|html|markdown``
+GET      ``/models/{model}/canaries/{environment}``
+POST     ``/models/{model}/canaries/{environment}/{action}``      ``{"reason"?, "expected_revision"?}``
 =======  ===================================================  ==============================
+
+The canary routes (pause, resume, abort, promote; their replies) are described in
+:mod:`modelpilot.entrypoints.canary`, shared with the Azure API.
 
 The actor recorded in the audit log is the caller's canonical IAM principal
 (:func:`modelpilot.domain.identity.aws_principal` of
@@ -39,7 +44,9 @@ from modelpilot.bootstrap import get_bus
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RollbackModel
 from modelpilot.domain.identity import aws_principal
 from modelpilot.entrypoints._validation import json_body, validate
-from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized
+from modelpilot.entrypoints.canary import change_command, conflict_reply
+from modelpilot.entrypoints.canary import status_reply as canary_status_reply
+from modelpilot.exceptions import ConcurrencyConflict, InvalidInput, ModelPilotError, NotAuthorized
 from modelpilot.service import queries
 from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
 from modelpilot.service.limits import MAX_TEXT_CHARS, MAX_VERSION
@@ -178,6 +185,38 @@ def status() -> Response[str]:
     caller()
     services = get_bus().services
     return _json(200, {"status": queries.status(services.registry, services.policy)})
+
+
+@app.get("/models/<model>/canaries/<environment>")
+def canary(model: str, environment: str) -> Response[str]:
+    """The canary of ``environment``: weights, step, state, revision, the last analysis."""
+    caller()
+    services = get_bus().services
+    body, status = canary_status_reply(services.registry, services.policy, model, environment)
+    return _json(status, body)
+
+
+@app.post("/models/<model>/canaries/<environment>/<action>")
+def canary_action(model: str, environment: str, action: str) -> Response[str]:
+    """Pause, resume, abort or promote the canary (409 with the current revision when ``expected_revision`` lost)."""
+    actor = caller()
+    event = app.current_event
+    command = change_command(
+        model,
+        environment,
+        action,
+        event.raw_event.get("body"),
+        actor,
+        _trigger(),
+        base64_encoded=bool(event.is_base64_encoded),
+    )
+    bus = get_bus()
+    try:
+        outcome = bus.handle(command)
+    except ConcurrencyConflict as exc:
+        body, status = conflict_reply(bus.services.registry, exc, model, environment)
+        return _json(status, body)
+    return _json(200, outcome.to_dict())
 
 
 @app.get("/models/<model>/environments/<environment>/incident")

@@ -1,4 +1,4 @@
-"""Timers and console invocations of the drift and SLO functions.
+"""Timers and console invocations of the drift, SLO and canary functions.
 
 EventBridge Scheduler sends the ``Input`` the template configures::
 
@@ -9,7 +9,8 @@ EventBridge Scheduler sends the ``Input`` the template configures::
 ARN plus the scheduled time. An EventBridge *rule* schedule ("Scheduled Event")
 is accepted too (key: rule ARN + time). Operators may invoke the functions by
 hand with ``{"action": "drift", "model": "churn", "environment": "prod"}`` or
-``{"action": "slo_check", ...}``; those are keyed on the invocation's request id.
+``{"action": "slo_check", ...}`` or ``{"action": "canary_tick", ...}``; those are keyed on the
+invocation's request id.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelpilot.domain.commands import CheckSlos, RunDriftBatch
+from modelpilot.domain.commands import AdvanceCanaries, CheckSlos, RunDriftBatch
 from modelpilot.entrypoints._validation import validate
 from modelpilot.exceptions import InvalidEvent
 from modelpilot.service.dispatch import Delivery
 
 __all__ = [
     "ACTOR",
+    "ConsoleCanary",
     "ConsoleDrift",
     "ConsoleSlo",
     "ScheduledInput",
     "Tick",
+    "canary_command",
+    "canary_delivery",
     "drift_command",
     "drift_delivery",
     "parse_tick",
@@ -76,6 +80,15 @@ class ConsoleSlo(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action: Literal["slo_check"]
+    model: str | None = None
+    environment: str | None = None
+
+
+class ConsoleCanary(BaseModel):
+    """``{"action": "canary_tick", ...}``: analyse and advance the due canaries now (one, with model/environment)."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["canary_tick"]
     model: str | None = None
     environment: str | None = None
 
@@ -170,3 +183,14 @@ def slo_delivery(event: Any, *, request_id: str, console_actor: str) -> Delivery
     """Return the SLO check a Scheduler tick or console payload asks for, once per (schedule, time) or request."""
     tick = parse_tick(event, ConsoleSlo, request_id=request_id, console_actor=console_actor)
     return Delivery(tick.trigger, slo_command(tick), f"slo:{tick.trigger}")
+
+
+def canary_command(tick: Tick) -> AdvanceCanaries:
+    """Return the canary tick a timer (or console payload) asks for."""
+    return AdvanceCanaries(actor=tick.actor, model=tick.model, environment=tick.environment, trigger=tick.trigger)
+
+
+def canary_delivery(event: Any, *, request_id: str, console_actor: str) -> Delivery:
+    """Return the canary tick a Scheduler tick or console payload asks for, once per (schedule, time) or request."""
+    tick = parse_tick(event, ConsoleCanary, request_id=request_id, console_actor=console_actor)
+    return Delivery(tick.trigger, canary_command(tick), f"canary:{tick.trigger}")

@@ -10,6 +10,11 @@ in front to know *who* calls)::
     GET  /api/status and /api/models/{model}/status
     GET  /api/models/{model}/environments/{env}/history
     GET  /api/models/{model}/environments/{env}/incident?from=…&to=…&format=json|html|markdown
+    GET  /api/models/{model}/canaries/{env}
+    POST /api/models/{model}/canaries/{env}/{action}        {"reason": "...", "expected_revision": 4}
+
+The canary routes (pause, resume, abort, promote) answer as on AWS (:mod:`modelpilot.entrypoints.canary`):
+404 for an unknown action or no canary, 409 with ``current_revision`` when ``expected_revision`` lost.
 
 The actor is the Entra ID object id of the caller, ``entra:<oid>``, from the ``oid``
 claim (``http://schemas.microsoft.com/identity/claims/objectidentifier``) of
@@ -54,6 +59,8 @@ __all__ = [
     "Reply",
     "actor_from_headers",
     "approve_command",
+    "canary_action_reply",
+    "canary_reply",
     "history_reply",
     "incident_reply",
     "parse_body",
@@ -297,3 +304,37 @@ def _when(text: str | None) -> Any:
     except ValueError:
         raise InvalidInput(f"invalid time {text!r}: use ISO 8601, e.g. 2026-11-26T10:00:00Z") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def canary_reply(model: str, environment: str) -> Reply:
+    """The canary of ``environment`` (404 when it never had one)."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.entrypoints.canary import status_reply as canary_status
+
+    try:
+        services = get_bus().services
+        return canary_status(services.registry, services.policy, model, environment)
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+
+
+def canary_action_reply(headers: Mapping[str, str], model: str, environment: str, action: str, raw: bytes) -> Reply:
+    """Pause, resume, abort or promote the canary as the caller; a lost ``expected_revision`` answers 409 with
+    the current revision (not 503: retrying the same request cannot succeed)."""
+    from modelpilot.bootstrap import get_bus
+    from modelpilot.entrypoints.canary import change_command, conflict_reply
+    from modelpilot.exceptions import ConcurrencyConflict
+    from modelpilot.service.dispatch import IDEMPOTENCY_HEADER, operator_trigger
+
+    try:
+        actor = actor_from_headers(headers, trusted=platform_auth_enabled())
+        trigger = operator_trigger(_header(headers, IDEMPOTENCY_HEADER))
+        command = change_command(model, environment, action, raw, actor, trigger)
+        bus = get_bus()
+        try:
+            outcome = bus.handle(command)
+        except ConcurrencyConflict as exc:
+            return conflict_reply(bus.services.registry, exc, model, environment)
+    except ModelPilotError as exc:
+        return _error_reply(exc)
+    return outcome.to_dict(), 200

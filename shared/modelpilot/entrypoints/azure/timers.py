@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelpilot.domain.commands import CheckSlos, RunDriftBatch
+from modelpilot.domain.commands import AdvanceCanaries, CheckSlos, RunDriftBatch
 from modelpilot.exceptions import InvalidInput
 from modelpilot.service.dispatch import Delivery
 
@@ -24,11 +24,14 @@ TIMER_ACTOR = "system:timer"
 
 
 def timer_command(kind: str, now: datetime, *, past_due: bool = False) -> Delivery:
-    """Return the command of timer ``kind`` (``drift`` or ``slo``) firing at ``now``, keyed by kind and minute."""
+    """Return the command of timer ``kind`` (``drift``, ``slo`` or ``canary``) firing at ``now``, keyed by kind
+    and minute."""
     key = f"timer:{kind}:{now:%Y-%m-%dT%H:%M}"
     source = f"timer {kind}" + (" (past due)" if past_due else "")
     if kind == "drift":
         return Delivery(source, RunDriftBatch(actor=TIMER_ACTOR, end=now, trigger=key), key)
     if kind == "slo":
         return Delivery(source, CheckSlos(actor=TIMER_ACTOR, now=now, trigger=key), key)
-    raise InvalidInput(f"unknown timer {kind!r}; use drift or slo")
+    if kind == "canary":
+        return Delivery(source, AdvanceCanaries(actor=TIMER_ACTOR, trigger=key), key)
+    raise InvalidInput(f"unknown timer {kind!r}; use drift, slo or canary")
