@@ -660,6 +660,8 @@ def mlflow_webhook(stack: AwsStack, work: Path, tag: str) -> None:
     # MLflow cannot sign SigV4: only this route is open; the operator API's routes refuse an unsigned request
     closed = stack.http_unsigned("POST", f"/models/{model}/environments/staging/promote", b"{}", {})
     assert closed["statusCode"] == 403, closed
+
+
 def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
     """Uploads promote into dev as canaries; operators pause and resume them through the API (a stale revision
     is refused with 409); after the interval one tick advances the healthy canary and aborts the failing one

@@ -178,6 +178,8 @@ def test_only_the_mlflow_webhook_route_is_open_and_only_its_function_reads_the_s
     assert [w["Resource"] for w in writes] == ["${ModelBucket.Arn}/monitoring/mlflow/*"]
     variables = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["MODELPILOT_MLFLOW_TRACKING_URI"] == "MlflowTrackingUri"
+
+
 def _conditional(fn: dict) -> dict[str, list]:
     """The conditional statements of a function by Sid: ``[condition, statement, "AWS::NoValue"]``."""
     found = {}

@@ -197,6 +197,8 @@ def test_mlflow_settings_come_from_parameters_and_the_webhook_secret_from_the_va
     secrets_user = bicep.split("resource appSecrets ", 1)[1].split("\n}\n", 1)[0]
     assert "scope: vault\n" in secrets_user and "principalId: app.identity.principalId" in secrets_user
     assert "roles.keyVaultSecretsUser" in secrets_user
+
+
 ROUTER_MODULE = ROOT / "infra" / "azure" / "azureml-endpoint-router.bicep"
 
 
