@@ -97,7 +97,7 @@ def _body(model: type[BaseModel]) -> Any:
 def _trigger() -> str:
     """The command's trigger: the client's ``Idempotency-Key`` (a retry changes nothing twice), else the
     request id (each request its own)."""
-    key = app.current_event.get_header_value(IDEMPOTENCY_HEADER, case_sensitive=False)
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER)  # case-insensitive in Powertools v3
     return operator_trigger(key) or f"api:{app.current_event.request_context.request_id}"
 
 
