@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelpilot.drift._lanes import run_lanes
 from modelpilot.drift.frames import Categorical, Chunk
 from modelpilot.exceptions import DataError
 
@@ -54,61 +56,72 @@ def read_csv_arrow(
     uri: str,
     stats: ReadStats,
     chunk_rows: int,
-    rest: Callable[[int], Iterator[Chunk]] | None = None,
+    rest: Callable[[int, int], Iterator[Chunk]] | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted.
+    """Stream a CSV file with ``pyarrow.csv.open_csv`` on every core; columns read as bytes, then converted.
 
     The header is parsed here and given to pyarrow as the column names, so the names and their
-    types always match. When pyarrow fails part-way through (for example on bytes that are not
-    UTF-8), ``rest(n)`` (the standard-library reader, told to skip the ``n`` records already
-    read) reads the remainder: no row is dropped unseen.
+    types always match. Columns are read as bytes, so text that is no UTF-8 fails no block (it
+    becomes replacement characters, as in the standard-library reader); a stray word in a
+    numeric column is a type error, not a failed file. Blocks are parsed in parallel, so a
+    corrupt row's line number is unknown: it is counted (by pyarrow's invalid-row handler, and
+    the count is handed on with the chunks) and reported by file. When pyarrow fails part-way
+    through (for example on a row longer than a block), ``rest(rows, counted)`` (the
+    standard-library reader) reads the file again, passes over the ``rows`` well-formed rows
+    already handed on and recounts the corrupt ones, ``counted`` of which the chunks carried
+    already: no row is dropped unseen or counted twice.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    bad: list[int] = [0]
+    bad: list[int] = [0, 0]  # not yet handed on, seen in all
+    lock = threading.Lock()  # the handler runs on pyarrow's threads
 
     def invalid(row: Any) -> str:
-        bad[0] += 1
-        stats.corrupt(
-            f"{uri}:{row.number}" if row.number is not None else uri,
-            f"{row.actual_columns} fields, the header has {row.expected_columns}",
-            rows=1,
-        )
+        with lock:
+            bad[0] += 1
+            bad[1] += 1
+        where = f"{uri}:{row.number}" if row.number is not None else uri
+        stats.corrupt(where, f"{row.actual_columns} fields, the header has {row.expected_columns}", rows=1)
         return "skip"
 
     head, raw = _header(raw)
-    # every column as text: a stray word in a numeric column is a type error, not a failed file
-    types = {name: pa.string() for name in head}
+    types = {name: pa.binary() for name in head}
     stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                block_size=_block_bytes(chunk_rows), use_threads=False, column_names=head, skip_rows=1
+                block_size=_block_bytes(chunk_rows), use_threads=True, column_names=head, skip_rows=1
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULLS),
         )
     except (pa.ArrowInvalid, StopIteration) as exc:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
-    done = 0  # records (rows and invalid rows) already handed on
+    rows = handed = 0  # well-formed rows and corrupt rows already handed on
+    text_columns: set[str] = set()
     try:
-        text_columns: set[str] = set()
         for batch in reader:
-            before, bad[0] = bad[0], 0
+            with lock:
+                before, bad[0] = bad[0], 0
             stats.rows += batch.num_rows
-            done += batch.num_rows + before
-            yield Chunk(
-                {name: _column(batch.column(i), name, text_columns) for i, name in enumerate(batch.schema.names)},
-                batch.num_rows,
-                before,
+            rows += batch.num_rows
+            handed += before
+            names = batch.schema.names
+            columns = run_lanes(
+                lambda i: _column(batch.column(i), names[i], text_columns),  # noqa: B023 - used at once
+                range(len(names)),
             )
+            yield Chunk(dict(zip(names, columns, strict=True)), batch.num_rows, before)
     except pa.ArrowInvalid as exc:
         if rest is None:
             raise DataError(f"cannot read CSV {uri}: {exc}") from None
-        stats.corrupt_rows -= bad[0]  # rows of the failed block: the fallback counts them again
-        yield from rest(done)
+        stats.corrupt_rows -= bad[1]  # the standard-library reader counts the corrupt rows of the whole file
+        yield from rest(rows, handed)
+        return
+    if bad[0]:  # rows of the last blocks, found after their batch was handed on
+        yield Chunk({}, 0, bad[0])
 
 
 def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
@@ -131,6 +144,8 @@ def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
 def _column(array: Any, name: str = "", text_columns: set[str] | None = None) -> Any:
     """Return a float64 array when every value parses as a number, else dictionary-encoded text.
 
+    Bytes (CSV columns) are text decoded as UTF-8, undecodable bytes replaced.
+
     ``text_columns`` remembers the columns that did not parse, so later batches skip the attempt.
     """
     import pyarrow as pa
@@ -141,10 +156,16 @@ def _column(array: Any, name: str = "", text_columns: set[str] | None = None) ->
     if pa.types.is_floating(array.type) or pa.types.is_integer(array.type) or pa.types.is_boolean(array.type):
         return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     text = text_columns if text_columns is not None else set()
-    if (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name not in text:
+    binary = pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type)
+    if (binary or pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name not in text:
+        try:  # a clean number column parses as it is (trimming changes nothing that parses)
+            return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         try:
+            as_text = pc.cast(array, pa.string()) if binary else array
             return np.asarray(
-                pc.cast(pc.utf8_trim_whitespace(array), pa.float64()).to_numpy(zero_copy_only=False),
+                pc.cast(pc.utf8_trim_whitespace(as_text), pa.float64()).to_numpy(zero_copy_only=False),
                 dtype=np.float64,
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -157,7 +178,10 @@ def _column(array: Any, name: str = "", text_columns: set[str] | None = None) ->
         except pa.ArrowNotImplementedError:
             return np.asarray(array.to_pylist(), dtype=object)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
-    return Categorical(codes, encoded.dictionary.to_pylist())
+    categories = encoded.dictionary.to_pylist()
+    if binary:  # undecodable bytes become U+FFFD, as the standard-library reader decodes them
+        categories = [c.decode("utf-8", "replace") for c in categories]
+    return Categorical(codes, categories)
 
 
 def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
@@ -181,13 +205,13 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
             parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
             total = parquet.metadata.num_rows
-            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
+            # columns decoded on pyarrow's threads, converted and binned in the lanes
+            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=True):
                 stats.rows += batch.num_rows
                 read += batch.num_rows
-                yield Chunk(
-                    {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
-                    batch.num_rows,
-                )
+                names = batch.schema.names
+                columns = run_lanes(lambda i: _column(batch.column(i)), range(len(names)))  # noqa: B023 - used at once
+                yield Chunk(dict(zip(names, columns, strict=True)), batch.num_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             problem = " ".join(str(exc).split())
             if total > read:  # the rows the file says it holds but that could not be read are corrupt, counted
