@@ -157,3 +157,15 @@ def _binding() -> str:
     from tests.support.azure_functions import durable_client_binding
 
     return durable_client_binding()
+
+
+def test_the_host_and_the_bicep_carry_the_settings_the_starter_relies_on():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    host = json.loads((root / "host.json").read_text())
+    # a start racing a running instance of the same id fails instead of replacing it
+    assert host["extensions"]["durableTask"]["overridableExistingInstanceStates"] == "NonRunningStates"
+    bicep = (root / "infra" / "azure" / "main.bicep").read_text()
+    assert "{ name: 'MODELPILOT_AZURE_DURABLE_DRIFT', value: string(durableDrift) }" in bicep
+    assert "{ name: 'MODELPILOT_DRIFT_FANOUT_BYTES', value: string(driftFanOutBytes) }" in bicep
