@@ -87,9 +87,11 @@ class NumericBinner:
         # cell k (1.._GRID) covers [lo_g + (k-1)w, lo_g + k w); 0 and _GRID+1 are outside the grid.
         # Bounds are taken one cell wider on each side, so a cell index off by one
         # through rounding still yields the exact bin.
-        starts = self._lo + width * np.arange(_GRID + 1)
-        lower = _count_below(self.edges, starts[:-1] - width)
-        upper = _count_below(self.edges, starts[1:] + width)
+        # points[j] = lo_g + (j - 1) w: cell j+1 starts at points[j + 1]; its widened bounds are
+        # points[j] and points[j + 3] (one search serves both)
+        points = self._lo + width * np.arange(-1.0, _GRID + 3)
+        below = _count_below(self.edges, points)
+        lower, upper = below[: _GRID + 1], below[3:]
         steps = upper - lower
         crowded = steps > _MAX_ROUNDS
         self.rounds = int(steps[~crowded].max(initial=0))
