@@ -64,3 +64,14 @@ def test_bytes_that_are_no_utf8_become_replacement_characters_without_a_fallback
     assert isinstance(column, Categorical)
     assert sorted(column.categories) == [" b ", "a", "\ufffd\ufffd"]
     assert stats.rows == 3 and stats.corrupt_rows == 0
+
+
+def test_a_csv_chunk_holds_about_chunk_rows_rows_whatever_the_row_width(tmp_path):
+    rows = 20_000
+    wide = ",".join(f"f{i}" for i in range(30))
+    line = ",".join(["123.456789"] * 30)  # about 330 bytes a row
+    (tmp_path / "w.csv").write_text(f"{wide}\n" + f"{line}\n" * rows)
+    stats = ReadStats()
+    chunks = list(read_capture(FolderArtifactStore(), str(tmp_path), [], stats, use_arrow=True, chunk_rows=4096))
+    sizes = [c.rows for c in chunks if c.rows]
+    assert sum(sizes) == rows and len(sizes) <= 8  # blocks of about 4096 rows, not 64 KiB of them (~200 rows)

@@ -21,9 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["read_csv_arrow", "read_parquet"]
 
 
-def _block_bytes(chunk_rows: int) -> int:
-    """CSV block size: about ``chunk_rows`` rows of a 25-column file, 64 KiB to 4 MiB."""
-    return min(1 << 22, max(1 << 16, chunk_rows * 16))
+def _block_bytes(chunk_rows: int, sample: bytes = b"") -> int:
+    """CSV block size: about ``chunk_rows`` rows as wide as the ``sample``'s lines, 64 KiB to 16 MiB.
+
+    Each block is one chunk: blocks much smaller than ``chunk_rows`` rows make the per-chunk work
+    (a few dozen numpy calls per column) cost more than the binning itself.
+    """
+    lines = sample.count(b"\n")
+    width = len(sample[: sample.rfind(b"\n") + 1]) / lines if lines else 16
+    return int(min(1 << 24, max(1 << 16, chunk_rows * width * 1.1)))
 
 
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
@@ -86,14 +92,14 @@ def read_csv_arrow(
         stats.corrupt(where, f"{row.actual_columns} fields, the header has {row.expected_columns}", rows=1)
         return "skip"
 
-    head, raw = _header(raw)
+    head, sample, raw = _header(raw)
     types = {name: pa.string() for name in head}
     stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                block_size=_block_bytes(chunk_rows), use_threads=True, column_names=head, skip_rows=1
+                block_size=_block_bytes(chunk_rows, sample), use_threads=True, column_names=head, skip_rows=1
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
             # UTF-8 is checked (and undecodable bytes replaced) only in the few distinct texts, in _column
@@ -128,8 +134,8 @@ def read_csv_arrow(
         yield Chunk({}, 0, bad[0])
 
 
-def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
-    """Return the CSV header's column names and the byte stream, header included."""
+def _header(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
+    """Return the CSV header's column names, the data bytes read with it, and the byte stream, header included."""
     import csv
     import itertools
 
@@ -142,7 +148,7 @@ def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
     names = next(csv.reader([line]), [])
     if not any(n.strip() for n in names):
         raise DataError("the CSV file has no header line")
-    return names, itertools.chain([seen], raw)
+    return names, seen.split(b"\n", 1)[1], itertools.chain([seen], raw)
 
 
 def _column(array: Any, name: str = "", text_columns: set[str] | None = None, *, unchecked: bool = False) -> Any:
