@@ -16,7 +16,14 @@ Prints, as the median of ``--repeat`` runs (default 5):
     with Evidently is given (``--evidently-python``), Evidently's
     ``DataDriftPreset`` on the same data (run once: it takes minutes), as ratios.
 
-Usage: ``python benchmarks/drift.py [--rows 1000000] [--repeat 5] [--evidently-python PATH] [--no-10m]``
+With ``--baseline DIR`` (another checkout of this repository, e.g. the main branch) it instead times
+(a) and (b) for that checkout's code and this one's, alternately, in fresh processes (``--rounds``
+of each, ``--repeat`` runs per process), and prints the medians of wall and CPU seconds side by side,
+their ratios, and whether the two reports are byte for byte the same: before/after from one run, on a
+machine whose load changes from minute to minute.
+
+Usage: ``python benchmarks/drift.py [--rows 1000000] [--repeat 5] [--evidently-python PATH] [--no-10m]
+[--baseline DIR [--rounds 3]]``
 """
 
 from __future__ import annotations
@@ -86,6 +93,17 @@ def frame(rows: int, seed: int, drifted: bool) -> dict[str, Any]:
     out: dict[str, Any] = dict(numeric)
     out.update({k: Categorical(codes, cats) for k, (codes, cats) in categorical.items()})
     return out
+
+
+def timed_cpu(fn: Any, repeat: int) -> tuple[list[float], list[float], Any]:
+    """Return (wall seconds, CPU seconds of the whole process, last result) of ``repeat`` runs."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return walls, cpus, result
 
 
 def timed(fn: Any, repeat: int) -> tuple[float, Any]:
@@ -298,10 +316,76 @@ def run_evidently(python: str, rows: int) -> dict[str, Any] | None:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+# -- before/after: another checkout's code against this one, alternately ------------------------
+def time_side(shared: str, rows: int, repeat: int, folder: str) -> dict[str, Any]:
+    """Time (a) and (b) with the code under ``shared`` (this process imports it first); return the samples."""
+    import hashlib
+
+    sys.path.insert(0, shared)
+    import modelpilot
+    from modelpilot.drift import build_reference
+
+    assert modelpilot.__file__.startswith(shared), modelpilot.__file__
+    ref, cur = frame(rows, 1, False), frame(rows, 2, True)
+    blob = build_reference(ref).to_json()
+    compare_in_memory(blob, cur)  # first use (imports, caches) is not timed
+    out: dict[str, Any] = {}
+    csv_path, parquet_path = Path(folder) / "current" / "window.csv", Path(folder) / "current-pq" / "window.parquet"
+    for name, fn in (
+        ("in-memory", lambda: compare_in_memory(blob, cur)),
+        ("CSV", lambda: compare_file(blob, csv_path)),
+        ("Parquet", lambda: compare_file(blob, parquet_path)),
+    ):
+        walls, cpus, report = timed_cpu(fn, repeat)
+        out[name] = {"wall": walls, "cpu": cpus, "report": hashlib.sha256(report.to_json()).hexdigest()}
+    return out
+
+
+def compare_with_baseline(baseline: Path, rows: int, repeat: int, rounds: int, workdir: str | None) -> None:
+    """Run :func:`time_side` for the baseline and for this checkout alternately; print the medians."""
+    import os
+
+    sides = {"before": str(baseline.resolve() / "shared"), "after": str(ROOT / "shared")}
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {k: {} for k in sides}
+    reports: dict[str, dict[str, set[str]]] = {k: {} for k in sides}
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        write_files(frame(rows, 2, True), Path(tmp))
+        for _ in range(rounds):
+            for side, shared in sides.items():
+                out = subprocess.run(
+                    [sys.executable, __file__, "_time", shared, str(rows), str(repeat), tmp],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                for name, got in json.loads(out.strip().splitlines()[-1]).items():
+                    for kind in ("wall", "cpu"):
+                        samples[side].setdefault(name, {}).setdefault(kind, []).extend(got[kind])
+                    reports[side].setdefault(name, set()).add(got["report"])
+    print(
+        f"\nBefore ({baseline}) / after (this checkout): {rows:,} rows x 20 numeric + 5 categorical; "
+        f"{rounds} alternating rounds x {repeat} runs each; {os.cpu_count()} CPUs, load average at the end "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
+    print("| measurement | before wall s | after wall s | after/before | before CPU s | after CPU s | same report |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name in samples["after"]:
+        b, a = samples["before"][name], samples["after"][name]
+        bw, aw = statistics.median(b["wall"]), statistics.median(a["wall"])
+        same = len(reports["before"][name] | reports["after"][name]) == 1
+        print(
+            f"| {name} | {bw:.3f} | {aw:.3f} | {aw / bw:.2f} | {statistics.median(b['cpu']):.3f} | "
+            f"{statistics.median(a['cpu']):.3f} | {same} |"
+        )
+
+
 # -- main ------------------------------------------------------------------------------
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_memory":
         print(json.dumps(memory_probe(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "_time":
+        print(json.dumps(time_side(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -310,7 +394,12 @@ def main() -> None:
     parser.add_argument("--evidently-python", help="a Python interpreter with evidently installed")
     parser.add_argument("--no-10m", action="store_true", help="skip the 10 M-row memory runs")
     parser.add_argument("--workdir", help="where to write the data files (default: a temporary folder)")
+    parser.add_argument("--baseline", type=Path, help="another checkout: time its code and this one's alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --baseline")
     args = parser.parse_args()
+    if args.baseline:
+        compare_with_baseline(args.baseline, args.rows, args.repeat, args.rounds, args.workdir)
+        return
 
     from modelpilot.drift import build_reference
 

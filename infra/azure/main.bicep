@@ -49,6 +49,13 @@ param mlWorkspaceId string = ''
 @description('Entra ID app (client) id for App Service authentication of the operator API (empty: keys only).')
 param entraClientId string = ''
 
+@description('Run large drift windows as a Durable Functions orchestration (app setting MODELPILOT_AZURE_DURABLE_DRIFT): the drift timer starts one for a window above driftFanOutBytes; the task hub lives in the app storage account.')
+param durableDrift bool = false
+
+@description('Planned window size in bytes above which the drift timer fans the window out (MODELPILOT_DRIFT_FANOUT_BYTES; batches of at most this size).')
+@minValue(1)
+param driftFanOutBytes int = 2147483648
+
 @description('Maximum instances of the Flex Consumption app.')
 param maximumInstanceCount int = 40
 
@@ -289,6 +296,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MODELPILOT_MLFLOW_WEBHOOK_SECRET', value: mlflowWebhookSecretName }
         { name: 'MODELPILOT_MLFLOW_TOKEN_SECRET', value: mlflowTokenSecretName }
         { name: 'DRIFT_SCHEDULE', value: driftSchedule }
+        { name: 'MODELPILOT_AZURE_DURABLE_DRIFT', value: string(durableDrift) }
+        { name: 'MODELPILOT_DRIFT_FANOUT_BYTES', value: string(driftFanOutBytes) }
         { name: 'SLO_SCHEDULE', value: sloSchedule }
         { name: 'CANARY_SCHEDULE', value: canarySchedule }
         { name: 'MODELPILOT_TRAFFIC_ROUTES', value: trafficRoutes }

@@ -8,6 +8,7 @@ against every implementation.
 from __future__ import annotations
 
 import abc
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -646,13 +647,28 @@ class LifecycleSync(abc.ABC):
 
 
 class FanOutStarter(abc.ABC):
-    """Starts a drift window's fan-out on the cloud's own engine (a Step Functions execution).
+    """Starts a drift window's fan-out on the cloud's own engine (a Step Functions execution, a Durable orchestration).
 
     ``min_bytes``: a window whose planned size is above it is fanned out (in batches of at most
-    ``min_bytes``); one at or below it is read inline by the drift batch.
+    ``min_bytes``); one at or below it is read inline by the drift batch. ``batches_inline``: the
+    engine takes the batch list in its input (Durable Functions) instead of reading it from the
+    artifact store (Step Functions' distributed map).
     """
 
     min_bytes: int
+    batches_inline: bool = False
+
+    def ready(self) -> bool:
+        """Return True when :meth:`start` can start an execution now (False: read the window inline)."""
+        return True
+
+    def bound(self, client: Any) -> AbstractContextManager[None]:
+        """Return a context in which :meth:`start` uses ``client``, an invocation's engine client.
+
+        Engines whose client comes with each invocation (the Durable client binding of an Azure
+        function) need it; the others ignore it.
+        """
+        return nullcontext()
 
     @abc.abstractmethod
     def start(self, name: str, execution_input: dict[str, Any]) -> bool:

@@ -167,6 +167,15 @@ def user_function(name: str, *, context: HostContext | None = None) -> Any:
     if name not in functions:
         raise LookupError(f"function_app registers no function named {name}")
     function = functions[name].get_user_function()
+    if inspect.iscoroutinefunction(function):  # a Durable client binding: the SDK's rich client makes it async
+
+        def call_async(*args: Any, **kwargs: Any) -> Any:
+            import asyncio
+
+            kwargs.setdefault("client", durable_client_binding())
+            return asyncio.run(function(*args, context=context or HostContext(name), **kwargs))
+
+        return call_async
     if "context" not in inspect.signature(function).parameters:
         return function
 
@@ -174,6 +183,21 @@ def user_function(name: str, *, context: HostContext | None = None) -> Any:
         return function(*args, context=context or HostContext(name), **kwargs)
 
     return call
+
+
+def durable_client_binding(rpc: str = "http://127.0.0.1:7071/runtime/webhooks/durabletask/") -> str:
+    """Return the JSON the host passes for a ``durableClient`` input binding (the SDK builds its client from it)."""
+    base = "http://127.0.0.1:7071/runtime/webhooks/durabletask/instances/INSTANCEID"
+    return json.dumps(
+        {
+            "taskHubName": "ModelPilotHub",
+            "creationUrls": {"createNewInstancePostUri": base, "createAndWaitOnNewInstancePostUri": base},
+            "managementUrls": {"id": "INSTANCEID", "statusQueryGetUri": base},
+            "baseUrl": "http://127.0.0.1:7071/runtime/webhooks/durabletask",
+            "requiredQueryStringParameters": "",
+            "rpcBaseUrl": rpc,
+        }
+    )
 
 
 def entra_id(name: str) -> str:

@@ -13,6 +13,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
+from modelpilot.drift._lanes import lane_count
 from modelpilot.service.drift.fanout import Batch, PartialProfile, WindowPlan
 
 if TYPE_CHECKING:
@@ -27,9 +28,11 @@ __all__ = ["ProcessPoolRunner"]
 _worker: dict[str, Any] = {}
 
 
-def _start(settings: Settings) -> None:
+def _start(settings: Settings, lanes: int) -> None:
     from modelpilot.bootstrap import build_services
+    from modelpilot.drift._lanes import set_lane_count
 
+    set_lane_count(lanes)  # the sibling processes share the cores: no more threads than this one's share
     _worker["services"] = build_services(settings)
     _worker["references"] = {}
 
@@ -62,7 +65,7 @@ class ProcessPoolRunner:
             max_workers=max(1, min(self.workers, len(batches))),
             mp_context=context,
             initializer=_start,
-            initargs=(self.settings,),
+            initargs=(self.settings, max(1, lane_count() // max(1, min(self.workers, len(batches))))),
         ) as pool:
             futures = [pool.submit(_read_batch, doc, b.to_dict()) for b in batches]
             for future in as_completed(futures):

@@ -74,6 +74,7 @@ class NumericBinner:
         self.nbins = len(self.edges) + 1
         self._lut: np.ndarray | None = None
         self.rounds = 0
+        self._crowded = False
         lo, hi = float(self.edges[0]), float(self.edges[-1])
         span = hi - lo
         if len(self.edges) < 8 or not np.isfinite(span) or span <= 0:
@@ -86,15 +87,20 @@ class NumericBinner:
         # cell k (1.._GRID) covers [lo_g + (k-1)w, lo_g + k w); 0 and _GRID+1 are outside the grid.
         # Bounds are taken one cell wider on each side, so a cell index off by one
         # through rounding still yields the exact bin.
-        starts = self._lo + width * np.arange(_GRID + 1)
-        lower = np.searchsorted(self.edges, starts[:-1] - width, side="left")
-        upper = np.searchsorted(self.edges, starts[1:] + width, side="left")
+        # points[j] = lo_g + (j - 1) w: cell j+1 starts at points[j + 1]; its widened bounds are
+        # points[j] and points[j + 3] (one search serves both)
+        points = self._lo + width * np.arange(-1.0, _GRID + 3)
+        below = _count_below(self.edges, points)
+        lower, upper = below[: _GRID + 1], below[3:]
         steps = upper - lower
         crowded = steps > _MAX_ROUNDS
         self.rounds = int(steps[~crowded].max(initial=0))
+        self._crowded = bool(crowded.any())
         inner = np.where(crowded, _AMBIGUOUS, lower)
         self._lut = np.concatenate([[0], inner, [len(self.edges)]]).astype(np.intp)
         self._padded = np.append(self.edges, np.inf)
+        # the cell index is (x - origin) * scale: the "+1" of cell 1 folded into the origin
+        self._origin = self._lo - width
 
     def count(self, x: np.ndarray, *, nan_count: int | None = None) -> np.ndarray:
         """Return bin counts (length ``nbins``) of the non-NaN values of ``x``.
@@ -137,25 +143,35 @@ class NumericBinner:
         n = len(x)
         work = scratch or Scratch()
         buf = work.get("f", n, np.float64)
-        np.subtract(x, self._lo, out=buf)
+        np.subtract(x, self._origin, out=buf)
         np.multiply(buf, self._scale, out=buf)
-        np.fmax(buf, -1.0, out=buf)  # fmax maps NaN to -1, i.e. cell 0 and bin 0
-        np.fmin(buf, float(_GRID), out=buf)
-        buf += 1.0
+        # only the top needs clamping: NaN, -inf and every value below the grid cast to a
+        # negative index (or 0), which mode="clip" maps to cell 0, bin 0
+        np.minimum(buf, float(_GRID + 1), out=buf)
         cells = work.get("cells", n, np.intp)
-        np.copyto(cells, buf, casting="unsafe")
+        with np.errstate(invalid="ignore"):
+            np.copyto(cells, buf, casting="unsafe")
         bins = work.get("bins", n, np.intp)
-        np.take(self._lut, cells, out=bins)
-        flags = work.get("flags", n, np.bool_)
-        np.less(bins, 0, out=flags)
-        amb = np.flatnonzero(flags)
-        if len(amb):
+        np.take(self._lut, cells, out=bins, mode="clip")
+        if self._crowded and bins.min() < 0:
+            amb = np.flatnonzero(bins < 0)
             bins[amb] = np.searchsorted(self.edges, x[amb], side="left")
-        for _ in range(self.rounds):
-            np.take(self._padded, bins, out=buf)
-            np.greater(x, buf, out=flags)
-            bins += flags
+        if self.rounds:
+            flags = work.get("flags", n, np.bool_)
+            for _ in range(self.rounds):
+                np.take(self._padded, bins, out=buf)
+                np.greater(x, buf, out=flags)
+                bins += flags
         return bins
+
+
+def _count_below(edges: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Return ``#{edges < p}`` for each of the sorted ``points``: ``np.searchsorted(edges, points)``.
+
+    Searching the few edges among the many points and summing is exact and far cheaper.
+    """
+    first = np.searchsorted(points, edges, side="right")  # edge e is below points[k] for every k >= first(e)
+    return np.cumsum(np.bincount(first, minlength=len(points) + 1)[: len(points)])
 
 
 @dataclass
@@ -236,6 +252,8 @@ CELLS = 1 << 14
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = np.uint64(0x100000001B3)
 _SHORT = 48
+#: texts whose (slot, cell) a :class:`CategoryEncoder` remembers
+_ENCODED_TEXTS = 100_000
 
 
 def hash_texts(texts: Sequence[str], salt: int = 0) -> np.ndarray:
@@ -321,19 +339,40 @@ class CategoryEncoder:
         self.known = set(other_values)
         self.level_hashes = level_hashes if level_hashes is not None else np.zeros(0, dtype=np.uint64)
         self.nslots = len(values) + self.tail + 1
+        self._memo: dict[str, tuple[int, int]] = {}
 
     def slots_for(self, categories: list[Any]) -> np.ndarray:
         """Return the slot of each category in a dictionary (-1 for missing)."""
         return self.encode(categories)[0]
 
     def encode(self, categories: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(slot, cell)`` of each category in a dictionary (-1, -1 for missing)."""
+        """Return ``(slot, cell)`` of each category in a dictionary (-1, -1 for missing).
+
+        Chunks of a window repeat the same few values: each text is hashed once and remembered
+        (up to :data:`_ENCODED_TEXTS` texts).
+        """
         n = len(categories)
         slots = np.full(n, -1, dtype=np.intp)
         cells = np.full(n, -1, dtype=np.intp)
         index, texts = category_texts(categories)
         if not texts:
             return slots, cells
+        if len(texts) > _ENCODED_TEXTS:
+            slots[index], cells[index] = self._encode_texts(texts)
+            return slots, cells
+        memo = self._memo
+        fresh = [t for t in dict.fromkeys(texts) if t not in memo]
+        if fresh:
+            if len(memo) + len(fresh) > _ENCODED_TEXTS:
+                memo.clear()
+                fresh = list(dict.fromkeys(texts))
+            new_slots, new_cells = self._encode_texts(fresh)
+            memo.update(zip(fresh, zip(new_slots.tolist(), new_cells.tolist(), strict=True), strict=True))
+        pairs = np.array([memo[t] for t in texts], dtype=np.intp).reshape(-1, 2)
+        slots[index], cells[index] = pairs[:, 0], pairs[:, 1]
+        return slots, cells
+
+    def _encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         hashes = hash_texts(texts, self.salt)
         top = np.fromiter((self.slot.get(t, -1) for t in texts), dtype=np.intp, count=len(texts))
         known = np.fromiter((t in self.known for t in texts), dtype=bool, count=len(texts))
@@ -341,9 +380,7 @@ class CategoryEncoder:
             pos = np.searchsorted(self.level_hashes, hashes).clip(0, len(self.level_hashes) - 1)
             known |= self.level_hashes[pos] == hashes
         other = np.where(known, self.other + tail_of(hashes, self.tail), self.unseen)
-        slots[index] = np.where(top >= 0, top, other)
-        cells[index] = cell_of(hashes)
-        return slots, cells
+        return np.where(top >= 0, top, other), cell_of(hashes)
 
     def count_codes(self, codes: np.ndarray, categories: list[Any]) -> tuple[np.ndarray, int, dict[str, int]]:
         """Count dictionary-encoded values: ``codes`` index ``categories`` (-1 = missing).

@@ -9,7 +9,9 @@ and slots in bounded memory.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +27,15 @@ from modelpilot.drift._kernels import (
     numeric_chunk_stats,
     tail_of,
 )
-from modelpilot.drift.frames import Categorical, iter_chunks, to_categorical_counted, to_float
+from modelpilot.drift._lanes import run_lanes
+from modelpilot.drift.frames import (
+    DEFAULT_CHUNK_ROWS,
+    Categorical,
+    frame_rows,
+    iter_chunks,
+    to_categorical_counted,
+    to_float,
+)
 from modelpilot.drift.profile import (
     MAX_UNSEEN_EXAMPLES,
     CategoricalProfile,
@@ -37,7 +47,7 @@ from modelpilot.drift.profile import (
 from modelpilot.exceptions import DataError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
     from modelpilot.domain.model import FeatureSpec
     from modelpilot.drift.frames import Chunk
@@ -251,15 +261,18 @@ def _text(value: Any) -> str:
 
 
 class ProfileAccumulator:
-    """Bins chunks into a reference profile's edges and slots; :meth:`profile` returns the sum so far."""
+    """Bins chunks into a reference profile's edges and slots; :meth:`profile` returns the sum so far.
+
+    The features of a chunk are binned in parallel lanes (:mod:`modelpilot.drift._lanes`); each
+    feature still sees its chunks in order, so the profile is bit-identical to a serial run.
+    """
 
     def __init__(self, reference: Profile) -> None:
         self.reference = reference
         self.current = reference.empty_like()
-        self._binners = {
-            n: NumericBinner(f.edges) for n, f in reference.features.items() if isinstance(f, NumericProfile)
-        }
-        self._scratch = Scratch()
+        # binners are built in the lanes on first use: building the lookup table is work too
+        self._binners: dict[str, NumericBinner] = {}
+        self._local = threading.local()
         self._encoders = {
             n: CategoryEncoder(f.values, f.other_values, salt=f.salt, tail=f.tail, level_hashes=f.level_hashes)
             for n, f in reference.features.items()
@@ -268,25 +281,53 @@ class ProfileAccumulator:
 
     def add(self, chunk: Chunk) -> None:
         """Add one chunk's rows."""
-        cur = self.current
-        cur.rows += chunk.rows
-        cur.corrupt_rows += chunk.corrupt_rows
-        for name in chunk.columns:
-            if name not in cur.features:
-                cur.extra_columns[name] = cur.extra_columns.get(name, 0) + chunk.rows
+        cur = self._count_rows(chunk.columns, chunk.rows, chunk.corrupt_rows)
+        work = []
         for name, feature in cur.features.items():
             values = chunk.columns.get(name)
             if values is None:
                 feature.absent += chunk.rows
-                continue
+            else:
+                work.append((feature, [values], chunk.type_errors.get(name, 0)))
+        run_lanes(self._add_feature, work)
+
+    def _count_rows(self, columns: Mapping[str, Any], rows: int, corrupt: int) -> Profile:
+        cur = self.current
+        cur.rows += rows
+        cur.corrupt_rows += corrupt
+        for name in columns:
+            if name not in cur.features:
+                cur.extra_columns[name] = cur.extra_columns.get(name, 0) + rows
+        return cur
+
+    def _add_feature(self, item: tuple[FeatureProfile, list[Any], int]) -> None:
+        """Add a feature's parts in order (one lane: no other thread touches this feature)."""
+        feature, parts, type_errors = item
+        feature.type_errors += type_errors
+        for values in parts:
             if isinstance(feature, NumericProfile):
                 x, errors = to_float(values)
-                feature.type_errors += errors + chunk.type_errors.get(name, 0)
-                add_numeric(feature, self._binners[name], x, self._scratch)
+                feature.type_errors += errors
+                add_numeric(feature, self._binner(feature.name), x, self._scratch())
             else:
+                assert isinstance(feature, CategoricalProfile)
                 encoded, bad = to_categorical_counted(values)
-                feature.type_errors += bad + chunk.type_errors.get(name, 0)
+                feature.type_errors += bad
                 self._add_categorical(feature, encoded)
+
+    def _binner(self, name: str) -> NumericBinner:
+        binner = self._binners.get(name)
+        if binner is None:
+            feature = self.reference.features[name]
+            assert isinstance(feature, NumericProfile)
+            binner = self._binners[name] = NumericBinner(feature.edges)
+        return binner
+
+    def _scratch(self) -> Scratch:
+        scratch: Scratch | None = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = Scratch()
+        return scratch
 
     def _add_categorical(self, feature: CategoricalProfile, values: Categorical) -> None:
         counts, missing, unseen, cells = self._encoders[feature.name].count_all(values.codes, values.categories)
@@ -302,9 +343,28 @@ class ProfileAccumulator:
             )
 
     def add_all(self, chunks: Iterable[Chunk] | Mapping[str, Any]) -> Profile:
-        """Add every chunk (or an in-memory frame) and return the profile."""
-        for chunk in iter_chunks(chunks):
-            self.add(chunk)
+        """Add every chunk (or an in-memory frame) and return the profile.
+
+        A frame is cut into the same chunks :func:`~modelpilot.drift.frames.chunk_frame` makes,
+        each column binned chunk after chunk in its own lane.
+        """
+        if not isinstance(chunks, Mapping):
+            for chunk in chunks:
+                self.add(chunk)
+            return self.profile()
+        total = frame_rows(chunks)
+        if total == 0:
+            return self.profile()
+        starts = range(0, total, DEFAULT_CHUNK_ROWS)
+        cur = self._count_rows(chunks, total, 0)
+        work = []
+        for name, feature in cur.features.items():
+            values = chunks.get(name)
+            if values is None:
+                feature.absent += total
+            else:
+                work.append((feature, [values[i : i + DEFAULT_CHUNK_ROWS] for i in starts], 0))
+        run_lanes(self._add_feature, work)
         return self.profile()
 
     def profile(self) -> Profile:

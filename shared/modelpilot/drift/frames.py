@@ -17,7 +17,7 @@ import numpy as np
 
 from modelpilot.drift._kernels import dictionary_encode_counted
 
-__all__ = ["Categorical", "Chunk", "chunk_frame", "to_categorical", "to_categorical_counted", "to_float"]
+__all__ = ["Categorical", "Chunk", "chunk_frame", "frame_rows", "to_categorical", "to_categorical_counted", "to_float"]
 
 DEFAULT_CHUNK_ROWS = 1 << 16
 
@@ -115,15 +115,20 @@ def to_categorical_counted(values: Any) -> tuple[Categorical, int]:
 
 def chunk_frame(frame: Mapping[str, Any], rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
     """Split an in-memory frame (column name → array or :class:`Categorical`) into chunks."""
+    total = frame_rows(frame)
+    for start in range(0, total, rows):
+        stop = min(total, start + rows)
+        yield Chunk({k: v[start:stop] for k, v in frame.items()}, stop - start)
+
+
+def frame_rows(frame: Mapping[str, Any]) -> int:
+    """Return the rows of an in-memory frame; ``DataError`` when its columns differ in length."""
     lengths = {len(v) for v in frame.values()}
     if len(lengths) > 1:
         from modelpilot.exceptions import DataError
 
         raise DataError(f"columns have different lengths: {sorted(lengths)}")
-    total = lengths.pop() if lengths else 0
-    for start in range(0, total, rows):
-        stop = min(total, start + rows)
-        yield Chunk({k: v[start:stop] for k, v in frame.items()}, stop - start)
+    return lengths.pop() if lengths else 0
 
 
 def iter_chunks(source: Mapping[str, Any] | Iterable[Chunk], rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:

@@ -1,7 +1,7 @@
 """The Azure backend's adapters: Table Storage registry, Blob artifacts, Event Grid, Key Vault, Azure Monitor,
 and Prometheus when ``MODELPILOT_PROMETHEUS_URL`` is set (its credentials from the Key Vault secret
 ``MODELPILOT_PROMETHEUS_SECRET`` names); the Azure ML tag write-back when ``MODELPILOT_AZURE_ML_WORKSPACE_ID``
-is set.
+is set; the Durable drift fan-out's starter when ``MODELPILOT_AZURE_DURABLE_DRIFT`` is true.
 
 Storage is reached either with a connection string read from the app setting
 *named* by ``settings.azure_storage_connection_setting`` (Azurite, local runs; the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modelpilot.adapters.azure.durable import DurableFanOutStarter
 from modelpilot.config import app_setting
 from modelpilot.exceptions import InvalidInput
 from modelpilot.policy.loader import POLICY_NAME
@@ -201,4 +202,9 @@ def build_adapters(settings: Settings, *, credential: TokenCredential | None = N
         lifecycle_sync=lifecycle_sync,
         # canary splits routed to Azure ML online endpoints besides the serving manifest
         traffic_routers=traffic_routers(settings, cloud),
+        # with the Durable fan-out on, a window above MODELPILOT_DRIFT_FANOUT_BYTES starts a drift_window
+        # orchestration through the drift timer's Durable client binding (no client of its own)
+        drift_fanout=(
+            DurableFanOutStarter(min_bytes=settings.drift_fanout_bytes) if settings.azure_durable_drift else None
+        ),
     )

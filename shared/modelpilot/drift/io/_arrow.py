@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelpilot.drift._lanes import run_lanes
 from modelpilot.drift.frames import Categorical, Chunk
 from modelpilot.exceptions import DataError
 
@@ -19,9 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["read_csv_arrow", "read_parquet"]
 
 
-def _block_bytes(chunk_rows: int) -> int:
-    """CSV block size: about ``chunk_rows`` rows of a 25-column file, 64 KiB to 4 MiB."""
-    return min(1 << 22, max(1 << 16, chunk_rows * 16))
+def _block_bytes(chunk_rows: int, sample: bytes = b"") -> int:
+    """CSV parse block size: ``chunk_rows`` rows as wide as the ``sample``'s lines, 64 KiB to 1 MiB.
+
+    pyarrow parses blocks of about 1 MiB fastest (16 MiB blocks cost twice the CPU); the reader
+    gathers blocks into chunks of about ``chunk_rows`` rows, since much smaller chunks make the
+    per-chunk work (a few dozen numpy calls per column) cost more than the binning itself.
+    """
+    lines = sample.count(b"\n")
+    width = len(sample[: sample.rfind(b"\n") + 1]) / lines if lines else 16
+    return int(min(1 << 20, max(1 << 16, chunk_rows * width * 1.1)))
 
 
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
@@ -54,65 +63,98 @@ def read_csv_arrow(
     uri: str,
     stats: ReadStats,
     chunk_rows: int,
-    rest: Callable[[int], Iterator[Chunk]] | None = None,
+    rest: Callable[[int, int], Iterator[Chunk]] | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a CSV file with ``pyarrow.csv.open_csv``; every column is read as text, then converted.
+    """Stream a CSV file with ``pyarrow.csv.open_csv`` on every core; columns read as text, then converted.
 
     The header is parsed here and given to pyarrow as the column names, so the names and their
-    types always match. When pyarrow fails part-way through (for example on bytes that are not
-    UTF-8), ``rest(n)`` (the standard-library reader, told to skip the ``n`` records already
-    read) reads the remainder: no row is dropped unseen.
+    types always match. pyarrow does not check the text's UTF-8 (reading the columns as binary
+    instead costs twice the parse time), so text that is no UTF-8 fails no block: it becomes
+    replacement characters, as in the standard-library reader; a stray word in a numeric column
+    is a type error, not a failed file. Blocks are parsed in parallel, so a
+    corrupt row's line number is unknown: it is counted (by pyarrow's invalid-row handler, and
+    the count is handed on with the chunks) and reported by file. When pyarrow fails part-way
+    through (for example on a row longer than a block), ``rest(rows, counted)`` (the
+    standard-library reader) reads the file again, passes over the ``rows`` well-formed rows
+    already handed on and recounts the corrupt ones, ``counted`` of which the chunks carried
+    already: no row is dropped unseen or counted twice.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    bad: list[int] = [0]
+    bad: list[int] = [0, 0]  # not yet handed on, seen in all
+    lock = threading.Lock()  # the handler runs on pyarrow's threads
 
     def invalid(row: Any) -> str:
-        bad[0] += 1
-        stats.corrupt(
-            f"{uri}:{row.number}" if row.number is not None else uri,
-            f"{row.actual_columns} fields, the header has {row.expected_columns}",
-            rows=1,
-        )
+        with lock:
+            bad[0] += 1
+            bad[1] += 1
+        where = f"{uri}:{row.number}" if row.number is not None else uri
+        stats.corrupt(where, f"{row.actual_columns} fields, the header has {row.expected_columns}", rows=1)
         return "skip"
 
-    head, raw = _header(raw)
-    # every column as text: a stray word in a numeric column is a type error, not a failed file
+    head, sample, raw = _header(raw)
     types = {name: pa.string() for name in head}
     stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
     try:
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                block_size=_block_bytes(chunk_rows), use_threads=False, column_names=head, skip_rows=1
+                block_size=_block_bytes(chunk_rows, sample), use_threads=True, column_names=head, skip_rows=1
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=NULLS),
+            # UTF-8 is checked (and undecodable bytes replaced) only in the few distinct texts, in _column
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, strings_can_be_null=True, null_values=NULLS, check_utf8=False
+            ),
         )
     except (pa.ArrowInvalid, StopIteration) as exc:
         raise DataError(f"cannot read CSV {uri}: {exc}") from None
-    done = 0  # records (rows and invalid rows) already handed on
-    try:
-        text_columns: set[str] = set()
-        for batch in reader:
+    rows = handed = 0  # well-formed rows and corrupt rows already handed on
+    text_columns: set[str] = set()
+    pending: list[Any] = []  # batches (parse blocks) gathered into one chunk of about chunk_rows rows
+
+    def chunk() -> Chunk:
+        nonlocal rows, handed
+        with lock:
             before, bad[0] = bad[0], 0
-            stats.rows += batch.num_rows
-            done += batch.num_rows + before
-            yield Chunk(
-                {name: _column(batch.column(i), name, text_columns) for i, name in enumerate(batch.schema.names)},
-                batch.num_rows,
-                before,
-            )
+        count = sum(b.num_rows for b in pending)
+        stats.rows += count
+        rows += count
+        handed += before
+        names = pending[0].schema.names
+        parts = [[b.column(i) for b in pending] for i in range(len(names))]
+        pending.clear()
+        columns = run_lanes(
+            lambda i: _column(
+                parts[i][0] if len(parts[i]) == 1 else pa.concat_arrays(parts[i]),
+                names[i],
+                text_columns,
+                unchecked=True,
+            ),
+            range(len(names)),
+        )
+        return Chunk(dict(zip(names, columns, strict=True)), count, before)
+
+    try:
+        for batch in reader:
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= chunk_rows:
+                yield chunk()
+        if pending:
+            yield chunk()
     except pa.ArrowInvalid as exc:
         if rest is None:
             raise DataError(f"cannot read CSV {uri}: {exc}") from None
-        stats.corrupt_rows -= bad[0]  # rows of the failed block: the fallback counts them again
-        yield from rest(done)
+        stats.corrupt_rows -= bad[1]  # the standard-library reader counts the corrupt rows of the whole file
+        yield from rest(rows, handed)
+        return
+    if bad[0]:  # rows of the last blocks, found after their batch was handed on
+        yield Chunk({}, 0, bad[0])
 
 
-def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
-    """Return the CSV header's column names and the byte stream, header included."""
+def _header(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
+    """Return the CSV header's column names, the data bytes read with it, and the byte stream, header included."""
     import csv
     import itertools
 
@@ -125,12 +167,13 @@ def _header(raw: Iterator[bytes]) -> tuple[list[str], Iterator[bytes]]:
     names = next(csv.reader([line]), [])
     if not any(n.strip() for n in names):
         raise DataError("the CSV file has no header line")
-    return names, itertools.chain([seen], raw)
+    return names, seen.split(b"\n", 1)[1], itertools.chain([seen], raw)
 
 
-def _column(array: Any, name: str = "", text_columns: set[str] | None = None) -> Any:
+def _column(array: Any, name: str = "", text_columns: set[str] | None = None, *, unchecked: bool = False) -> Any:
     """Return a float64 array when every value parses as a number, else dictionary-encoded text.
 
+    ``unchecked``: the text's UTF-8 was not checked (CSV); undecodable bytes are replaced.
     ``text_columns`` remembers the columns that did not parse, so later batches skip the attempt.
     """
     import pyarrow as pa
@@ -142,6 +185,10 @@ def _column(array: Any, name: str = "", text_columns: set[str] | None = None) ->
         return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     text = text_columns if text_columns is not None else set()
     if (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name not in text:
+        try:  # a clean number column parses as it is (trimming changes nothing that parses)
+            return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         try:
             return np.asarray(
                 pc.cast(pc.utf8_trim_whitespace(array), pa.float64()).to_numpy(zero_copy_only=False),
@@ -157,6 +204,10 @@ def _column(array: Any, name: str = "", text_columns: set[str] | None = None) ->
         except pa.ArrowNotImplementedError:
             return np.asarray(array.to_pylist(), dtype=object)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    if unchecked and pa.types.is_string(encoded.dictionary.type):
+        # undecodable bytes become U+FFFD, as the standard-library reader decodes them
+        raw = encoded.dictionary.cast(pa.binary()).to_pylist()
+        return Categorical(codes, [b.decode("utf-8", "replace") for b in raw])
     return Categorical(codes, encoded.dictionary.to_pylist())
 
 
@@ -181,13 +232,13 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
             parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
             total = parquet.metadata.num_rows
-            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
+            # columns decoded on pyarrow's threads, converted and binned in the lanes
+            for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=True):
                 stats.rows += batch.num_rows
                 read += batch.num_rows
-                yield Chunk(
-                    {name: _column(batch.column(i)) for i, name in enumerate(batch.schema.names)},
-                    batch.num_rows,
-                )
+                names = batch.schema.names
+                columns = run_lanes(lambda i: _column(batch.column(i)), range(len(names)))  # noqa: B023 - used at once
+                yield Chunk(dict(zip(names, columns, strict=True)), batch.num_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             problem = " ".join(str(exc).split())
             if total > read:  # the rows the file says it holds but that could not be read are corrupt, counted

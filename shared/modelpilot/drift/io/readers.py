@@ -164,8 +164,8 @@ def _read_file(
         if use_arrow is not False and _has_arrow():
             from modelpilot.drift.io._arrow import read_csv_arrow
 
-            def rest(skip: int) -> Iterator[Chunk]:
-                return _read_csv(open_data(store, uri), uri, stats, chunk_rows, skip_records=skip)
+            def rest(skip: int, counted: int) -> Iterator[Chunk]:
+                return _read_csv(open_data(store, uri), uri, stats, chunk_rows, skip_rows=skip, counted=counted)
 
             yield from read_csv_arrow(open_data(store, uri), uri, stats, chunk_rows, rest)
         else:
@@ -295,32 +295,53 @@ def _array(values: list[Any]) -> np.ndarray:
 
 
 def _read_csv(
-    raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int, *, skip_records: int = 0
+    raw: Iterator[bytes],
+    uri: str,
+    stats: ReadStats,
+    chunk_rows: int,
+    *,
+    skip_rows: int = 0,
+    counted: int = 0,
 ) -> Iterator[Chunk]:
-    """Parse CSV with the standard library; ``skip_records`` records after the header were read already."""
+    """Parse CSV with the standard library.
+
+    The first ``skip_rows`` well-formed rows were handed on already (they are passed over), and
+    so were ``counted`` of the corrupt rows: every corrupt row of the file is counted in
+    ``stats``, and the chunks carry those beyond ``counted``.
+    """
     lines = iter_lines(raw)
     header = next(csv.reader([next(lines, "")]), [])
     if not header or not any(h.strip() for h in header):
         raise DataError(f"{uri} has no header line")
     names = [h.strip() for h in header]
     out = _Columns(chunk_rows)
+    owed = counted  # corrupt rows the chunks already carried
+
+    def flush() -> Chunk | None:
+        nonlocal owed
+        paid = min(owed, out.corrupt)
+        out.corrupt -= paid
+        owed -= paid
+        return out.flush()
+
     for number, row in enumerate(csv.reader(lines), start=2):
         if not row:
-            continue
-        if skip_records:
-            skip_records -= 1
             continue
         if len(row) != len(names):
             out.corrupt += 1
             stats.corrupt(f"{uri}:{number}", f"{len(row)} fields, the header has {len(names)}")
             continue
+        if skip_rows:
+            skip_rows -= 1
+            continue
         out.add(dict(zip(names, row, strict=True)))
         stats.rows += 1
         if out.full():
-            yield out.flush()  # type: ignore[misc]
-    last = out.flush()
+            yield flush()  # type: ignore[misc]
+    last = flush()
     if last is not None:
         yield last
+    stats.corrupt_rows += owed  # corrupt to pyarrow, not to the standard library: the chunks counted them
 
 
 def _read_jsonl(

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelpilot.domain.commands import MergeDriftWindow
 from modelpilot.entrypoints._validation import validate
 from modelpilot.service.drift.fanout import Batch, WindowPlan
-from modelpilot.service.drift.window import run_partial, store_partial
+from modelpilot.service.drift.window import orchestration_input, run_partial, store_partial
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    from collections.abc import Generator
 
     from modelpilot.service.messagebus import Services
 
@@ -67,18 +66,6 @@ class _Merge(BaseModel):
     plan: dict[str, Any]
     batches: list[dict[str, Any]]
     partials: list[dict[str, Any]]
-
-
-def orchestration_input(
-    plan: WindowPlan, batches: Sequence[Batch], *, max_concurrency: int = 50, retry_attempts: int = 3
-) -> dict[str, Any]:
-    """Return the orchestration's input (the plan travels without its file list; batches carry their files)."""
-    return {
-        "plan": replace(plan, files=()).to_dict(),
-        "batches": [b.to_dict() for b in batches],
-        "max_concurrency": max_concurrency,
-        "retry_attempts": retry_attempts,
-    }
 
 
 def orchestrate(context: Any, retry_options: Any) -> Generator[Any, Any, Any]:

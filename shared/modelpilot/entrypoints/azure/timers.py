@@ -4,12 +4,15 @@ A timer fires once per schedule occurrence, but the host may run a missed
 occurrence late (``past_due``) and an operator may run it by hand (portal *Code +
 Test* or ``POST /admin/functions/drift_batch`` with ``{"input": ""}``). The
 business key is the kind and the minute it ran in, so a double firing within
-one minute runs the batch once.
+one minute runs the batch once; a window fanned out to a Durable orchestration
+is started under the window's own instance id, so a later duplicate starts it
+once too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 from modelpilot.domain.commands import AdvanceCanaries, CheckSlos, RunDriftBatch
 from modelpilot.exceptions import InvalidInput
@@ -18,7 +21,9 @@ from modelpilot.service.dispatch import Delivery
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["TIMER_ACTOR", "timer_command"]
+    from modelpilot.service.messagebus import Services
+
+__all__ = ["TIMER_ACTOR", "timer_command", "with_durable_client"]
 
 TIMER_ACTOR = "system:timer"
 
@@ -35,3 +40,14 @@ def timer_command(kind: str, now: datetime, *, past_due: bool = False) -> Delive
     if kind == "canary":
         return Delivery(source, AdvanceCanaries(actor=TIMER_ACTOR, trigger=key), key)
     raise InvalidInput(f"unknown timer {kind!r}; use drift, slo or canary")
+
+
+def with_durable_client(svc: Services, client: Any) -> AbstractContextManager[None]:
+    """Return the context in which the drift fan-out starts orchestrations through ``client``.
+
+    ``client`` is the Durable client binding of this invocation; enter the context on the
+    invocation's event loop (the starter hands its calls back to it). Without a fan-out
+    starter every window is read inline.
+    """
+    starter = svc.drift_fanout
+    return starter.bound(client) if starter is not None else nullcontext()

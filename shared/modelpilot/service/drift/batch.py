@@ -18,6 +18,7 @@ from modelpilot.service.drift.window import (
     existing_result,
     hour_prefixes,
     merge_window,
+    orchestration_input,
     plan_window,
     run_partial,
     window_id,
@@ -80,7 +81,13 @@ def run_one(
     plan = plan_window(svc, version, environment, end=end, window_seconds=window_seconds, data_uri=data_uri)
     runner: PartialRunner | None = svc.drift_runner
     starter: FanOutStarter | None = svc.drift_fanout
-    if runner is None and starter is not None and plan.total_bytes > starter.min_bytes and len(plan.files) > 1:
+    if (
+        runner is None
+        and starter is not None
+        and plan.total_bytes > starter.min_bytes
+        and len(plan.files) > 1
+        and starter.ready()
+    ):
         return fan_out(svc, starter, plan)
     if runner is None or runner.workers < 2 or len(plan.files) < 2:
         batches = plan_batches(plan, max_bytes=max(1, plan.total_bytes), max_files=max(1, len(plan.files)))
@@ -100,7 +107,8 @@ def fan_out(svc: Services, starter: FanOutStarter, plan: WindowPlan) -> dict[str
     """Start the window's fan-out; return ``{"status": "started" | "unchanged", "execution", "batches"}``."""
     batches = plan_batches(plan, max_bytes=max(1, starter.min_bytes))
     name = execution_name(plan)
-    started = starter.start(name, execution_input(svc, plan, batches))
+    doc = orchestration_input(plan, batches) if starter.batches_inline else execution_input(svc, plan, batches)
+    started = starter.start(name, doc)
     log.info(
         "drift window %s (%d bytes, %d files) %s as %s in %d batches",
         plan.report_id,

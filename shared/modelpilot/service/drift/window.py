@@ -48,6 +48,7 @@ __all__ = [
     "hour_prefixes",
     "load_partial",
     "merge_window",
+    "orchestration_input",
     "partial_uri",
     "plan_window",
     "run_partial",
@@ -229,6 +230,18 @@ def execution_input(
         "max_concurrency": max_concurrency,
         "tolerated_failure_percentage": tolerated_failure_percentage,
         "batches_per_child": batches_per_child,
+    }
+
+
+def orchestration_input(
+    plan: WindowPlan, batches: Sequence[Batch], *, max_concurrency: int = 50, retry_attempts: int = 3
+) -> dict[str, Any]:
+    """Return the Durable orchestration's input: the plan without its file list, the batches with theirs."""
+    return {
+        "plan": replace(plan, files=()).to_dict(),
+        "batches": [b.to_dict() for b in batches],
+        "max_concurrency": max_concurrency,
+        "retry_attempts": retry_attempts,
     }
 
 
