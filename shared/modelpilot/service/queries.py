@@ -51,8 +51,8 @@ def canary_status(
 ) -> list[dict[str, Any]]:
     """Return the latest canary of ``model`` in ``environment`` (or every environment that had one).
 
-    Each row is the canary (:meth:`Canary.to_dict`) plus ``split`` (percent per version), the policy's
-    ``steps`` and, while it runs, ``next_analysis_at``. Raises ``UnknownModel`` / ``UnknownEnvironment``.
+    Each row is the canary (:meth:`Canary.to_dict`) plus ``split`` (percent per version), the ``steps``
+    it recorded at its start and, while it runs, ``next_analysis_at``. Raises ``UnknownModel`` / ``UnknownEnvironment``.
     """
     from modelpilot.service.canary import due_at  # the service's own rule for when a step is due
 
@@ -68,7 +68,7 @@ def canary_status(
         rules = policy.gates_for(model, env).canary
         row = canary.to_dict()
         row["split"] = {str(v): w for v, w in canary.split().weights().items()}
-        row["steps"] = list(rules.steps) if rules else None
+        row["steps"] = list(canary.step_weights(rules.steps if rules else None)) or None
         row["next_analysis_at"] = (
             due_at(canary, rules.interval).isoformat() if rules is not None and canary.state == "running" else None
         )
