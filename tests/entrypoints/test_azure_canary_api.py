@@ -120,3 +120,19 @@ def test_the_canary_timer_reaches_the_real_tick_once_per_minute(app):
     assert [r.action for r in ticked] == ["canary_analysis"]
     canary = app.registry.get_canary("churn", "prod")
     assert (canary.state, canary.weight, canary.revision) == ("running", 10, 2)
+
+
+def test_the_status_route_shows_the_active_canary(app):
+    request = http_request("GET", "models/churn/status", {"model": "churn"}, headers=as_user("bob"))
+    response = user_function("api_model_status")(request)
+    assert response.status_code == 200
+    rows = {r["environment"]: r for r in json.loads(response.get_body())["status"]}
+    assert rows["prod"]["canary"] == {
+        "candidate_version": 2,
+        "stable_version": 1,
+        "weight": 10,
+        "step": 0,
+        "state": "running",
+        "revision": 1,
+    }
+    assert rows["dev"]["canary"] is None

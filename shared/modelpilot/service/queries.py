@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.audit import ChainVerdict
+    from modelpilot.domain.canary import Canary
     from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
 
@@ -17,7 +18,11 @@ __all__ = ["alias_history", "canary_status", "status", "verify_audit", "version_
 
 
 def status(registry: RegistryStore, policy: Policy, model: str | None = None) -> list[dict[str, Any]]:
-    """Return one row per (model, environment): version, revision, latest version, monitor states."""
+    """Return one row per (model, environment): version, revision, latest version, monitor states, canary.
+
+    ``canary`` is None unless a canary is active (running or paused) there; then it is
+    ``{"candidate_version", "stable_version", "weight", "step", "state", "revision"}``.
+    """
     models = [model] if model else registry.list_models()
     if model and model not in registry.list_models():
         raise UnknownModel(f"unknown model {model!r}", model=model)
@@ -30,6 +35,7 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
             alias = registry.get_alias(name, env)
             drift = monitors.get((env, "drift"))
             slo = monitors.get((env, "slo"))
+            canary = registry.get_canary(name, env)
             rows.append(
                 {
                     "model": name,
@@ -41,9 +47,23 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
                     "latest_version": latest,
                     "drift": drift.state if drift else None,
                     "slo": slo.state if slo else None,
+                    "canary": _active_canary(canary),
                 }
             )
     return rows
+
+
+def _active_canary(canary: Canary | None) -> dict[str, Any] | None:
+    if canary is None or not canary.active:
+        return None
+    return {
+        "candidate_version": canary.candidate_version,
+        "stable_version": canary.stable_version,
+        "weight": canary.weight,
+        "step": canary.step,
+        "state": canary.state,
+        "revision": canary.revision,
+    }
 
 
 def canary_status(
