@@ -69,7 +69,10 @@ class TrafficSplit:
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of one analysis: the candidate's value against the stable version's."""
+    """One metric of one analysis: the candidate's value against the stable version's.
+
+    A drift metric has no stable value: ``candidate`` is the share of drifted features.
+    """
 
     metric: str
     candidate: float | None
@@ -78,10 +81,12 @@ class MetricComparison:
     samples: int
     passed: bool | None  # None: inconclusive (fewer samples than the minimum)
     detail: str = ""
+    #: what a drift metric found (severity, drifted features, rows, files); None for ratio metrics
+    evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly view."""
-        return {
+        out: dict[str, Any] = {
             "metric": self.metric,
             "candidate": self.candidate,
             "stable": self.stable,
@@ -90,6 +95,9 @@ class MetricComparison:
             "passed": self.passed,
             "detail": self.detail,
         }
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def start_canary(
     if unchanged is not None:
         return unchanged
     for metric in policy.metrics():  # an SLO the model does not define fails the promotion now, not every tick
-        metric_spec(svc, cmd.model, cmd.environment, metric)
+        if metric.kind == "ratio":
+            metric_spec(svc, cmd.model, cmd.environment, metric)
     now = svc.clock()
     canary = Canary(
         model=cmd.model,
