@@ -463,3 +463,20 @@ def test_a_policy_without_the_canary_block_holds_the_canary_and_operators_can_st
     want = 2 if action == "promote" else 1
     assert bus.services.registry.get_alias("churn", "prod").version == want
     assert healthy_step(bus, source).status == "unchanged"
+
+
+def test_a_drift_metric_of_a_candidate_without_reference_data_is_inconclusive_and_holds(tmp_path, make_package):
+    bus, source = _setup(tmp_path, make_package)
+    _swap_policy(
+        bus,
+        POLICY.format(limit=0).replace(
+            "- {name: error-ratio, threshold: 0.02}",
+            "- {name: error-ratio, threshold: 0.02}\n          - {name: drift, kind: drift}",
+        ),
+    )
+    start(bus)
+    outcome = healthy_step(bus, source)
+    comparisons = {c["metric"]: c for c in outcome.data["canaries"][0]["analysis"]["comparisons"]}
+    assert comparisons["error-ratio"]["passed"] is True
+    assert comparisons["drift"]["passed"] is None and "has no reference data" in comparisons["drift"]["detail"]
+    assert (canary(bus).state, canary(bus).weight, canary(bus).failures) == ("running", 10, 0)
