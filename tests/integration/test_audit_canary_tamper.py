@@ -81,6 +81,13 @@ def test_a_state_and_step_edited_in_the_row_are_reported(running):
     assert "canary prod has step 0" in problem
 
 
+def test_steps_edited_in_the_row_are_reported(running):
+    registry = running.services.registry
+    _edit_doc(registry, "prod", steps=[10, 90, 100])
+    ok, problem = _verify(registry)
+    assert not ok and "canary prod steps [10, 90, 100] differ from [10, 50, 100] recorded at its start" in problem
+
+
 def test_the_state_column_alone_edited_is_reported(running):
     registry = running.services.registry
     _sql(registry, "UPDATE canaries SET state='aborted' WHERE model='churn' AND environment='prod'")

@@ -127,6 +127,12 @@ def _canary_mismatches(env: str, saves: list[AuditRecord], state: ObservedState)
         for k in _CANARY_FIELDS
         if want[k] is not None and want[k] != have[k]
     ]
+    starts = [r for r in saves if r.action == "canary_start" and isinstance(r.evidence.get("steps"), list)]
+    if starts and stored.steps and tuple(starts[-1].evidence["steps"]) != stored.steps:
+        problems.append(
+            f"canary {env} steps {list(stored.steps)} differ from {starts[-1].evidence['steps']} "
+            f"recorded at its start (record #{starts[-1].seq}; canary edited)"
+        )
     if (env in state.active_canaries) != stored.active:
         listed = "lists it as active" if env in state.active_canaries else "does not list it as active"
         problems.append(f"canary {env} is {stored.state} but the store {listed} (its state index was edited)")
