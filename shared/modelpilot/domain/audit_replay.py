@@ -3,10 +3,10 @@
 Every state change appends its audit record in the same transaction, so a chain
 that verifies fixes what the state must be: which versions exist (with which
 manifest digest), which are rejected, every alias move (and so each alias and
-its history), every approval, and each environment's canary (the last canary record's
-state, weight, step, revision and versions). :func:`state_mismatches` names each place where
-the stored state says otherwise: a row edited, added or deleted outside
-ModelPilot.
+its history), every approval, and each environment's canary (the state, weight, step,
+revision, failures and versions of its last canary record; the steps of its start record).
+:func:`state_mismatches` names each place where the stored state says otherwise: a row
+edited, added or deleted outside ModelPilot.
 """
 
 from __future__ import annotations
