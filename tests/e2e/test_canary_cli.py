@@ -108,3 +108,31 @@ def test_two_operators_racing_on_one_canary_exactly_one_wins(home):
     assert codes == [0, 6], results
     loser = next(err for code, err in results if code == 6)
     assert "changed since you looked" in loser
+
+
+def test_modelpilot_status_shows_the_active_canary_in_text_and_json(home, capsys):
+    code, out, _ = run(home, "status", "churn", "--json", capsys=capsys)
+    assert code == 0
+    rows = {r["environment"]: r for r in json.loads(out)}
+    assert rows["dev"]["canary"] is None
+    assert rows["prod"]["version"] == 1
+    assert rows["prod"]["canary"] == {
+        "candidate_version": 2,
+        "stable_version": 1,
+        "weight": 5,
+        "step": 0,
+        "state": "running",
+        "revision": 1,
+    }
+    code, out, _ = run(home, "status", "churn", capsys=capsys)
+    assert code == 0
+    header, *lines = out.splitlines()
+    assert "CANARY" in header
+    prod = next(line for line in lines if " prod " in f" {line} ")
+    assert prod.rstrip().endswith("v2 5% running")
+    run(home, "canary", "pause", "churn", "--env", "prod", capsys=capsys)
+    code, out, _ = run(home, "status", "churn", capsys=capsys)
+    assert "v2 5% paused" in out
+    run(home, "canary", "abort", "churn", "--env", "prod", capsys=capsys)
+    code, out, _ = run(home, "status", "churn", "--json", capsys=capsys)
+    assert {r["environment"]: r["canary"] for r in json.loads(out)} == {"dev": None, "prod": None}

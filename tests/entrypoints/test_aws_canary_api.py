@@ -159,3 +159,14 @@ def test_unknown_and_bad_requests_change_nothing(canary, path, body, status):
     assert got == status, reply
     assert audit_count() == before
     assert get_bus().services.registry.get_canary("churn", "prod").revision == 1
+
+
+def test_the_status_routes_show_the_active_canary(canary):
+    status, body = call("GET", "/models/churn/status", user_arn=BOB)
+    assert status == 200
+    rows = {r["environment"]: r for r in body["status"]}
+    assert rows["prod"]["version"] == 1
+    assert (rows["prod"]["canary"]["candidate_version"], rows["prod"]["canary"]["weight"]) == (2, 10)
+    assert rows["prod"]["canary"]["state"] == "running"
+    assert rows["dev"]["canary"] is None
+    assert call("GET", "/status", user_arn=BOB)[1]["status"] == body["status"]

@@ -120,3 +120,67 @@ def test_the_canary_timer_reaches_the_real_tick_once_per_minute(app):
     assert [r.action for r in ticked] == ["canary_analysis"]
     canary = app.registry.get_canary("churn", "prod")
     assert (canary.state, canary.weight, canary.revision) == ("running", 10, 2)
+
+
+def test_the_status_route_shows_the_active_canary(app):
+    request = http_request("GET", "models/churn/status", {"model": "churn"}, headers=as_user("bob"))
+    response = user_function("api_model_status")(request)
+    assert response.status_code == 200
+    rows = {r["environment"]: r for r in json.loads(response.get_body())["status"]}
+    assert rows["prod"]["canary"] == {
+        "candidate_version": 2,
+        "stable_version": 1,
+        "weight": 10,
+        "step": 0,
+        "state": "running",
+        "revision": 1,
+    }
+    assert rows["dev"]["canary"] is None
+
+
+DRIFT_POLICY = POLICY.replace("        interval: 10m\n", "        interval: 10m\n        min_samples: 100\n") + (
+    "        analysis:\n          - {name: drift, kind: drift}\n"
+)
+
+
+def test_the_canary_timer_judges_a_drift_metric_on_the_candidates_blobs(request, monkeypatch, tmp_path):
+    """The candidate's captures below each hour in its version's folder (Azurite); the stable's are not read."""
+    from modelpilot.package.builder import write_package
+
+    app = AzureApp(request, monkeypatch, tmp_path, policy_text=DRIFT_POLICY % ALICE)
+    try:
+        reference = b"x\n" + b"".join(b"%d\n" % (i % 50) for i in range(300))
+        for n in (1, 2):
+            root = tmp_path / f"pkg-{n}"
+            write_package(
+                root,
+                files={"model.bin": f"weights-{n}".encode(), "reference.csv": reference},
+                artifacts=["model.bin"],
+                name="churn",
+                framework="numpy-logreg",
+                metrics={"auc": 0.8 + n / 100},
+                features=[{"name": "x", "type": "numeric"}],
+                reference_data_uri="reference.csv",
+            )
+            app.upload_folder(root, f"churn/v{n}")
+            app.bus.handle(RegisterModel(package_uri=f"az://{app.container}/churn/v{n}", actor="system:test"))
+            app.bus.handle(PromoteModel(model="churn", environment="dev", actor=ALICE, version=n))
+            app.bus.handle(PromoteModel(model="churn", environment="prod", actor=ALICE, version=n))
+        started = app.registry.get_canary("churn", "prod").step_started_at
+        now = started.replace(second=0, microsecond=0) + timedelta(minutes=11)
+        container = app.blob.get_container_client(app.container)
+        for hour in {started.strftime("%Y/%m/%d/%H"), now.strftime("%Y/%m/%d/%H")}:
+            base = f"monitoring/captures/churn/prod/{hour}"
+            container.upload_blob(f"{base}/v2/capture.csv", reference, overwrite=True)
+            drifted = b"x\n" + b"".join(b"%d\n" % (1000 + i) for i in range(300))
+            container.upload_blob(f"{base}/v1/capture.csv", drifted, overwrite=True)
+        app.bus.services.clock = FakeClock(now)
+        user_function("canary_tick")(host_timer())
+        record = app.registry.audit_records("churn")[-1]
+        assert record.action == "canary_advance", record
+        (comparison,) = record.evidence["analysis"]["comparisons"]
+        assert comparison["metric"] == "drift" and comparison["passed"] is True, comparison
+        assert comparison["evidence"]["severity"] == "none" and comparison["evidence"]["rows"] >= 300
+        assert app.registry.get_canary("churn", "prod").weight == 50
+    finally:
+        app.close()

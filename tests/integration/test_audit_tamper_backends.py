@@ -10,6 +10,7 @@ themselves are covered by the secrets contract suite.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -20,6 +21,7 @@ from modelpilot.adapters.aws.registry import DynamoDbRegistry
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.adapters.local.registry import SqliteRegistry
 from modelpilot.domain.audit import GENESIS, compute_hash
+from modelpilot.domain.canary import Canary
 from modelpilot.domain.checkpoint import CHECKPOINT_SECRET
 from modelpilot.domain.model import Approval
 from modelpilot.package.manifest import manifest_digest
@@ -52,6 +54,15 @@ class SqliteRows:
 
     def set_alias(self, env, version):
         self._run("UPDATE aliases SET version=? WHERE model='churn' AND environment=?", version, env)
+
+    def set_canary_weight(self, env, weight):
+        (doc,) = (
+            sqlite3.connect(self.registry.path)
+            .execute("SELECT doc FROM canaries WHERE model='churn' AND environment=?", (env,))
+            .fetchone()
+        )
+        edited = json.dumps({**json.loads(doc), "weight": weight})
+        self._run("UPDATE canaries SET doc=? WHERE model='churn' AND environment=?", edited, env)
 
     def rewrite(self, records):
         for r in records:
@@ -91,6 +102,12 @@ class DynamoRows:
             ExpressionAttributeValues={":v": {"N": str(version)}},
         )
 
+    def set_canary_weight(self, env, weight):
+        key = self.items.key("churn", self.items.canary_key(env))
+        item = self.registry.client.get_item(TableName=self.registry.table, Key=key)["Item"]
+        item["doc"] = self.items.doc({**json.loads(item["doc"]["S"]), "weight": weight})
+        self.registry.client.put_item(TableName=self.registry.table, Item=item)
+
     def rewrite(self, records):
         for r in records:
             item = {**self.items.key("churn", self.items.audit_key(r.seq)), "doc": self.items.doc(r.to_dict())}
@@ -122,6 +139,11 @@ class TableRows:
     def set_alias(self, env, version):
         entity = dict(self.registry.table.get_entity("churn", self.rows.alias_key(env)))
         entity["version"] = version
+        self.registry.table.upsert_entity(entity)
+
+    def set_canary_weight(self, env, weight):
+        entity = dict(self.registry.table.get_entity("churn", self.rows.canary_key(env)))
+        entity["doc"] = json.dumps({**json.loads(entity["doc"]), "weight": weight}, sort_keys=True)
         self.registry.table.upsert_entity(entity)
 
     def rewrite(self, records):
@@ -182,6 +204,23 @@ def test_last_record_deleted(backend):
     rows.delete_record(6)
     report = verify_audit(registry, environments=ENVS)
     assert not report.ok and "records 6..6 were deleted" in _problem(report)
+
+
+def test_canary_edited(backend):
+    registry, rows = backend
+    canary = Canary("churn", "prod", 1, 2, 10, 0, "running", 1, T0, T0, "alice", T0, steps=(10, 50, 100))
+    split = {"stable_version": 1, "candidate_version": 2, "weight": 10, "step": 0, "state": "running"}
+    evidence = {"canary": {**split, "revision": 1, "failures": 0}, "steps": [10, 50, 100]}
+    registry.save_canary(
+        canary,
+        expected_revision=0,
+        audit=entry(action="canary_start", environment="prod", from_version=1, to_version=2, evidence=evidence),
+    )
+    assert verify_audit(registry, environments=ENVS).ok
+    rows.set_canary_weight("prod", 90)
+    assert registry.get_canary("churn", "prod").weight == 90
+    report = verify_audit(registry, environments=ENVS)
+    assert not report.ok and "canary prod has weight 90 in the state but the audit replays to 10" in _problem(report)
 
 
 def test_version_rows_deleted(backend):

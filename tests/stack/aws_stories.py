@@ -665,8 +665,10 @@ def mlflow_webhook(stack: AwsStack, work: Path, tag: str) -> None:
 def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
     """Uploads promote into dev as canaries; operators pause and resume them through the API (a stale revision
     is refused with 409); after the interval one tick advances the healthy canary and aborts the failing one
-    (CloudWatch per variant); an operator promotes the first; the serving manifests follow each change."""
+    (CloudWatch per variant; the healthy one's drift metric reads its candidate's captures and reference profile);
+    an operator promotes the first; the serving manifests follow each change."""
     good, bad = f"cgood{tag}", f"cbad{tag}"
+    reference = b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in range(200))
 
     def canary_policy(model: str) -> dict[str, Any]:
         sli = {
@@ -677,18 +679,18 @@ def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
             "variant_name": "v$version",
         }
         steps = {"steps": [10, 50, 100], "interval": "1m", "min_samples": 100, "failure_limit": 0}
-        return {
-            "environments": {
-                "dev": {"canary": {**steps, "analysis": [{"name": "availability", "threshold": 0.02, "sli": sli}]}}
-            }
-        }
+        analysis: list[dict[str, Any]] = [{"name": "availability", "threshold": 0.02, "sli": sli}]
+        if model == good:
+            analysis.append({"name": "drift", "kind": "drift"})
+        return {"environments": {"dev": {"canary": {**steps, "analysis": analysis}}}}
 
     set_policy(stack, policy(**{good: canary_policy(good), bad: canary_policy(bad)}))
     bucket = stack.output("ModelBucket")
     for model in (good, bad):
-        [first] = upload_package(stack, package(work, model), bucket, f"models/{model}/v1")
+        data = reference if model == good else None
+        [first] = upload_package(stack, package(work, model, reference=data), bucket, f"models/{model}/v1")
         assert first.reply["results"][0]["promotion"]["status"] == "promoted", first.reply  # type: ignore[index]
-        [second] = upload_package(stack, package(work, model), bucket, f"models/{model}/v2")
+        [second] = upload_package(stack, package(work, model, reference=data), bucket, f"models/{model}/v2")
         started = second.reply["results"][0]["promotion"]  # type: ignore[index]
         assert started["status"] == "canary_started" and started["canary"]["weight"] == 10, started
     started_at = time.time()
@@ -724,9 +726,17 @@ def canary_ticks(stack: AwsStack, work: Path, tag: str) -> None:
                     {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": failed, "Timestamp": now},
                 ],
             )
+    # the good candidate's captured inputs, in its version's folder below each hour of the step's window
+    hours = {time.strftime("%Y/%m/%d/%H", time.gmtime(t)) for t in (started_at, started_at + 62, time.time() + 62)}
+    for hour in hours:
+        key = f"monitoring/captures/{good}/dev/{hour}/v2/capture-{tag}.csv"
+        stack.client("s3").put_object(Bucket=bucket, Key=key, Body=reference)
     time.sleep(max(0.0, started_at + 62 - time.time()))  # the policy's interval (1m, its shortest) passes
     tick = stack.fire_schedule("CanaryTickFunction")
     assert tick.reply is not None and not tick.errors, tick
+    [checked] = [c for c in tick.reply["canaries"] if c["model"] == good]
+    drift = {c["metric"]: c for c in checked["analysis"]["comparisons"]}["drift"]
+    assert drift["passed"] is True and drift["evidence"]["rows"] >= 200, drift
     states = {
         m: reply_body(stack.http("GET", f"/models/{m}/canaries/dev", caller=ALICE))["canary"] for m in (good, bad)
     }

@@ -82,9 +82,6 @@ NOT_PROVABLE = {
         "needed when modelpilot.yaml is absent (404, not 403); the SLO story needs a policy file (its SLOs)"
     ),
     ("CanaryTickFunction", "DeadLetterQueuePolicy"): "only the upload function's dead-lettering is a story",
-    ("CanaryTickFunction", "ListModelBucket"): (
-        "needed when modelpilot.yaml is absent (404, not 403); the canary story needs a policy file (its canary block)"
-    ),
     ("CanaryTickFunction", "SageMakerWriteBack"): (
         "the tick writes back when it promotes a version registered from SageMaker at 100 %; the canary story's "
         "versions are uploads, and its last step is an operator's promote"

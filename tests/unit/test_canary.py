@@ -413,3 +413,70 @@ def test_without_a_serving_root_no_manifest_is_written_and_the_canary_still_runs
     assert router.current.weights() == {1: 90, 2: 10}
     healthy_step(bus, source)
     assert canary(bus).weight == 50
+
+
+# -- policy changes while a canary runs ------------------------------------------------
+def _swap_policy(bus, text):
+    policy = load_policy_text(text)
+    bus.services.policy_loader = lambda: policy
+
+
+def test_the_canary_keeps_the_steps_it_started_with_when_the_policy_changes(canary_bus):
+    bus, source = canary_bus
+    start(bus)
+    assert canary(bus).steps == (10, 50, 100)
+    assert bus.services.registry.audit_records("churn")[-1].evidence["steps"] == [10, 50, 100]
+    # the new steps would put step 1 at 20 % and add a step; the running canary ignores them
+    _swap_policy(bus, POLICY.format(limit=0).replace("[10, 50, 100]", "[5, 20, 40, 80, 100]"))
+    healthy_step(bus, source)
+    assert (canary(bus).step, canary(bus).weight) == (1, 50)
+    assert canary(bus).steps == (10, 50, 100)
+    from modelpilot.service.queries import canary_status
+
+    assert canary_status(bus.services.registry, bus.services.policy, "churn", "prod")[0]["steps"] == [10, 50, 100]
+    healthy_step(bus, source)
+    assert canary(bus).state == "promoted"
+    assert bus.services.registry.get_alias("churn", "prod").version == 2
+
+
+def test_a_record_without_steps_falls_back_to_the_policy(canary_bus):
+    bus, _ = canary_bus
+    start(bus)
+    from modelpilot.domain.canary import Canary
+
+    old = canary(bus).to_dict()
+    del old["steps"]  # a canary saved before the steps were recorded
+    assert Canary.from_dict(old).steps == ()
+    assert Canary.from_dict(old).step_weights([10, 50, 100]) == (10, 50, 100)
+
+
+@pytest.mark.parametrize("action", ["promote", "abort"])
+def test_a_policy_without_the_canary_block_holds_the_canary_and_operators_can_still_end_it(canary_bus, action):
+    bus, source = canary_bus
+    start(bus)
+    _swap_policy(bus, POLICY.format(limit=0).split("defaults:")[0])
+    held = healthy_step(bus, source)
+    assert held.status == "unchanged" and "no canary policy" in held.message
+    assert (canary(bus).state, canary(bus).revision) == ("running", 1)
+    outcome = change(bus, action)
+    assert outcome.status == ("promoted" if action == "promote" else "aborted")
+    want = 2 if action == "promote" else 1
+    assert bus.services.registry.get_alias("churn", "prod").version == want
+    assert healthy_step(bus, source).status == "unchanged"
+
+
+def test_a_drift_metric_of_a_candidate_without_reference_data_is_inconclusive_and_holds(tmp_path, make_package):
+    bus, source = _setup(tmp_path, make_package)
+    _swap_policy(
+        bus,
+        POLICY.format(limit=0).replace(
+            "- {name: error-ratio, threshold: 0.02}",
+            "- {name: error-ratio, threshold: 0.02}\n          - {name: drift, kind: drift}",
+        ),
+    )
+    start(bus)
+    outcome = healthy_step(bus, source)
+    comparisons = {c["metric"]: c for c in outcome.data["canaries"][0]["analysis"]["comparisons"]}
+    assert comparisons["error-ratio"]["passed"] is True
+    assert comparisons["drift"]["passed"] is None and "has no reference data" in comparisons["drift"]["detail"]
+    assert (canary(bus).state, canary(bus).weight, canary(bus).failures) == ("running", 10, 0)

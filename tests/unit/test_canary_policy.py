@@ -50,6 +50,13 @@ def test_no_analysis_means_the_default_error_ratio():
     assert (metric.name, metric.slo, metric.sli, metric.threshold) == ("error-ratio", None, None, 0.01)
 
 
+def test_a_drift_metric_needs_no_threshold_and_allows_warnings_by_default():
+    block = "{steps: [10, 100], interval: 5m, analysis: [{name: drift, kind: drift}, {name: e, threshold: 0.02}]}"
+    drift, ratio = load_policy_text(canary_policy(block)).gates_for("churn", "prod").canary.metrics()
+    assert (drift.kind, drift.threshold, drift.max_severity, drift.limit) == ("drift", None, None, 1.0)
+    assert (ratio.kind, ratio.limit) == ("ratio", 0.02)
+
+
 @pytest.mark.parametrize(
     ("block", "message"),
     [
@@ -83,6 +90,12 @@ def test_no_analysis_means_the_default_error_ratio():
             "sli: {kind: ratio, good: {query: requests.ok}, total: {query: requests}}}]}",
             "not both",
         ),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: e}]}", "threshold is required"),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: e, threshold: 0.1, max_severity: none}]}", "kind: drift"),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: d, kind: drift, slo: avail}]}", "leave out slo and sli"),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: d, kind: drift, max_severity: high}]}", "max_severity"),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: d, kind: psi}]}", "kind"),
+        ("{steps: [5, 100], interval: 10m, analysis: [{name: d, kind: drift, threshold: 1.5}]}", "threshold"),
     ],
 )
 def test_invalid_canary_blocks_are_refused_naming_the_problem(block, message):

@@ -26,7 +26,7 @@ import importlib
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelpilot.cli._common import (
     EXIT,
@@ -155,11 +155,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     bus = make_bus(args)
     rows = status(bus.services.registry, bus.services.policy, args.model)
+    shown = [{**r, "canary": _canary_cell(r["canary"])} for r in rows]
     emit(
         args,
         rows,
         table(
-            rows,
+            shown,
             [
                 "model",
                 "environment",
@@ -170,10 +171,18 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "updated_at",
                 "drift",
                 "slo",
+                "canary",
             ],
         ),
     )
     return EXIT["ok"]
+
+
+def _canary_cell(canary: dict[str, Any] | None) -> str | None:
+    """``v2 25% running`` for an active canary, None (shown as -) otherwise."""
+    if canary is None:
+        return None
+    return f"v{canary['candidate_version']} {canary['weight']}% {canary['state']}"
 
 
 def cmd_history(args: argparse.Namespace) -> int:

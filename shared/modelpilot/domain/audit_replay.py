@@ -3,9 +3,10 @@
 Every state change appends its audit record in the same transaction, so a chain
 that verifies fixes what the state must be: which versions exist (with which
 manifest digest), which are rejected, every alias move (and so each alias and
-its history) and every approval. :func:`state_mismatches` names each place where
-the stored state says otherwise: a row edited, added or deleted outside
-ModelPilot.
+its history), every approval, and each environment's canary (the state, weight, step,
+revision, failures and versions of its last canary record; the steps of its start record).
+:func:`state_mismatches` names each place where the stored state says otherwise: a row
+edited, added or deleted outside ModelPilot.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from modelpilot.domain.identity import canonical
 
 if TYPE_CHECKING:
     from modelpilot.domain.audit import AuditRecord
+    from modelpilot.domain.canary import Canary
     from modelpilot.domain.model import Alias, AliasChange, Approval, ModelVersion
 
 __all__ = ["ObservedState", "environments_in", "state_mismatches"]
@@ -32,6 +34,10 @@ class ObservedState:
     aliases: dict[str, Alias | None] = field(default_factory=dict)
     history: dict[str, list[AliasChange]] = field(default_factory=dict)
     approvals: list[Approval] = field(default_factory=list)
+    #: each environment's stored canary (None: no row)
+    canaries: dict[str, Canary | None] = field(default_factory=dict)
+    #: the environments the store lists as having an active canary (its state index, read apart from the rows)
+    active_canaries: frozenset[str] = frozenset()
 
 
 def environments_in(records: list[AuditRecord]) -> set[str]:
@@ -45,6 +51,8 @@ def state_mismatches(records: list[AuditRecord], state: ObservedState) -> list[s
     envs = sorted(environments_in(records) | set(state.aliases) | set(state.history))
     for env in envs:
         problems += _alias_mismatches(env, [r for r in records if r.action in _MOVES and r.environment == env], state)
+    for env in sorted(environments_in(records) | set(state.canaries)):
+        problems += _canary_mismatches(env, [r for r in records if _is_canary(r) and r.environment == env], state)
     expected: set[tuple[int | None, str | None, str]] = {
         (r.to_version, r.environment, canonical(r.actor)) for r in records if r.action == "approve"
     }
@@ -98,6 +106,41 @@ def _alias_mismatches(env: str, moves: list[AuditRecord], state: ObservedState) 
         if stored != (revision, move.from_version, move.to_version, move.action, move.actor):
             problems.append(f"alias {env} history revision {revision} differs from audit record #{move.seq}")
     return problems
+
+
+def _is_canary(record: AuditRecord) -> bool:
+    return record.action.startswith("canary_") and isinstance(record.evidence.get("canary"), dict)
+
+
+def _canary_mismatches(env: str, saves: list[AuditRecord], state: ObservedState) -> list[str]:
+    """The stored canary must be what its last save recorded (every save writes its record in one transaction)."""
+    stored = state.canaries.get(env)
+    if not saves:
+        return [f"canary {env} is in the state but no audit record saved it"] if stored is not None else []
+    last = saves[-1].evidence["canary"]
+    if stored is None:
+        return [f"canary {env} was saved in audit record #{saves[-1].seq} but is missing from the state (deleted)"]
+    want = {k: last.get(k) for k in _CANARY_FIELDS}
+    have = {k: getattr(stored, k) for k in _CANARY_FIELDS}
+    problems = [
+        f"canary {env} has {k} {have[k]!r} in the state but the audit replays to {want[k]!r} (canary edited)"
+        for k in _CANARY_FIELDS
+        if want[k] is not None and want[k] != have[k]
+    ]
+    starts = [r for r in saves if r.action == "canary_start" and isinstance(r.evidence.get("steps"), list)]
+    if starts and stored.steps and tuple(starts[-1].evidence["steps"]) != stored.steps:
+        problems.append(
+            f"canary {env} steps {list(stored.steps)} differ from {starts[-1].evidence['steps']} "
+            f"recorded at its start (record #{starts[-1].seq}; canary edited)"
+        )
+    if (env in state.active_canaries) != stored.active:
+        listed = "lists it as active" if env in state.active_canaries else "does not list it as active"
+        problems.append(f"canary {env} is {stored.state} but the store {listed} (its state index was edited)")
+    return problems
+
+
+#: what a canary save records and the replay compares
+_CANARY_FIELDS = ("state", "weight", "step", "revision", "failures", "stable_version", "candidate_version")
 
 
 def _vs(numbers: list[int]) -> str:

@@ -69,7 +69,10 @@ class TrafficSplit:
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One metric of one analysis: the candidate's value against the stable version's."""
+    """One metric of one analysis: the candidate's value against the stable version's.
+
+    A drift metric has no stable value: ``candidate`` is the share of drifted features.
+    """
 
     metric: str
     candidate: float | None
@@ -78,10 +81,12 @@ class MetricComparison:
     samples: int
     passed: bool | None  # None: inconclusive (fewer samples than the minimum)
     detail: str = ""
+    #: what a drift metric found (severity, drifted features, rows, files); None for ratio metrics
+    evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly view."""
-        return {
+        out: dict[str, Any] = {
             "metric": self.metric,
             "candidate": self.candidate,
             "stable": self.stable,
@@ -90,6 +95,9 @@ class MetricComparison:
             "passed": self.passed,
             "detail": self.detail,
         }
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class AnalysisResult:
 class Canary:
     """A canary of ``candidate_version`` over ``stable_version`` in ``environment``.
 
-    ``step`` indexes the policy's steps (``weight`` is that step's percentage);
+    ``step`` indexes ``steps``, the weights recorded at the start (``weight`` is that step's percentage);
     ``failures`` counts failed analyses at the current step; ``step_started_at`` is when
     the current step's weight took effect (its analysis window starts there).
     """
@@ -143,6 +151,9 @@ class Canary:
     gate_report_digest: str = ""
     #: the business key of the request that started the canary (a duplicate of it starts nothing)
     trigger: str | None = None
+    #: the policy's step weights when the canary started; it keeps them until it ends, so a policy
+    #: change mid-canary cannot move ``step`` onto another weight (empty: a record from before they were kept)
+    steps: tuple[int, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -156,6 +167,10 @@ class Canary:
         if self.state == "aborted":
             return TrafficSplit(self.model, self.environment, self.stable_version)
         return TrafficSplit(self.model, self.environment, self.stable_version, self.candidate_version, self.weight)
+
+    def step_weights(self, policy_steps: list[int] | None) -> tuple[int, ...]:
+        """The weights this canary steps through: its own, else (an older record) the policy's, else none."""
+        return self.steps or tuple(policy_steps or ())
 
     def evolve(self, *, at: datetime, by: str, **changes: Any) -> Canary:
         """Return the next revision with ``changes`` applied."""
@@ -181,6 +196,7 @@ class Canary:
             "last_analysis": self.last_analysis,
             "gate_report_digest": self.gate_report_digest,
             "trigger": self.trigger,
+            "steps": list(self.steps),
         }
 
     @classmethod
@@ -207,6 +223,7 @@ class Canary:
             last_analysis=data.get("last_analysis"),
             gate_report_digest=str(data.get("gate_report_digest") or ""),
             trigger=None if data.get("trigger") is None else str(data["trigger"]),
+            steps=tuple(int(w) for w in data.get("steps") or ()),
         )
 
 

@@ -20,13 +20,16 @@ Every metric compares the **bad-event ratio** (``1 - good / total``) of the cand
 the stable version's over the step's window, through the SLI's metrics source with
 ``$version`` (and the ``version`` label) set to each version in turn. Without ``slo`` or
 ``sli`` a metric counts the local telemetry store's ``requests.error`` over ``requests``.
-An empty ``analysis`` means that one default error-ratio metric.
+An empty ``analysis`` means that one default error-ratio metric. A metric of ``kind: drift``
+compares the candidate's own captured traffic with its reference profile instead (docs/canary.md)::
+
+            - {name: drift, kind: drift, max_severity: warning, threshold: 0.25}
 """
 
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -46,15 +49,47 @@ MAX_METRICS = 10
 
 
 class CanaryMetric(Strict):
-    """One metric of a canary analysis: the candidate's bad ratio may exceed the stable one's by ``threshold``."""
+    """One metric of a canary analysis.
+
+    ``kind: ratio`` (the default): the candidate's bad ratio may exceed the stable one's by ``threshold``.
+    ``kind: drift``: the candidate's captured traffic is compared with its reference profile by the drift
+    engine; the metric fails when the report's severity is above ``max_severity`` (default ``warning``,
+    so a critical drift fails) or, with ``threshold``, when more than that share of the features drifted.
+    """
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="the metric's name in reports")
-    threshold: float = Field(ge=0, le=1, description="largest allowed (candidate - stable) bad-event ratio")
+    kind: Literal["ratio", "drift"] = Field(default="ratio", description="compare bad-event ratios, or drift")
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="ratio: largest allowed (candidate - stable) bad-event ratio (required); "
+        "drift: largest allowed share of drifted features (optional)",
+    )
     slo: str | None = Field(default=None, description="use the SLI of this SLO (same model and environment)")
     sli: SliSpec | None = Field(default=None, description="an SLI of its own (ratio or threshold kind)")
+    max_severity: Literal["none", "warning", "critical"] | None = Field(
+        default=None, description="drift: the highest report severity that still passes (default warning)"
+    )
+
+    @property
+    def limit(self) -> float:
+        """The threshold the comparison reports (a drift metric without one allows any share)."""
+        return 1.0 if self.threshold is None else self.threshold
 
     @model_validator(mode="after")
     def _one_source(self) -> CanaryMetric:
+        if self.kind == "drift":
+            if self.slo is not None or self.sli is not None:
+                raise ValueError(
+                    f"canary metric {self.name}: a drift metric reads the candidate's captured traffic; "
+                    "leave out slo and sli"
+                )
+            return self
+        if self.threshold is None:
+            raise ValueError(f"canary metric {self.name}: threshold is required (largest allowed ratio difference)")
+        if self.max_severity is not None:
+            raise ValueError(f"canary metric {self.name}: max_severity is for kind: drift")
         if self.slo is not None and self.sli is not None:
             raise ValueError(f"canary metric {self.name}: give slo or sli, not both")
         if self.sli is not None and self.sli.kind == "quality":

@@ -158,7 +158,16 @@ def _observe(registry: RegistryStore, model: str, records: list[AuditRecord], en
     history = {env: registry.alias_history(model, env) for env in environments}
     numbers = {v.version for v in versions} | {r.to_version for r in records if r.to_version is not None}
     approvals = [a for n in sorted(numbers) for env in environments for a in registry.list_approvals(model, n, env)]
-    return ObservedState(versions, {e: a for e, a in aliases.items() if a or history[e]}, history, approvals)
+    canaries = {env: registry.get_canary(model, env) for env in environments}
+    active = frozenset(c.environment for c in registry.list_canaries(active_only=True) if c.model == model)
+    return ObservedState(
+        versions,
+        {e: a for e, a in aliases.items() if a or history[e]},
+        history,
+        approvals,
+        {e: c for e, c in canaries.items() if c is not None},
+        active,
+    )
 
 
 def adopt_missing_heads(

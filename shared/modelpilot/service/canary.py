@@ -86,7 +86,8 @@ def start_canary(
     if unchanged is not None:
         return unchanged
     for metric in policy.metrics():  # an SLO the model does not define fails the promotion now, not every tick
-        metric_spec(svc, cmd.model, cmd.environment, metric)
+        if metric.kind == "ratio":
+            metric_spec(svc, cmd.model, cmd.environment, metric)
     now = svc.clock()
     canary = Canary(
         model=cmd.model,
@@ -104,6 +105,7 @@ def start_canary(
         reason=cmd.reason or "promotion",
         gate_report_digest=str(data.get("gate_report_digest") or ""),
         trigger=cmd.trigger,
+        steps=tuple(policy.steps),
     )
     saved = save(svc, canary, 0, "canary_start", canary.reason, cmd.trigger, extra={"steps": policy.steps})
     telemetry.counter_add("modelpilot.canary.started", 1, {"model": cmd.model, "environment": cmd.environment})
@@ -233,14 +235,15 @@ def _decide_tick(svc: Services, canary: Canary, actor: str, trigger: str | None)
             result,
             [],
         )
+    steps = canary.step_weights(policy.steps)
     nxt = canary.step + 1
-    if nxt >= len(policy.steps) or policy.steps[nxt] >= 100:
+    if nxt >= len(steps) or steps[nxt] >= 100:
         return finish_promoted(svc, canary, actor, f"analysis passed at {canary.weight}%", trigger, result)
     advanced = canary.evolve(
         at=now,
         by=actor,
         step=nxt,
-        weight=policy.steps[nxt],
+        weight=steps[nxt],
         step_started_at=now,
         failures=0,
         last_analysis=evidence,

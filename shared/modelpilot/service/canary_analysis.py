@@ -6,7 +6,8 @@ good and total events of each version over the step's window (``$version`` and t
 **passes** when ``candidate_bad_ratio - stable_bad_ratio <= threshold``, **fails** when it
 is above, and is **inconclusive** when either version has fewer than ``min_samples``
 events or the source cannot answer. The analysis fails when any metric fails, is
-inconclusive when none fails but one is inconclusive, and passes otherwise.
+inconclusive when none fails but one is inconclusive, and passes otherwise. A metric of
+``kind: drift`` is judged by :mod:`.canary_drift` on the candidate's captured traffic.
 """
 
 from __future__ import annotations
@@ -55,11 +56,15 @@ def analyse(svc: Services, canary: Canary, policy: CanaryPolicy, start: datetime
 def _compare(
     svc: Services, canary: Canary, metric: CanaryMetric, min_samples: int, start: datetime, end: datetime
 ) -> MetricComparison:
+    if metric.kind == "drift":
+        from modelpilot.service.canary_drift import compare_drift  # the drift engine's imports only when used
+
+        return compare_drift(svc, canary, metric, min_samples, start, end)
     spec = metric_spec(svc, canary.model, canary.environment, metric)
     source = svc.metrics_sources.get(spec.sli.source)
 
     def inconclusive(detail: str) -> MetricComparison:
-        return MetricComparison(metric.name, None, None, metric.threshold, 0, None, detail)
+        return MetricComparison(metric.name, None, None, metric.limit, 0, None, detail)
 
     if source is None:
         return inconclusive(f"no metrics source {spec.sli.source!r} is configured")
@@ -79,22 +84,22 @@ def _compare(
             metric.name,
             cand_ratio,
             stable_ratio,
-            metric.threshold,
+            metric.limit,
             samples,
             None,
             f"inconclusive: {counts}; at least {min_samples} each are needed",
         )
     difference = cand_ratio - stable_ratio
-    passed = difference <= metric.threshold
+    passed = difference <= metric.limit
     return MetricComparison(
         metric.name,
         cand_ratio,
         stable_ratio,
-        metric.threshold,
+        metric.limit,
         samples,
         passed,
         f"candidate {cand_ratio:.4f} - stable {stable_ratio:.4f} = {difference:+.4f} "
-        f"{'<=' if passed else '>'} {metric.threshold:g} ({counts})",
+        f"{'<=' if passed else '>'} {metric.limit:g} ({counts})",
     )
 
 

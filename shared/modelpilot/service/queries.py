@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.audit import ChainVerdict
+    from modelpilot.domain.canary import Canary
     from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
 
@@ -17,7 +18,11 @@ __all__ = ["alias_history", "canary_status", "status", "verify_audit", "version_
 
 
 def status(registry: RegistryStore, policy: Policy, model: str | None = None) -> list[dict[str, Any]]:
-    """Return one row per (model, environment): version, revision, latest version, monitor states."""
+    """Return one row per (model, environment): version, revision, latest version, monitor states, canary.
+
+    ``canary`` is None unless a canary is active (running or paused) there; then it is
+    ``{"candidate_version", "stable_version", "weight", "step", "state", "revision"}``.
+    """
     models = [model] if model else registry.list_models()
     if model and model not in registry.list_models():
         raise UnknownModel(f"unknown model {model!r}", model=model)
@@ -30,6 +35,7 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
             alias = registry.get_alias(name, env)
             drift = monitors.get((env, "drift"))
             slo = monitors.get((env, "slo"))
+            canary = registry.get_canary(name, env)
             rows.append(
                 {
                     "model": name,
@@ -41,9 +47,23 @@ def status(registry: RegistryStore, policy: Policy, model: str | None = None) ->
                     "latest_version": latest,
                     "drift": drift.state if drift else None,
                     "slo": slo.state if slo else None,
+                    "canary": _active_canary(canary),
                 }
             )
     return rows
+
+
+def _active_canary(canary: Canary | None) -> dict[str, Any] | None:
+    if canary is None or not canary.active:
+        return None
+    return {
+        "candidate_version": canary.candidate_version,
+        "stable_version": canary.stable_version,
+        "weight": canary.weight,
+        "step": canary.step,
+        "state": canary.state,
+        "revision": canary.revision,
+    }
 
 
 def canary_status(
@@ -51,8 +71,8 @@ def canary_status(
 ) -> list[dict[str, Any]]:
     """Return the latest canary of ``model`` in ``environment`` (or every environment that had one).
 
-    Each row is the canary (:meth:`Canary.to_dict`) plus ``split`` (percent per version), the policy's
-    ``steps`` and, while it runs, ``next_analysis_at``. Raises ``UnknownModel`` / ``UnknownEnvironment``.
+    Each row is the canary (:meth:`Canary.to_dict`) plus ``split`` (percent per version), the ``steps``
+    it recorded at its start and, while it runs, ``next_analysis_at``. Raises ``UnknownModel`` / ``UnknownEnvironment``.
     """
     from modelpilot.service.canary import due_at  # the service's own rule for when a step is due
 
@@ -68,7 +88,7 @@ def canary_status(
         rules = policy.gates_for(model, env).canary
         row = canary.to_dict()
         row["split"] = {str(v): w for v, w in canary.split().weights().items()}
-        row["steps"] = list(rules.steps) if rules else None
+        row["steps"] = list(canary.step_weights(rules.steps if rules else None)) or None
         row["next_analysis_at"] = (
             due_at(canary, rules.interval).isoformat() if rules is not None and canary.state == "running" else None
         )
