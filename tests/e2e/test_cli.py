@@ -208,6 +208,8 @@ def test_reads_need_the_view_role_when_the_policy_declares_roles(home, make_pack
         ["history", "churn", "--env", "dev"],
         ["history", "churn", "--env", "dev", "--at", "2000-01-01T00:00:00Z"],
         ["audit", "show", "churn"],
+        ["quality", "status", "--model", "churn"],
+        ["slo", "status", "churn"],
     ]
     for args in reads:
         code, out, err = run(home, *args, "--actor", "vera", "--json", capsys=capsys)
@@ -215,12 +217,13 @@ def test_reads_need_the_view_role_when_the_policy_declares_roles(home, make_pack
     for args in [*reads[1:], ["incident", "churn", "--env", "dev", "--out", str(tmp_path / "incident")]]:
         code, _, err = run(home, *args, "--actor", "mallory", capsys=capsys)
         assert code == 5 and "mallory may not view churn" in err and "Traceback" not in err, args
-    code, _, err = run(home, "status", "--actor", "mallory", capsys=capsys)
-    assert code == 5 and "may not view any model" in err
+    for args in (["status"], ["quality", "status"], ["slo", "status"]):  # fleet-wide: names no model
+        code, _, err = run(home, *args, "--actor", "mallory", capsys=capsys)
+        assert code == 5 and "may not view any model" in err, args
     assert not (tmp_path / "incident").exists()
     code, out, _ = run(home, "audit", "show", "churn", "--actor", "vera", "--json", capsys=capsys)
     denied = [(r["actor"], r["evidence"]["attempted"]) for r in json.loads(out) if r["action"] == "deny"]
-    assert denied == [("mallory", "view")] * 5
+    assert denied == [("mallory", "view")] * 7
     assert run(home, "audit", "verify", capsys=capsys)[0] == 0
 
 

@@ -30,11 +30,13 @@ __all__ = [
     "read_audit",
     "read_history",
     "read_incident",
+    "read_monitor_status",
     "read_status",
     "read_version_at",
     "status",
     "verify_audit",
     "version_at",
+    "viewable_models",
 ]
 
 
@@ -47,22 +49,43 @@ def authorize_view(svc: Services, actor: str, model: str, environment: str | Non
     authorize(svc, actor, "view", model, environment)
 
 
-def read_status(svc: Services, actor: str, model: str | None = None) -> list[dict[str, Any]]:
-    """:func:`status` for ``actor``: one model (``view`` checked) or every model ``actor`` may view.
+def viewable_models(svc: Services, actor: str, model: str | None = None) -> list[str]:
+    """Return ``[model]`` (``view`` checked, as :func:`authorize_view`) or every model ``actor`` may view.
 
     A fleet-wide read leaves out the models ``actor`` may not view; when that is every model there
     is, it is refused with ``NotAuthorized`` (counted, not audited: it names no model).
     """
     if model is not None:
         authorize_view(svc, actor, model)
-        return status(svc.registry, svc.policy, model)
+        return [model]
     names = svc.registry.list_models()
     visible = [m for m in names if denial(svc, actor, "view", m, None) is None]
     if names and not visible:
         telemetry.counter_add("modelpilot.denials", 1, {"model": "*", "action": "view"})
         raise NotAuthorized(f"{actor} may not view any model: no role in the policy allows it", actor=actor)
-    rows = status(svc.registry, svc.policy)
-    return [r for r in rows if r["model"] in visible]
+    return visible
+
+
+def read_status(svc: Services, actor: str, model: str | None = None) -> list[dict[str, Any]]:
+    """:func:`status` for ``actor``: one model (``view`` checked) or every model ``actor`` may view."""
+    visible = viewable_models(svc, actor, model)
+    if model is not None:
+        return status(svc.registry, svc.policy, model)
+    return [r for r in status(svc.registry, svc.policy) if r["model"] in visible]
+
+
+def read_monitor_status(
+    svc: Services, actor: str, kind: str, model: str | None = None, environment: str | None = None
+) -> list[dict[str, Any]]:
+    """The monitors' last verdicts of ``kind`` (drift, slo, quality) of the models ``actor`` may view."""
+    if environment is not None:
+        svc.policy.check_environment(environment)
+    found = []
+    for name in viewable_models(svc, actor, model):
+        for row in svc.registry.list_monitor_status(name):
+            if row.kind == kind and environment in (None, row.environment):
+                found.append(row.to_dict())
+    return found
 
 
 def read_history(svc: Services, actor: str, model: str, environment: str) -> list[dict[str, Any]]:
