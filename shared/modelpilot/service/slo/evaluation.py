@@ -122,9 +122,12 @@ def _live_at(svc: Services, model: str, environment: str, now: datetime) -> int 
     alias = svc.registry.get_alias(model, environment)
     if alias is None or alias.updated_at <= now:
         return alias.version if alias else None
-    from modelpilot.service.queries import version_at
-
-    return version_at(svc.registry, model, environment, now)
+    live: int | None = None
+    for change in svc.registry.alias_history(model, environment):
+        if change.at > now:
+            break
+        live = change.to_version
+    return live
 
 
 def _run_source(svc: Services, name: str, todo: list[tuple[SloReport, int, SliQuery, datetime, datetime]]) -> None:
