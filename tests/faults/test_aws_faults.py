@@ -1,4 +1,5 @@
-"""Faults at every AWS call of register, promote, rollback and the drift batch, through the Lambda handlers, on moto.
+"""Faults at every AWS call of register, promote, rollback, the drift batch and the SLO check, through the Lambda
+handlers, on moto.
 
 Each flow is run once clean to list the calls it makes (``service.Operation``, in
 order) and the state it leaves. Then, on a fresh stack each time, call ``i`` of
@@ -14,8 +15,8 @@ move, one audit record each.
 What these tests cannot show: faults inside a call that botocore retries on its
 own (the fault is raised once botocore has given up), two faults in one attempt,
 a crash of the process between two calls (see the kill tests), and the published
-events: those are checked on their own below (the outbox publishes what a failed call lost). The
-SLO check and the Azure clients are not driven here yet.
+events: those are checked on their own below (the outbox publishes what a failed call lost), and for the
+drift batch and the SLO check after each retry. The Azure clients: ``test_azure_faults.py``.
 """
 
 from __future__ import annotations

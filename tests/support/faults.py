@@ -11,6 +11,14 @@ errors AWS really gives: ``ThrottlingException`` /
 ``ConnectionClosedError``. The error is raised after botocore's own retries,
 as when they are exhausted.
 
+Azure: the Blob and Table Storage clients the Azure wiring builds (and the Event
+Grid and Azure Monitor clients a test builds) send through :class:`FaultTransport`,
+an azure-core transport around the real one, with the SDK's retries off
+(``retry_total=0``). Each request is recorded as ``<client>.<METHOD>``; when armed,
+call number ``fail_at`` answers 429 or 503 (with ``Retry-After``) or 500 without
+being sent, or raises a timeout or a connection reset before it is sent or after
+the service did the work.
+
 The injector is switchable: unarmed it only counts, so a clean run enumerates
 the calls a flow makes and the test then fails each of them in turn.
 """
