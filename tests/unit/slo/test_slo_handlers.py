@@ -319,3 +319,12 @@ def test_critical_drift_rolls_back_only_when_the_policy_says_so():
         if expected:
             record = [r for r in bus.services.registry.audit_records("churn") if r.action == "rollback"][0]
             assert record.actor == "system:drift" and record.evidence["drift"]["report_id"] == "r-1"
+
+
+def test_a_check_at_a_time_before_the_alias_history_judges_the_live_version(setup):
+    bus, source = setup
+    start = bus.services.clock()
+    _live(bus, 1)
+    source.ratio = {1: 0.0}
+    before = _check(bus, environment="prod", now=start - timedelta(hours=1))  # a clock behind the writer's
+    assert [r["version"] for r in before.data["slos"]] == [1]

@@ -118,7 +118,10 @@ def evaluate_slos(
 
 def _live_at(svc: Services, model: str, environment: str, now: datetime) -> int | None:
     """The version live in ``environment`` at ``now``: a check of a past tick (a retry, a late delivery) judges
-    the version that served then, not one a rollback moved in since (that would blame it for its predecessor)."""
+    the version that served then, not one a rollback moved in since (that would blame it for its predecessor).
+
+    When the alias history starts after ``now`` (a clock behind the one that wrote it), the live version is judged.
+    """
     alias = svc.registry.get_alias(model, environment)
     if alias is None or alias.updated_at <= now:
         return alias.version if alias else None
@@ -127,7 +130,7 @@ def _live_at(svc: Services, model: str, environment: str, now: datetime) -> int 
         if change.at > now:
             break
         live = change.to_version
-    return live
+    return live if live is not None else alias.version
 
 
 def _run_source(svc: Services, name: str, todo: list[tuple[SloReport, int, SliQuery, datetime, datetime]]) -> None:
