@@ -49,7 +49,7 @@ def api_rollback(req: func.HttpRequest) -> func.HttpResponse:
 @http_entry("api_status")
 def api_status(req: func.HttpRequest) -> func.HttpResponse:
     """Which version runs in every environment, for every model."""
-    return _reply(http.status_reply(None))
+    return _reply(http.status_reply(req.headers, None))
 
 
 @bp.function_name("api_model_status")
@@ -57,7 +57,7 @@ def api_status(req: func.HttpRequest) -> func.HttpResponse:
 @http_entry("api_model_status")
 def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
     """Which version of one model runs in every environment."""
-    return _reply(http.status_reply(req.route_params["model"]))
+    return _reply(http.status_reply(req.headers, req.route_params["model"]))
 
 
 @bp.function_name("api_history")
@@ -65,7 +65,7 @@ def api_model_status(req: func.HttpRequest) -> func.HttpResponse:
 @http_entry("api_history")
 def api_history(req: func.HttpRequest) -> func.HttpResponse:
     """Every move of an environment's alias, oldest first."""
-    return _reply(http.history_reply(req.route_params["model"], req.route_params["env"]))
+    return _reply(http.history_reply(req.headers, req.route_params["model"], req.route_params["env"]))
 
 
 @bp.function_name("api_incident")
@@ -73,7 +73,8 @@ def api_history(req: func.HttpRequest) -> func.HttpResponse:
 @http_entry("api_incident")
 def api_incident(req: func.HttpRequest) -> func.HttpResponse:
     """The incident timeline: JSON, the HTML page (``format=html``) or the review draft (``format=markdown``)."""
-    body, status, mimetype = http.incident_reply(req.route_params["model"], req.route_params["env"], req.params)
+    p = req.route_params
+    body, status, mimetype = http.incident_reply(req.headers, p["model"], p["env"], req.params)
     if isinstance(body, str):
         return func.HttpResponse(body, status_code=status, mimetype=mimetype.split(";")[0], charset="utf-8")
     return json_response(body, status)
@@ -84,7 +85,7 @@ def api_incident(req: func.HttpRequest) -> func.HttpResponse:
 @http_entry("api_canary")
 def api_canary(req: func.HttpRequest) -> func.HttpResponse:
     """The canary of an environment: weights, step, state, revision, the last analysis."""
-    return _reply(http.canary_reply(req.route_params["model"], req.route_params["env"]))
+    return _reply(http.canary_reply(req.headers, req.route_params["model"], req.route_params["env"]))
 
 
 @bp.function_name("api_canary_action")

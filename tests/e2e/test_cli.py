@@ -198,3 +198,46 @@ def test_demo_throwaway_home_leaves_nothing_behind(tmp_path):
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["home"] is None
     assert list(tmp_path.iterdir()) == []
+
+
+VIEWER_POLICY = """
+environments: [dev, prod]
+roles:
+  - {role: admin, members: ["alice"]}
+  - {role: viewer, members: ["vera"]}
+"""
+
+
+def test_reads_need_the_view_role_when_the_policy_declares_roles(home, make_package, capsys, tmp_path):
+    (home / "modelpilot.yaml").write_text(VIEWER_POLICY)
+    assert run(home, "register", str(make_package(auc=0.85)), "--promote", "--actor", "alice", capsys=capsys)[0] == 0
+    reads = [
+        ["status"],
+        ["status", "churn"],
+        ["history", "churn", "--env", "dev"],
+        ["history", "churn", "--env", "dev", "--at", "2000-01-01T00:00:00Z"],
+        ["audit", "show", "churn"],
+        ["quality", "status", "--model", "churn"],
+        ["slo", "status", "churn"],
+        ["canary", "status", "churn"],
+    ]
+    for args in reads:
+        code, out, err = run(home, *args, "--actor", "vera", "--json", capsys=capsys)
+        assert code == 0, (args, err)
+    for args in [*reads[1:], ["incident", "churn", "--env", "dev", "--out", str(tmp_path / "incident")]]:
+        code, _, err = run(home, *args, "--actor", "mallory", capsys=capsys)
+        assert code == 5 and "mallory may not view churn" in err and "Traceback" not in err, args
+    for args in (["status"], ["quality", "status"], ["slo", "status"]):  # fleet-wide: names no model
+        code, _, err = run(home, *args, "--actor", "mallory", capsys=capsys)
+        assert code == 5 and "may not view any model" in err, args
+    assert not (tmp_path / "incident").exists()
+    code, out, _ = run(home, "audit", "show", "churn", "--actor", "vera", "--json", capsys=capsys)
+    denied = [(r["actor"], r["evidence"]["attempted"]) for r in json.loads(out) if r["action"] == "deny"]
+    assert denied == [("mallory", "view")] * 8
+    assert run(home, "audit", "verify", capsys=capsys)[0] == 0
+
+
+def test_reads_are_open_without_roles(home, make_package, capsys):
+    assert run(home, "register", str(make_package(auc=0.85)), "--promote", "--actor", "alice", capsys=capsys)[0] == 0
+    for args in (["status", "churn"], ["history", "churn", "--env", "dev"], ["audit", "show", "churn"]):
+        assert run(home, *args, "--actor", "mallory", capsys=capsys)[0] == 0, args

@@ -194,3 +194,51 @@ def test_promote_from_version_is_conditional(churn):
     ).version == 1
     status, body = call("POST", path, {"version": 2, "from_version": 1})
     assert (status, body["status"], body["version"]) == (200, "promoted", 2)
+
+
+VERA, MALLORY = "arn:aws:iam::123456789012:user/vera", "arn:aws:iam::123456789012:user/mallory"
+VIEWER_POLICY = f"""\
+version: 1
+environments: [dev, prod]
+roles:
+  - {{role: admin, members: ["{ALICE}"]}}
+  - {{role: viewer, members: ["{VERA}"]}}
+"""
+READS = [
+    "/status",
+    "/models/churn/status",
+    "/models/churn/environments/prod/history",
+    "/models/churn/environments/prod/incident",
+    "/models/churn/canaries/prod",
+]
+
+
+def denied_reads():
+    records = get_bus().services.registry.audit_records("churn")
+    return [(r.actor, r.evidence.get("attempted")) for r in records if r.action == "deny"]
+
+
+def test_reads_need_the_view_role_when_the_policy_declares_roles(aws_stack, make_package):
+    put_policy(aws_stack, VIEWER_POLICY)
+    add_version(aws_stack, make_package, 1)
+    for path in READS[:3]:
+        status, body = call("GET", path, user_arn=VERA)
+        assert status == 200, (path, body)
+    assert {r["environment"]: r["version"] for r in call("GET", READS[1], user_arn=VERA)[1]["status"]} == {
+        "dev": 1,
+        "prod": None,
+    }
+    for path in READS:
+        status, body = call("GET", path, user_arn=MALLORY)
+        assert (status, body["error"]) == (403, "not_authorized"), path
+    # each denied read of the model is audited as a denied write is (the fleet-wide status names no model)
+    assert denied_reads() == [(MALLORY, "view")] * 4
+    status, body = call("GET", READS[4], user_arn=VERA)  # a viewer may look: prod never had a canary
+    assert (status, body["error"]) == (404, "not_found"), body
+    assert call("GET", READS[0], user_arn=None)[0] == 403  # no IAM identity at all
+
+
+def test_reads_are_open_when_the_policy_declares_no_roles(churn):
+    for path in READS[:3]:
+        assert call("GET", path, user_arn=MALLORY)[0] == 200, path
+    assert denied_reads() == []

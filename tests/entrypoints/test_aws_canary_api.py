@@ -19,6 +19,7 @@ version: 1
 environments: [dev, prod]
 roles:
   - {role: promoter, members: ["arn:aws:iam::123456789012:user/alice"], environments: [dev, prod]}
+  - {role: viewer, members: ["arn:aws:iam::123456789012:user/bob"]}
 defaults:
   environments:
     prod:
@@ -80,6 +81,14 @@ def test_status_shows_the_canary(canary):
     )
     assert (c["split"], c["steps"]) == ({"1": 90, "2": 10}, [10, 50, 100])
     assert c["next_analysis_at"] > c["step_started_at"]  # the step's analysis is due one interval later
+
+
+def test_status_needs_the_view_role(canary):
+    mallory = "arn:aws:iam::123456789012:user/mallory"
+    status, body = call("GET", "/models/churn/canaries/prod", user_arn=mallory)
+    assert (status, body["error"]) == (403, "not_authorized"), body
+    denied = [r for r in get_bus().services.registry.audit_records("churn") if r.action == "deny"]
+    assert [(r.actor, r.evidence.get("attempted")) for r in denied] == [(mallory, "view")]
 
 
 def test_status_of_an_environment_without_a_canary_is_404(canary):

@@ -15,6 +15,7 @@ POLICY = """\
 environments: [dev, prod]
 roles:
   - {role: promoter, members: ["%s"], environments: [dev, prod]}
+  - {role: viewer, members: ["%s"]}
 defaults:
   environments:
     prod:
@@ -32,7 +33,7 @@ def as_user(name, **extra):
 @pytest.fixture
 def app(request, monkeypatch, tmp_path):
     """churn v1 live in prod and v2's canary running there at 10 % (revision 1)."""
-    app = AzureApp(request, monkeypatch, tmp_path, policy_text=POLICY % ALICE)
+    app = AzureApp(request, monkeypatch, tmp_path, policy_text=POLICY % (ALICE, entra_id("bob")))
     for n in (1, 2):
         app.upload_package(f"churn/v{n}", auc=0.8 + n / 100)
         app.bus.handle(RegisterModel(package_uri=f"az://{app.container}/churn/v{n}", actor="system:test"))
@@ -109,6 +110,15 @@ def test_status_of_unknown_environment_and_of_none(app):
     assert status_of(env="qa")[1]["error"] == "unknown_environment"
 
 
+def test_status_needs_the_view_role(app):
+    route = user_function("api_canary")
+    params = {"model": "churn", "env": "prod"}
+    response = route(http_request("GET", "models/churn/canaries/prod", params, headers=as_user("mallory")))
+    assert (response.status_code, json.loads(response.get_body())["error"]) == (403, "not_authorized")
+    denied = [r for r in app.registry.audit_records("churn") if r.action == "deny"]
+    assert [(r.actor, r.evidence.get("attempted")) for r in denied] == [(entra_id("mallory"), "view")]
+
+
 def test_the_canary_timer_reaches_the_real_tick_once_per_minute(app):
     started = app.registry.get_canary("churn", "prod").step_started_at
     app.bus.services.clock = FakeClock(started.replace(second=0, microsecond=0) + timedelta(minutes=11))
@@ -147,7 +157,7 @@ def test_the_canary_timer_judges_a_drift_metric_on_the_candidates_blobs(request,
     """The candidate's captures below each hour in its version's folder (Azurite); the stable's are not read."""
     from modelpilot.package.builder import write_package
 
-    app = AzureApp(request, monkeypatch, tmp_path, policy_text=DRIFT_POLICY % ALICE)
+    app = AzureApp(request, monkeypatch, tmp_path, policy_text=DRIFT_POLICY % (ALICE, entra_id("bob")))
     try:
         reference = b"x\n" + b"".join(b"%d\n" % (i % 50) for i in range(300))
         for n in (1, 2):

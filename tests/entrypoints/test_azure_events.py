@@ -182,5 +182,8 @@ def test_timer_keys_are_per_minute():
     assert key == "timer:drift:2026-11-20T11:00" and first.command.trigger == key
     again = timer_command("drift", datetime(2026, 11, 20, 11, 0, 59, tzinfo=UTC), past_due=True)
     assert again.key == key and again.source == "timer drift (past due)"
+    # the command's time is the minute: a retry of the occurrence judges what the first attempt judged
+    assert first.command.end == again.command.end == datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    assert timer_command("slo", datetime(2026, 11, 20, 11, 0, 42, tzinfo=UTC)).command.now == first.command.end
     with pytest.raises(InvalidInput):
         timer_command("backup", datetime(2026, 11, 20, tzinfo=UTC))

@@ -218,3 +218,61 @@ def test_timer_schedules_come_from_app_settings():
     }
     http = [f for f in functions.values() if f.get_trigger().get_binding_name() == "httpTrigger"]
     assert http and all(f.get_trigger().auth_level.name == "FUNCTION" for f in http)
+
+
+VIEWER_POLICY = f"""\
+environments: [dev, staging, prod]
+roles:
+  - {{role: admin, members: ["{ALICE}"]}}
+  - {{role: viewer, members: ["{entra_id("vera@contoso.com")}"]}}
+"""
+
+
+@pytest.fixture
+def viewer_app(request, monkeypatch, tmp_path):
+    app = AzureApp(request, monkeypatch, tmp_path, VIEWER_POLICY)
+    yield app
+    app.close()
+
+
+READS = [
+    ("api_status", "status", {}),
+    ("api_model_status", "models/churn/status", {"model": "churn"}),
+    ("api_history", "models/churn/environments/prod/history", {"model": "churn", "env": "prod"}),
+    ("api_incident", "models/churn/environments/prod/incident", {"model": "churn", "env": "prod"}),
+]
+
+
+def read(name, route, params, headers=None):
+    response = user_function(name)(http_request("GET", route, params, headers=headers))
+    return response.status_code, json.loads(response.get_body())
+
+
+def denied_reads(app):
+    return [(r.actor, r.evidence.get("attempted")) for r in app.registry.audit_records("churn") if r.action == "deny"]
+
+
+def test_reads_need_the_view_role_when_the_policy_declares_roles(viewer_app):
+    registered(viewer_app)
+    promote("churn", "dev", {"version": 1}, as_user("alice@contoso.com"))
+    for name, route, params in READS[:3]:
+        status, body = read(name, route, params, as_user("vera@contoso.com"))
+        assert status == 200, (name, body)
+    status, body = read(*READS[1], as_user("vera@contoso.com"))
+    assert {r["environment"]: r["version"] for r in body["status"]} == {"dev": 1, "staging": None, "prod": None}
+    for name, route, params in READS:
+        status, body = read(name, route, params, as_user("mallory@contoso.com"))
+        assert (status, body["error"]) == (403, "not_authorized"), name
+    # a caller with only the function key is no one the roles name either
+    assert read(*READS[1])[0] == 403
+    mallory, key = entra_id("mallory@contoso.com"), "anonymous:function-key"
+    # each denied read of the model is audited (the fleet-wide status names no model)
+    assert denied_reads(viewer_app) == [(mallory, "view")] * 3 + [(key, "view")]
+    assert verify_chain("churn", viewer_app.registry.audit_records("churn")).ok
+
+
+def test_reads_are_open_when_the_policy_declares_no_roles(app):
+    registered(app)
+    for name, route, params in READS[:3]:
+        assert read(name, route, params, as_user("mallory@contoso.com"))[0] == 200, name
+    assert denied_reads(app) == []

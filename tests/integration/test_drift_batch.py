@@ -276,3 +276,33 @@ def test_fleet_batch_records_a_failing_target_and_goes_on(env, tmp_path):
     assert outcome.status in {"partial", "drift"} and by_model["churn"]["report_id"]
     with pytest.raises(Exception, match="no reference data"):
         env["bus"].handle(RunDriftBatch(actor="system:drift", model="fraud", window_seconds=6 * 3600))
+
+
+def test_fleet_batch_raises_a_transient_failure_after_the_other_targets_so_the_retry_checks_it(env, tmp_path):
+    """A throttled or unavailable store is not a verdict on a window: the fleet run reports the other targets,
+    then raises, so the timer's retry (same key) checks the failed window; the reported ones answer "unchanged"."""
+    from modelpilot.exceptions import TransientError
+
+    register_and_release(env)
+    bus = env["bus"]
+    assert bus.handle(PromoteModel(model="churn", environment="prod", actor="alice", version=1)).status == "promoted"
+    capture(env, "staging", 1, "tenure,charges,calls,plan\n" + rows(500, env["rng"]))
+    capture(env, "prod", 1, "tenure,charges,calls,plan\n" + rows(500, env["rng"]))
+    artifacts = bus.services.artifacts
+    list_objects = artifacts.list
+    outage = {"left": 1}
+
+    def flaky_list(prefix):
+        if "/captures/churn/prod/" in prefix + "/" and outage["left"]:
+            outage["left"] -= 1
+            raise TransientError("the store is throttling")
+        return list_objects(prefix)
+
+    artifacts.list = flaky_list
+    with pytest.raises(TransientError, match="throttling"):
+        bus.handle(RunDriftBatch(actor="system:drift", window_seconds=6 * 3600))
+    reports = sorted(p.name for p in (env["data"] / "reports" / "churn").rglob("*.json"))
+    assert len(reports) == 1  # staging was reported
+    retry = bus.handle(RunDriftBatch(actor="system:drift", window_seconds=6 * 3600))
+    by_env = {r["environment"]: r["status"] for r in retry.data["reports"] if r["model"] == "churn"}
+    assert by_env["staging"] == "unchanged" and by_env["prod"] in {"ok", "drift"}

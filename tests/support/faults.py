@@ -11,6 +11,14 @@ errors AWS really gives: ``ThrottlingException`` /
 ``ConnectionClosedError``. The error is raised after botocore's own retries,
 as when they are exhausted.
 
+Azure: the Blob and Table Storage clients the Azure wiring builds (and the Event
+Grid and Azure Monitor clients a test builds) send through :class:`FaultTransport`,
+an azure-core transport around the real one, with the SDK's retries off
+(``retry_total=0``). Each request is recorded as ``<client>.<METHOD>``; when armed,
+call number ``fail_at`` answers 429 or 503 (with ``Retry-After``) or 500 without
+being sent, or raises a timeout or a connection reset before it is sent or after
+the service did the work.
+
 The injector is switchable: unarmed it only counts, so a clean run enumerates
 the calls a flow makes and the test then fails each of them in turn.
 """
@@ -18,6 +26,7 @@ the calls a flow makes and the test then fails each of them in turn.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -139,3 +148,156 @@ def aws_faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
         yield faults
     finally:
         monkeypatch.setattr(wiring, "client_factory", original)
+
+
+# -- Azure ---------------------------------------------------------------------------------------
+#: (kind, phase) for the Azure clients, in the order the tests take them (call i gets fault i mod 7)
+AZURE_FAULTS: tuple[tuple[str, str], ...] = (
+    ("http429", "before"),
+    ("http503", "before"),
+    ("http500", "before"),
+    ("timeout", "after"),
+    ("reset", "before"),
+    ("timeout", "before"),
+    ("reset", "after"),
+)
+
+#: status, storage error code and Retry-After of the HTTP faults
+_AZURE_STATUS = {
+    "http429": (429, "TooManyRequests", "1"),
+    "http503": (503, "ServerBusy", "1"),
+    "http500": (500, "InternalError", None),
+}
+
+
+class FaultTransport:
+    """An azure-core transport around the real one: counts every request the client sends and, when the
+    shared :class:`Faults` is armed for this call, answers it with an error instead.
+
+    The SDK clients are built with ``retry_total=0`` beside it, so a fault reaches the adapter as it would once
+    the SDK's own retries are exhausted. HTTP faults answer a real response (status, ``x-ms-error-code``,
+    ``Retry-After``, a JSON or XML error body) without sending the request; a timeout or reset is raised before
+    the request is sent, or after the service did the work and the reply was lost.
+    """
+
+    def __init__(self, faults: Faults, label: str, inner: Any = None) -> None:
+        from azure.core.pipeline.transport import RequestsTransport
+
+        self.faults, self.label = faults, label
+        self.inner = inner if inner is not None else RequestsTransport()
+
+    def __enter__(self) -> FaultTransport:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.inner.__exit__(*args)
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def sleep(self, duration: float) -> None:
+        self.inner.sleep(duration)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        from azure.core.exceptions import (
+            ServiceRequestError,
+            ServiceRequestTimeoutError,
+            ServiceResponseError,
+            ServiceResponseTimeoutError,
+        )
+
+        name = f"{self.label}.{request.method}" + (" $batch" if "$batch" in request.url else "")
+        faults = self.faults
+        faults.calls.append(name)
+        index = len(faults.calls) - 1
+        if faults._hit("before", index):
+            kind = faults.fault[0]
+            faults.fail_at = None
+            faults.injected.append(Injected(index, name, kind, "before"))
+            if kind in _AZURE_STATUS:
+                return self._answer(request, *_AZURE_STATUS[kind])
+            if kind == "timeout":
+                raise ServiceRequestTimeoutError("Connection to 127.0.0.1 timed out (connect timeout)")
+            raise ServiceRequestError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
+        response = self.inner.send(request, **kwargs)
+        if faults._hit("after", index):
+            kind = faults.fault[0]
+            faults.fail_at = None
+            faults.injected.append(Injected(index, name, kind, "after"))
+            if kind == "timeout":
+                raise ServiceResponseTimeoutError("Read timed out. (read timeout)")
+            raise ServiceResponseError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
+        return response
+
+    def _answer(self, request: Any, status: int, code: str, retry_after: str | None) -> Any:
+        import io
+
+        import requests
+        import urllib3
+        from azure.core.pipeline.transport import RequestsTransportResponse
+        from azure.core.rest import HttpRequest as RestHttpRequest
+        from requests.structures import CaseInsensitiveDict
+
+        message = f"{code}: the service is busy or failed (injected)"
+        if self.label == "blob":
+            content_type = "application/xml"
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+            )
+        else:
+            content_type = "application/json"
+            body = json.dumps({"odata.error": {"code": code, "message": {"lang": "en-US", "value": message}}})
+        content = body.encode()
+        headers = {"Content-Type": content_type, "Content-Length": str(len(content)), "x-ms-error-code": code}
+        if retry_after:
+            headers["Retry-After"] = retry_after
+        raw = requests.Response()
+        raw.status_code = status
+        raw.reason = {429: "Too Many Requests", 503: "Service Unavailable", 500: "Internal Server Error"}[status]
+        raw.raw = urllib3.HTTPResponse(body=io.BytesIO(content), headers=headers, status=status, preload_content=False)
+        raw._content, raw._content_consumed = content, True
+        raw.headers = CaseInsensitiveDict(headers)
+        raw.url = request.url
+        if isinstance(request, RestHttpRequest):  # what RequestsTransport answers a request of azure.core.rest
+            from azure.core.rest._requests_basic import RestRequestsTransportResponse
+
+            response = RestRequestsTransportResponse(request=request, internal_response=raw)
+            response.read()
+            return response
+        return RequestsTransportResponse(request, raw)
+
+
+@contextmanager
+def azure_faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
+    """Route the storage clients the Azure wiring builds from now on (Blob, Table Storage) through
+    :class:`FaultTransport` (call ``bootstrap.reset()`` after entering); ``faults.transport("eventgrid")`` gives
+    the transport for an Event Grid client built by the test."""
+    from modelpilot.adapters.azure import wiring
+
+    faults = Faults()
+    original = wiring.storage_clients
+
+    def storage_clients(settings: Any, credential: Any) -> Any:
+        from azure.data.tables import TableServiceClient
+        from azure.storage.blob import BlobServiceClient
+
+        from modelpilot.config import app_setting
+
+        conn = app_setting(settings.azure_storage_connection_setting or "")
+        assert conn, "the Azure fault tests run on Azurite through a connection string"
+        blob = BlobServiceClient.from_connection_string(conn, transport=FaultTransport(faults, "blob"), retry_total=0)
+        table = TableServiceClient.from_connection_string(
+            conn, transport=FaultTransport(faults, "table"), retry_total=0
+        )
+        return blob, table
+
+    monkeypatch.setattr(wiring, "storage_clients", storage_clients)
+    faults.transport = lambda label: FaultTransport(faults, label)  # type: ignore[attr-defined]
+    try:
+        yield faults
+    finally:
+        monkeypatch.setattr(wiring, "storage_clients", original)

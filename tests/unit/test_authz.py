@@ -10,8 +10,9 @@ import pytest
 
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.domain.commands import ApproveModel, PromoteModel, RegisterModel, RejectModel, RollbackModel
-from modelpilot.exceptions import NotAuthorized, PolicyError
+from modelpilot.exceptions import NotAuthorized, PolicyError, UnknownModel
 from modelpilot.policy import load_policy_text
+from modelpilot.service import queries
 from modelpilot.testing import fake_bus
 
 GATED = """
@@ -192,3 +193,77 @@ def test_the_view_decision_follows_the_roles(roles):
     assert denial(svc, "dev@example.com", "view", "churn", "dev") is None  # a promoter may read
     assert "no role" in (denial(svc, "stranger@example.com", "view", "churn", "prod") or "")
     assert denials(roles) == []  # asking is not an attempt: nothing audited
+
+
+# -- reads: the view action --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reader", "env"),
+    [
+        ("auditor@example.com", "prod"),
+        ("dev@example.com", "dev"),
+        ("bob@example.com", "prod"),
+        ("root@example.com", "dev"),
+    ],
+)
+def test_every_role_may_read_where_it_is_granted(roles, reader, env):
+    svc = roles.services
+    assert [r["model"] for r in queries.read_status(svc, reader, "churn")] == ["churn"] * 3
+    assert queries.read_history(svc, reader, "churn", env) == []
+    assert [r["action"] for r in queries.read_audit(svc, reader, "churn")] == ["register"]
+    assert denials(roles) == []
+
+
+def test_a_role_limited_to_some_environments_reads_only_those(roles):
+    with pytest.raises(NotAuthorized, match="may not view churn in dev"):
+        queries.read_history(roles.services, "bob@example.com", "churn", "dev")
+    assert [r.evidence["attempted"] for r in denials(roles)] == ["view"]
+
+
+def test_a_stranger_is_refused_every_read_and_each_refusal_is_audited(roles):
+    svc, before = roles.services, roles.services.registry.get_alias("churn", "dev")
+    reads = [
+        lambda: queries.read_status(svc, "nobody@example.org", "churn"),
+        lambda: queries.read_history(svc, "nobody@example.org", "churn", "dev"),
+        lambda: queries.read_version_at(svc, "nobody@example.org", "churn", "dev", svc.clock()),
+        lambda: queries.read_audit(svc, "nobody@example.org", "churn"),
+        lambda: queries.read_incident(svc, "nobody@example.org", "churn", "dev"),
+    ]
+    for read in reads:
+        with pytest.raises(NotAuthorized, match="may not view churn"):
+            read()
+    assert [(r.actor, r.evidence["attempted"]) for r in denials(roles)] == [("nobody@example.org", "view")] * 5
+    assert svc.registry.get_alias("churn", "dev") == before
+    # the fleet-wide status names no model: refused (not audited) when the caller may view none
+    with pytest.raises(NotAuthorized, match="may not view any model"):
+        queries.read_status(svc, "nobody@example.org")
+    assert len(denials(roles)) == 5
+
+
+def test_a_viewer_limited_to_some_models_sees_only_those_in_the_fleet_status(make_package):
+    bus = make_bus(
+        ROLES.replace(
+            '{role: viewer, members: ["auditor@example.com"]}',
+            '{role: viewer, members: ["auditor@example.com"], models: [fraud]}',
+        )
+    )
+    bus.handle(RegisterModel(package_uri=str(make_package("churn", auc=0.85)), actor="system:s3-upload"))
+    bus.handle(RegisterModel(package_uri=str(make_package("fraud", auc=0.85)), actor="system:s3-upload"))
+    rows = queries.read_status(bus.services, "auditor@example.com")
+    assert {r["model"] for r in rows} == {"fraud"}
+    assert {r["model"] for r in queries.read_status(bus.services, "root@example.com")} == {"churn", "fraud"}
+    with pytest.raises(NotAuthorized):
+        queries.read_status(bus.services, "auditor@example.com", "churn")
+
+
+def test_without_roles_anyone_reads_and_nothing_is_audited(gated):
+    svc = gated.services
+    assert queries.read_status(svc, "nobody@example.org", "churn")
+    assert queries.read_status(svc, "nobody@example.org")
+    assert queries.read_history(svc, "nobody@example.org", "churn", "dev") == []
+    assert [r["action"] for r in queries.read_audit(svc, "nobody@example.org", "churn")] == ["register"]
+
+
+def test_a_read_of_an_unknown_model_is_not_found_and_audits_nothing(roles):
+    with pytest.raises(UnknownModel):
+        queries.read_history(roles.services, "nobody@example.org", "fraud", "dev")
+    assert roles.services.registry.audited_models() == ["churn"]

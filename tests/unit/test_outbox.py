@@ -177,3 +177,44 @@ def test_a_rollback_on_the_normal_path_is_notified_once(bus, make_package):
     upload(bus, make_package(auc=0.9))
     bus.handle(RollbackModel(model="churn", environment="dev", actor="carol", reason="errors"))
     assert len(rollbacks_notified(bus)) == 1
+
+
+def test_an_outage_while_the_outbox_is_first_set_up_fails_the_command_and_loses_no_event(make_package):
+    """A transient error on the first use of the outbox used to mean "not ready": the command then published
+    directly, and when that publish failed too, the next run set the watermark at the chain's head, past the
+    records whose events never went out."""
+    bus = fake_bus(load_policy_text(POLICY), artifacts=FolderArtifactStore())
+    bus.services.publisher = FlakyPublisher(failures=1)
+    registry = bus.services.registry
+    read = registry.outbox_watermark
+    outage = {"left": 1}
+
+    def watermark(model):
+        if outage["left"]:
+            outage["left"] -= 1
+            raise TransientError("Table Storage answered 503")
+        return read(model)
+
+    registry.outbox_watermark = watermark
+    pkg = make_package()
+    with pytest.raises(TransientError, match="503"):
+        upload(bus, pkg)
+    assert registry.list_models() == []  # failed before the handler: nothing committed
+    with pytest.raises(TransientError, match="the bus is unavailable"):
+        upload(bus, pkg)  # committed through the outbox; its publish fails
+    upload(bus, pkg)  # the retry's relay sends both, once
+    assert [e.event_id for e in bus.services.publisher.events] == ["churn#1", "churn#2"]
+
+
+def test_a_role_that_may_not_set_up_the_outbox_still_publishes_directly(make_package):
+    from modelpilot.exceptions import NotAuthorized
+
+    bus = fake_bus(load_policy_text(POLICY), artifacts=FolderArtifactStore())
+    registry = bus.services.registry
+
+    def refused(model, seq):
+        raise NotAuthorized("the role may not write the outbox")
+
+    registry.advance_outbox_watermark = refused
+    upload(bus, make_package())
+    assert bus.services.publisher.names() == ["ModelRegistered", "ModelPromoted"]

@@ -151,10 +151,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from modelpilot.service.queries import status
+    from modelpilot.service.queries import read_status
 
     bus = make_bus(args)
-    rows = status(bus.services.registry, bus.services.policy, args.model)
+    rows = read_status(bus.services, actor(args, bus), args.model)
     shown = [{**r, "canary": _canary_cell(r["canary"])} for r in rows]
     emit(
         args,
@@ -186,30 +186,30 @@ def _canary_cell(canary: dict[str, Any] | None) -> str | None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from modelpilot.service.queries import alias_history, version_at
+    from modelpilot.service.queries import read_history, read_version_at
 
     bus = make_bus(args)
     bus.services.policy.check_environment(args.env)
+    reader = actor(args, bus)
     if args.at:
         when = parse_time(args.at)
-        version = version_at(bus.services.registry, args.model, args.env, when)
+        version = read_version_at(bus.services, reader, args.model, args.env, when)
         data = {"model": args.model, "environment": args.env, "at": when.isoformat(), "version": version}
         text = f"{args.model} {args.env} at {when.isoformat()}: " + (
             f"v{version}" if version is not None else "no version yet"
         )
         emit(args, data, text)
         return EXIT["ok"]
-    rows = alias_history(bus.services.registry, args.model, args.env)
+    rows = read_history(bus.services, reader, args.model, args.env)
     emit(args, rows, table(rows, ["revision", "action", "from_version", "to_version", "actor", "at", "reason"]))
     return EXIT["ok"]
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
+    from modelpilot.service.queries import read_audit
+
     bus = make_bus(args)
-    registry = bus.services.registry
-    if args.model not in registry.list_models() and args.model not in registry.audited_models():
-        raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
-    rows = [r.to_dict() for r in registry.audit_records(args.model)]
+    rows = read_audit(bus.services, actor(args, bus), args.model)
     emit(
         args,
         rows,

@@ -25,10 +25,10 @@ _ACTIONS = {
 
 
 def cmd_canary_status(args: argparse.Namespace) -> int:
-    from modelpilot.service.queries import canary_status
+    from modelpilot.service.queries import read_canary_status
 
     bus = make_bus(args)
-    rows = canary_status(bus.services.registry, bus.services.policy, args.model, args.env)
+    rows = read_canary_status(bus.services, actor(args, bus), args.model, args.env)
     if args.env and not rows:
         raise CliError(f"{args.model} has no canary in {args.env}", EXIT["not_found"])
     emit(args, rows, _status_text(rows))

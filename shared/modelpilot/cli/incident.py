@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.cli._common import EXIT, add_command, emit, make_bus, parse_time
+from modelpilot.cli._common import EXIT, actor, add_command, emit, make_bus, parse_time
 
 if TYPE_CHECKING:
     import argparse
@@ -14,12 +14,13 @@ __all__ = ["cmd_incident", "register"]
 
 
 def cmd_incident(args: argparse.Namespace) -> int:
-    from modelpilot.service.incident import incident_timeline
     from modelpilot.service.incident_render import duration_text, write_incident
+    from modelpilot.service.queries import read_incident
 
     bus = make_bus(args)
-    timeline = incident_timeline(
+    timeline = read_incident(
         bus.services,
+        actor(args, bus),
         args.model,
         args.env,
         start=parse_time(args.start) if args.start else None,

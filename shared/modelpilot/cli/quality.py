@@ -65,20 +65,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Show the quality monitor's last verdict per model and environment."""
+    """Show the quality monitor's last verdict per model and environment (of the models the caller may view)."""
+    from modelpilot.service.queries import read_monitor_status
+
     bus = make_bus(args)
-    svc = bus.services
-    models = [args.model] if args.model else svc.registry.list_models()
-    if args.model and args.model not in svc.registry.list_models():
-        raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
-    if args.env:
-        svc.policy.check_environment(args.env)
-    found = []
-    for model in models:
-        for status in svc.registry.list_monitor_status(model):
-            if status.kind != "quality" or (args.env and status.environment != args.env):
-                continue
-            found.append(status.to_dict())
+    found = read_monitor_status(bus.services, actor(args, bus), "quality", args.model, args.env)
     text = table(
         [{**s, "window_end": s["details"].get("window_end"), "report": s["details"].get("html_uri")} for s in found],
         ["model", "environment", "version", "state", "window_end", "summary"],

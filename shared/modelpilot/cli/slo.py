@@ -46,13 +46,15 @@ def _status_row(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_slo_status(args: argparse.Namespace) -> int:
+    from modelpilot.service.queries import viewable_models
     from modelpilot.service.slo.evaluation import evaluate_slos
 
     bus = make_bus(args)
     svc = bus.services
     if args.model and args.model not in svc.registry.list_models():
         raise CliError(f"unknown model {args.model!r}", EXIT["not_found"])
-    reports = [r.to_dict() for r in evaluate_slos(svc, svc.clock(), args.model, args.env)]
+    visible = set(viewable_models(svc, actor(args, bus), args.model))
+    reports = [r.to_dict() for r in evaluate_slos(svc, svc.clock(), args.model, args.env) if r.model in visible]
     text = table(
         [_status_row(r) for r in reports],
         [

@@ -33,8 +33,8 @@ from modelpilot.service.limits import MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
     from modelpilot.domain.canary import CanaryAction
-    from modelpilot.policy import Policy
     from modelpilot.ports import RegistryStore
+    from modelpilot.service.messagebus import Services
 
 __all__ = ["CanaryBody", "change_command", "conflict_reply", "status_reply"]
 
@@ -81,12 +81,13 @@ def change_command(
     )
 
 
-def status_reply(registry: RegistryStore, policy: Policy, model: str, environment: str) -> tuple[dict[str, Any], int]:
-    """Return ``({"canary": …}, 200)`` with the split, the steps and the next analysis (``canary status``), or the
-    404 reply when ``environment`` never had a canary; an unknown model or environment raises."""
-    from modelpilot.service.queries import canary_status
+def status_reply(svc: Services, actor: str, model: str, environment: str) -> tuple[dict[str, Any], int]:
+    """Return ``({"canary": …}, 200)`` with the split, the steps and the next analysis (``canary status``) for
+    ``actor`` (``view`` checked), or the 404 reply when ``environment`` never had a canary; an unknown model or
+    environment raises, and so does a caller who may not view the model."""
+    from modelpilot.service.queries import read_canary_status
 
-    rows = canary_status(registry, policy, model, environment)
+    rows = read_canary_status(svc, actor, model, environment)
     if not rows:
         error = NotFound(f"{model} has no canary in {environment}", model=model, environment=environment)
         return error.to_dict(), 404

@@ -200,6 +200,9 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     #: outcomes of commands run in reaction to this one's events
     follow_ups: list[Outcome] = field(default_factory=list)
+    #: events the handler published itself before its commit marker (the drift batch); the bus only
+    #: notifies and reacts to them
+    published: list[Event] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -286,6 +289,7 @@ class MessageBus:
             )
             # the audited events go out through the outbox (with their ids); the rest straight from here
             direct = outcome.events if before is None else outbox.after(self.services, command, outcome, before)
+            direct = [e for e in direct if e not in outcome.published]
             if outcome.events:
                 self._dispatch(outcome, direct)
         return outcome

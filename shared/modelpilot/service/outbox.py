@@ -39,6 +39,7 @@ from modelpilot.domain.events import (
     ModelRejected,
     ModelRolledBack,
 )
+from modelpilot.exceptions import ModelPilotError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -172,8 +173,11 @@ def ready(registry: RegistryStore) -> bool:
     """True when ``registry`` keeps an outbox and its epoch is set (set it now on first use).
 
     Setting the epoch gives every model already audited a watermark at its chain head, so
-    an upgrade never re-sends history. Errors (a read-only role, an outage) are logged and
-    answer False: the caller then publishes directly, as before the outbox.
+    an upgrade never re-sends history. A permanent error (a read-only role) is logged and
+    answers False: the caller then publishes directly, as before the outbox. A transient one
+    (throttling, an outage) is raised: answering False would publish this command's events
+    directly, and a failed publish would then be lost once a later call marks the chain's head
+    as published.
     """
     if not registry.supports_outbox:
         return False
@@ -185,7 +189,9 @@ def ready(registry: RegistryStore) -> bool:
                 if registry.outbox_watermark(model) is None:
                     registry.advance_outbox_watermark(model, head.seq)
             registry.advance_outbox_watermark(EPOCH, 1)
-    except Exception as exc:  # any failure only means "not ready": the old path still publishes
+    except Exception as exc:  # any other failure only means "not ready": the old path still publishes
+        if isinstance(exc, ModelPilotError) and exc.retryable:
+            raise
         log.warning("outbox not ready: %s", exc)
         return False
     _ready.add(registry)

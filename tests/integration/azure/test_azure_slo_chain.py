@@ -7,7 +7,7 @@ rollback policy are the real ones.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from modelpilot.domain.audit import verify_chain
 from modelpilot.domain.commands import PromoteModel, RegisterModel
 from modelpilot.policy.slo import SloSpec
+from modelpilot.testing import FakeClock
 from tests.support.azure_functions import AzureApp, host_timer, user_function
 from tests.support.azure_transport import StaticCredential, canned_transport
 
@@ -87,11 +88,14 @@ def app(request, monkeypatch, tmp_path):
 
 
 def in_prod(app, versions=2):
+    """Release ``versions`` versions to prod a minute before the timer fires (it judges what ran at its minute)."""
+    clock = app.bus.services.clock = FakeClock(datetime(2026, 11, 20, 11, 59, tzinfo=UTC))
     for n in range(1, versions + 1):
         app.upload_package(f"churn/v{n}", auc=0.8 + n / 100)
         app.bus.handle(RegisterModel(package_uri=f"az://{app.container}/churn/v{n}", actor="alice@contoso.com"))
         for env in ("dev", "staging", "prod"):
             app.bus.handle(PromoteModel("churn", env, actor="alice@contoso.com", version=n))
+    clock.advance(65)  # the timer fires at 12:00:05
 
 
 def use_monitor(app, failed_per_minute):

@@ -12,7 +12,7 @@ from modelpilot import telemetry
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.domain.commands import CheckSlos, HandleAlarm, PromoteModel, RegisterModel
 from modelpilot.domain.events import DriftDetected
-from modelpilot.exceptions import TransientError
+from modelpilot.exceptions import InvalidInput, TransientError
 from modelpilot.package.builder import write_package
 from modelpilot.policy import parse_policy
 from modelpilot.ports import EventCounts, MetricsSource
@@ -28,12 +28,12 @@ class ScriptedSource(MetricsSource):
     def __init__(self):
         self.ratio: dict[int, float | None] = {}
         self.calls = 0
-        self.fail = False
+        self.fail: Exception | None = None
 
     def counts(self, query, start, end):
         self.calls += 1
         if self.fail:
-            raise TransientError("metrics store down")
+            raise self.fail
         version = (query.params or {})["labels"].get("version")
         ratio = (
             self.ratio.get(version)
@@ -206,14 +206,69 @@ def test_rollback_latency_is_recorded(setup):
 def test_missing_or_failing_source_is_reported_and_changes_no_status(setup):
     bus, source = setup
     _live(bus, 1)
-    source.fail = True
+    source.fail = InvalidInput("no such metric")
     outcome = _check(bus)
     assert outcome.data["alerts"] == 0
-    assert all("metrics store down" in row["error"] for row in outcome.data["slos"])
+    assert all("no such metric" in row["error"] for row in outcome.data["slos"])
     assert bus.services.registry.get_monitor_status("churn", "prod", "slo") is None
     bus.services.metrics_sources.clear()
     rows = _check(bus).data["slos"]
     assert all("no metrics source 'local'" in row["error"] for row in rows)
+
+
+def test_a_source_that_is_down_fails_the_check_before_it_writes_so_the_retry_alerts(setup):
+    bus, source = setup
+    _live(bus, 1)
+    _live(bus, 2)
+    source.ratio = {2: 0.5}
+    records = len(bus.services.registry.audit_records("churn"))
+    source.fail = TransientError("metrics store down")
+    with pytest.raises(TransientError, match="metrics store down"):
+        _check(bus, environment="prod")
+    assert bus.services.registry.get_monitor_status("churn", "prod", "slo") is None
+    assert len(bus.services.registry.audit_records("churn")) == records
+    source.fail = None
+    outcome = _check(bus, environment="prod")
+    assert outcome.data["alerts"] == 1 and outcome.follow_ups[0].status == "rolled_back"
+
+
+@pytest.mark.parametrize("failing", ["append_audit", "put_monitor_status"])
+def test_a_breach_is_recorded_once_whichever_of_its_writes_fails(setup, failing):
+    bus, source = setup
+    _live(bus, 1)
+    _live(bus, 2)
+    source.ratio = {2: 0.5}
+    registry = bus.services.registry
+    write = getattr(registry, failing)
+
+    def fail_once(*args, **kwargs):
+        setattr(registry, failing, write)
+        raise TransientError("table unavailable")
+
+    setattr(registry, failing, fail_once)
+    now = bus.services.clock()
+    with pytest.raises(TransientError):
+        _check(bus, environment="prod", now=now)
+    _check(bus, environment="prod", now=now)  # the retry of the same tick
+    breaches = [r for r in registry.audit_records("churn") if r.action == "slo_breach"]
+    assert [(r.environment, r.to_version) for r in breaches] == [("prod", 2)]
+    assert registry.get_monitor_status("churn", "prod", "slo").state == "alert"
+
+
+def test_a_late_check_judges_the_version_live_at_its_time_not_the_one_rolled_back_to(setup):
+    bus, source = setup
+    _live(bus, 1)
+    _live(bus, 2)
+    source.ratio = {2: 0.5, 1: 0.5}  # the endpoint's errors, whichever version the query names
+    tick = bus.services.clock()
+    bus.services.clock.advance(5)  # the tick is delivered a moment after its time
+    first = _check(bus, environment="prod", now=tick)
+    assert first.follow_ups[0].status == "rolled_back"
+    again = _check(bus, environment="prod", now=tick)  # the same tick delivered again after the rollback
+    assert [r["version"] for r in again.data["slos"]] == [2]
+    assert bus.services.registry.get_alias("churn", "prod").version == 1
+    breaches = [r.to_version for r in bus.services.registry.audit_records("churn") if r.action == "slo_breach"]
+    assert breaches == [2]
 
 
 def _alarm(bus, name, state="ALARM", trigger="t1"):
@@ -264,3 +319,12 @@ def test_critical_drift_rolls_back_only_when_the_policy_says_so():
         if expected:
             record = [r for r in bus.services.registry.audit_records("churn") if r.action == "rollback"][0]
             assert record.actor == "system:drift" and record.evidence["drift"]["report_id"] == "r-1"
+
+
+def test_a_check_at_a_time_before_the_alias_history_judges_the_live_version(setup):
+    bus, source = setup
+    start = bus.services.clock()
+    _live(bus, 1)
+    source.ratio = {1: 0.0}
+    before = _check(bus, environment="prod", now=start - timedelta(hours=1))  # a clock behind the writer's
+    assert [r["version"] for r in before.data["slos"]] == [1]

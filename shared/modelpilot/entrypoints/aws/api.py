@@ -23,7 +23,9 @@ The actor recorded in the audit log is the caller's canonical IAM principal
 signature): an IAM user keeps its ARN, an assumed role is the role without the
 session name the caller chose (``…:assumed-role/Approvers/alice-1`` and
 ``…/alice-2`` are one approver). A request without IAM identity is refused with
-403. Errors answer with the error's HTTP status and JSON body.
+403. The GET routes check the ``view`` action for that principal in the service layer
+(:mod:`modelpilot.service.queries`): with a ``roles`` block in the policy, a caller without a role on the
+model answers 403 and the denial is audited. Errors answer with the error's HTTP status and JSON body.
 
 A POST that carries an ``Idempotency-Key`` header changes state at most once for that key:
 the key becomes the command's trigger (:func:`modelpilot.service.dispatch.operator_trigger`,
@@ -166,33 +168,30 @@ def approve(model: str, version: str) -> Response[str]:
 
 @app.get("/models/<model>/environments/<environment>/history")
 def history(model: str, environment: str) -> Response[str]:
-    """Every move of an alias, oldest first."""
-    caller()
-    return _json(200, {"history": queries.alias_history(get_bus().services.registry, model, environment)})
+    """Every move of an alias, oldest first (the caller needs ``view`` when the policy declares roles)."""
+    actor = caller()
+    return _json(200, {"history": queries.read_history(get_bus().services, actor, model, environment)})
 
 
 @app.get("/models/<model>/status")
 def model_status(model: str) -> Response[str]:
     """Where one model runs in every environment."""
-    caller()
-    services = get_bus().services
-    return _json(200, {"status": queries.status(services.registry, services.policy, model)})
+    actor = caller()
+    return _json(200, {"status": queries.read_status(get_bus().services, actor, model)})
 
 
 @app.get("/status")
 def status() -> Response[str]:
-    """Where every model runs in every environment."""
-    caller()
-    services = get_bus().services
-    return _json(200, {"status": queries.status(services.registry, services.policy)})
+    """Where every model the caller may view runs in every environment."""
+    actor = caller()
+    return _json(200, {"status": queries.read_status(get_bus().services, actor)})
 
 
 @app.get("/models/<model>/canaries/<environment>")
 def canary(model: str, environment: str) -> Response[str]:
     """The canary of ``environment``: weights, step, state, revision, the last analysis."""
-    caller()
-    services = get_bus().services
-    body, status = canary_status_reply(services.registry, services.policy, model, environment)
+    actor = caller()
+    body, status = canary_status_reply(get_bus().services, actor, model, environment)
     return _json(status, body)
 
 
@@ -222,21 +221,20 @@ def canary_action(model: str, environment: str, action: str) -> Response[str]:
 @app.get("/models/<model>/environments/<environment>/incident")
 def incident(model: str, environment: str) -> Response[str]:
     """The incident timeline (``?from=…&to=…`` ISO 8601; ``format=html`` for the page, ``markdown`` for the draft)."""
-    from modelpilot.service.incident import incident_timeline
     from modelpilot.service.incident_render import to_html, to_markdown
 
-    caller()
+    actor = caller()
     params = app.current_event.query_string_parameters or {}
-    timeline = incident_timeline(
-        get_bus().services, model, environment, start=_when(params.get("from")), end=_when(params.get("to"))
-    )
     fmt = params.get("format", "json")
+    if fmt not in ("json", "html", "markdown"):
+        raise InvalidInput(f"format must be json, html or markdown, not {fmt!r}")
+    timeline = queries.read_incident(
+        get_bus().services, actor, model, environment, start=_when(params.get("from")), end=_when(params.get("to"))
+    )
     if fmt == "html":
         return Response(status_code=200, content_type="text/html; charset=utf-8", body=to_html(timeline))
     if fmt == "markdown":
         return Response(status_code=200, content_type="text/markdown; charset=utf-8", body=to_markdown(timeline))
-    if fmt != "json":
-        raise InvalidInput(f"format must be json, html or markdown, not {fmt!r}")
     return _json(200, {"timeline": timeline})
 
 

@@ -26,6 +26,9 @@ client sends), so they are read only when the platform says authentication is on
 them the caller only proved it holds a function key: the actor is :data:`KEY_ACTOR`,
 which is recorded but can never approve. A principal without an object id (another
 identity provider) is refused with 403; a malformed one with 400.
+The GET routes take the caller from the same headers and check the ``view`` action for it in the
+service layer (:mod:`modelpilot.service.queries`): with a ``roles`` block in the policy, a caller
+without a role on the model answers 403 and the denial is audited.
 An ``Idempotency-Key`` header becomes the command's trigger (``api:<key>``,
 :func:`modelpilot.service.dispatch.operator_trigger`, shared with the AWS API), so a
 client's retry changes nothing twice.
@@ -245,44 +248,53 @@ def run_command(headers: Mapping[str, str], build: Callable[[str, str | None], C
     return outcome.to_dict(), 409 if outcome.status == "blocked" else 200
 
 
-def status_reply(model: str | None) -> Reply:
-    """Which version runs in every environment (of one model, or of all)."""
+def _reader(headers: Mapping[str, str]) -> str:
+    """The caller of a read, derived exactly as for a command (:func:`run_command`)."""
+    return actor_from_headers(headers, trusted=platform_auth_enabled())
+
+
+def status_reply(headers: Mapping[str, str], model: str | None) -> Reply:
+    """Which version runs in every environment (of one model, or of every model the caller may view)."""
     from modelpilot.bootstrap import get_bus
-    from modelpilot.service.queries import status
+    from modelpilot.service.queries import read_status
 
     try:
-        services = get_bus().services
-        return {"status": status(services.registry, services.policy, model)}, 200
+        return {"status": read_status(get_bus().services, _reader(headers), model)}, 200
     except ModelPilotError as exc:
         return _error_reply(exc)
 
 
-def history_reply(model: str, environment: str) -> Reply:
+def history_reply(headers: Mapping[str, str], model: str, environment: str) -> Reply:
     """Every move of an environment's alias, oldest first."""
     from modelpilot.bootstrap import get_bus
-    from modelpilot.service.queries import alias_history
+    from modelpilot.service.queries import read_history
 
     try:
-        services = get_bus().services
-        services.policy.check_environment(environment)
-        rows = alias_history(services.registry, model, environment)
+        rows = read_history(get_bus().services, _reader(headers), model, environment)
     except ModelPilotError as exc:
         return _error_reply(exc)
     return {"model": model, "environment": environment, "history": rows}, 200
 
 
-def incident_reply(model: str, environment: str, params: Mapping[str, str]) -> tuple[dict[str, Any] | str, int, str]:
+def incident_reply(
+    headers: Mapping[str, str], model: str, environment: str, params: Mapping[str, str]
+) -> tuple[dict[str, Any] | str, int, str]:
     """The incident timeline as JSON, or as the HTML page / Markdown draft (``format``); with its content type."""
     from modelpilot.bootstrap import get_bus
-    from modelpilot.service.incident import incident_timeline
     from modelpilot.service.incident_render import to_html, to_markdown
+    from modelpilot.service.queries import read_incident
 
     try:
         fmt = params.get("format", "json")
         if fmt not in ("json", "html", "markdown"):
             raise InvalidInput(f"format must be json, html or markdown, not {fmt!r}")
-        timeline = incident_timeline(
-            get_bus().services, model, environment, start=_when(params.get("from")), end=_when(params.get("to"))
+        timeline = read_incident(
+            get_bus().services,
+            _reader(headers),
+            model,
+            environment,
+            start=_when(params.get("from")),
+            end=_when(params.get("to")),
         )
     except ModelPilotError as exc:
         body, status = _error_reply(exc)
@@ -306,14 +318,13 @@ def _when(text: str | None) -> Any:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def canary_reply(model: str, environment: str) -> Reply:
-    """The canary of ``environment`` (404 when it never had one)."""
+def canary_reply(headers: Mapping[str, str], model: str, environment: str) -> Reply:
+    """The canary of ``environment`` for the caller (``view`` checked; 404 when it never had one)."""
     from modelpilot.bootstrap import get_bus
     from modelpilot.entrypoints.canary import status_reply as canary_status
 
     try:
-        services = get_bus().services
-        return canary_status(services.registry, services.policy, model, environment)
+        return canary_status(get_bus().services, _reader(headers), model, environment)
     except ModelPilotError as exc:
         return _error_reply(exc)
 

@@ -4,7 +4,10 @@ A timer fires once per schedule occurrence, but the host may run a missed
 occurrence late (``past_due``) and an operator may run it by hand (portal *Code +
 Test* or ``POST /admin/functions/drift_batch`` with ``{"input": ""}``). The
 business key is the kind and the minute it ran in, so a double firing within
-one minute runs the batch once; a window fanned out to a Durable orchestration
+one minute runs the batch once. The command's time is that minute too, so a retry
+of the occurrence judges the same window and the same live version as the first
+attempt did (an SLO check retried after its rollback does not blame the version
+rolled back to). A window fanned out to a Durable orchestration
 is started under the window's own instance id, so a later duplicate starts it
 once too.
 """
@@ -31,6 +34,7 @@ TIMER_ACTOR = "system:timer"
 def timer_command(kind: str, now: datetime, *, past_due: bool = False) -> Delivery:
     """Return the command of timer ``kind`` (``drift``, ``slo`` or ``canary``) firing at ``now``, keyed by kind
     and minute."""
+    now = now.replace(second=0, microsecond=0)
     key = f"timer:{kind}:{now:%Y-%m-%dT%H:%M}"
     source = f"timer {kind}" + (" (past due)" if past_due else "")
     if kind == "drift":

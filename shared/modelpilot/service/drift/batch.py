@@ -162,13 +162,16 @@ def targets(svc: Services, cmd: Any) -> list[tuple[ModelVersion, str]]:
 def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]:
     """Run every target of ``cmd``; return per-target results and the events to publish.
 
-    A fleet run (no ``cmd.model``) records a target's failure and goes on; a run
-    for one model raises it.
+    A fleet run (no ``cmd.model``) records a target's permanent failure and goes on; a run
+    for one model raises it. A transient failure (throttling, an outage) is raised in both, once the
+    fleet's other targets have run: a stored "partial" result would keep the platform's retry from
+    checking that window again (the targets already reported answer "unchanged" on the retry).
     """
     from modelpilot.exceptions import ModelPilotError
 
     results: list[dict[str, Any]] = []
     events: list[Any] = []
+    transient: ModelPilotError | None = None
     for version, env in targets(svc, cmd):
         base = {"model": version.model, "environment": env, "version": version.version}
         try:
@@ -186,6 +189,8 @@ def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]
                 raise
             log.warning("drift batch for %s/%s failed: %s", version.model, env, exc.message)
             results.append({**base, "status": "failed", "error": exc.to_dict()})
+            if exc.retryable:
+                transient = transient or exc
             continue
         if "execution" in done:  # fanned out: the state machine's merge reports and publishes
             results.append({**base, **done})
@@ -203,4 +208,6 @@ def run_batch(svc: Services, cmd: Any) -> tuple[list[dict[str, Any]], list[Any]]
             }
         )
         events.extend(done["events"])
+    if transient is not None:
+        raise transient
     return results, events

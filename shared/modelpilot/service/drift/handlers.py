@@ -70,7 +70,8 @@ def run_drift_batch(cmd: RunDriftBatch, svc: Services) -> Outcome:
     status: OutcomeStatus = (
         "drift" if events else "partial" if "failed" in statuses else "unchanged" if statuses == {"unchanged"} else "ok"
     )
-    return Outcome(status, "; ".join(lines), {"reports": results}, events)
+    # each report's event went out before its report was committed (merge_window): the bus only notifies and reacts
+    return Outcome(status, "; ".join(lines), {"reports": results}, events, published=list(events))
 
 
 def merge_drift_window(cmd: MergeDriftWindow, svc: Services) -> Outcome:
@@ -96,7 +97,7 @@ def merge_drift_window(cmd: MergeDriftWindow, svc: Services) -> Outcome:
     message = f"{plan.model}/{plan.environment} v{plan.version}: {report.severity}{drifted}"
     if done["status"] == "unchanged":
         message += " (already checked)"
-    return Outcome(done["status"], message, {"reports": [data]}, done["events"])
+    return Outcome(done["status"], message, {"reports": [data]}, done["events"], published=list(done["events"]))
 
 
 def on_model_registered(event: ModelRegistered, bus: MessageBus) -> Outcome | None:

@@ -37,6 +37,7 @@ from modelpilot.service.drift.store import checked, drift_policy, load_reference
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from modelpilot.domain.events import Event
     from modelpilot.domain.model import ModelVersion
     from modelpilot.service.messagebus import Services
 
@@ -82,7 +83,11 @@ def _window(end: datetime, window_seconds: int, data_uri: str | None) -> tuple[d
 
 
 def existing_result(svc: Services, plan_or_id: WindowPlan | tuple[str, str, str]) -> dict[str, Any] | None:
-    """Return the stored result of a window already checked (at-least-once timers), else None."""
+    """Return the stored result of a window already checked (at-least-once timers), else None.
+
+    The report's JSON is written last (after its HTML, the monitor status and the event), so a
+    stored JSON means the window was completed; its event was published by the run that completed it.
+    """
     model, env, rid = (
         (plan_or_id.model, plan_or_id.environment, plan_or_id.report_id)
         if isinstance(plan_or_id, WindowPlan)
@@ -301,11 +306,14 @@ def merge_window(
     }
     report = compare_profiles(reference, current, policy, context=context)
     json_uri, html_uri = report_uris(svc, plan.model, plan.environment, plan.report_id)
-    svc.artifacts.write_bytes(json_uri, report.to_json(), content_type="application/json", write_once=True)
+    # all or nothing: the HTML, the monitor status and the event first, the report's JSON last. The JSON is the
+    # commit marker :func:`existing_result` looks for, so a failure before it leaves the window to be checked
+    # again by the retry, which rewrites the same HTML and status and publishes the event again (the same
+    # report id: at least once); a failure after it leaves nothing undone.
     svc.artifacts.write_bytes(html_uri, render_html(report).encode(), content_type="text/html", write_once=True)
     _emit_metrics(report)
     _store_status(svc, report, plan.version, json_uri, html_uri)
-    events = []
+    events: list[Event] = []
     if report.severity != "none":
         events.append(
             DriftDetected(
@@ -318,6 +326,8 @@ def merge_window(
                 json_uri,
             )
         )
+        svc.publisher.publish(events, traceparent=telemetry.current_traceparent())
+    svc.artifacts.write_bytes(json_uri, report.to_json(), content_type="application/json", write_once=True)
     status = "drift" if events else "ok"
     return {"status": status, "report": report, "json_uri": json_uri, "html_uri": html_uri, "events": events}
 

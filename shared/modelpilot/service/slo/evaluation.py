@@ -99,8 +99,7 @@ def evaluate_slos(
         for spec in policy.model_policy(name).slos:
             if environment is not None and spec.environment != environment:
                 continue
-            alias = svc.registry.get_alias(name, spec.environment)
-            reports.append(SloReport(name, spec.environment, alias.version if alias else None, spec, now))
+            reports.append(SloReport(name, spec.environment, _live_at(svc, name, spec.environment, now), spec, now))
     pending: dict[str, list[tuple[SloReport, int, SliQuery, datetime, datetime]]] = {}
     for report in reports:
         if report.version is None:
@@ -117,6 +116,23 @@ def evaluate_slos(
     return reports
 
 
+def _live_at(svc: Services, model: str, environment: str, now: datetime) -> int | None:
+    """The version live in ``environment`` at ``now``: a check of a past tick (a retry, a late delivery) judges
+    the version that served then, not one a rollback moved in since (that would blame it for its predecessor).
+
+    When the alias history starts after ``now`` (a clock behind the one that wrote it), the live version is judged.
+    """
+    alias = svc.registry.get_alias(model, environment)
+    if alias is None or alias.updated_at <= now:
+        return alias.version if alias else None
+    live: int | None = None
+    for change in svc.registry.alias_history(model, environment):
+        if change.at > now:
+            break
+        live = change.to_version
+    return live if live is not None else alias.version
+
+
 def _run_source(svc: Services, name: str, todo: list[tuple[SloReport, int, SliQuery, datetime, datetime]]) -> None:
     source = svc.metrics_sources.get(name)
     if source is None:
@@ -126,6 +142,10 @@ def _run_source(svc: Services, name: str, todo: list[tuple[SloReport, int, SliQu
     try:
         results: list[EventCounts] = source.counts_many([(q, s, e) for _r, _w, q, s, e in todo])
     except ModelPilotError as exc:
+        if exc.retryable:
+            # a source that is throttled or down says nothing about the SLO: the check fails before it writes
+            # anything, so the platform retries the same tick (a stored "checked" would never alert)
+            raise
         for report, *_rest in todo:
             report.error = f"{name}: {exc}"
         return

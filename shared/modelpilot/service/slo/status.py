@@ -75,8 +75,10 @@ def store_status(svc: Services, reports: list[SloReport], now: datetime) -> None
         summary = "; ".join(_line(r) for r in firing) if firing else f"{len(live)} SLO(s) within their burn-rate rules"
         previous = svc.registry.get_monitor_status(model, env, "slo")
         details: dict[str, Any] = {"slos": [r.to_dict() for r in live]}
-        svc.registry.put_monitor_status(MonitorStatus(model, env, "slo", state, version, now, summary, details))
-        if firing and (previous is None or previous.state != "alert" or previous.version != version):
+        starts = firing and (previous is None or previous.state != "alert" or previous.version != version)
+        # the breach record first, the status (which says the breach is known) last: a failure between them
+        # leaves the status as it was, so the retry sees the breach start again and finds it already recorded
+        if starts and not _breach_recorded(svc, model, env, version, previous.updated_at if previous else None):
             svc.registry.append_audit(
                 AuditEntry(
                     model=model,
@@ -89,6 +91,18 @@ def store_status(svc: Services, reports: list[SloReport], now: datetime) -> None
                     evidence={"slos": [r.to_dict() for r in firing]},
                 )
             )
+        svc.registry.put_monitor_status(MonitorStatus(model, env, "slo", state, version, now, summary, details))
+
+
+def _breach_recorded(svc: Services, model: str, env: str, version: int | None, since: datetime | None) -> bool:
+    """True when the chain already has a breach of ``version`` in ``env`` after the last stored status."""
+    return any(
+        r.action == BREACH_ACTION
+        and r.environment == env
+        and r.to_version == version
+        and (since is None or r.timestamp > since)
+        for r in svc.registry.audit_records(model)
+    )
 
 
 def _line(report: SloReport) -> str:
