@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import json_response, run_translation
 from modelpilot.entrypoints.azure.alerts import alert_command
+from modelpilot.entrypoints.azure.runtime import json_response, run_translation
 
 bp = func.Blueprint()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import run_event
 from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command
+from modelpilot.entrypoints.azure.runtime import run_event
 
 bp = func.Blueprint()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import http_entry, json_response
+from modelpilot.entrypoints.azure.runtime import http_entry, json_response
 from modelpilot.entrypoints.mlflow import receive_on_platform
 
 bp = func.Blueprint()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import http_entry, json_response
 from modelpilot.entrypoints.azure import http as http
+from modelpilot.entrypoints.azure.runtime import http_entry, json_response
 
 bp = func.Blueprint()
 KEY = func.AuthLevel.FUNCTION

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import run_event
 from modelpilot.bootstrap import get_bus
 from modelpilot.config import Settings
 from modelpilot.entrypoints.azure.quality import feedback_translation, quality_timer
+from modelpilot.entrypoints.azure.runtime import run_event
 from modelpilot.service.dispatch import dispatch
 
 bp = func.Blueprint()

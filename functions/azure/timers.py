@@ -13,8 +13,8 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.azure._host import invocation
 from modelpilot.bootstrap import get_bus
+from modelpilot.entrypoints.azure.runtime import invocation
 from modelpilot.entrypoints.azure.timers import timer_command, with_durable_client
 from modelpilot.service.dispatch import dispatch
 

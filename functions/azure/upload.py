@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.azure._host import run_event, run_translation
 from modelpilot.config import Settings
 from modelpilot.entrypoints.azure.events import blob_trigger_command, upload_command
+from modelpilot.entrypoints.azure.runtime import run_event, run_translation
 
 bp = func.Blueprint()
 

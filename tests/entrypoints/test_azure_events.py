@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from functions.azure._host import event_payload
 from modelpilot.domain.commands import HandleAlarm, RegisterModel
 from modelpilot.entrypoints.azure.envelope import parse_envelope
 from modelpilot.entrypoints.azure.events import alarm_command, model_registered_command, upload_command
 from modelpilot.entrypoints.azure.http import KEY_ACTOR, actor_from_headers, approve_command, rollback_command
+from modelpilot.entrypoints.azure.runtime import event_payload
 from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.exceptions import InvalidEvent, InvalidInput
 from tests.support.azure_functions import entra_id, host_event, load_event, principal_header

@@ -83,8 +83,8 @@ def test_tampered_package_is_rejected_surfaced_and_changes_nothing(app):
 
 
 def test_malformed_delivery_is_surfaced_and_changes_nothing(app):
-    from functions.azure._host import run_event
     from modelpilot.entrypoints.azure.events import upload_command
+    from modelpilot.entrypoints.azure.runtime import run_event
 
     event = load_event("eventgrid_blob_created_manifest.json")[0]
     event["data"] = {"api": "PutBlob"}  # no url

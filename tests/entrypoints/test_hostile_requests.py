@@ -99,8 +99,8 @@ def test_azure_a_malformed_client_principal_is_a_400_not_a_500(app, principal): 
 def test_azure_a_dot_dot_in_a_blob_subject_is_rejected_once_not_retried(app):  # noqa: F811
     """The upload function returns (Event Grid stops) with one typed rejection; before, an untyped error made the
     host retry the event 30 times."""
-    from functions.azure._host import run_event
     from modelpilot.entrypoints.azure.events import upload_command
+    from modelpilot.entrypoints.azure.runtime import run_event
     from tests.support.azure_functions import host_event, load_event, user_function
 
     app.upload_package("churn/v1", auc=0.81)
