@@ -119,3 +119,11 @@ def test_corrupt_rows_are_reported_with_their_line_numbers(tmp_path):
     assert stats.corrupt_rows == 2
     # row i of the data is line i + 2 (the header is line 1)
     assert [e.split(": ")[0] for e in stats.examples] == [f"{path}:9", f"{path}:33335"]
+
+
+@pytest.mark.parametrize("use_arrow", [True, False], ids=["pyarrow", "stdlib"])
+def test_a_header_without_a_line_end_is_a_file_without_rows(tmp_path, use_arrow):
+    (tmp_path / "w.csv").write_bytes(b"x,c")
+    chunks, stats, cur = read(tmp_path, use_arrow)
+    assert stats.files == 1 and stats.corrupt_files == 0 and stats.rows == 0 and cur.rows == 0
+    assert sum(c.rows for c in chunks) == 0

@@ -236,7 +236,7 @@ def _header(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
     names = next(csv.reader([line]), [])
     if not any(n.strip() for n in names):
         raise DataError("the CSV file has no header line")
-    return names, seen.split(b"\n", 1)[1], itertools.chain([seen], raw)
+    return names, seen.partition(b"\n")[2], itertools.chain([seen], raw)
 
 
 def _column(array: Any, name: str = "", text_columns: set[str] | None = None, *, unchecked: bool = False) -> Any:
