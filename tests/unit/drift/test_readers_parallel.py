@@ -127,3 +127,29 @@ def test_a_header_without_a_line_end_is_a_file_without_rows(tmp_path, use_arrow)
     chunks, stats, cur = read(tmp_path, use_arrow)
     assert stats.files == 1 and stats.corrupt_files == 0 and stats.rows == 0 and cur.rows == 0
     assert sum(c.rows for c in chunks) == 0
+
+
+def test_a_block_pyarrow_cannot_parse_hands_the_rest_to_the_standard_library_exactly(tmp_path, monkeypatch):
+    from modelpilot.drift.io import _arrow
+
+    rows = 80_000
+    bad = {5: b"1,a,extra", 30_000: b"2", 70_000: b"3,b,x"}
+    (tmp_path / "w.csv").write_bytes(rows_with(rows, bad))
+    parse = _arrow._parse_block
+
+    def failing(data, head, types):  # pyarrow failing on the block that holds row 40,000
+        if b"\n40000.5,a\n" in bytes(data):
+            return _arrow._Block(None, [], True, 0, "simulated parse failure")
+        return parse(data, head, types)
+
+    monkeypatch.setattr(_arrow, "_parse_block", failing)
+    chunks, stats, cur = read(tmp_path, True)
+    assert any(e.startswith(f"{tmp_path / 'w.csv'}:30002:") for e in stats.examples)
+    assert stats.corrupt_files == 0 and stats.corrupt_rows == 3 and sum(c.corrupt_rows for c in chunks) == 3
+    assert stats.rows == cur.rows == rows - 3 and cur.features["x"].n == rows - 3
+    xs = np.concatenate([_as_floats(c.columns["x"]) for c in chunks if c.rows])
+    assert len(xs) == len(np.unique(xs)) == rows - 3  # every good row once
+
+
+def _as_floats(column):
+    return np.asarray(column).astype(np.float64)  # the standard library's chunks hold the texts
