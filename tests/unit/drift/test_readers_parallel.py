@@ -75,3 +75,81 @@ def test_a_csv_chunk_holds_about_chunk_rows_rows_whatever_the_row_width(tmp_path
     chunks = list(read_capture(FolderArtifactStore(), str(tmp_path), [], stats, use_arrow=True, chunk_rows=4096))
     sizes = [c.rows for c in chunks if c.rows]
     assert sum(sizes) == rows and len(sizes) <= 8  # blocks of about 4096 rows, not 64 KiB of them (~200 rows)
+
+
+def test_a_block_failing_conversion_is_read_again_alone_as_text_and_counted_exactly(tmp_path):
+    rows, pad = 60_000, "p" * 200  # wide rows: a chunk of 16,384 rows spans several 1 MiB blocks
+    special = {30_000: "oops,a", 30_002: "1,a,extra", 50_001: "n/a?,b"}  # a word, a corrupt row, a later word
+    lines = [special.get(i, f"{i}.5,{'ab'[i % 2]}") + f",{pad}" for i in range(rows)]
+    (tmp_path / "w.csv").write_text("x,c,pad\n" + "\n".join(lines) + "\n")
+    chunks, stats, cur = read(tmp_path, True, chunk_rows=16_384)
+    _, _, cur_stdlib = read(tmp_path, False, chunk_rows=16_384)
+    x, x_stdlib = cur.features["x"], cur_stdlib.features["x"]
+    assert stats.corrupt_files == 0 and stats.corrupt_rows == 1 and sum(c.corrupt_rows for c in chunks) == 1
+    assert stats.rows == cur.rows == rows - 1 and x.type_errors == 2 and x.n == rows - 3
+    assert np.array_equal(x.counts, x_stdlib.counts) and x.type_errors == x_stdlib.type_errors
+    assert cur.features["c"].n == cur_stdlib.features["c"].n == rows - 1
+    # only the word's block was read again, alone; the blocks before it were converted while parsing
+    (word,) = [
+        i
+        for i, c in enumerate(chunks)
+        if isinstance(c.columns.get("x"), Categorical) and "oops" in c.columns["x"].categories
+    ]
+    assert chunks[word].rows < 16_384 / 2 < max(c.rows for c in chunks[:word]) and chunks[word].corrupt_rows == 1
+    assert all(isinstance(c.columns["x"], np.ndarray) for c in chunks[1:word])
+    values = [
+        c.columns["x"] if isinstance(c.columns["x"], np.ndarray) else _floats(c.columns["x"]) for c in chunks if c.rows
+    ]
+    seen = np.concatenate(values)
+    good = np.array([i + 0.5 for i in range(rows) if i not in special])
+    assert np.array_equal(seen[np.isfinite(seen)], good)  # every well-formed row once, in order
+
+
+def _floats(column: Categorical) -> np.ndarray:
+    table = np.array([float(v) if v.replace(".", "").isdigit() else np.nan for v in column.categories] + [np.nan])
+    return table[column.codes]
+
+
+def test_corrupt_rows_are_reported_with_their_line_numbers(tmp_path):
+    rows = 50_000
+    bad = {7: b"1,a,extra", 33_333: b"2"}
+    path = tmp_path / "w.csv"
+    path.write_bytes(rows_with(rows, bad))
+    _, stats, _ = read(tmp_path, True)
+    assert stats.corrupt_rows == 2
+    # row i of the data is line i + 2 (the header is line 1)
+    assert [e.split(": ")[0] for e in stats.examples] == [f"{path}:9", f"{path}:33335"]
+
+
+@pytest.mark.parametrize("use_arrow", [True, False], ids=["pyarrow", "stdlib"])
+def test_a_header_without_a_line_end_is_a_file_without_rows(tmp_path, use_arrow):
+    (tmp_path / "w.csv").write_bytes(b"x,c")
+    chunks, stats, cur = read(tmp_path, use_arrow)
+    assert stats.files == 1 and stats.corrupt_files == 0 and stats.rows == 0 and cur.rows == 0
+    assert sum(c.rows for c in chunks) == 0
+
+
+def test_a_block_pyarrow_cannot_parse_hands_the_rest_to_the_standard_library_exactly(tmp_path, monkeypatch):
+    from modelpilot.drift.io import _arrow
+
+    rows = 80_000
+    bad = {5: b"1,a,extra", 30_000: b"2", 70_000: b"3,b,x"}
+    (tmp_path / "w.csv").write_bytes(rows_with(rows, bad))
+    parse = _arrow._parse_block
+
+    def failing(data, head, types):  # pyarrow failing on the block that holds row 40,000
+        if b"\n40000.5,a\n" in bytes(data):
+            return _arrow._Block(None, [], True, 0, "simulated parse failure")
+        return parse(data, head, types)
+
+    monkeypatch.setattr(_arrow, "_parse_block", failing)
+    chunks, stats, cur = read(tmp_path, True)
+    assert any(e.startswith(f"{tmp_path / 'w.csv'}:30002:") for e in stats.examples)
+    assert stats.corrupt_files == 0 and stats.corrupt_rows == 3 and sum(c.corrupt_rows for c in chunks) == 3
+    assert stats.rows == cur.rows == rows - 3 and cur.features["x"].n == rows - 3
+    xs = np.concatenate([_as_floats(c.columns["x"]) for c in chunks if c.rows])
+    assert len(xs) == len(np.unique(xs)) == rows - 3  # every good row once
+
+
+def _as_floats(column):
+    return np.asarray(column).astype(np.float64)  # the standard library's chunks hold the texts

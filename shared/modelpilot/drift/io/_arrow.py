@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
+import math
 import tempfile
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelpilot.drift._lanes import run_lanes
+from modelpilot.drift._lanes import lane_count, run_lanes
 from modelpilot.drift.frames import Categorical, Chunk
 from modelpilot.exceptions import DataError
 
@@ -33,29 +32,8 @@ def _block_bytes(chunk_rows: int, sample: bytes = b"") -> int:
     return int(min(1 << 20, max(1 << 16, chunk_rows * width * 1.1)))
 
 
+_NEWLINE = ord("\n")
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
-
-
-class _StreamFile(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 def read_csv_arrow(
@@ -65,92 +43,183 @@ def read_csv_arrow(
     chunk_rows: int,
     rest: Callable[[int, int], Iterator[Chunk]] | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a CSV file with ``pyarrow.csv.open_csv`` on every core; columns read as text, then converted.
+    """Stream a CSV file: cut into blocks at line ends, each block parsed by pyarrow in the lanes.
 
     The header is parsed here and given to pyarrow as the column names, so the names and their
-    types always match. pyarrow does not check the text's UTF-8 (reading the columns as binary
-    instead costs twice the parse time), so text that is no UTF-8 fails no block: it becomes
-    replacement characters, as in the standard-library reader; a stray word in a numeric column
-    is a type error, not a failed file. Blocks are parsed in parallel, so a
-    corrupt row's line number is unknown: it is counted (by pyarrow's invalid-row handler, and
-    the count is handed on with the chunks) and reported by file. When pyarrow fails part-way
-    through (for example on a row longer than a block), ``rest(rows, counted)`` (the
+    types always match. The first block is read as text and tells which columns are numbers;
+    the next blocks are parsed with those columns typed as float64, so pyarrow converts them
+    while parsing, on the lane threads. A block where that conversion fails (a stray word in a
+    number column) is parsed again as text, alone, and converted as the first block was: its
+    words are type errors, counted exactly, and the column is read as text from then on. Only
+    that block is read twice; no row is lost or counted twice.
+
+    pyarrow does not check the text's UTF-8 (reading the columns as binary instead costs twice
+    the parse time), so text that is no UTF-8 fails no block: it becomes replacement characters,
+    as in the standard-library reader. A corrupt row (wrong number of fields) is counted with its
+    line number. When pyarrow cannot parse a block even as text, ``rest(rows, counted)`` (the
     standard-library reader) reads the file again, passes over the ``rows`` well-formed rows
     already handed on and recounts the corrupt ones, ``counted`` of which the chunks carried
-    already: no row is dropped unseen or counted twice.
+    already.
     """
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    bad: list[int] = [0, 0]  # not yet handed on, seen in all
-    lock = threading.Lock()  # the handler runs on pyarrow's threads
-
-    def invalid(row: Any) -> str:
-        with lock:
-            bad[0] += 1
-            bad[1] += 1
-        where = f"{uri}:{row.number}" if row.number is not None else uri
-        stats.corrupt(where, f"{row.actual_columns} fields, the header has {row.expected_columns}", rows=1)
-        return "skip"
-
-    head, sample, raw = _header(raw)
-    types = {name: pa.string() for name in head}
-    stream = io.BufferedReader(_StreamFile(raw), buffer_size=1 << 20)
-    try:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(
-                block_size=_block_bytes(chunk_rows, sample), use_threads=True, column_names=head, skip_rows=1
-            ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            # UTF-8 is checked (and undecodable bytes replaced) only in the few distinct texts, in _column
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, strings_can_be_null=True, null_values=NULLS, check_utf8=False
-            ),
-        )
-    except (pa.ArrowInvalid, StopIteration) as exc:
-        raise DataError(f"cannot read CSV {uri}: {exc}") from None
-    rows = handed = 0  # well-formed rows and corrupt rows already handed on
+    head, sample, data = _header_split(raw)
+    size = _block_bytes(chunk_rows, sample)
     text_columns: set[str] = set()
-    pending: list[Any] = []  # batches (parse blocks) gathered into one chunk of about chunk_rows rows
+    typed: dict[str, Any] | None = None  # column types of the typed parse, once the first block was read
+    rows = handed = committed = 0  # well-formed and corrupt rows handed on; corrupt rows counted in stats
+    line = 2  # of the next block (the header is line 1)
+    pending: list[_Block] = []  # parsed blocks gathered into one chunk of about chunk_rows rows
+    per_block = 0.0  # rows in a block, from the first one
 
     def chunk() -> Chunk:
         nonlocal rows, handed
-        with lock:
-            before, bad[0] = bad[0], 0
-        count = sum(b.num_rows for b in pending)
+        count = sum(b.table.num_rows for b in pending)
+        corrupt = sum(len(b.bad) for b in pending)
         stats.rows += count
         rows += count
-        handed += before
-        names = pending[0].schema.names
-        parts = [[b.column(i) for b in pending] for i in range(len(names))]
+        handed += corrupt
+        names = pending[0].table.schema.names
+        parts = [[b.table.column(i) for b in pending] for i in range(len(names))]
         pending.clear()
         columns = run_lanes(
-            lambda i: _column(
-                parts[i][0] if len(parts[i]) == 1 else pa.concat_arrays(parts[i]),
-                names[i],
-                text_columns,
-                unchecked=True,
-            ),
-            range(len(names)),
+            lambda i: _column(_joined(parts[i]), names[i], text_columns, unchecked=True), range(len(names))
         )
-        return Chunk(dict(zip(names, columns, strict=True)), count, before)
+        return Chunk(dict(zip(names, columns, strict=True)), count, corrupt)
 
-    try:
-        for batch in reader:
-            pending.append(batch)
-            if sum(b.num_rows for b in pending) >= chunk_rows:
+    blocks = _line_blocks(data, size)
+    while True:
+        group = list(_take(blocks, 1 if typed is None else _group_blocks(chunk_rows, per_block)))
+        if not group:
+            break
+        types = typed
+        parsed = run_lanes(lambda block: _parse_block(block, head, types), group)  # noqa: B023 - used at once
+        for block in parsed:
+            if block.table is None:  # not even as text: the standard-library reader takes over
+                if pending:
+                    yield chunk()
+                if rest is None:
+                    raise DataError(f"cannot read CSV {uri}: {block.error}")
+                stats.corrupt_rows -= committed  # the standard-library reader counts the corrupt rows of the whole file
+                yield from rest(rows, handed)
+                return
+            for number, why in block.bad:  # row numbers within the block
+                stats.corrupt(f"{uri}:{line + number - 1}", why)
+            committed += len(block.bad)
+            line += block.lines
+            if pending and (
+                block.text  # a block read as text is converted alone, as the first one
+                or not pending[-1].table.schema.equals(block.table.schema)  # a column became text since
+                or sum(b.table.num_rows for b in pending) >= chunk_rows
+            ):
                 yield chunk()
-        if pending:
-            yield chunk()
-    except pa.ArrowInvalid as exc:
-        if rest is None:
-            raise DataError(f"cannot read CSV {uri}: {exc}") from None
-        stats.corrupt_rows -= bad[1]  # the standard-library reader counts the corrupt rows of the whole file
-        yield from rest(rows, handed)
-        return
-    if bad[0]:  # rows of the last blocks, found after their batch was handed on
-        yield Chunk({}, 0, bad[0])
+            pending.append(block)
+            if block.text:  # its columns' kinds are known once it is converted
+                yield chunk()
+        if typed is None or any(b.text for b in parsed):
+            first = parsed[0]
+            per_block = per_block or float((first.table.num_rows if first.table is not None else 0) + len(first.bad))
+            typed = {name: pa.string() if name in text_columns else pa.float64() for name in head}
+    if pending:
+        yield chunk()
+
+
+class _Block:
+    """A parsed block of CSV lines: its table (None: unparsable), its corrupt rows, whether it was read as text."""
+
+    __slots__ = ("bad", "error", "lines", "table", "text")
+
+    def __init__(self, table: Any, bad: list[tuple[int, str]], text: bool, lines: int, error: str = "") -> None:
+        self.table, self.bad, self.text, self.lines, self.error = table, bad, text, lines, error
+
+
+def _parse_block(data: memoryview, head: list[str], types: dict[str, Any] | None) -> _Block:
+    """Parse one block (its bytes, its first line's number) with ``types``; as text without them or when they fail."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    lines = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE))
+    error = ""
+    for kinds in ([types] if types is not None else []) + [None]:
+        bad: list[tuple[int, str]] = []
+
+        def invalid(row: Any, bad: list[tuple[int, str]] = bad) -> str:
+            bad.append((row.number or 1, f"{row.actual_columns} fields, the header has {row.expected_columns}"))
+            return "skip"
+
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(data),
+                read_options=pacsv.ReadOptions(
+                    block_size=max(len(data) + 1, 1 << 16), use_threads=False, column_names=head
+                ),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
+                # UTF-8 is checked (and undecodable bytes replaced) only in the few distinct texts, in _column
+                convert_options=pacsv.ConvertOptions(
+                    column_types=kinds or dict.fromkeys(head, pa.string()),
+                    strings_can_be_null=True,
+                    null_values=NULLS,
+                    check_utf8=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            error = str(exc)
+            continue
+        return _Block(table, bad, kinds is None, lines)
+    return _Block(None, [], True, lines, error)
+
+
+def _joined(parts: list[Any]) -> Any:
+    """Return one array of a column's parts (each a chunked array of one parsed block)."""
+    import pyarrow as pa
+
+    chunks = [c for part in parts for c in part.chunks]
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return pa.array([], type=parts[0].type)
+    return pa.concat_arrays(chunks)
+
+
+def _take(items: Iterator[Any], n: int) -> Iterator[Any]:
+    for _, item in zip(range(n), items, strict=False):
+        yield item
+
+
+def _line_blocks(data: Iterator[bytes], size: int) -> Iterator[memoryview]:
+    """Cut a byte stream into blocks of about ``size`` bytes that end at a line end (views, not copies).
+
+    Like pyarrow's own chunker (``newlines_in_values`` off), every newline ends a row. A line
+    longer than ``size`` makes a longer block.
+    """
+    buffer = b""
+    for part in data:
+        buffer = buffer + part if buffer else part
+        view, start = memoryview(buffer), 0
+        while len(buffer) - start >= size:
+            cut = buffer.rfind(b"\n", start, start + size)
+            if cut < 0:
+                cut = buffer.find(b"\n", start + size)
+                if cut < 0:
+                    break  # a line longer than a block: read on
+            yield view[start : cut + 1]
+            start = cut + 1
+        buffer = buffer[start:]
+    if buffer:
+        yield memoryview(buffer)
+
+
+def _header_split(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
+    """Return the CSV header's column names, the data bytes read with it, and the data's byte stream (no header)."""
+    import itertools
+
+    names, sample, _ = _header(raw)
+    return names, sample, itertools.chain([sample], raw)
+
+
+def _group_blocks(chunk_rows: int, per_block: float) -> int:
+    """Return how many blocks to parse at once: a chunk's worth, at least one per lane, at most 32."""
+    return max(lane_count(), min(32, math.ceil(chunk_rows / max(per_block, 1.0))))
 
 
 def _header(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
@@ -167,7 +236,7 @@ def _header(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:
     names = next(csv.reader([line]), [])
     if not any(n.strip() for n in names):
         raise DataError("the CSV file has no header line")
-    return names, seen.split(b"\n", 1)[1], itertools.chain([seen], raw)
+    return names, seen.partition(b"\n")[2], itertools.chain([seen], raw)
 
 
 def _column(array: Any, name: str = "", text_columns: set[str] | None = None, *, unchecked: bool = False) -> Any:
