@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modelpilot.adapters.aws._lazy import LazyClient
 from modelpilot.exceptions import InvalidInput, NotFound, TransientError
 from modelpilot.ports import LifecycleSync
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from modelpilot.ports import LifecycleUpdate
 
 __all__ = ["SageMakerLifecycleSync"]
@@ -36,7 +35,7 @@ __all__ = ["SageMakerLifecycleSync"]
 _BUSY = frozenset({"ConflictException"})
 
 
-class SageMakerLifecycleSync(LifecycleSync):
+class SageMakerLifecycleSync(LazyClient, LifecycleSync):
     """Writes ``ModelLifeCycle`` (and ``ModelApprovalStatus``) of SageMaker model packages.
 
     Parameters
@@ -47,19 +46,6 @@ class SageMakerLifecycleSync(LifecycleSync):
         Builds the client on first use when ``client`` is None (functions that never write back
         never build it).
     """
-
-    def __init__(self, client: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
-        if client is None and factory is None:
-            raise ValueError("SageMakerLifecycleSync needs a client or a factory that builds one")
-        self._client = client
-        self._factory = factory
-
-    @property
-    def client(self) -> Any:
-        """The SageMaker client, built on first use."""
-        if self._client is None and self._factory is not None:
-            self._client = self._factory()
-        return self._client
 
     @staticmethod
     def request(update: LifecycleUpdate) -> dict[str, Any]:

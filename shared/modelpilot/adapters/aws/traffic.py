@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from modelpilot.adapters.aws._errors import THROTTLING, error_code, translate
+from modelpilot.adapters.aws._lazy import LazyClient
 from modelpilot.adapters.routes import serving_name
 from modelpilot.exceptions import InvalidInput, ModelPilotError, NotAuthorized, TransientError
 from modelpilot.ports import TrafficRouter
@@ -64,23 +65,7 @@ def _error(exc: Exception, operation: str, target: str) -> ModelPilotError:
     return translate(exc, what)
 
 
-class _Lazy:
-    """A client built on first use by ``factory`` (a router that never routes never builds one)."""
-
-    def __init__(self, client: Any, factory: Callable[[], Any] | None) -> None:
-        if client is None and factory is None:
-            raise ValueError("a router needs a client or a factory that builds one")
-        self._client = client
-        self._factory = factory
-
-    @property
-    def client(self) -> Any:
-        if self._client is None and self._factory is not None:
-            self._client = self._factory()
-        return self._client
-
-
-class SageMakerEndpointRouter(_Lazy, TrafficRouter):
+class SageMakerEndpointRouter(LazyClient, TrafficRouter):
     """Routes the splits of ``(model, environment)`` to the production variants of ``endpoint``.
 
     Parameters
@@ -105,7 +90,7 @@ class SageMakerEndpointRouter(_Lazy, TrafficRouter):
         client: Any = None,
         factory: Callable[[], Any] | None = None,
     ) -> None:
-        super().__init__(client, factory)
+        super().__init__(client, factory=factory)
         self.model, self.environment, self.endpoint, self.variant = model, environment, endpoint, variant
 
     def desired(self, split: TrafficSplit, variants: list[dict[str, Any]]) -> dict[str, float]:
@@ -148,7 +133,7 @@ class SageMakerEndpointRouter(_Lazy, TrafficRouter):
             raise _error(exc, "UpdateEndpointWeightsAndCapacities", what) from None
 
 
-class LambdaAliasRouter(_Lazy, TrafficRouter):
+class LambdaAliasRouter(LazyClient, TrafficRouter):
     """Routes the splits of ``(model, environment)`` through the alias ``alias`` of ``function``.
 
     ``versions`` maps a ModelPilot version to the published Lambda version that serves it: an object
@@ -166,7 +151,7 @@ class LambdaAliasRouter(_Lazy, TrafficRouter):
         client: Any = None,
         factory: Callable[[], Any] | None = None,
     ) -> None:
-        super().__init__(client, factory)
+        super().__init__(client, factory=factory)
         self.model, self.environment, self.function, self.alias = model, environment, function, alias
         self.versions = versions
 
