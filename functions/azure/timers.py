@@ -14,28 +14,18 @@ from typing import Any
 import azure.functions as func
 
 from modelpilot.bootstrap import get_bus
-from modelpilot.entrypoints.azure.runtime import invocation
-from modelpilot.entrypoints.azure.timers import timer_command, with_durable_client
-from modelpilot.service.dispatch import dispatch
+from modelpilot.entrypoints.azure.runtime import run_timer
+from modelpilot.entrypoints.azure.timers import with_durable_client
 
 bp = func.Blueprint()
 drift_bp = func.Blueprint()
-
-
-def _run(kind: str, function: str, timer: func.TimerRequest, context: func.Context) -> None:
-    with invocation(function, context, trigger="timer"):
-        bus = get_bus()
-        now = bus.services.clock()
-        dispatch(
-            bus, lambda: timer_command(kind, now, past_due=timer.past_due), function=function, source=f"timer {kind}"
-        )
 
 
 @drift_bp.function_name("drift_batch")
 @drift_bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def drift_batch(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``RunDriftBatch`` over every monitored model and environment."""
-    _run("drift", "drift_batch", timer, context)
+    run_timer("drift", "drift_batch", timer, context)
 
 
 def durable_drift_bp() -> Any:
@@ -50,7 +40,7 @@ def durable_drift_bp() -> Any:
     async def drift_batch_durable(timer: func.TimerRequest, context: func.Context, client: Any) -> None:
         """Run ``RunDriftBatch``; a window above the threshold starts its orchestration through ``client``."""
         with with_durable_client(get_bus().services, client):
-            await asyncio.to_thread(_run, "drift", "drift_batch", timer, context)
+            await asyncio.to_thread(run_timer, "drift", "drift_batch", timer, context)
 
     return durable
 
@@ -59,11 +49,11 @@ def durable_drift_bp() -> Any:
 @bp.timer_trigger(arg_name="timer", schedule="%SLO_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def slo_check(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``CheckSlos`` over every SLO."""
-    _run("slo", "slo_check", timer, context)
+    run_timer("slo", "slo_check", timer, context)
 
 
 @bp.function_name("canary_tick")
 @bp.timer_trigger(arg_name="timer", schedule="%CANARY_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def canary_tick(timer: func.TimerRequest, context: func.Context) -> None:
     """Run ``AdvanceCanaries``: analyse the due canaries, then advance, hold or abort each."""
-    _run("canary", "canary_tick", timer, context)
+    run_timer("canary", "canary_tick", timer, context)

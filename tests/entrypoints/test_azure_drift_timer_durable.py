@@ -80,7 +80,7 @@ def _bus(env, monkeypatch, min_bytes: int):
         clock=env["clock"],
         drift_fanout=DurableFanOutStarter(min_bytes=min_bytes),
     )
-    for module in ("functions.azure.timers", "functions.azure.drift_durable"):
+    for module in ("functions.azure.timers", "functions.azure.drift_durable", "modelpilot.entrypoints.azure.runtime"):
         monkeypatch.setattr(importlib.import_module(module), "get_bus", lambda: bus)
     return bus
 

@@ -21,6 +21,7 @@ import azure.functions as func
 from modelpilot import telemetry
 from modelpilot.bootstrap import get_bus
 from modelpilot.entrypoints.azure.envelope import parse_envelope
+from modelpilot.entrypoints.azure.timers import timer_command
 from modelpilot.service.dispatch import Delivery, dispatch
 
 if TYPE_CHECKING:
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
     from modelpilot.entrypoints.azure.envelope import Envelope
     from modelpilot.entrypoints.azure.events import Translation
 
-__all__ = ["event_payload", "http_entry", "invocation", "json_response", "run_event", "run_translation"]
+__all__ = [
+    "event_payload",
+    "http_entry",
+    "invocation",
+    "json_response",
+    "run_event",
+    "run_timer",
+    "run_translation",
+]
 
 #: the FaaS trigger type (OpenTelemetry ``faas.trigger``) of each kind of function
 _TRIGGERS = {"event": "pubsub", "blob": "datasource", "timer": "timer", "http": "http"}
@@ -139,6 +148,16 @@ def run_event(
         trigger="event",
         correlation_id=event_id if isinstance(event_id, str) else None,
     )
+
+
+def run_timer(kind: str, function: str, timer: func.TimerRequest, context: Any) -> None:
+    """Dispatch timer ``kind``'s command (drift, slo, canary) once for the minute it fired in."""
+    with invocation(function, context, trigger="timer"):
+        bus = get_bus()
+        now = bus.services.clock()
+        dispatch(
+            bus, lambda: timer_command(kind, now, past_due=timer.past_due), function=function, source=f"timer {kind}"
+        )
 
 
 def http_entry(
