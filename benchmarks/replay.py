@@ -303,21 +303,17 @@ def _run_moto(endpoint: str, n: int, dup: float, seed: int) -> dict[str, Any]:
 def untracked(run: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
     """Wrap ``run`` so that moto forgets the DynamoDB objects it tracked during the delivery.
 
-    moto keeps every model object it ever creates in a class-level list (``instances_tracked``,
-    read only by its reset API), and ``TransactWriteItems`` deep-copies every table it touches
-    as a backup before applying the transaction. Every transaction therefore leaves a copy of
-    the whole registry table behind for good: memory grows with transactions x table size,
-    quadratically in ``--n`` (23.8 GB at ``--n 1000`` before the kernel killed the run). The
-    items the tables hold stay referenced by the tables; only the tracker's references go.
+    Every ``TransactWriteItems`` leaves moto a tracked backup copy of the whole table
+    (``tests.support.aws.forget_tracked_models``): without this the run's memory grows with
+    transactions x table size, quadratically in ``--n`` (23.8 GB at ``--n 1000``).
     """
-    from moto.core.base_backend import model_data
+    from tests.support.aws import forget_tracked_models
 
     def wrapped(item: Any) -> dict[str, Any]:
         try:
             return run(item)
         finally:
-            for model in model_data["dynamodb"].values():
-                model.instances_tracked.clear()
+            forget_tracked_models()
 
     return wrapped
 
