@@ -39,7 +39,7 @@ from modelpilot.package.builder import write_package
 from modelpilot.service.audit import verify_audit
 from tests.support.aws import create_stack, put_policy, stack_environment, upload_package
 from tests.support.aws_events import LambdaContext, handler, http_request, s3_notification, scheduler_input
-from tests.support.faults import AWS_FAULTS, aws_faults
+from tests.support.faults import AWS_FAULTS, aws_faults, registry_state
 
 upload, api, rollback = handler("model_upload"), handler("operator_api"), handler("rollback")
 drift_batch = handler("drift_batch")
@@ -51,30 +51,7 @@ def snapshot() -> dict[str, Any]:
     """The registry's state, without times and hashes (which differ between runs)."""
     registry = get_bus().services.registry
     envs = list(get_bus().services.policy.environments)
-    state: dict[str, Any] = {}
-    for model in sorted(set(registry.list_models()) | set(registry.audited_models())):
-        versions = registry.list_versions(model)
-        aliases = {env: registry.get_alias(model, env) for env in envs}
-        state[model] = {
-            "versions": [(v.version, str(v.status), v.package_uri) for v in versions],
-            "aliases": {env: (a.version if a else None) for env, a in aliases.items()},
-            "history": {
-                env: [(c.action, c.from_version, c.to_version) for c in registry.alias_history(model, env)]
-                for env in envs
-            },
-            "approvals": {
-                f"{v.version}@{env}": sorted(a.approver for a in registry.list_approvals(model, v.version, env))
-                for v in versions
-                for env in envs
-            },
-            "monitors": sorted(
-                (m.environment, m.kind, m.state, m.version) for m in registry.list_monitor_status(model)
-            ),
-            "audit": [
-                (r.seq, r.action, r.environment, r.from_version, r.to_version, r.actor, r.trigger)
-                for r in registry.audit_records(model)
-            ],
-        }
+    state = registry_state(registry, envs)
     artifacts, root = get_bus().services.artifacts, get_bus().services.data_root
     state["<reports>"] = sorted(o.uri.rsplit("/", 1)[-1] for o in artifacts.list(f"{root}/reports"))
     # every stack has its own bucket: compare the state with the bucket's name taken out

@@ -52,7 +52,7 @@ from tests.support.azure_functions import (
 )
 from tests.support.azure_transport import StaticCredential, canned_transport
 from tests.support.eventgrid import EventGridTopic
-from tests.support.faults import AZURE_FAULTS, FaultTransport, azure_faults
+from tests.support.faults import AZURE_FAULTS, FaultTransport, azure_faults, registry_state
 
 #: the time the flows run at (a frozen clock): set-up a minute before, the delivery a few seconds after
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -97,30 +97,7 @@ def snapshot(run: Run) -> dict[str, Any]:
     """The registry's state, without times and hashes."""
     services = run.app.bus.services
     registry, envs = services.registry, list(services.policy.environments)
-    state: dict[str, Any] = {}
-    for model in sorted(set(registry.list_models()) | set(registry.audited_models())):
-        versions = registry.list_versions(model)
-        state[model] = {
-            "versions": [(v.version, str(v.status)) for v in versions],
-            "aliases": {env: (a.version if (a := registry.get_alias(model, env)) else None) for env in envs},
-            "history": {
-                env: [(c.action, c.from_version, c.to_version) for c in registry.alias_history(model, env)]
-                for env in envs
-            },
-            "approvals": {
-                f"{v.version}@{env}": sorted(a.approver for a in registry.list_approvals(model, v.version, env))
-                for v in versions
-                for env in envs
-            },
-            "monitors": sorted(
-                (m.environment, m.kind, m.state, m.version) for m in registry.list_monitor_status(model)
-            ),
-            "audit": [
-                (r.seq, r.action, r.environment, r.from_version, r.to_version, r.actor, r.trigger)
-                for r in registry.audit_records(model)
-            ],
-            "watermark": registry.outbox_watermark(model),
-        }
+    state = registry_state(registry, envs)
     reports = services.artifacts.list(f"{services.data_root}/reports")
     state["<reports>"] = sorted(o.uri.rsplit("/", 1)[-1] for o in reports)
     text = json.dumps(state).replace(run.app.container, "<container>")

@@ -47,6 +47,37 @@ AWS_FAULTS: tuple[tuple[str, str], ...] = (
 )
 
 
+def registry_state(registry: Any, environments: list[str]) -> dict[str, Any]:
+    """Every model's versions, aliases, alias history, approvals, monitors, audit chain and outbox watermark,
+    without times and hashes (which differ between runs): what an all-or-nothing step must leave unchanged
+    or complete."""
+    state: dict[str, Any] = {}
+    for model in sorted(set(registry.list_models()) | set(registry.audited_models())):
+        versions = registry.list_versions(model)
+        state[model] = {
+            "versions": [(v.version, str(v.status), v.package_uri) for v in versions],
+            "aliases": {env: (a.version if (a := registry.get_alias(model, env)) else None) for env in environments},
+            "history": {
+                env: [(c.action, c.from_version, c.to_version) for c in registry.alias_history(model, env)]
+                for env in environments
+            },
+            "approvals": {
+                f"{v.version}@{env}": sorted(a.approver for a in registry.list_approvals(model, v.version, env))
+                for v in versions
+                for env in environments
+            },
+            "monitors": sorted(
+                (m.environment, m.kind, m.state, m.version) for m in registry.list_monitor_status(model)
+            ),
+            "audit": [
+                (r.seq, r.action, r.environment, r.from_version, r.to_version, r.actor, r.trigger)
+                for r in registry.audit_records(model)
+            ],
+            "watermark": registry.outbox_watermark(model),
+        }
+    return state
+
+
 def aws_error(kind: str, service: str, operation: str, endpoint: str = "http://127.0.0.1") -> Exception:
     """Return the exception botocore raises for ``kind`` on ``service.operation``."""
     if kind == "throttling":
