@@ -37,6 +37,7 @@ __all__ = [
     "Adapters",
     "AlarmTags",
     "ArtifactStore",
+    "CanarySave",
     "EventCounts",
     "EventPublisher",
     "FanOutStarter",
@@ -58,6 +59,15 @@ __all__ = [
     "TrafficRouter",
     "UploadResult",
 ]
+
+
+@dataclass(frozen=True)
+class CanarySave:
+    """A canary saved together with an alias move (see :meth:`RegistryStore.move_alias`)."""
+
+    canary: Canary
+    expected_revision: int
+    audit: AuditEntry
 
 
 class RegistryStore(abc.ABC):
@@ -120,7 +130,9 @@ class RegistryStore(abc.ABC):
         """Return where ``environment``'s alias points, or None if never set."""
 
     @abc.abstractmethod
-    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry, canary: CanarySave | None = None
+    ) -> Alias:
         """Compare-and-set the alias and append history + audit in one transaction.
 
         ``expected_revision`` is the revision the caller read (0 when the alias did
@@ -128,6 +140,12 @@ class RegistryStore(abc.ABC):
         ``ConcurrencyConflict`` when the alias moved in between. A retry of a
         transaction that already committed (the alias holds exactly ``change``) is
         recognised and returns the alias without writing twice.
+
+        With ``canary`` (a canary's promotion), the same transaction also saves the
+        canary under :meth:`save_canary`'s compare-and-set and appends its audit entry
+        after ``audit``: either both the alias and the canary change, or neither
+        (``ConcurrencyConflict`` when either moved). A retry is recognised only when
+        both hold what this call wrote.
         """
 
     @abc.abstractmethod

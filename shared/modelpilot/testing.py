@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
     from modelpilot.domain.events import Event
     from modelpilot.policy import Policy
-    from modelpilot.ports import LifecycleUpdate, SliQuery
+    from modelpilot.ports import CanarySave, LifecycleUpdate, SliQuery
     from modelpilot.service.messagebus import MessageBus, Services
 
 __all__ = [
@@ -192,24 +192,39 @@ class InMemoryRegistry(RegistryStore):
     def get_alias(self, model: str, environment: str) -> Alias | None:
         return self.aliases.get((model, environment))
 
-    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry, canary: CanarySave | None = None
+    ) -> Alias:
         if change.revision != expected_revision + 1:
             raise ValueError("change.revision must be expected_revision + 1")
         key = (change.model, change.environment)
         with self._lock:
             current = self.aliases.get(key)
             revision = current.revision if current else 0
-            if revision != expected_revision:
+            stored = self.canaries.get(key) if canary is not None else None
+            canary_ok = canary is None or replaceable(stored, canary.canary, canary.expected_revision)
+            if revision != expected_revision or not canary_ok:
                 history = self.history.get(key, [])
-                if current is not None and len(history) >= change.revision and history[change.revision - 1] == change:
+                done = len(history) >= change.revision and history[change.revision - 1] == change
+                if done and current is not None and (canary is None or stored == canary.canary):
                     return current
+                if revision != expected_revision:
+                    raise ConcurrencyConflict(
+                        f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}"
+                    )
                 raise ConcurrencyConflict(
-                    f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}"
+                    f"the canary of {change.model} {change.environment} is at revision "
+                    f"{stored.revision if stored else 0}, expected {canary.expected_revision if canary else 0}",
+                    model=change.model,
+                    environment=change.environment,
                 )
             alias = Alias(change.model, change.environment, change.to_version, change.revision, change.at, change.actor)
             self.aliases[key] = alias
             self.history.setdefault(key, []).append(change)
             self._append(audit)
+            if canary is not None:
+                self.canaries[key] = canary.canary
+                self._append(canary.audit)
             return alias
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:

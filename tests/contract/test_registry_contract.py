@@ -358,3 +358,64 @@ def test_concurrent_canary_saves_exactly_one_wins(registry):
     stored = registry.get_canary("churn", "prod")
     assert stored.revision == 2 and stored in attempts
     assert [r.action for r in registry.audit_records("churn")].count("canary_change") == 1
+
+
+# -- a canary's promotion: the alias move and the canary's ending in one transaction -----------------
+def _promotion_setup(registry):
+    from modelpilot.ports import CanarySave
+
+    register(registry)
+    register(registry, seed="b")
+    registry.move_alias(change=change("churn", "prod", 1, None, 1), expected_revision=0, audit=entry(action="promote"))
+    running = _canary()
+    registry.save_canary(running, expected_revision=0, audit=entry(action="canary_start"))
+    promoted = running.evolve(at=T0 + timedelta(hours=1), by="system:canary", state="promoted", weight=100)
+    ending = CanarySave(promoted, 1, entry(action="canary_promote", environment="prod"))
+    return running, promoted, ending
+
+
+def test_promotion_moves_the_alias_and_ends_the_canary_together(registry):
+    _running, promoted, ending = _promotion_setup(registry)
+    move = change("churn", "prod", 2, 1, 2)
+    alias = registry.move_alias(change=move, expected_revision=1, audit=entry(action="promote"), canary=ending)
+    assert (alias.version, alias.revision) == (2, 2)
+    assert registry.get_alias("churn", "prod").version == 2
+    assert registry.get_canary("churn", "prod") == promoted
+    # a retry of the committed transaction is recognised and writes nothing twice
+    again = registry.move_alias(change=move, expected_revision=1, audit=entry(action="promote"), canary=ending)
+    assert again.version == 2
+    records = registry.audit_records("churn")
+    assert [r.action for r in records][-3:] == ["canary_start", "promote", "canary_promote"]
+    assert [r.action for r in records].count("canary_promote") == 1
+    assert verify_chain("churn", records).ok
+    assert registry.list_canaries() == []
+
+
+def test_promotion_that_lost_to_an_operator_changes_neither(registry):
+    running, _promoted, ending = _promotion_setup(registry)
+    aborted = running.evolve(at=T0 + timedelta(minutes=5), by="carol", state="aborted", weight=0)
+    registry.save_canary(aborted, expected_revision=1, audit=entry(action="canary_abort"))
+    before = [r.action for r in registry.audit_records("churn")]
+    with pytest.raises(ConcurrencyConflict, match="canary"):
+        registry.move_alias(
+            change=change("churn", "prod", 2, 1, 2), expected_revision=1, audit=entry(action="promote"), canary=ending
+        )
+    assert registry.get_alias("churn", "prod").version == 1
+    assert registry.alias_history("churn", "prod")[-1].revision == 1
+    assert registry.get_canary("churn", "prod") == aborted
+    assert [r.action for r in registry.audit_records("churn")] == before
+
+
+def test_promotion_that_lost_to_another_alias_move_changes_neither(registry):
+    running, _promoted, ending = _promotion_setup(registry)
+    registry.move_alias(
+        change=change("churn", "prod", 2, 1, 1, action="rollback"), expected_revision=1, audit=entry(action="rollback")
+    )
+    with pytest.raises(ConcurrencyConflict):
+        registry.move_alias(
+            change=change("churn", "prod", 2, 1, 2), expected_revision=1, audit=entry(action="promote"), canary=ending
+        )
+    assert registry.get_alias("churn", "prod").revision == 2
+    assert registry.get_alias("churn", "prod").version == 1
+    assert registry.get_canary("churn", "prod") == running
+    assert "canary_promote" not in [r.action for r in registry.audit_records("churn")]

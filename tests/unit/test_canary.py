@@ -255,6 +255,53 @@ def test_stale_expected_revision_is_a_concurrency_conflict(canary_bus):
     assert canary(bus).state == "paused"
 
 
+def _abort_first(bus, method):
+    """Make the registry's next ``method`` call lose to an operator's abort that commits just before it."""
+    registry = bus.services.registry
+    real = getattr(registry, method)
+    calls = []
+
+    def racing(*args, **kwargs):
+        if not calls:
+            calls.append(1)
+            current = canary(bus)
+            aborted = current.evolve(at=bus.services.clock(), by="dave", state="aborted", weight=0, reason="dave")
+            registry.save_canary(aborted, expected_revision=current.revision, audit=_entry("canary_abort"))
+        return real(*args, **kwargs)
+
+    setattr(registry, method, racing)
+    return calls
+
+
+def _entry(action):
+    from tests.support.builders import entry
+
+    return entry(action=action, environment="prod")
+
+
+@pytest.mark.parametrize("expected", [1, None])
+def test_a_promotion_that_loses_to_an_abort_leaves_the_alias_on_the_stable_version(canary_bus, expected):
+    bus, _ = canary_bus
+    start(bus)
+    assert _abort_first(bus, "move_alias") is not None
+    error = ConcurrencyConflict if expected else Conflict
+    with pytest.raises(error, match="changed since you looked" if expected else "already ended"):
+        change(bus, "promote", expected_revision=expected)
+    assert bus.services.registry.get_alias("churn", "prod").version == 1
+    assert (canary(bus).state, canary(bus).revision) == ("aborted", 2)
+    assert "canary_promote" not in actions(bus)
+    assert actions(bus).count("promote") == 3  # dev 1, prod 1, dev 2: no move to v2 in prod
+
+
+def test_a_change_that_loses_its_compare_and_set_says_the_canary_changed_since_you_looked(canary_bus):
+    bus, _ = canary_bus
+    start(bus)
+    _abort_first(bus, "save_canary")
+    with pytest.raises(ConcurrencyConflict, match="at revision 2, not 1: it changed since you looked"):
+        change(bus, "pause", expected_revision=1)
+    assert canary(bus).state == "aborted"
+
+
 def test_operator_actions_need_the_promoter_role_and_denials_are_audited(canary_bus):
     bus, _ = canary_bus
     start(bus)

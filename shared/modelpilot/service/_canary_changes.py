@@ -14,6 +14,7 @@ from modelpilot.domain.canary_events import CANARY_AUDIT_ACTIONS
 from modelpilot.domain.events import ModelPromoted
 from modelpilot.domain.model import AliasChange
 from modelpilot.exceptions import ConcurrencyConflict
+from modelpilot.ports import CanarySave
 from modelpilot.service import serving
 from modelpilot.service.messagebus import Outcome
 
@@ -73,11 +74,12 @@ def abort(
 def finish_promoted(
     svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
 ) -> Outcome:
-    """Move the alias to the candidate (an ordinary, audited alias move), then end the canary ``promoted``."""
+    """Move the alias to the candidate (an ordinary, audited alias move) and end the canary ``promoted``.
+
+    Both are one transaction (:meth:`RegistryStore.move_alias` with the canary): an operator's abort that wins
+    the race leaves the alias on the stable version, and a promotion that wins leaves no active canary behind.
+    """
     events: list[Event] = []
-    moved = _move_alias(svc, canary, actor, reason, trigger)
-    if moved is not None:
-        events.append(moved)
     now = svc.clock()
     promoted = canary.evolve(
         at=now,
@@ -87,7 +89,13 @@ def finish_promoted(
         reason=reason,
         last_analysis=result.to_dict() if result else canary.last_analysis,
     )
-    saved = save(svc, promoted, canary.revision, "canary_promote", reason, trigger, analysis=result)
+    ending = CanarySave(promoted, canary.revision, _audit(promoted, "canary_promote", reason, trigger, result))
+    moved = _move_alias(svc, canary, actor, reason, trigger, ending)
+    if moved is not None:
+        events.append(moved)
+        saved = promoted
+    else:  # the alias already names the candidate: the canary's ending alone
+        saved = svc.registry.save_canary(promoted, expected_revision=canary.revision, audit=ending.audit)
     telemetry.counter_add("modelpilot.canary.promoted", 1, {"model": canary.model, "environment": canary.environment})
     events.append(event(saved, "canary_promote"))
     return report(
@@ -100,8 +108,14 @@ def finish_promoted(
     )
 
 
-def _move_alias(svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None) -> ModelPromoted | None:
-    """Move ``canary.environment``'s alias to the candidate (compare-and-set); None when it is already there."""
+def _move_alias(
+    svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, ending: CanarySave
+) -> ModelPromoted | None:
+    """Move the alias to the candidate with ``ending`` (both or neither); None when it is already there.
+
+    A lost race on the alias alone (another move) reads it again; a lost race on the canary (an operator acted)
+    raises ``ConcurrencyConflict`` for the caller to decide again from the canary it now holds.
+    """
     registry = svc.registry
     for _attempt in range(CAS_ATTEMPTS):
         alias = registry.get_alias(canary.model, canary.environment)
@@ -135,8 +149,10 @@ def _move_alias(svc: Services, canary: Canary, actor: str, reason: str, trigger:
             evidence={"revision": revision, "canary_revision": canary.revision, **telemetry.trace_evidence()},
         )
         try:
-            moved = registry.move_alias(change=change, expected_revision=revision - 1, audit=audit)
+            moved = registry.move_alias(change=change, expected_revision=revision - 1, audit=audit, canary=ending)
         except ConcurrencyConflict:
+            if registry.get_canary(canary.model, canary.environment) != canary:
+                raise
             continue
         telemetry.counter_add("modelpilot.promotions", 1, {"model": canary.model, "environment": canary.environment})
         return ModelPromoted(
@@ -164,6 +180,19 @@ def save(
     extra: dict[str, Any] | None = None,
 ) -> Canary:
     """Compare-and-set ``canary`` with its audit record (the evidence: the split and the analysis)."""
+    audit = _audit(canary, action, reason, trigger, analysis, extra)
+    return svc.registry.save_canary(canary, expected_revision=expected, audit=audit)
+
+
+def _audit(
+    canary: Canary,
+    action: str,
+    reason: str,
+    trigger: str | None,
+    analysis: AnalysisResult | None,
+    extra: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """The audit record of saving ``canary`` after ``action``."""
     evidence: dict[str, Any] = {
         "canary": {
             "stable_version": canary.stable_version,
@@ -179,7 +208,7 @@ def save(
     }
     if analysis is not None:
         evidence["analysis"] = analysis.to_dict()
-    audit = AuditEntry(
+    return AuditEntry(
         model=canary.model,
         actor=canary.updated_by,
         action=action,
@@ -192,7 +221,6 @@ def save(
         trigger=trigger,
         evidence=evidence,
     )
-    return svc.registry.save_canary(canary, expected_revision=expected, audit=audit)
 
 
 def event(canary: Canary, action: str) -> Event:

@@ -291,12 +291,7 @@ def change_canary(cmd: ChangeCanary, svc: Services) -> Outcome:
         if done is not None:
             return done
         if cmd.expected_revision is not None and canary.revision != cmd.expected_revision:
-            raise ConcurrencyConflict(
-                f"the canary of {cmd.model} {cmd.environment} is at revision {canary.revision}, "
-                f"not {cmd.expected_revision}: it changed since you looked; check its status and try again",
-                model=cmd.model,
-                environment=cmd.environment,
-            )
+            raise _changed_since(cmd, canary.revision)
         if not canary.active:
             raise Conflict(
                 f"the canary of {cmd.model} v{canary.candidate_version} in {cmd.environment} already ended "
@@ -306,10 +301,20 @@ def change_canary(cmd: ChangeCanary, svc: Services) -> Outcome:
             )
         try:
             return _apply(cmd, svc, canary)
-        except ConcurrencyConflict:
-            if cmd.expected_revision is not None:
-                raise
+        except ConcurrencyConflict as exc:
+            if cmd.expected_revision is not None:  # another change committed after the read above
+                now = svc.registry.get_canary(cmd.model, cmd.environment)
+                raise _changed_since(cmd, now.revision if now else 0) from exc
     raise ConcurrencyConflict(f"the canary of {cmd.model} {cmd.environment} kept changing; try again")
+
+
+def _changed_since(cmd: ChangeCanary, revision: int) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"the canary of {cmd.model} {cmd.environment} is at revision {revision}, "
+        f"not {cmd.expected_revision}: it changed since you looked; check its status and try again",
+        model=cmd.model,
+        environment=cmd.environment,
+    )
 
 
 def _already(cmd: ChangeCanary, canary: Canary) -> Outcome | None:

@@ -81,27 +81,39 @@ class TableOps:
 
     def _audit_write(self, entry: AuditEntry) -> tuple[list[Item], AuditRecord]:
         """Return the writes that append ``entry``: the record (if absent) and the head moved from its seq."""
-        last = self._query(items.model_pk(entry.model), "AUDIT#", newest_first=True, limit=1)
+        writes, records = self._audit_writes([entry])
+        return writes, records[0]
+
+    def _audit_writes(self, entries: list[AuditEntry]) -> tuple[list[Item], list[AuditRecord]]:
+        """Return the writes that append ``entries`` (one model's, in order) and move the head once past them."""
+        model = entries[0].model
+        last = self._query(items.model_pk(model), "AUDIT#", newest_first=True, limit=1)
         seq, prev = (1, GENESIS)
         if last:
             record = items.decode_record(last[0])
             seq, prev = record.seq + 1, record.hash
-        sealed = seal(entry, seq=seq, prev_hash=prev)
-        item = {**items.key(entry.model, items.audit_key(seq)), "doc": items.doc(sealed.to_dict())}
+        first = seq
+        writes: list[Item] = []
+        records: list[AuditRecord] = []
+        for entry in entries:
+            sealed = seal(entry, seq=seq, prev_hash=prev)
+            writes.append(self._put({**items.key(model, items.audit_key(seq)), "doc": items.doc(sealed.to_dict())}))
+            records.append(sealed)
+            seq, prev = seq + 1, sealed.hash
         head = {
             "Update": {
                 "TableName": self.table,
-                "Key": items.head_key(entry.model),
+                "Key": items.head_key(model),
                 "UpdateExpression": "SET seq = :seq, head = :hash",
                 "ConditionExpression": "attribute_not_exists(seq) OR seq = :prev",
                 "ExpressionAttributeValues": {
-                    ":seq": {"N": str(seq)},
-                    ":hash": {"S": sealed.hash},
-                    ":prev": {"N": str(seq - 1)},
+                    ":seq": {"N": str(seq - 1)},
+                    ":hash": {"S": prev},
+                    ":prev": {"N": str(first - 1)},
                 },
             }
         }
-        return [self._put(item), head], sealed
+        return [*writes, head], records
 
     def _scan_models(self, prefix: str) -> list[str]:
         """Return the models with at least one item whose sort key starts with ``prefix`` (a paged scan)."""

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from modelpilot.domain.audit import AuditEntry, AuditRecord
+    from modelpilot.ports import CanarySave
 
 __all__ = ["DynamoDbRegistry"]
 
@@ -180,7 +181,9 @@ class DynamoDbRegistry(TableOps, RegistryStore):
         item = self._get(model, f"ALIAS#{environment}")
         return items.decode_alias(model, environment, item) if item else None
 
-    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry, canary: CanarySave | None = None
+    ) -> Alias:
         if change.revision != expected_revision + 1:
             raise ValueError("change.revision must be expected_revision + 1")
         condition = "attribute_not_exists(sk)" if expected_revision == 0 else "revision = :expected"
@@ -191,9 +194,15 @@ class DynamoDbRegistry(TableOps, RegistryStore):
             **items.key(change.model, items.hist_key(change.environment, change.revision)),
             "doc": items.doc(change.to_dict()),
         }
+        writes = [alias_put, self._put(hist)]
+        entries = [audit]
+        if canary is not None:
+            writes += self._canary_puts(canary.canary, canary.expected_revision)
+            entries.append(canary.audit)
+        guarded = 3 if canary is not None else 2  # the alias, its history and (with a canary) the canary
         for attempt in range(self.attempts):
-            audit_writes, _ = self._audit_write(audit)
-            reasons = self._transact("move alias", [alias_put, self._put(hist), *audit_writes])
+            audit_writes, _ = self._audit_writes(entries)
+            reasons = self._transact("move alias", [*writes, *audit_writes])
             if reasons is None:
                 return Alias(
                     change.model,
@@ -203,11 +212,19 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                     change.at,
                     change.actor,
                 )
-            if _FAILED in reasons[:2]:
+            if _FAILED in reasons[:guarded]:
                 done = self._get(change.model, items.hist_key(change.environment, change.revision))
                 current = self.get_alias(change.model, change.environment)
-                if done is not None and current is not None and _same(items.decode_change(done), change):
+                stored = self.get_canary(change.model, change.environment) if canary is not None else None
+                if (
+                    done is not None
+                    and current is not None
+                    and _same(items.decode_change(done), change)
+                    and (canary is None or stored == canary.canary)
+                ):
                     return current
+                if _FAILED not in reasons[:2] and canary is not None:
+                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{change.model} {change.environment} is at revision "
                     f"{current.revision if current else 0}, expected {expected_revision}",
@@ -230,6 +247,26 @@ class DynamoDbRegistry(TableOps, RegistryStore):
         return items.decode_canary(item) if item else None
 
     def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
+        puts = self._canary_puts(canary, expected_revision)
+        for attempt in range(self.attempts):
+            audit_writes, _ = self._audit_write(audit)
+            reasons = self._transact("save canary", [*puts, *audit_writes])
+            if reasons is None:
+                return canary
+            if reasons[0] == _FAILED:
+                current = self.get_canary(canary.model, canary.environment)
+                if current is not None and current == canary:
+                    return current  # a retry of a save that committed
+                raise _canary_conflict(current, canary, expected_revision)
+            self._backoff(attempt)
+        raise ConcurrencyConflict(
+            f"the canary of {canary.model} {canary.environment}: audit chain kept moving; try again",
+            model=canary.model,
+            environment=canary.environment,
+        )
+
+    def _canary_puts(self, canary: Canary, expected_revision: int) -> list[Item]:
+        """The conditional put of ``canary`` over the one at ``expected_revision``, and its listing copy."""
         replaceable(None, canary, expected_revision)  # the revision rule (ValueError), before any request
         own, copy = items.canary_items(canary)
         put = self._put(own, None)
@@ -244,27 +281,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                 ":started": {"S": canary.started_at.isoformat()},
                 ":cand": {"N": str(canary.candidate_version)},
             }
-        for attempt in range(self.attempts):
-            audit_writes, _ = self._audit_write(audit)
-            reasons = self._transact("save canary", [put, self._put(copy, None), *audit_writes])
-            if reasons is None:
-                return canary
-            if reasons[0] == _FAILED:
-                current = self.get_canary(canary.model, canary.environment)
-                if current is not None and current == canary:
-                    return current  # a retry of a save that committed
-                raise ConcurrencyConflict(
-                    f"the canary of {canary.model} {canary.environment} is at revision "
-                    f"{current.revision if current else 0}, expected {expected_revision}",
-                    model=canary.model,
-                    environment=canary.environment,
-                )
-            self._backoff(attempt)
-        raise ConcurrencyConflict(
-            f"the canary of {canary.model} {canary.environment}: audit chain kept moving; try again",
-            model=canary.model,
-            environment=canary.environment,
-        )
+        return [put, self._put(copy, None)]
 
     def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
         found = [items.decode_canary(i) for i in self._query(items.CANARIES_PK, "CANARY#")]
@@ -391,4 +408,13 @@ def _same(done: AliasChange, change: AliasChange) -> bool:
         change.from_version,
         change.at,
         change.actor,
+    )
+
+
+def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"the canary of {new.model} {new.environment} is at revision "
+        f"{current.revision if current else 0}, expected {expected_revision}",
+        model=new.model,
+        environment=new.environment,
     )

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
     from azure.data.tables import TableClient
 
+    from modelpilot.ports import CanarySave
+
 __all__ = ["TableRegistry"]
 
 Op = tuple[Any, ...]
@@ -270,7 +272,9 @@ class TableRegistry(RegistryStore):
         entity = self._get(model, rows.alias_key(environment))
         return rows.from_alias(entity) if entity else None
 
-    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry, canary: CanarySave | None = None
+    ) -> Alias:
         if change.revision != expected_revision + 1:
             raise ValueError("change.revision must be expected_revision + 1")
         model, env = change.model, change.environment
@@ -278,10 +282,20 @@ class TableRegistry(RegistryStore):
         for attempt in range(self.attempts):
             current = self._get(model, rows.alias_key(env))
             revision = int(current["revision"]) if current else 0
-            if revision != expected_revision:
+            found = self._get(model, rows.canary_key(env)) if canary is not None else None
+            stored = rows.from_canary(found) if found else None
+            canary_ok = canary is None or replaceable(stored, canary.canary, canary.expected_revision)
+            if revision != expected_revision or not canary_ok:
                 done = self._get(model, rows.hist_key(env, change.revision))
-                if current is not None and done is not None and rows.from_change(done) == change:
+                if (
+                    current is not None
+                    and done is not None
+                    and rows.from_change(done) == change
+                    and (canary is None or stored == canary.canary)
+                ):
                     return rows.from_alias(current)
+                if revision == expected_revision and canary is not None:
+                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{model} {env} is at revision {revision}, expected {expected_revision}",
                     model=model,
@@ -291,8 +305,13 @@ class TableRegistry(RegistryStore):
                 alias_op: Op = ("create", rows.to_alias(alias))
             else:
                 alias_op = ("update", rows.to_alias(alias), _if_match(current["_etag"]))
-            ops, _ = self._audit_ops(model, [audit])
-            if self._submit([alias_op, ("create", rows.to_change(change)), *ops]):
+            batch = [alias_op, ("create", rows.to_change(change))]
+            entries = [audit]
+            if canary is not None:
+                batch.append(_canary_op(canary.canary, found))
+                entries.append(canary.audit)
+            ops, _ = self._audit_ops(model, entries)
+            if self._submit([*batch, *ops]):
                 return alias
             self._backoff(attempt)
         raise self._retry_exhausted(model)
@@ -313,18 +332,10 @@ class TableRegistry(RegistryStore):
             if not replaceable(current, canary, expected_revision):
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise ConcurrencyConflict(
-                    f"the canary of {model} {env} is at revision {current.revision if current else 0}, "
-                    f"expected {expected_revision}",
-                    model=model,
-                    environment=env,
-                )
-            if found is None:
-                op: Op = ("create", rows.to_canary(canary))
-            else:
-                op = ("update", rows.to_canary(canary), _if_match(found["_etag"]))
+                raise _canary_conflict(current, canary, expected_revision)
             ops, _ = self._audit_ops(model, [audit])
-            if self._submit([op, *ops]):  # a lost race (the canary or the audit head moved) reads again
+            # a lost race (the canary or the audit head moved) reads again
+            if self._submit([_canary_op(canary, found), *ops]):
                 return canary
             self._backoff(attempt)
         raise self._retry_exhausted(model)
@@ -431,3 +442,19 @@ class TableRegistry(RegistryStore):
 
     def list_monitor_status(self, model: str) -> list[MonitorStatus]:
         return [rows.from_status(e) for e in self._range(model, "MONITOR:")]
+
+
+def _canary_op(canary: Canary, found: dict[str, Any] | None) -> Op:
+    """Create the canary's row, or replace the one read (``found``) only while its ETag still matches."""
+    if found is None:
+        return ("create", rows.to_canary(canary))
+    return ("update", rows.to_canary(canary), _if_match(found["_etag"]))
+
+
+def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"the canary of {new.model} {new.environment} is at revision {current.revision if current else 0}, "
+        f"expected {expected_revision}",
+        model=new.model,
+        environment=new.environment,
+    )

@@ -42,6 +42,8 @@ from modelpilot.ports import RegistryStore
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from modelpilot.ports import CanarySave
+
 __all__ = ["SqliteRegistry", "sqlite_corruption"]
 
 _SCHEMA = """
@@ -297,7 +299,9 @@ class SqliteRegistry(RegistryStore):
         rows = self._read("SELECT * FROM aliases WHERE model=? AND environment=?", model, environment)
         return _alias(rows[0]) if rows else None
 
-    def move_alias(self, *, change: AliasChange, expected_revision: int, audit: AuditEntry) -> Alias:
+    def move_alias(
+        self, *, change: AliasChange, expected_revision: int, audit: AuditEntry, canary: CanarySave | None = None
+    ) -> Alias:
         if change.revision != expected_revision + 1:
             raise ValueError("change.revision must be expected_revision + 1")
         with self._write() as conn:
@@ -305,13 +309,22 @@ class SqliteRegistry(RegistryStore):
                 "SELECT * FROM aliases WHERE model=? AND environment=?", (change.model, change.environment)
             ).fetchone()
             current = row["revision"] if row else 0
-            if current != expected_revision:
+            stored = self._canary_in(conn, change.model, change.environment) if canary is not None else None
+            canary_ok = canary is None or replaceable(stored, canary.canary, canary.expected_revision)
+            if current != expected_revision or not canary_ok:
                 done = conn.execute(
                     "SELECT * FROM alias_history WHERE model=? AND environment=? AND revision=?",
                     (change.model, change.environment, change.revision),
                 ).fetchone()
-                if done is not None and _same_change(done, change) and row is not None:
+                if (
+                    done is not None
+                    and _same_change(done, change)
+                    and row is not None
+                    and (canary is None or stored == canary.canary)
+                ):
                     return _alias(row)
+                if current == expected_revision and canary is not None:
+                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{change.model} {change.environment} is at revision {current}, expected {expected_revision}",
                     model=change.model,
@@ -346,6 +359,9 @@ class SqliteRegistry(RegistryStore):
                 ),
             )
             self._append(conn, audit)
+            if canary is not None:
+                self._put_canary(conn, canary.canary)
+                self._append(conn, canary.audit)
             return Alias(change.model, change.environment, change.to_version, change.revision, change.at, change.actor)
 
     def alias_history(self, model: str, environment: str) -> list[AliasChange]:
@@ -361,32 +377,33 @@ class SqliteRegistry(RegistryStore):
 
     def save_canary(self, canary: Canary, *, expected_revision: int, audit: AuditEntry) -> Canary:
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT doc FROM canaries WHERE model=? AND environment=?", (canary.model, canary.environment)
-            ).fetchone()
-            current = Canary.from_dict(json.loads(row["doc"])) if row else None
+            current = self._canary_in(conn, canary.model, canary.environment)
             if not replaceable(current, canary, expected_revision):
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise ConcurrencyConflict(
-                    f"the canary of {canary.model} {canary.environment} is at revision "
-                    f"{current.revision if current else 0}, expected {expected_revision}",
-                    model=canary.model,
-                    environment=canary.environment,
-                )
-            conn.execute(
-                "INSERT INTO canaries VALUES (?,?,?,?,?) ON CONFLICT(model, environment) DO UPDATE SET "
-                "revision=excluded.revision, state=excluded.state, doc=excluded.doc",
-                (
-                    canary.model,
-                    canary.environment,
-                    canary.revision,
-                    canary.state,
-                    json.dumps(canary.to_dict(), sort_keys=True),
-                ),
-            )
+                raise _canary_conflict(current, canary, expected_revision)
+            self._put_canary(conn, canary)
             self._append(conn, audit)
             return canary
+
+    @staticmethod
+    def _canary_in(conn: sqlite3.Connection, model: str, environment: str) -> Canary | None:
+        row = conn.execute("SELECT doc FROM canaries WHERE model=? AND environment=?", (model, environment)).fetchone()
+        return Canary.from_dict(json.loads(row["doc"])) if row else None
+
+    @staticmethod
+    def _put_canary(conn: sqlite3.Connection, canary: Canary) -> None:
+        conn.execute(
+            "INSERT INTO canaries VALUES (?,?,?,?,?) ON CONFLICT(model, environment) DO UPDATE SET "
+            "revision=excluded.revision, state=excluded.state, doc=excluded.doc",
+            (
+                canary.model,
+                canary.environment,
+                canary.revision,
+                canary.state,
+                json.dumps(canary.to_dict(), sort_keys=True),
+            ),
+        )
 
     def list_canaries(self, *, active_only: bool = True) -> list[Canary]:
         sql = "SELECT doc FROM canaries"
@@ -601,4 +618,13 @@ def _status(row: sqlite3.Row) -> MonitorStatus:
         datetime.fromisoformat(row["updated_at"]),
         row["summary"],
         json.loads(row["details"]),
+    )
+
+
+def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
+    return ConcurrencyConflict(
+        f"the canary of {new.model} {new.environment} is at revision "
+        f"{current.revision if current else 0}, expected {expected_revision}",
+        model=new.model,
+        environment=new.environment,
     )
