@@ -28,7 +28,9 @@ SKIP = {"__pycache__", "tests", "test", ".pytest_cache"}
 
 
 def _copy_package(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # a native library built in the source tree (the drift kernel) is for this machine's Python and architecture,
+    # not the runtime's: the layer leaves it out and the drift engine runs its numpy kernel (same results)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd"))
 
 
 def _zip(folder: Path, archive: Path) -> tuple[int, int]:

@@ -8,11 +8,16 @@ exactly ``#{x <= edges[i]}`` (the empirical CDF at each edge).
 over the edge range and a lookup table give the bin of every cell that holds no
 edge (nor borders one); only values in those few "ambiguous" cells fall back to
 ``np.searchsorted``. The result is identical to ``np.searchsorted(edges, x)``.
+
+Where the optional native kernel (``_binning.c``, built with the package when a C compiler is
+there) is importable, :meth:`NumericBinner.chunk` runs it instead: two passes per value, the GIL
+released, the same counts, sums and moments bit for bit. :func:`native_kernel` says which runs.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +29,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CELLS",
     "CategoryEncoder",
+    "NativeKernel",
     "NumericBinner",
+    "NumericChunk",
     "NumericChunkStats",
     "Scratch",
     "cell_of",
     "hash_texts",
+    "native_kernel",
     "numeric_chunk_stats",
     "scale_for",
     "tail_of",
@@ -38,6 +46,65 @@ _GRID = 1 << 17
 _AMBIGUOUS = -1
 _MAX_ROUNDS = 3
 _SMALL = 256
+
+
+_native_state: dict[str, Any] = {}
+_native_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class NativeKernel:
+    """The native functions (ctypes): one chunk's bins, counts, sums, extremes and sum; its squared deviations."""
+
+    chunk: Any
+    squared_deviations: Any
+
+
+def native_kernel() -> NativeKernel | None:
+    """Return the native kernel, or None when the extension is not built here.
+
+    Loaded once, on first use (not at import: cold starts of functions that never bin pay nothing).
+    A library built for another platform or architecture (a layer built on the wrong machine) is
+    skipped the same way: the numpy kernel gives the same result.
+    """
+    if "fn" in _native_state:
+        return _native_state["fn"]  # type: ignore[no-any-return]
+    with _native_lock:
+        if "fn" not in _native_state:
+            _native_state["fn"] = _load_native()
+    return _native_state["fn"]  # type: ignore[no-any-return]
+
+
+def _load_native() -> NativeKernel | None:
+    import ctypes
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("modelpilot.drift._binning")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith((".so", ".pyd")):
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        chunk, deviations = lib.mp_numeric_chunk, lib.mp_squared_deviations
+    except (OSError, AttributeError):
+        return None
+    ptr, size, real = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double
+    chunk.argtypes = [ptr, size, ptr, size, ptr, size, real, real, ptr, ptr, ptr, ptr, ptr]
+    chunk.restype = None
+    deviations.argtypes = [ptr, size, real]
+    deviations.restype = real
+    return NativeKernel(chunk, deviations)
+
+
+@dataclass
+class NumericChunk:
+    """One chunk through a binner: its moments, bin counts and sums."""
+
+    stats: NumericChunkStats
+    counts: np.ndarray
+    sums: np.ndarray
 
 
 class Scratch:
@@ -133,6 +200,61 @@ class NumericBinner:
         sums[0] = sums[-1] = 0.0
         return counts.astype(np.int64, copy=False), sums
 
+    def chunk(self, x: np.ndarray, scratch: Scratch) -> NumericChunk:
+        """Return the moments, bin counts and sums of the values ``x`` (NaN: missing).
+
+        The native kernel when it is built (two passes), else :func:`numeric_chunk_stats` and
+        :meth:`count_and_sum`; the same numbers either way.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        native = native_kernel() if self._lut is not None and len(x) >= _SMALL else None
+        if native is None:
+            stats = numeric_chunk_stats(x, scratch)
+            counts, sums = self.count_and_sum(x, nan_count=stats.n_missing, scratch=scratch)
+            return NumericChunk(stats, counts, sums)
+        return self._native_chunk(native, np.ascontiguousarray(x), scratch)
+
+    def _native_chunk(self, native: NativeKernel, x: np.ndarray, scratch: Scratch) -> NumericChunk:
+        assert self._lut is not None
+        n = len(x)
+        counts = np.zeros(self.nbins, dtype=np.int64)
+        sums = np.zeros(self.nbins, dtype=np.float64)
+        finite = scratch.get("finite", n, np.float64)
+        out_i = np.zeros(4, dtype=np.int64)
+        out_d = np.zeros(3, dtype=np.float64)
+        lut = self._lut
+        native.chunk(
+            x.ctypes.data,
+            n,
+            self.edges.ctypes.data,
+            len(self.edges),
+            lut.ctypes.data,
+            len(lut),
+            self._origin,
+            self._scale,
+            counts.ctypes.data,
+            sums.ctypes.data,
+            finite.ctypes.data,
+            out_i.ctypes.data,
+            out_d.ctypes.data,
+        )
+        sums[0] = sums[-1] = 0.0
+        nan, posinf, neginf, n_finite = (int(v) for v in out_i)
+        total, lo, hi = (float(v) for v in out_d)
+        values = finite[:n_finite] if n_finite < n else x
+        if lo == 0.0 or hi == 0.0:  # which zero numpy's min/max return depends on its order of comparisons
+            lo, hi = float(values.min()), float(values.max())
+        big = max(abs(lo), abs(hi))
+        # the moments as numpy's; no finite value, or magnitudes that need scaling: numpy's own, rarely
+        if n_finite and (big == 0 or _SAFE_LOW <= big <= _SAFE_HIGH):
+            mean = total / n_finite
+            scale = scale_for(big)
+            m2 = native.squared_deviations(values.ctypes.data, n_finite, mean) / scale / scale if scale else 0.0
+            stats = NumericChunkStats(nan, posinf, neginf, n_finite, mean, m2, lo, hi, scale)
+        else:
+            stats = numeric_chunk_stats(x, scratch)
+        return NumericChunk(stats, counts, sums)
+
     def bin_index(self, x: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
         """Return each value's bin index, ``#{edges < x}`` (NaN: see :meth:`count`).
 
@@ -143,13 +265,13 @@ class NumericBinner:
         n = len(x)
         work = scratch or Scratch()
         buf = work.get("f", n, np.float64)
-        np.subtract(x, self._origin, out=buf)
-        np.multiply(buf, self._scale, out=buf)
-        # only the top needs clamping: NaN, -inf and every value below the grid cast to a
-        # negative index (or 0), which mode="clip" maps to cell 0, bin 0
-        np.minimum(buf, float(_GRID + 1), out=buf)
         cells = work.get("cells", n, np.intp)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # huge values overflow to ±inf: clamped below
+            np.subtract(x, self._origin, out=buf)
+            np.multiply(buf, self._scale, out=buf)
+            # only the top needs clamping: NaN, -inf and every value below the grid cast to a
+            # negative index (or 0), which mode="clip" maps to cell 0, bin 0
+            np.minimum(buf, float(_GRID + 1), out=buf)
             np.copyto(cells, buf, casting="unsafe")
         bins = work.get("bins", n, np.intp)
         np.take(self._lut, cells, out=bins, mode="clip")

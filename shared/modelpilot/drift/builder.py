@@ -24,7 +24,6 @@ from modelpilot.drift._kernels import (
     category_texts,
     cell_of,
     hash_texts,
-    numeric_chunk_stats,
     tail_of,
 )
 from modelpilot.drift._lanes import run_lanes
@@ -179,8 +178,8 @@ def add_numeric(
     profile: NumericProfile, binner: NumericBinner, x: np.ndarray, scratch: Scratch | None = None
 ) -> NumericProfile:
     """Add the values ``x`` (NaN = missing) to ``profile`` in place and return it."""
-    stats = numeric_chunk_stats(x, scratch)
-    counts, sums = binner.count_and_sum(x, nan_count=stats.n_missing, scratch=scratch)
+    chunk = binner.chunk(x, scratch or Scratch())
+    stats, counts, sums = chunk.stats, chunk.counts, chunk.sums
     profile.counts += counts
     assert profile.sums is not None
     profile.sums += sums
