@@ -287,6 +287,13 @@ class ArtifactStore(abc.ABC):
     def open_chunks(self, uri: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """Yield the object's content in chunks; raise ``ArtifactMissing``."""
 
+    def local_file(self, uri: str) -> str | None:
+        """Return the path of a local file holding the object's bytes, or None (the default: stream it).
+
+        Readers that need to seek (Parquet) open such a file in place instead of spooling a copy.
+        """
+        return None
+
     @abc.abstractmethod
     def stat(self, uri: str) -> ObjectInfo:
         """Return size and etag; raise ``ArtifactMissing``."""

@@ -154,6 +154,41 @@ MP_EXPORT double mp_squared_deviations(const double *finite, Py_ssize_t n, doubl
     return 0.0 + pairwise_sq_dev(finite, n, mean);
 }
 
+/* The lookup table of NumericBinner (see its __init__): for each of the grid's cells, the number of edges below
+ * its widened lower bound, or -1 when more than max_rounds edges lie within its widened bounds; lut has grid + 3
+ * slots. out_i[0] is the most steps any other cell needs, out_i[1] whether any cell is crowded. The grid points
+ * lo_g + width * (j - 1) are the ones numpy computes (a multiply, then an add), so the table is numpy's. */
+MP_EXPORT void mp_lookup_table(const double *edges, Py_ssize_t nedges, double lo_g, double width, Py_ssize_t grid,
+                               Py_ssize_t max_rounds, Py_ssize_t *lut, int64_t *out_i)
+{
+    /* below(j) = #edges < points[j], j = 0 .. grid + 3; the points rise, so one walk up the edges serves all */
+    Py_ssize_t ahead = 0, behind = 0, rounds = 0;
+    int crowded = 0;
+    lut[0] = 0;
+    for (Py_ssize_t j = 0; j <= grid; j++) {
+        const double low_point = lo_g + width * (double)(j - 1);
+        const double high_point = lo_g + width * (double)(j + 2);
+        while (behind < nedges && edges[behind] < low_point)
+            behind++;
+        if (ahead < behind)
+            ahead = behind;
+        while (ahead < nedges && edges[ahead] < high_point)
+            ahead++;
+        const Py_ssize_t steps = ahead - behind;
+        if (steps > max_rounds) {
+            lut[j + 1] = -1;
+            crowded = 1;
+        } else {
+            lut[j + 1] = behind;
+            if (steps > rounds)
+                rounds = steps;
+        }
+    }
+    lut[grid + 2] = nedges;
+    out_i[0] = rounds;
+    out_i[1] = crowded;
+}
+
 static struct PyModuleDef binning_module = {PyModuleDef_HEAD_INIT, "_binning", NULL, -1, NULL, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__binning(void) { return PyModule_Create(&binning_module); }

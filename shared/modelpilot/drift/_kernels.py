@@ -58,6 +58,7 @@ class NativeKernel:
 
     chunk: Any
     squared_deviations: Any
+    lookup_table: Any
 
 
 def native_kernel() -> NativeKernel | None:
@@ -87,7 +88,7 @@ def _load_native() -> NativeKernel | None:
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
-        chunk, deviations = lib.mp_numeric_chunk, lib.mp_squared_deviations
+        chunk, deviations, table = lib.mp_numeric_chunk, lib.mp_squared_deviations, lib.mp_lookup_table
     except (OSError, AttributeError):
         return None
     ptr, size, real = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double
@@ -95,7 +96,9 @@ def _load_native() -> NativeKernel | None:
     chunk.restype = None
     deviations.argtypes = [ptr, size, real]
     deviations.restype = real
-    return NativeKernel(chunk, deviations)
+    table.argtypes = [ptr, size, real, real, size, size, ptr, ptr]
+    table.restype = None
+    return NativeKernel(chunk, deviations, table)
 
 
 @dataclass
@@ -156,6 +159,23 @@ class NumericBinner:
         # through rounding still yields the exact bin.
         # points[j] = lo_g + (j - 1) w: cell j+1 starts at points[j + 1]; its widened bounds are
         # points[j] and points[j + 3] (one search serves both)
+        native = native_kernel()
+        if native is not None:
+            lut = np.empty(_GRID + 3, dtype=np.intp)
+            out = np.zeros(2, dtype=np.int64)
+            native.lookup_table(
+                self.edges.ctypes.data,
+                len(self.edges),
+                self._lo,
+                width,
+                _GRID,
+                _MAX_ROUNDS,
+                lut.ctypes.data,
+                out.ctypes.data,
+            )
+            self.rounds, self._crowded = int(out[0]), bool(out[1])
+            self._set_table(lut, width)
+            return
         points = self._lo + width * np.arange(-1.0, _GRID + 3)
         below = _count_below(self.edges, points)
         lower, upper = below[: _GRID + 1], below[3:]
@@ -164,7 +184,10 @@ class NumericBinner:
         self.rounds = int(steps[~crowded].max(initial=0))
         self._crowded = bool(crowded.any())
         inner = np.where(crowded, _AMBIGUOUS, lower)
-        self._lut = np.concatenate([[0], inner, [len(self.edges)]]).astype(np.intp)
+        self._set_table(np.concatenate([[0], inner, [len(self.edges)]]).astype(np.intp), width)
+
+    def _set_table(self, lut: np.ndarray, width: float) -> None:
+        self._lut = lut
         self._padded = np.append(self.edges, np.inf)
         # the cell index is (x - origin) * scale: the "+1" of cell 1 folded into the origin
         self._origin = self._lo - width

@@ -117,3 +117,28 @@ def test_profiles_built_with_and_without_the_native_kernel_are_identical(monkeyp
     with_native = build_reference(frame).to_json()
     monkeypatch.setitem(_kernels._native_state, "fn", None)
     assert build_reference(frame).to_json() == with_native
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "edges",
+    [
+        np.unique(np.random.default_rng(1).lognormal(sigma=2.0, size=3000)),
+        np.unique(np.r_[np.random.default_rng(2).normal(size=500), 1 + 1e-12 * np.arange(40)]),  # crowded cells
+        np.linspace(-1e6, 1e6, 9),
+        np.unique(np.random.default_rng(3).standard_cauchy(2000)),
+    ],
+    ids=["lognormal", "near-ties", "few", "cauchy"],
+)
+def test_the_native_lookup_table_is_numpys(edges, monkeypatch):
+    native = NumericBinner(edges)
+    monkeypatch.setitem(_kernels._native_state, "fn", None)
+    plain = NumericBinner(edges)
+    assert native._lut is not None and plain._lut is not None
+    assert np.array_equal(native._lut, plain._lut) and native._lut.dtype == plain._lut.dtype
+    assert (native.rounds, native._crowded, native._origin, native._scale) == (
+        plain.rounds,
+        plain._crowded,
+        plain._origin,
+        plain._scale,
+    )

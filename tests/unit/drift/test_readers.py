@@ -115,6 +115,38 @@ def test_parquet_batches(tmp_path):
     assert column(chunks, "plan")[:3] == ["a", "b", "a"]
 
 
+def test_a_local_parquet_file_is_read_in_place_and_a_streamed_one_through_a_spool(tmp_path, monkeypatch):
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"tenure": np.arange(5_000, dtype=float), "plan": ["a", "b"] * 2500})
+    pq.write_table(table, tmp_path / "part.parquet", row_group_size=1000)
+    folder = FolderArtifactStore()
+    assert folder.local_file(str(tmp_path / "part.parquet")) == str(tmp_path / "part.parquet")
+    assert folder.local_file(str(tmp_path / "missing.parquet")) is None
+    assert folder.local_file(str(tmp_path)) is None  # a folder holds no object's bytes
+    spools = []
+    real = tempfile.TemporaryFile
+
+    def counted(*args, **kwargs):
+        spools.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", counted)
+    chunks, stats = read_all(folder, str(tmp_path), ["tenure", "plan"])
+    assert stats.rows == 5_000 and spools == []  # no copy of a file that is already on disk
+    memory = InMemoryArtifactStore()
+    memory.write_bytes("mem://w/part.parquet", (tmp_path / "part.parquet").read_bytes())
+    assert memory.local_file("mem://w/part.parquet") is None
+    streamed, stats = read_all(memory, "mem://w/", ["tenure", "plan"])
+    assert stats.rows == 5_000 and spools == [1]
+    assert np.array_equal(
+        np.concatenate([c.columns["tenure"] for c in streamed]), np.concatenate([c.columns["tenure"] for c in chunks])
+    )
+
+
 def test_parquet_without_pyarrow_is_a_clear_corrupt_file(tmp_path, monkeypatch):
     import builtins
 

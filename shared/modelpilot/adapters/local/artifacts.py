@@ -53,6 +53,10 @@ class FolderArtifactStore(ArtifactStore):
             while chunk := handle.read(chunk_size):
                 yield chunk
 
+    def local_file(self, uri: str) -> str | None:
+        path = to_path(uri)
+        return str(path) if path.is_file() else None
+
     def stat(self, uri: str) -> ObjectInfo:
         path = to_path(uri)
         try:

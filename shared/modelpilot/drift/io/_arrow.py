@@ -280,8 +280,14 @@ def _column(array: Any, name: str = "", text_columns: set[str] | None = None, *,
     return Categorical(codes, encoded.dictionary.to_pylist())
 
 
-def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int) -> Iterator[Chunk]:
-    """Spool the object to a temporary file (Parquet needs seeks) and yield its record batches."""
+def read_parquet(
+    raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: int, *, local: str | None = None
+) -> Iterator[Chunk]:
+    """Yield the record batches of a Parquet object.
+
+    Parquet needs seeks: a ``local`` file is read in place, any other object is spooled to a
+    temporary file first (``raw`` is not started when ``local`` is given).
+    """
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -289,10 +295,11 @@ def read_parquet(raw: Iterator[bytes], uri: str, stats: ReadStats, chunk_rows: i
         raise DataError(
             f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra (pip install 'modelpilot[parquet]')"
         ) from None
-    with tempfile.TemporaryFile() as spool:
-        for part in raw:
-            spool.write(part)
-        spool.seek(0)
+    with open(local, "rb") if local else tempfile.TemporaryFile() as spool:
+        if not local:
+            for part in raw:
+                spool.write(part)
+            spool.seek(0)
         total = read = 0
         try:
             schema = pq.read_schema(spool)

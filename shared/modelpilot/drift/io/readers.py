@@ -159,7 +159,8 @@ def _read_file(
     if fmt == "parquet":
         from modelpilot.drift.io._arrow import read_parquet
 
-        yield from read_parquet(open_data(store, uri, text=False), uri, stats, chunk_rows)
+        local = None if uri.lower().endswith(".gz") else store.local_file(uri)
+        yield from read_parquet(open_data(store, uri, text=False), uri, stats, chunk_rows, local=local)
     elif fmt == "csv":
         if use_arrow is not False and _has_arrow():
             from modelpilot.drift.io._arrow import read_csv_arrow
