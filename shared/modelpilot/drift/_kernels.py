@@ -57,6 +57,7 @@ class NativeKernel:
     """The native functions (ctypes): one chunk's bins, counts, sums, extremes and sum; its squared deviations."""
 
     chunk: Any
+    chunk16: Any
     squared_deviations: Any
     lookup_table: Any
 
@@ -88,17 +89,19 @@ def _load_native() -> NativeKernel | None:
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
-        chunk, deviations, table = lib.mp_numeric_chunk, lib.mp_squared_deviations, lib.mp_lookup_table
+        chunk, chunk16 = lib.mp_numeric_chunk, lib.mp_numeric_chunk16
+        deviations, table = lib.mp_squared_deviations, lib.mp_lookup_table
     except (OSError, AttributeError):
         return None
     ptr, size, real = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double
-    chunk.argtypes = [ptr, size, ptr, size, ptr, size, real, real, ptr, ptr, ptr, ptr, ptr]
-    chunk.restype = None
+    for fn in (chunk, chunk16):
+        fn.argtypes = [ptr, size, ptr, size, ptr, size, real, real, ptr, ptr, ptr, ptr, ptr]
+        fn.restype = None
     deviations.argtypes = [ptr, size, real]
     deviations.restype = real
     table.argtypes = [ptr, size, real, real, size, size, ptr, ptr]
     table.restype = None
-    return NativeKernel(chunk, deviations, table)
+    return NativeKernel(chunk, chunk16, deviations, table)
 
 
 @dataclass
@@ -145,6 +148,7 @@ class NumericBinner:
         self._lut: np.ndarray | None = None
         self.rounds = 0
         self._crowded = False
+        self._lut16: np.ndarray | None = None
         lo, hi = float(self.edges[0]), float(self.edges[-1])
         span = hi - lo
         if len(self.edges) < 8 or not np.isfinite(span) or span <= 0:
@@ -175,6 +179,8 @@ class NumericBinner:
             )
             self.rounds, self._crowded = int(out[0]), bool(out[1])
             self._set_table(lut, width)
+            if len(self.edges) <= np.iinfo(np.int16).max:  # the native kernel's compact copy of the table
+                self._lut16 = lut.astype(np.int16)
             return
         points = self._lo + width * np.arange(-1.0, _GRID + 3)
         below = _count_below(self.edges, points)
@@ -245,8 +251,8 @@ class NumericBinner:
         finite = scratch.get("finite", n, np.float64)
         out_i = np.zeros(4, dtype=np.int64)
         out_d = np.zeros(3, dtype=np.float64)
-        lut = self._lut
-        native.chunk(
+        lut = self._lut if self._lut16 is None else self._lut16
+        (native.chunk if self._lut16 is None else native.chunk16)(
             x.ctypes.data,
             n,
             self.edges.ctypes.data,

@@ -142,3 +142,16 @@ def test_the_native_lookup_table_is_numpys(edges, monkeypatch):
         plain._origin,
         plain._scale,
     )
+
+
+@needs_native
+@pytest.mark.parametrize("n_edges", [1001, 40_000], ids=["int16-table", "wide-table"])
+def test_both_table_widths_bin_as_numpy(n_edges):
+    rng = np.random.default_rng(4)
+    edges = np.unique(rng.normal(size=n_edges * 2))[:n_edges]
+    binner = NumericBinner(edges)
+    assert (binner._lut16 is not None) == (n_edges <= np.iinfo(np.int16).max)
+    if binner._lut16 is not None:
+        assert np.array_equal(binner._lut16, binner._lut)
+    x = np.r_[rng.normal(size=100_000), edges, [np.nan, np.inf, -np.inf]]
+    assert_same(*both(binner, x))
