@@ -128,13 +128,13 @@ def test_a_local_parquet_file_is_read_in_place_and_a_streamed_one_through_a_spoo
     assert folder.local_file(str(tmp_path / "missing.parquet")) is None
     assert folder.local_file(str(tmp_path)) is None  # a folder holds no object's bytes
     spools = []
-    real = tempfile.TemporaryFile
+    real = tempfile.NamedTemporaryFile
 
     def counted(*args, **kwargs):
         spools.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tempfile, "TemporaryFile", counted)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", counted)
     chunks, stats = read_all(folder, str(tmp_path), ["tenure", "plan"])
     assert stats.rows == 5_000 and spools == []  # no copy of a file that is already on disk
     memory = InMemoryArtifactStore()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from typing import TYPE_CHECKING, Any
@@ -295,18 +296,21 @@ def read_parquet(
         raise DataError(
             f"cannot read {uri}: Parquet needs pyarrow; install the 'parquet' extra (pip install 'modelpilot[parquet]')"
         ) from None
-    with open(local, "rb") if local else tempfile.TemporaryFile() as spool:
-        if not local:
+    with contextlib.ExitStack() as stack:
+        if local is None:
+            spool = stack.enter_context(tempfile.NamedTemporaryFile(prefix="modelpilot-", suffix=".parquet"))
             for part in raw:
                 spool.write(part)
-            spool.seek(0)
+            spool.flush()
+            local = spool.name
+        # pyarrow's own file reads without the GIL (a Python file object would serialise its decoding threads)
+        source = stack.enter_context(pa.OSFile(local))
         total = read = 0
         try:
-            schema = pq.read_schema(spool)
+            schema = pq.read_schema(source)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            spool.seek(0)
             # no pre-buffering and a bounded read buffer: memory stays at about one row group
-            parquet = pq.ParquetFile(spool, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
+            parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=1 << 20, read_dictionary=text)
             total = parquet.metadata.num_rows
             # columns decoded on pyarrow's threads, converted and binned in the lanes
             for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=True):
