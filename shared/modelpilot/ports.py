@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         MonitorStatus,
         VersionStatus,
     )
+    from modelpilot.exceptions import ConcurrencyConflict
 
 __all__ = [
     "AZUREML_PREFIX",
@@ -58,6 +59,7 @@ __all__ = [
     "TelemetryIngest",
     "TrafficRouter",
     "UploadResult",
+    "stale_canary",
 ]
 
 
@@ -68,6 +70,18 @@ class CanarySave:
     canary: Canary
     expected_revision: int
     audit: AuditEntry
+
+
+def stale_canary(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
+    """The error of a canary save whose compare-and-set failed: the stored one is not at ``expected_revision``."""
+    from modelpilot.exceptions import ConcurrencyConflict
+
+    return ConcurrencyConflict(
+        f"the canary of {new.model} {new.environment} is at revision "
+        f"{current.revision if current else 0}, expected {expected_revision}",
+        model=new.model,
+        environment=new.environment,
+    )
 
 
 class RegistryStore(abc.ABC):

@@ -53,6 +53,7 @@ from modelpilot.ports import (
     RegistryStore,
     SecretsProvider,
     TrafficRouter,
+    stale_canary,
 )
 
 if TYPE_CHECKING:
@@ -208,16 +209,11 @@ class InMemoryRegistry(RegistryStore):
                 done = len(history) >= change.revision and history[change.revision - 1] == change
                 if done and current is not None and (canary is None or stored == canary.canary):
                     return current
-                if revision != expected_revision:
+                if revision != expected_revision or canary is None:
                     raise ConcurrencyConflict(
                         f"{change.model} {change.environment} is at revision {revision}, expected {expected_revision}"
                     )
-                raise ConcurrencyConflict(
-                    f"the canary of {change.model} {change.environment} is at revision "
-                    f"{stored.revision if stored else 0}, expected {canary.expected_revision if canary else 0}",
-                    model=change.model,
-                    environment=change.environment,
-                )
+                raise stale_canary(stored, canary.canary, canary.expected_revision)
             alias = Alias(change.model, change.environment, change.to_version, change.revision, change.at, change.actor)
             self.aliases[key] = alias
             self.history.setdefault(key, []).append(change)
@@ -240,12 +236,7 @@ class InMemoryRegistry(RegistryStore):
             if not replaceable(current, canary, expected_revision):
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise ConcurrencyConflict(
-                    f"the canary of {canary.model} {canary.environment} is at revision "
-                    f"{current.revision if current else 0}, expected {expected_revision}",
-                    model=canary.model,
-                    environment=canary.environment,
-                )
+                raise stale_canary(current, canary, expected_revision)
             self.canaries[key] = canary
             self._append(audit)
             return canary

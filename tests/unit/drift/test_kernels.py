@@ -20,18 +20,18 @@ def edges_of(sample: np.ndarray, bins: int = 1000) -> np.ndarray:
     return np.unique(np.quantile(sample, np.linspace(0, 1, bins + 1)))
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda rng, n: rng.normal(size=n),
-        lambda rng, n: rng.lognormal(sigma=2.0, size=n),
-        lambda rng, n: rng.standard_cauchy(n),
-        lambda rng, n: rng.integers(0, 7, n).astype(float),
-        lambda rng, n: np.r_[rng.normal(size=n // 2), 1 + 1e-12 * rng.normal(size=n - n // 2)],
-        lambda rng, n: rng.normal(size=n) * 1e150,
-    ],
-    ids=["normal", "lognormal", "cauchy", "discrete", "near-ties", "huge"],
-)
+#: samplers of awkward numeric data (the binners' tests draw from each), by name
+SAMPLERS = {
+    "normal": lambda rng, n: rng.normal(size=n),
+    "lognormal": lambda rng, n: rng.lognormal(sigma=2.0, size=n),
+    "cauchy": lambda rng, n: rng.standard_cauchy(n),
+    "discrete": lambda rng, n: rng.integers(0, 7, n).astype(float),
+    "near-ties": lambda rng, n: np.r_[rng.normal(size=n // 2), 1 + 1e-12 * rng.normal(size=n - n // 2)],
+    "huge": lambda rng, n: rng.normal(size=n) * 1e150,
+}
+
+
+@pytest.mark.parametrize("make", SAMPLERS.values(), ids=SAMPLERS.keys())
 def test_grid_binner_equals_searchsorted(make):
     rng = np.random.default_rng(11)
     edges = edges_of(make(rng, 20_000))

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from modelpilot.drift import _kernels
 from modelpilot.drift._kernels import NumericBinner, Scratch, native_kernel
+from tests.unit.drift.test_kernels import SAMPLERS
 
 NATIVE = native_kernel()
 needs_native = pytest.mark.skipif(NATIVE is None, reason="the native kernel is not built in this environment")
@@ -51,16 +52,8 @@ def test_the_kernel_is_built_wherever_a_c_compiler_is():
 @needs_native
 @pytest.mark.parametrize(
     "make",
-    [
-        lambda rng, n: rng.normal(size=n),
-        lambda rng, n: rng.lognormal(sigma=2.0, size=n),
-        lambda rng, n: rng.standard_cauchy(n),
-        lambda rng, n: rng.integers(0, 7, n).astype(float),
-        lambda rng, n: np.r_[rng.normal(size=n // 2), 1 + 1e-12 * rng.normal(size=n - n // 2)],
-        lambda rng, n: rng.normal(size=n) * 1e150,
-        lambda rng, n: rng.normal(size=n) * 1e-250,
-    ],
-    ids=["normal", "lognormal", "cauchy", "discrete", "near-ties", "huge", "tiny"],
+    [*SAMPLERS.values(), lambda rng, n: rng.normal(size=n) * 1e-250],
+    ids=[*SAMPLERS.keys(), "tiny"],
 )
 @pytest.mark.parametrize("special", [False, True], ids=["finite", "with-nan-inf"])
 def test_native_chunk_equals_the_numpy_kernel_bit_for_bit(make, special):

@@ -34,7 +34,7 @@ from modelpilot.domain.model import (
     VersionStatus,
 )
 from modelpilot.exceptions import ConcurrencyConflict, UnknownModel, UnknownVersion
-from modelpilot.ports import RegistryStore
+from modelpilot.ports import RegistryStore, stale_canary
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -224,7 +224,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                 ):
                     return current
                 if _FAILED not in reasons[:2] and canary is not None:
-                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
+                    raise stale_canary(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{change.model} {change.environment} is at revision "
                     f"{current.revision if current else 0}, expected {expected_revision}",
@@ -257,7 +257,7 @@ class DynamoDbRegistry(TableOps, RegistryStore):
                 current = self.get_canary(canary.model, canary.environment)
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise _canary_conflict(current, canary, expected_revision)
+                raise stale_canary(current, canary, expected_revision)
             self._backoff(attempt)
         raise ConcurrencyConflict(
             f"the canary of {canary.model} {canary.environment}: audit chain kept moving; try again",
@@ -408,13 +408,4 @@ def _same(done: AliasChange, change: AliasChange) -> bool:
         change.from_version,
         change.at,
         change.actor,
-    )
-
-
-def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
-    return ConcurrencyConflict(
-        f"the canary of {new.model} {new.environment} is at revision "
-        f"{current.revision if current else 0}, expected {expected_revision}",
-        model=new.model,
-        environment=new.environment,
     )

@@ -41,7 +41,7 @@ from modelpilot.exceptions import (
     UnknownModel,
     UnknownVersion,
 )
-from modelpilot.ports import RegistryStore
+from modelpilot.ports import RegistryStore, stale_canary
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -295,7 +295,7 @@ class TableRegistry(RegistryStore):
                 ):
                     return rows.from_alias(current)
                 if revision == expected_revision and canary is not None:
-                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
+                    raise stale_canary(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{model} {env} is at revision {revision}, expected {expected_revision}",
                     model=model,
@@ -332,7 +332,7 @@ class TableRegistry(RegistryStore):
             if not replaceable(current, canary, expected_revision):
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise _canary_conflict(current, canary, expected_revision)
+                raise stale_canary(current, canary, expected_revision)
             ops, _ = self._audit_ops(model, [audit])
             # a lost race (the canary or the audit head moved) reads again
             if self._submit([_canary_op(canary, found), *ops]):
@@ -449,12 +449,3 @@ def _canary_op(canary: Canary, found: dict[str, Any] | None) -> Op:
     if found is None:
         return ("create", rows.to_canary(canary))
     return ("update", rows.to_canary(canary), _if_match(found["_etag"]))
-
-
-def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
-    return ConcurrencyConflict(
-        f"the canary of {new.model} {new.environment} is at revision {current.revision if current else 0}, "
-        f"expected {expected_revision}",
-        model=new.model,
-        environment=new.environment,
-    )

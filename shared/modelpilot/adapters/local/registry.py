@@ -37,7 +37,7 @@ from modelpilot.exceptions import (
     UnknownModel,
     UnknownVersion,
 )
-from modelpilot.ports import RegistryStore
+from modelpilot.ports import RegistryStore, stale_canary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -324,7 +324,7 @@ class SqliteRegistry(RegistryStore):
                 ):
                     return _alias(row)
                 if current == expected_revision and canary is not None:
-                    raise _canary_conflict(stored, canary.canary, canary.expected_revision)
+                    raise stale_canary(stored, canary.canary, canary.expected_revision)
                 raise ConcurrencyConflict(
                     f"{change.model} {change.environment} is at revision {current}, expected {expected_revision}",
                     model=change.model,
@@ -381,7 +381,7 @@ class SqliteRegistry(RegistryStore):
             if not replaceable(current, canary, expected_revision):
                 if current is not None and current == canary:
                     return current  # a retry of a save that committed
-                raise _canary_conflict(current, canary, expected_revision)
+                raise stale_canary(current, canary, expected_revision)
             self._put_canary(conn, canary)
             self._append(conn, audit)
             return canary
@@ -618,13 +618,4 @@ def _status(row: sqlite3.Row) -> MonitorStatus:
         datetime.fromisoformat(row["updated_at"]),
         row["summary"],
         json.loads(row["details"]),
-    )
-
-
-def _canary_conflict(current: Canary | None, new: Canary, expected_revision: int) -> ConcurrencyConflict:
-    return ConcurrencyConflict(
-        f"the canary of {new.model} {new.environment} is at revision "
-        f"{current.revision if current else 0}, expected {expected_revision}",
-        model=new.model,
-        environment=new.environment,
     )
