@@ -11,17 +11,18 @@ edge (nor borders one); only values in those few "ambiguous" cells fall back to
 
 Where the optional native kernel (``_binning.c``, built with the package when a C compiler is
 there) is importable, :meth:`NumericBinner.chunk` runs it instead: two passes per value, the GIL
-released, the same counts, sums and moments bit for bit. :func:`native_kernel` says which runs.
+released, the same counts, sums and moments bit for bit (:mod:`modelpilot.drift._native` loads it).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from modelpilot.drift._native import NativeKernel, native_kernel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,14 +30,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CELLS",
     "CategoryEncoder",
-    "NativeKernel",
     "NumericBinner",
     "NumericChunk",
     "NumericChunkStats",
     "Scratch",
     "cell_of",
     "hash_texts",
-    "native_kernel",
     "numeric_chunk_stats",
     "scale_for",
     "tail_of",
@@ -46,62 +45,6 @@ _GRID = 1 << 17
 _AMBIGUOUS = -1
 _MAX_ROUNDS = 3
 _SMALL = 256
-
-
-_native_state: dict[str, Any] = {}
-_native_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class NativeKernel:
-    """The native functions (ctypes): one chunk's bins, counts, sums, extremes and sum; its squared deviations."""
-
-    chunk: Any
-    chunk16: Any
-    squared_deviations: Any
-    lookup_table: Any
-
-
-def native_kernel() -> NativeKernel | None:
-    """Return the native kernel, or None when the extension is not built here.
-
-    Loaded once, on first use (not at import: cold starts of functions that never bin pay nothing).
-    A library built for another platform or architecture (a layer built on the wrong machine) is
-    skipped the same way: the numpy kernel gives the same result.
-    """
-    if "fn" in _native_state:
-        return _native_state["fn"]  # type: ignore[no-any-return]
-    with _native_lock:
-        if "fn" not in _native_state:
-            _native_state["fn"] = _load_native()
-    return _native_state["fn"]  # type: ignore[no-any-return]
-
-
-def _load_native() -> NativeKernel | None:
-    import ctypes
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("modelpilot.drift._binning")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith((".so", ".pyd")):
-        return None
-    try:
-        lib = ctypes.CDLL(spec.origin)
-        chunk, chunk16 = lib.mp_numeric_chunk, lib.mp_numeric_chunk16
-        deviations, table = lib.mp_squared_deviations, lib.mp_lookup_table
-    except (OSError, AttributeError):
-        return None
-    ptr, size, real = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double
-    for fn in (chunk, chunk16):
-        fn.argtypes = [ptr, size, ptr, size, ptr, size, real, real, ptr, ptr, ptr, ptr, ptr]
-        fn.restype = None
-    deviations.argtypes = [ptr, size, real]
-    deviations.restype = real
-    table.argtypes = [ptr, size, real, real, size, size, ptr, ptr]
-    table.restype = None
-    return NativeKernel(chunk, chunk16, deviations, table)
 
 
 @dataclass

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from modelpilot.drift import _kernels
-from modelpilot.drift._kernels import NumericBinner, Scratch, native_kernel
+from modelpilot.drift import _native
+from modelpilot.drift._kernels import NumericBinner, Scratch
+from modelpilot.drift._native import native_kernel
 from tests.unit.drift.test_kernels import SAMPLERS
 
 NATIVE = native_kernel()
@@ -23,12 +24,12 @@ needs_native = pytest.mark.skipif(NATIVE is None, reason="the native kernel is n
 def both(binner: NumericBinner, x: np.ndarray):
     """The chunk through the native kernel and through numpy."""
     native = binner.chunk(x, Scratch())
-    saved = _kernels._native_state.get("fn")
-    _kernels._native_state["fn"] = None
+    saved = _native._native_state.get("fn")
+    _native._native_state["fn"] = None
     try:
         plain = binner.chunk(x, Scratch())
     finally:
-        _kernels._native_state["fn"] = saved
+        _native._native_state["fn"] = saved
     return native, plain
 
 
@@ -108,7 +109,7 @@ def test_profiles_built_with_and_without_the_native_kernel_are_identical(monkeyp
         "b": np.where(rng.random(300_000) < 0.02, np.nan, rng.normal(size=300_000)),
     }
     with_native = build_reference(frame).to_json()
-    monkeypatch.setitem(_kernels._native_state, "fn", None)
+    monkeypatch.setitem(_native._native_state, "fn", None)
     assert build_reference(frame).to_json() == with_native
 
 
@@ -125,7 +126,7 @@ def test_profiles_built_with_and_without_the_native_kernel_are_identical(monkeyp
 )
 def test_the_native_lookup_table_is_numpys(edges, monkeypatch):
     native = NumericBinner(edges)
-    monkeypatch.setitem(_kernels._native_state, "fn", None)
+    monkeypatch.setitem(_native._native_state, "fn", None)
     plain = NumericBinner(edges)
     assert native._lut is not None and plain._lut is not None
     assert np.array_equal(native._lut, plain._lut) and native._lut.dtype == plain._lut.dtype
