@@ -133,7 +133,10 @@ def import_report(runs: int) -> None:
     print(f"{'python -c pass (whole process)':52s} {bare:10.1f}")
     core, third = median_ms("import modelpilot", runs)
     print(f"{'import modelpilot':52s} {core:10.1f} {'':>11s} {core:8.1f}  (target < 150)")
-    for statement in ("import modelpilot.service.lifecycle", "import modelpilot.cli.app; modelpilot.cli.app.build_parser()"):
+    for statement in (
+        "import modelpilot.service.lifecycle",
+        "import modelpilot.cli.app; modelpilot.cli.app.build_parser()",
+    ):
         ms, third = median_ms(statement, runs)
         sdk, _ = median_ms(sdk_statement(third), runs) if third else (0.0, [])
         print(f"{statement[:52]:52s} {ms:10.1f} {sdk:11.1f} {ms - sdk:8.1f}")
