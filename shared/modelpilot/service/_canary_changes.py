@@ -6,7 +6,7 @@ one save every change goes through live here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelpilot import telemetry
 from modelpilot.domain.audit import AuditEntry
@@ -50,15 +50,7 @@ def abort(
     svc: Services, canary: Canary, actor: str, reason: str, trigger: str | None, result: AnalysisResult | None
 ) -> Outcome:
     """Save ``canary`` as aborted (the candidate at 0 %), with the analysis that decided it, if any."""
-    now = svc.clock()
-    aborted = canary.evolve(
-        at=now,
-        by=actor,
-        state="aborted",
-        weight=0,
-        reason=reason,
-        last_analysis=result.to_dict() if result else canary.last_analysis,
-    )
+    aborted = _ended(svc, canary, actor, "aborted", reason, result)
     saved = save(svc, aborted, canary.revision, "canary_abort", reason, trigger, analysis=result)
     telemetry.counter_add("modelpilot.canary.aborted", 1, {"model": canary.model, "environment": canary.environment})
     return report(
@@ -80,15 +72,7 @@ def finish_promoted(
     the race leaves the alias on the stable version, and a promotion that wins leaves no active canary behind.
     """
     events: list[Event] = []
-    now = svc.clock()
-    promoted = canary.evolve(
-        at=now,
-        by=actor,
-        state="promoted",
-        weight=100,
-        reason=reason,
-        last_analysis=result.to_dict() if result else canary.last_analysis,
-    )
+    promoted = _ended(svc, canary, actor, "promoted", reason, result)
     ending = CanarySave(promoted, canary.revision, _audit(promoted, "canary_promote", reason, trigger, result))
     moved = _move_alias(svc, canary, actor, reason, trigger, ending)
     if moved is not None:
@@ -105,6 +89,25 @@ def finish_promoted(
         f"{canary.model} v{canary.candidate_version} promoted to {canary.environment} after its canary ({reason})",
         result,
         events,
+    )
+
+
+def _ended(
+    svc: Services,
+    canary: Canary,
+    actor: str,
+    state: Literal["aborted", "promoted"],
+    reason: str,
+    result: AnalysisResult | None,
+) -> Canary:
+    """``canary`` ended in ``state`` (the candidate at 0 % aborted, at 100 % promoted), with the deciding analysis."""
+    return canary.evolve(
+        at=svc.clock(),
+        by=actor,
+        state=state,
+        weight=100 if state == "promoted" else 0,
+        reason=reason,
+        last_analysis=result.to_dict() if result else canary.last_analysis,
     )
 
 
