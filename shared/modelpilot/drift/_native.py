@@ -19,12 +19,18 @@ _native_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class NativeKernel:
-    """The native functions (ctypes): one chunk's bins, counts, sums, extremes and sum; its squared deviations."""
+    """The native functions (ctypes).
+
+    One chunk's bins, counts, sums, extremes and sum; its squared deviations; a CSV block's columns.
+    """
 
     chunk: Any
     chunk16: Any
     squared_deviations: Any
     lookup_table: Any
+    csv_block: Any
+    csv_gather: Any
+    count_lines: Any
 
 
 def native_kernel() -> NativeKernel | None:
@@ -56,6 +62,7 @@ def _load_native() -> NativeKernel | None:
         lib = ctypes.CDLL(spec.origin)
         chunk, chunk16 = lib.mp_numeric_chunk, lib.mp_numeric_chunk16
         deviations, table = lib.mp_squared_deviations, lib.mp_lookup_table
+        csv_block, csv_gather, count_lines = lib.mp_csv_block, lib.mp_csv_gather, lib.mp_count_lines
     except (OSError, AttributeError):
         return None
     ptr, size, real = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_double
@@ -66,4 +73,11 @@ def _load_native() -> NativeKernel | None:
     deviations.restype = real
     table.argtypes = [ptr, size, real, real, size, size, ptr, ptr]
     table.restype = None
-    return NativeKernel(chunk, chunk16, deviations, table)
+    i64 = ctypes.c_int64
+    csv_block.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, i64]
+    csv_block.restype = i64
+    csv_gather.argtypes = [ptr, ptr, i64, ptr, ptr]
+    csv_gather.restype = None
+    count_lines.argtypes = [ptr, i64]
+    count_lines.restype = i64
+    return NativeKernel(chunk, chunk16, deviations, table, csv_block, csv_gather, count_lines)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelpilot.adapters.local.artifacts import FolderArtifactStore
 from modelpilot.drift.builder import ProfileAccumulator, build_reference
@@ -77,7 +81,10 @@ def test_a_csv_chunk_holds_about_chunk_rows_rows_whatever_the_row_width(tmp_path
     assert sum(sizes) == rows and len(sizes) <= 8  # blocks of about 4096 rows, not 64 KiB of them (~200 rows)
 
 
-def test_a_block_failing_conversion_is_read_again_alone_as_text_and_counted_exactly(tmp_path):
+def test_a_block_failing_conversion_is_read_again_alone_as_text_and_counted_exactly(tmp_path, monkeypatch):
+    from modelpilot.drift.io import _arrow
+
+    monkeypatch.setattr(_arrow, "_block_bytes", lambda chunk_rows, sample=b"": 1 << 20)
     rows, pad = 60_000, "p" * 200  # wide rows: a chunk of 16,384 rows spans several 1 MiB blocks
     special = {30_000: "oops,a", 30_002: "1,a,extra", 50_001: "n/a?,b"}  # a word, a corrupt row, a later word
     lines = [special.get(i, f"{i}.5,{'ab'[i % 2]}") + f",{pad}" for i in range(rows)]
@@ -153,3 +160,47 @@ def test_a_block_pyarrow_cannot_parse_hands_the_rest_to_the_standard_library_exa
 
 def _as_floats(column):
     return np.asarray(column).astype(np.float64)  # the standard library's chunks hold the texts
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), min_size=0, max_size=30),
+    size=st.integers(1, 64),
+    part=st.integers(1, 50),
+    last_newline=st.booleans(),
+)
+def test_a_local_file_cut_by_ranges_gives_the_blocks_of_the_same_bytes_streamed(
+    tmp_path_factory, lengths, size, part, last_newline
+):
+    from modelpilot.drift.io import _arrow
+
+    data = b"\n".join(bytes([97 + i % 26]) * n for i, n in enumerate(lengths)) + (b"\n" if last_newline else b"")
+    path = tmp_path_factory.mktemp("ranges") / "f.csv"
+    path.write_bytes(b"h\n" + data)
+    with open(path, "rb") as file:
+        ranges = [r.read() for r in _arrow._range_blocks(file.fileno(), 2, size)]
+    streamed = [
+        bytes(b) for b in _arrow._line_blocks(iter([data[i : i + part] for i in range(0, len(data), part)]), size)
+    ]
+    assert [r for r in ranges if r] == streamed  # a range within a long line holds nothing
+    assert b"".join(ranges) == data  # every line once, in order
+
+
+@pytest.mark.parametrize("block", [1 << 20, 64])
+def test_a_local_file_and_the_same_file_streamed_read_the_same(tmp_path, monkeypatch, block):
+    from modelpilot.adapters.local import artifacts
+    from modelpilot.drift.io import _arrow
+
+    monkeypatch.setattr(_arrow, "_block_bytes", lambda chunk_rows, sample=b"": block)
+    lines = [f"{i}.5,{'ab'[i % 2]}" for i in range(5_000)]
+    lines[10] = "1,a,extra"  # a corrupt row, counted with its line number
+    lines[20] = "2.5," + "w" * 300  # a line longer than a small block
+    (tmp_path / "w.csv").write_bytes(codecs.BOM_UTF8 + ("x,c\r\n" + "\r\n".join(lines)).encode())  # no last newline
+    local = read(tmp_path, True, chunk_rows=1000)
+    monkeypatch.setattr(artifacts.FolderArtifactStore, "local_file", lambda self, uri: None)
+    streamed = read(tmp_path, True, chunk_rows=1000)
+    for (chunks, stats, cur), rows in ((local, 4_999), (streamed, 4_999)):
+        assert stats.rows == cur.rows == rows and stats.corrupt_rows == 1
+        assert any(e.startswith(f"{tmp_path / 'w.csv'}:12:") for e in stats.examples)
+    assert [c.rows for c in local[0]] == [c.rows for c in streamed[0]]
+    assert local[2].to_json() == streamed[2].to_json()

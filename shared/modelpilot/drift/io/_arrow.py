@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import math
+import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelpilot.drift._lanes import lane_count, run_lanes
+from modelpilot.drift._native import native_kernel
 from modelpilot.drift.frames import Categorical, Chunk
 from modelpilot.exceptions import DataError
 
@@ -22,15 +25,18 @@ __all__ = ["read_csv_arrow", "read_parquet"]
 
 
 def _block_bytes(chunk_rows: int, sample: bytes = b"") -> int:
-    """CSV parse block size: ``chunk_rows`` rows as wide as the ``sample``'s lines, 64 KiB to 1 MiB.
+    """CSV parse block size: ``chunk_rows`` rows as wide as the ``sample``'s lines, 64 KiB to 1 MiB (4 MiB natively).
 
-    pyarrow parses blocks of about 1 MiB fastest (16 MiB blocks cost twice the CPU); the reader
-    gathers blocks into chunks of about ``chunk_rows`` rows, since much smaller chunks make the
-    per-chunk work (a few dozen numpy calls per column) cost more than the binning itself.
+    pyarrow parses blocks of about 1 MiB fastest (16 MiB blocks cost twice the CPU); the native
+    parser's cost per block (a few dozen arrays to set up) is a tenth of its parse of 1 MiB, so it
+    takes blocks of 4 MiB. The reader gathers blocks into chunks of about ``chunk_rows`` rows,
+    since much smaller chunks make the per-chunk work (a few dozen numpy calls per column) cost
+    more than the binning itself.
     """
     lines = sample.count(b"\n")
     width = len(sample[: sample.rfind(b"\n") + 1]) / lines if lines else 16
-    return int(min(1 << 20, max(1 << 16, chunk_rows * width * 1.1)))
+    largest = 1 << 22 if native_kernel() is not None else 1 << 20
+    return int(min(largest, max(1 << 16, chunk_rows * width * 1.1)))
 
 
 _NEWLINE = ord("\n")
@@ -43,16 +49,23 @@ def read_csv_arrow(
     stats: ReadStats,
     chunk_rows: int,
     rest: Callable[[int, int], Iterator[Chunk]] | None = None,
+    *,
+    local: str | None = None,
 ) -> Iterator[Chunk]:
-    """Stream a CSV file: cut into blocks at line ends, each block parsed by pyarrow in the lanes.
+    """Stream a CSV file: cut into blocks at line ends, each block parsed in the lanes.
+
+    A ``local`` file (``raw`` is then not started) is cut by byte ranges: each lane reads its
+    own block's lines from the file, so no byte passes through this thread.
 
     The header is parsed here and given to pyarrow as the column names, so the names and their
     types always match. The first block is read as text and tells which columns are numbers;
-    the next blocks are parsed with those columns typed as float64, so pyarrow converts them
-    while parsing, on the lane threads. A block where that conversion fails (a stray word in a
-    number column) is parsed again as text, alone, and converted as the first block was: its
-    words are type errors, counted exactly, and the column is read as text from then on. Only
-    that block is read twice; no row is lost or counted twice.
+    the next blocks are parsed with those columns typed as float64, so they are converted while
+    parsing, on the lane threads: by the native parser (``_csv.c``, where it is built) when the
+    block is of the simple form it reads, which is most CSV, otherwise by pyarrow, with the same
+    result. A block where that conversion fails (a stray word in a number column) is parsed
+    again as text, alone, and converted as the first block was: its words are type errors,
+    counted exactly, and the column is read as text from then on. Only that block is read twice;
+    no row is lost or counted twice.
 
     pyarrow does not check the text's UTF-8 (reading the columns as binary instead costs twice
     the parse time), so text that is no UTF-8 fails no block: it becomes replacement characters,
@@ -62,10 +75,27 @@ def read_csv_arrow(
     already handed on and recounts the corrupt ones, ``counted`` of which the chunks carried
     already.
     """
+    if local is not None and hasattr(os, "pread"):
+        with open(local, "rb") as file:
+            head, sample, start = _file_header(file.fileno())
+            blocks = _range_blocks(file.fileno(), start, _block_bytes(chunk_rows, sample))
+            yield from _read_blocks(blocks, head, uri, stats, chunk_rows, rest)
+        return
+    head, sample, data = _header_split(raw)
+    yield from _read_blocks(_line_blocks(data, _block_bytes(chunk_rows, sample)), head, uri, stats, chunk_rows, rest)
+
+
+def _read_blocks(
+    blocks: Iterator[memoryview] | Iterator[_Range],
+    head: list[str],
+    uri: str,
+    stats: ReadStats,
+    chunk_rows: int,
+    rest: Callable[[int, int], Iterator[Chunk]] | None,
+) -> Iterator[Chunk]:
+    """Parse the ``blocks`` in the lanes and gather them into chunks (see :func:`read_csv_arrow`)."""
     import pyarrow as pa
 
-    head, sample, data = _header_split(raw)
-    size = _block_bytes(chunk_rows, sample)
     text_columns: set[str] = set()
     typed: dict[str, Any] | None = None  # column types of the typed parse, once the first block was read
     rows = handed = committed = 0  # well-formed and corrupt rows handed on; corrupt rows counted in stats
@@ -88,13 +118,12 @@ def read_csv_arrow(
         )
         return Chunk(dict(zip(names, columns, strict=True)), count, corrupt)
 
-    blocks = _line_blocks(data, size)
     while True:
         group = list(_take(blocks, 1 if typed is None else _group_blocks(chunk_rows, per_block)))
         if not group:
             break
         types = typed
-        parsed = run_lanes(lambda block: _parse_block(block, head, types), group)  # noqa: B023 - used at once
+        parsed = run_lanes(lambda block: _parse_block(_data(block), head, types), group)  # noqa: B023 - used at once
         for block in parsed:
             if block.table is None:  # not even as text: the standard-library reader takes over
                 if pending:
@@ -134,12 +163,24 @@ class _Block:
         self.table, self.bad, self.text, self.lines, self.error = table, bad, text, lines, error
 
 
-def _parse_block(data: memoryview, head: list[str], types: dict[str, Any] | None) -> _Block:
-    """Parse one block (its bytes, its first line's number) with ``types``; as text without them or when they fail."""
+def _parse_block(data: bytes | memoryview, head: list[str], types: dict[str, Any] | None) -> _Block:
+    """Parse one block's bytes with ``types``; as text without them or when they fail."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    lines = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE))
+    if not data:  # a file's range within a long line: its lines are in the next range
+        empty = types or dict.fromkeys(head, pa.string())
+        return _Block(pa.Table.from_arrays([pa.array([], type=empty[n]) for n in head], names=head), [], False, 0)
+    native = native_kernel()
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if native is not None:
+        lines = int(native.count_lines(buffer.ctypes.data, len(buffer)))
+    else:
+        lines = int(np.count_nonzero(buffer == _NEWLINE))
+    if types is not None:
+        table = _native_table(data, lines, head, types)
+        if table is not None:
+            return _Block(table, [], False, lines)
     error = ""
     for kinds in ([types] if types is not None else []) + [None]:
         bad: list[tuple[int, str]] = []
@@ -170,6 +211,61 @@ def _parse_block(data: memoryview, head: list[str], types: dict[str, Any] | None
     return _Block(None, [], True, lines, error)
 
 
+def _native_table(data: bytes | memoryview, lines: int, head: list[str], types: dict[str, Any]) -> Any:
+    """Return a typed block's table, parsed by the native CSV parser; None where it is not built or gives the block up.
+
+    The table is the one pyarrow's typed parse gives, except that a missing number is NaN
+    rather than null: the two become the same NaN in :func:`_column`.
+    """
+    import pyarrow as pa
+
+    native = native_kernel()
+    if native is None:
+        return None
+    text = [types[name] != pa.float64() for name in head]
+    capacity = lines + 1  # the last line may have no newline
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    numbers: list[Any] = [None if t else np.empty(capacity) for t in text]
+    spans: list[Any] = [np.empty(2 * capacity, dtype=np.int32) if t else None for t in text]  # start, length
+    valid: list[Any] = [np.zeros((capacity + 7) // 8, dtype=np.uint8) if t else None for t in text]
+    nulls, sizes = np.zeros(len(head), dtype=np.int64), np.zeros(len(head), dtype=np.int64)
+
+    def pointers(arrays: list[Any]) -> Any:
+        return np.array([0 if a is None else a.ctypes.data for a in arrays], dtype=np.uintp)
+
+    kinds, to_numbers, to_spans, to_valid = (
+        np.array(text, dtype=np.uint8),
+        pointers(numbers),
+        pointers(spans),
+        pointers(valid),
+    )
+    rows = native.csv_block(
+        buffer.ctypes.data, len(buffer), len(head), kinds.ctypes.data, to_numbers.ctypes.data,
+        to_spans.ctypes.data, to_valid.ctypes.data, nulls.ctypes.data, sizes.ctypes.data, capacity,
+    )  # fmt: skip
+    if rows < 0:
+        return None
+    columns = []
+    for i, name in enumerate(head):
+        if not text[i]:
+            columns.append(pa.Array.from_buffers(pa.float64(), rows, [None, pa.py_buffer(numbers[i])]))
+            continue
+        offsets, values = np.empty(rows + 1, dtype=np.int32), np.empty(int(sizes[i]), dtype=np.uint8)
+        native.csv_gather(buffer.ctypes.data, spans[i].ctypes.data, rows, offsets.ctypes.data, values.ctypes.data)
+        mask = pa.py_buffer(valid[i]) if nulls[i] else None
+        columns.append(
+            pa.Array.from_buffers(
+                types[name], rows, [mask, pa.py_buffer(offsets), pa.py_buffer(values)], null_count=int(nulls[i])
+            )
+        )
+    return pa.Table.from_arrays(columns, names=head)
+
+
+def _data(block: memoryview | _Range) -> bytes | memoryview:
+    """Return a block's bytes: a file's range is read here, on the lane that parses it."""
+    return block.read() if isinstance(block, _Range) else block
+
+
 def _joined(parts: list[Any]) -> Any:
     """Return one array of a column's parts (each a chunked array of one parsed block)."""
     import pyarrow as pa
@@ -188,26 +284,81 @@ def _take(items: Iterator[Any], n: int) -> Iterator[Any]:
 
 
 def _line_blocks(data: Iterator[bytes], size: int) -> Iterator[memoryview]:
-    """Cut a byte stream into blocks of about ``size`` bytes that end at a line end (views, not copies).
+    """Cut a byte stream into blocks at line ends (views, not copies).
 
-    Like pyarrow's own chunker (``newlines_in_values`` off), every newline ends a row. A line
-    longer than ``size`` makes a longer block.
+    Block k holds the lines that start in the stream's bytes ``[k * size, (k + 1) * size)``.
+    Like pyarrow's own chunker (``newlines_in_values`` off), every newline ends a row. The
+    blocks are those a local file's :class:`_Range` reads, so a file read in place and the same
+    file streamed give the same chunks.
     """
-    buffer = b""
+    buffer, base, bound = b"", 0, size  # base: the offset of buffer[0]; bound: the end of the current block's bytes
     for part in data:
         buffer = buffer + part if buffer else part
         view, start = memoryview(buffer), 0
-        while len(buffer) - start >= size:
-            cut = buffer.rfind(b"\n", start, start + size)
+        while True:
+            while bound <= base + start:  # a line longer than a block: the blocks it covers hold no line
+                bound += size
+            cut = buffer.find(b"\n", bound - 1 - base)  # the line that ends the block holds byte bound - 1
             if cut < 0:
-                cut = buffer.find(b"\n", start + size)
-                if cut < 0:
-                    break  # a line longer than a block: read on
+                break
             yield view[start : cut + 1]
             start = cut + 1
-        buffer = buffer[start:]
+        buffer, base = buffer[start:], base + start
     if buffer:
         yield memoryview(buffer)
+
+
+class _Range:
+    """The lines of a local file that start in the bytes ``[low, high)``: read by the lane that parses them.
+
+    A line belongs to the range its first byte lies in, so the ranges of one file hold each of
+    its lines exactly once, whatever their lengths (a range within a long line holds none).
+    """
+
+    __slots__ = ("fd", "first", "high", "low")
+
+    def __init__(self, fd: int, low: int, high: int, first: bool) -> None:
+        self.fd, self.low, self.high, self.first = fd, low, high, first
+
+    def read(self) -> bytes:
+        start = self.low if self.first else _line_start(self.fd, self.low)
+        if start >= self.high:
+            return b""
+        end = _line_start(self.fd, self.high)
+        return os.pread(self.fd, end - start, start)
+
+
+def _line_start(fd: int, at: int) -> int:
+    """Return where the first line that starts at or after byte ``at`` starts (the file's size when none does)."""
+    pos = at - 1  # a line starts at ``at`` when the byte before it ends a line
+    while True:
+        window = os.pread(fd, 1 << 16, pos)
+        if not window:
+            return pos
+        found = window.find(b"\n")
+        if found >= 0:
+            return pos + found + 1
+        pos += len(window)
+
+
+def _range_blocks(fd: int, start: int, size: int) -> Iterator[_Range]:
+    """Cut a local file's data, from byte ``start``, into ranges of ``size`` bytes."""
+    end = os.fstat(fd).st_size
+    for low in range(start, end, size):
+        yield _Range(fd, low, min(low + size, end), low == start)
+
+
+def _file_header(fd: int) -> tuple[list[str], bytes, int]:
+    """Return a local CSV file's column names, the data bytes read with them, and where its data starts."""
+    seen = b""
+    while b"\n" not in seen:
+        part = os.pread(fd, 1 << 16, len(seen))
+        if not part:
+            break
+        seen += part
+    bom = len(codecs.BOM_UTF8) if seen.startswith(codecs.BOM_UTF8) else 0
+    names, sample, _ = _header(iter([seen[bom:]]))
+    return names, sample, len(seen) - len(sample)
 
 
 def _header_split(raw: Iterator[bytes]) -> tuple[list[str], bytes, Iterator[bytes]]:

@@ -168,7 +168,8 @@ def _read_file(
             def rest(skip: int, counted: int) -> Iterator[Chunk]:
                 return _read_csv(open_data(store, uri), uri, stats, chunk_rows, skip_rows=skip, counted=counted)
 
-            yield from read_csv_arrow(open_data(store, uri), uri, stats, chunk_rows, rest)
+            local = None if uri.lower().endswith(".gz") else store.local_file(uri)
+            yield from read_csv_arrow(open_data(store, uri), uri, stats, chunk_rows, rest, local=local)
         else:
             yield from _read_csv(open_data(store, uri), uri, stats, chunk_rows)
     else:
