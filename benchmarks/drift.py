@@ -148,7 +148,11 @@ def compare_in_memory(blob: bytes, cur: dict[str, Any]) -> Any:
 def compare_file(blob: bytes, path: Path) -> Any:
     from modelpilot.adapters.local.artifacts import FolderArtifactStore
     from modelpilot.drift import Profile, ProfileAccumulator, compare_profiles
-    from modelpilot.drift.io import ReadStats, read_capture
+
+    try:
+        from modelpilot.drift.io import ReadStats, read_capture
+    except ImportError:  # a --baseline checkout from before drift/io/
+        from modelpilot.drift import ReadStats, read_capture
 
     reference = Profile.from_json(blob)
     acc = ProfileAccumulator(reference)

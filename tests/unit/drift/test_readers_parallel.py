@@ -204,3 +204,26 @@ def test_a_local_file_and_the_same_file_streamed_read_the_same(tmp_path, monkeyp
         assert any(e.startswith(f"{tmp_path / 'w.csv'}:12:") for e in stats.examples)
     assert [c.rows for c in local[0]] == [c.rows for c in streamed[0]]
     assert local[2].to_json() == streamed[2].to_json()
+
+
+@pytest.mark.parametrize(
+    ("values", "numbers"),
+    [
+        (["1.5"] * 100 + ["word"] + ["2"] * 10, False),  # the first values parse, a later one does not: text
+        ([" 1.5 "] * 100 + ["2"], True),  # numbers with spaces: trimmed, they parse
+        ([" 1.5 "] * 100 + ["2 x"], False),
+        (["word"] + ["1"] * 100, False),
+        (["1"] * 100 + [None], True),
+    ],
+)
+def test_a_text_column_becomes_numbers_only_when_every_value_parses(values, numbers):
+    import pyarrow as pa
+
+    from modelpilot.drift.io import _arrow
+
+    text: set[str] = set()
+    column = _arrow._column(pa.array(values, type=pa.string()), "x", text, unchecked=True)
+    assert isinstance(column, np.ndarray) is numbers and (text == set()) is numbers
+    if numbers:
+        expected = [float(v) if v is not None else np.nan for v in values]
+        assert np.array_equal(column, np.array(expected), equal_nan=True)
