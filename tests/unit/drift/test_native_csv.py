@@ -89,6 +89,8 @@ def test_the_powers_of_ten_in_the_header_are_computed_again_exactly():
         "0.1", "0.3", "123456789012345678", "1234567890123456789", "0.000000000000000000000000123",
         "62.67401327113149", "-0.6716374425330616", "7.479487555380545", "3.141592653589793238",
         "1e-22", "1e22", "123e-22", "4.9406564584124654e-308", "179769313486231570000e288",
+        # digits read eight at a time: a word of digits, part of one, and past it
+        "12345678", "1234567", "123456789", "12345678.12345678", "0.1234567812345678", "-87654321.7",
         # undecided by the 128-bit product, or outside the normal doubles: read by strtod
         "8226670245133226.0", "4624129783826.1875", "1e400", "-1e400", "1e-400", "4.9e-324",
         "2.2250738585072011e-308", "12345678901234567890123", "1" * 19 + "5", "0." + "0" * 30 + "1" * 25,
@@ -96,11 +98,11 @@ def test_the_powers_of_ten_in_the_header_are_computed_again_exactly():
 )  # fmt: skip
 def test_a_number_is_the_double_pyarrow_reads(text):
     types = {"x": NUMBER}
-    block = f"{text}\n".encode()
-    ours, theirs = native(block, types), arrow(block, types)
-    assert theirs is not None and ours is not None
-    assert columns(ours) == columns(theirs)
-    assert ours.column(0)[0].as_py() == float(text)
+    for block in (f"{text}\n".encode(), text.encode(), f"{text}\r\n{text}".encode()):  # the end of a block
+        ours, theirs = native(block, types), arrow(block, types)
+        assert theirs is not None and ours is not None
+        assert columns(ours) == columns(theirs)
+        assert ours.column(0)[0].as_py() == float(text)
 
 
 @needs_native
