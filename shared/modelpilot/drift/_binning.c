@@ -22,11 +22,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#if defined(_WIN32)
-#define MP_EXPORT __declspec(dllexport)
-#else
-#define MP_EXPORT __attribute__((visibility("default")))
-#endif
+#include "_export.h"
 
 /* out_i */
 enum { I_NAN, I_POSINF, I_NEGINF, I_FINITE, I_SLOTS };

@@ -39,11 +39,7 @@
 
 #include "_pow10.h"
 
-#if defined(_WIN32)
-#define MP_EXPORT __declspec(dllexport)
-#else
-#define MP_EXPORT __attribute__((visibility("default")))
-#endif
+#include "_export.h"
 
 enum { KIND_NUMBER = 0, KIND_TEXT = 1 };
 enum { GIVE_UP = -1, TOO_MANY_ROWS = -2 };
