@@ -204,12 +204,11 @@ def test_a_block_outside_the_simple_form_is_given_up(block):
     assert native(block, {"x": NUMBER, "c": TEXT}) is None
 
 
-def read_file(tmp_path, monkeypatch, *, native_on: bool):
-    if not native_on:
-        monkeypatch.setattr(_arrow, "_native_table", lambda *args: None)
+def read_file(tmp_path, monkeypatch, native_table):
+    """Read the folder's CSV with ``native_table`` standing for the native parser (returning None: pyarrow parses)."""
+    monkeypatch.setattr(_arrow, "_native_table", native_table)
     stats = ReadStats()
     chunks = list(read_capture(FolderArtifactStore(), str(tmp_path), ["x", "c"], stats, chunk_rows=2048))
-    monkeypatch.undo()
     return chunks, stats
 
 
@@ -229,9 +228,8 @@ def test_a_file_read_natively_gives_the_chunks_and_counts_pyarrow_gives(tmp_path
         calls["native" if table is not None else "given up"] += 1
         return table
 
-    monkeypatch.setattr(_arrow, "_native_table", counted)
-    ours, our_stats = read_file(tmp_path, monkeypatch, native_on=True)
-    theirs, their_stats = read_file(tmp_path, monkeypatch, native_on=False)
+    ours, our_stats = read_file(tmp_path, monkeypatch, counted)
+    theirs, their_stats = read_file(tmp_path, monkeypatch, lambda *args: None)
     assert calls["native"] > 0 and calls["given up"] == 1
     assert (our_stats.rows, our_stats.corrupt_rows, our_stats.examples) == (
         their_stats.rows,
